@@ -1,0 +1,1 @@
+"""livedesk hub: everything with I/O (web app, sockets, store, bus, auth, billing, CLI)."""

@@ -1,0 +1,123 @@
+"""The hub's tables. ``metadata`` also carries the kb and billing tables, for Alembic."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+OPEN_STATES = ("bot", "offered", "active")
+OPEN_STATES_SQL = "state IN ('bot', 'offered', 'active')"
+
+
+class Visitor(SQLModel, table=True):
+    __tablename__ = "visitors"
+
+    id: str = Field(primary_key=True, max_length=32)
+    site: str = Field(max_length=64)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    last_seen_ms: int = Field(sa_type=sa.BigInteger)
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    # Set only when the site vouched for the e-mail with the identity HMAC.
+    customer_email: str | None = Field(default=None, max_length=320, index=True)
+    language: str | None = Field(default=None, max_length=16)
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "agents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=320, sa_column_kwargs={"unique": True})
+    name: str = Field(max_length=200)
+    password_hash: str = Field(max_length=200)
+    role: str = Field(default="agent", max_length=16)
+    cap: int = Field(default=5)
+    teams: str = Field(default="", max_length=500)
+    languages: str = Field(default="", max_length=200)
+    active: bool = Field(default=True)
+    # Bumped on password change or deactivation: every cookie carrying an older value is dead.
+    session_version: int = Field(default=1)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class Conversation(SQLModel, table=True):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        sa.Index(
+            "uq_conversations_one_open_per_visitor",
+            "visitor_id",
+            unique=True,
+            sqlite_where=sa.text(OPEN_STATES_SQL),
+            postgresql_where=sa.text(OPEN_STATES_SQL),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    visitor_id: str = Field(foreign_key="visitors.id", index=True, max_length=32)
+    site: str = Field(max_length=64)
+    state: str = Field(max_length=16, index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agents.id", index=True)
+    team: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    assigned_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    first_human_reply_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    closed_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    closed_by: str | None = Field(default=None, max_length=16)
+    last_seq: int = Field(default=0)
+    visitor_seen_seq: int = Field(default=0)
+    agent_seen_seq: int = Field(default=0)
+
+
+class Message(SQLModel, table=True):
+    """Everything sequenced in a conversation: texts and the events visitors and agents see."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+        sa.UniqueConstraint(
+            "conversation_id", "author", "client_msg_id", name="uq_messages_client_msg"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", max_length=32)
+    seq: int
+    kind: str = Field(max_length=16)  # "text" or "event"
+    author: str = Field(max_length=16)  # visitor, agent, bot, system
+    author_id: str | None = Field(default=None, max_length=64)
+    author_name: str | None = Field(default=None, max_length=200)
+    body: str = Field(default="", sa_type=sa.Text)
+    data: str | None = Field(default=None, sa_type=sa.Text)
+    client_msg_id: str | None = Field(default=None, max_length=64)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class ConversationEvent(SQLModel, table=True):
+    """The audit trail of state transitions, timestamped, for reports and billing."""
+
+    __tablename__ = "conversation_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: str = Field(foreign_key="conversations.id", index=True, max_length=32)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    actor: str = Field(max_length=64)
+    detail: str | None = Field(default=None, sa_type=sa.Text)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+def _load_other_tables() -> None:
+    # kb and billing own their tables; importing them registers them on the shared metadata.
+    import importlib
+
+    for module in ("kb.models", "chatserver.billing.models"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if not (exc.name and module.startswith(exc.name)):
+                raise
+
+
+_load_other_tables()
+metadata = SQLModel.metadata

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import RedisServer, postgres_database, redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_srv() -> Iterator[RedisServer]:
+    """A real redis-server of this test run's own, on a free loopback port."""
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database (plain postgresql:// URL), dropped afterwards."""
+    with postgres_database() as url:
+        yield url
