@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,11 +34,31 @@ class Settings(BaseSettings):
     flood_errors_before_close: int = 20
     send_queue_frames: int = 1000
 
+    # Routing (the router's RouterConfig is built from these).
     default_agent_cap: int = 5
+    routing_policy: str = "least_loaded"
+    auto_accept: bool = True
+    accept_timeout_s: float = 30.0
+    disconnect_grace_s: float = 30.0
+    language_fallback_s: float | None = 60.0
+    first_reply_timeout_s: float | None = 120.0
+    aging_s_per_class: float | None = 120.0
+    parked_after_s: float | None = None
+    parked_weight: float = 0.5
     group_commit_max_batch: int = 256
     group_commit_max_delay_ms: float = 2.0
 
     log_level: str = "info"
+
+    # --- billing (chatserver/billing): paid support credits and the WooCommerce webhook ---
+    woocommerce_secret: str | None = None  # the webhook's secret; unset: the endpoint is off
+    woocommerce_source: str | None = None  # the shop URL sent as X-WC-Webhook-Source
+    credit_packs: str | None = None  # path of {"SKU or product id": credits per unit}
+    billing_mode: Literal["per_conversation", "per_minutes"] = "per_conversation"
+    billing_block_minutes: int = Field(default=30, gt=0)
+    shop_url: str | None = None  # where a visitor with no credits is sent to buy more
+    no_credit_policy: Literal["lowest_priority", "bot_only"] = "lowest_priority"
+    # --- end billing ---
 
 
 @lru_cache(maxsize=1)

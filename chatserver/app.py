@@ -1,0 +1,97 @@
+"""The composition root: settings → store, bus, hub, dispatcher, routes. One lifespan
+owns every background task and connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+import agentdesk
+import widget
+from chatserver import api, pages
+from chatserver.auth import Tokens
+from chatserver.bus import InMemoryBus
+from chatserver.db import is_sqlite, make_engine, upgrade
+from chatserver.dispatch import Dispatcher
+from chatserver.hub import Hub
+from chatserver.sessions import AgentSockets
+from chatserver.settings import Settings, get_settings
+from chatserver.store import Store
+from chatserver.ws import agent_endpoint, visitor_endpoint
+
+log = logging.getLogger("livedesk.app")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> Starlette:
+    settings = settings or get_settings()
+    should_migrate = is_sqlite(settings.database_url) if migrate is None else migrate
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if should_migrate:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        engine = make_engine(settings.database_url)
+        store = Store(engine, settings.group_commit_max_batch, settings.group_commit_max_delay_ms)
+        hub = Hub(store, settings)
+        bus = InMemoryBus(hub.deliver)
+        hub.bus = bus
+        store.writer.on_commit = hub.on_committed
+        dispatcher = Dispatcher(hub, store, settings)
+        hub.dispatch = dispatcher
+        app.state.engine = engine
+        app.state.store = store
+        app.state.hub = hub
+        app.state.bus = bus
+        app.state.dispatch = dispatcher
+        await store.start()
+        await bus.start()
+        await dispatcher.start()
+        app.state.ready = True
+        try:
+            yield
+        finally:
+            app.state.ready = False
+            await dispatcher.stop()
+            await bus.stop()
+            await store.stop()
+
+    routes = [
+        Route("/healthz", api.healthz),
+        Route("/readyz", api.readyz),
+        Route("/metrics", api.metrics_endpoint),
+        Route("/api/visitor/session", api.visitor_session, methods=["POST"]),
+        Route("/login", pages.login_page, methods=["GET"]),
+        Route("/login", api.login, methods=["POST"]),
+        Route("/logout", api.logout, methods=["POST"]),
+        Route("/api/me", api.me),
+        Route("/", pages.index),
+        Route("/demo", pages.demo_page),
+        Route("/agent", pages.agent_page),
+        Route("/widget.js", pages.widget_bundle),
+        WebSocketRoute("/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/ws/agent", agent_endpoint),
+        Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
+        Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
+    ]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type"],
+        )
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.tokens = Tokens(settings)
+    app.state.sessions = AgentSockets()
+    app.state.ready = False
+    return app

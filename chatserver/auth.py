@@ -1,0 +1,168 @@
+"""Who is who: agent passwords and sessions, visitor tokens, the site's identity HMAC,
+and the Origin check done before any websocket is accepted."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
+
+from chatserver.settings import Settings
+
+ROLES = ("agent", "supervisor", "admin")
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def identity_hash(secret: str, email: str) -> str:
+    """What a site computes server-side to vouch for a logged-in customer's e-mail."""
+    return hmac.new(secret.encode(), normalise_email(email).encode(), hashlib.sha256).hexdigest()
+
+
+def identity_verified(secret: str | None, email: str, claimed_hash: str) -> bool:
+    if not secret or not isinstance(claimed_hash, str):
+        return False
+    return hmac.compare_digest(identity_hash(secret, email), claimed_hash.strip().lower())
+
+
+@dataclass(frozen=True, slots=True)
+class VisitorClaims:
+    visitor_id: str
+    site: str
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    agent_id: int
+    name: str
+    email: str
+    role: str
+    session_version: int
+    csrf: str
+
+    def has_role(self, *roles: str) -> bool:
+        # admin > supervisor > agent: a higher role may do what a lower one may.
+        rank = ROLES.index(self.role)
+        return any(rank >= ROLES.index(r) for r in roles)
+
+
+class Tokens:
+    """Signs and checks visitor tokens and agent session cookies with the secret key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._visitor = URLSafeTimedSerializer(settings.secret_key, salt="livedesk.visitor")
+        self._session = URLSafeTimedSerializer(settings.secret_key, salt="livedesk.session")
+
+    @staticmethod
+    def new_visitor_id() -> str:
+        return secrets.token_urlsafe(16)  # 128 bits
+
+    def issue_visitor_token(self, visitor_id: str, site: str) -> str:
+        return self._visitor.dumps({"v": visitor_id, "s": site})
+
+    def read_visitor_token(self, token: str) -> VisitorClaims | None:
+        try:
+            data = self._visitor.loads(token, max_age=self.settings.visitor_token_ttl_s)
+        except (BadSignature, SignatureExpired):
+            return None
+        if not isinstance(data, dict):
+            return None
+        visitor_id, site = data.get("v"), data.get("s")
+        if not isinstance(visitor_id, str) or not isinstance(site, str):
+            return None
+        return VisitorClaims(visitor_id, site)
+
+    def issue_session(self, agent_id: int, session_version: int) -> str:
+        return self._session.dumps(
+            {"a": agent_id, "v": session_version, "c": secrets.token_urlsafe(16)}
+        )
+
+    def read_session(self, cookie: str) -> dict[str, Any] | None:
+        try:
+            data = self._session.loads(cookie, max_age=self.settings.session_ttl_s)
+        except (BadSignature, SignatureExpired):
+            return None
+        if not isinstance(data, dict) or type(data.get("a")) is not int:
+            return None
+        return data
+
+
+def request_origin(conn: HTTPConnection) -> str:
+    """The origin this server is reached at, as the browser sees it."""
+    host = conn.headers.get("host", "")
+    scheme = "https" if conn.url.scheme in ("https", "wss") else "http"
+    return f"{scheme}://{host}"
+
+
+def origin_allowed(conn: HTTPConnection, settings: Settings, *, for_visitor: bool) -> bool:
+    origin = conn.headers.get("origin")
+    if origin is None:
+        # Browsers always send Origin on websocket upgrades; only non-browser clients omit
+        # it, and they cannot ride a victim's cookie, so agents' sockets still need it.
+        return for_visitor
+    origin = origin.rstrip("/")
+    own = {request_origin(conn)}
+    if settings.public_url:
+        parts = urlsplit(settings.public_url)
+        own.add(f"{parts.scheme}://{parts.netloc}")
+    if origin in own:
+        return True
+    if for_visitor:
+        allowed = {o.rstrip("/") for o in settings.allowed_origins}
+        return "*" in allowed or origin in allowed
+    return False
+
+
+async def current_principal(conn: HTTPConnection) -> Principal | None:
+    """The agent behind the session cookie, if the cookie is valid and still current."""
+    state = conn.app.state
+    cookie = conn.cookies.get(state.settings.session_cookie)
+    if not cookie:
+        return None
+    data = state.tokens.read_session(cookie)
+    if data is None:
+        return None
+    agent = await state.store.get_agent(data["a"])
+    if agent is None or not agent.active or agent.session_version != data.get("v"):
+        return None
+    return Principal(
+        agent_id=agent.id,
+        name=agent.name,
+        email=agent.email,
+        role=agent.role,
+        session_version=agent.session_version,
+        csrf=str(data.get("c", "")),
+    )
+
+
+async def require_role(conn: HTTPConnection, *roles: str) -> Principal:
+    principal = await current_principal(conn)
+    if principal is None:
+        raise HTTPException(401, "log in first")
+    if roles and not principal.has_role(*roles):
+        raise HTTPException(403, "your role may not do this")
+    return principal

@@ -1,0 +1,279 @@
+"""Carries out the router's decisions: the capacity ledger, the store, the sockets.
+
+The router is pure and single-threaded; here every call into it, and the execution of the
+decisions it returns, runs under one lock, in order. A timer task calls ``tick`` when the
+router's next deadline comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from router import (
+    AgentInfo,
+    AgentLeft,
+    Assigned,
+    Decision,
+    InMemoryCapacityLedger,
+    LanguageFallback,
+    Offer,
+    OfferExpired,
+    Queued,
+    QueuedConversation,
+    QueueUpdate,
+    Requeued,
+    Router,
+    RouterConfig,
+    RouterError,
+    SlotFreed,
+    Transferred,
+)
+
+from chatserver import metrics
+from chatserver.bus import agent_channel
+from chatserver.errors import Conflict, StoreUnavailable
+from chatserver.models import Agent, Conversation
+from chatserver.store import Store, now_ms
+
+if TYPE_CHECKING:
+    from chatserver.hub import Hub
+
+log = logging.getLogger("livedesk.dispatch")
+
+
+def router_config(settings: Any) -> RouterConfig:
+    return RouterConfig(
+        policy=settings.routing_policy,
+        default_cap=settings.default_agent_cap,
+        auto_accept=settings.auto_accept,
+        accept_timeout_s=settings.accept_timeout_s,
+        disconnect_grace_s=settings.disconnect_grace_s,
+        language_fallback_s=settings.language_fallback_s,
+        first_reply_timeout_s=settings.first_reply_timeout_s,
+        aging_s_per_class=settings.aging_s_per_class,
+        parked_after_s=settings.parked_after_s,
+        parked_weight=settings.parked_weight,
+    )
+
+
+def agent_info(agent: Agent) -> AgentInfo:
+    split = lambda text: frozenset(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
+    return AgentInfo(
+        id=str(agent.id),
+        cap=agent.cap,
+        teams=split(agent.teams),
+        languages=split(agent.languages),
+        name=agent.name,
+    )
+
+
+class Dispatcher:
+    def __init__(self, hub: Hub, store: Store, settings: Any, clock: Callable[[], float] = time.monotonic):
+        self.hub = hub
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.router = Router(router_config(settings))
+        self.ledger = InMemoryCapacityLedger()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._visitor_of: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Rebuild the router from the store: active chats keep their agents (who get the
+        disconnect grace to come back), waiting ones queue again in their old order."""
+        now = self.clock()
+        wall = now_ms()
+        agents = {a.id: a for a in await self.store.list_agents()}
+        decisions: list[Decision] = []
+        for conv in await self.store.open_conversations():
+            self._visitor_of[conv.id] = conv.visitor_id
+            waited = max(0.0, (wall - conv.created_ms) / 1000)
+            if conv.state == "active" and conv.agent_id in agents:
+                agent = agents[conv.agent_id]
+                assigned_ago = max(0.0, (wall - (conv.assigned_ms or wall)) / 1000)
+                decisions += self.router.restore_active(
+                    conv.id,
+                    str(agent.id),
+                    now,
+                    agent=agent_info(agent),
+                    assigned_at=now - assigned_ago,
+                    first_reply_done=conv.first_human_reply_ms is not None,
+                )
+                self.ledger.reserve(str(agent.id), conv.id, 10**6)
+            else:
+                if conv.state == "offered":
+                    with contextlib.suppress(Conflict):
+                        await self.store.transition(conv.id, "bot", "system:restart", agent_id=None)
+                decisions += self.router.enqueue(
+                    QueuedConversation(id=conv.id, language=conv.language, enqueued_at=now - waited),
+                    now,
+                )
+        async with self._lock:
+            await self._carry_out(decisions)
+        self._timer = asyncio.create_task(self._timer_loop(), name="livedesk-router-timer")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.router.next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                continue  # something changed: recompute the deadline
+            except TimeoutError:
+                pass
+            try:
+                await self._call(self.router.tick)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("router tick failed")
+                await asyncio.sleep(1.0)  # back off rather than spin on a persistent fault
+
+    async def _call(self, step: Callable[[float], list[Decision]]) -> None:
+        async with self._lock:
+            try:
+                decisions = step(self.clock())
+            except RouterError as exc:
+                log.warning("router refused: %s", exc)
+                return
+            await self._carry_out(decisions)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ events from the hub
+
+    async def agent_connected(self, agent_id: int) -> str:
+        agent = await self.store.get_agent(agent_id)
+        if agent is None:
+            return "offline"
+        info = agent_info(agent)
+        snapshot = {a.id: a for a in self.router.snapshot().agents}
+        known = snapshot.get(info.id)
+        if known is not None and known.status != "offline" and not known.connected:
+            await self._call(lambda now: self.router.agent_reconnected(info.id, now))
+            return known.status
+        if known is not None and known.status == "away":
+            return "away"
+        await self._call(lambda now: self.router.agent_online(info, now))
+        return "online"
+
+    async def agent_disconnected(self, agent_id: int) -> None:
+        await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))
+
+    async def agent_status(self, agent_id: int, status: str) -> None:
+        await self._call(lambda now: self.router.agent_status(str(agent_id), status, now))  # type: ignore[arg-type]
+
+    async def conversation_waiting(self, conv: Conversation) -> None:
+        self._visitor_of[conv.id] = conv.visitor_id
+        previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
+        queued = QueuedConversation(
+            id=conv.id,
+            language=conv.language,
+            team=conv.team,
+            previous_agent=str(previous) if previous is not None else None,
+            enqueued_at=self.clock(),
+        )
+        await self._call(lambda now: self.router.enqueue(queued, now))
+
+    async def conversation_ended(self, conv: Conversation) -> None:
+        await self._call(lambda now: self.router.release(conv.id, now))
+        self._visitor_of.pop(conv.id, None)
+
+    async def first_human_reply(self, conv: Conversation) -> None:
+        await self._call(lambda now: self.router.first_human_reply(conv.id, now))
+
+    async def visitor_typing(self, conv: Conversation, preview: str) -> None:
+        return None  # the knowledge base's live suggestions hook in here
+
+    # ------------------------------------------------------------------ decisions
+
+    async def _carry_out(self, decisions: list[Decision]) -> None:
+        work = list(decisions)
+        skip: set[str] = set()
+        while work:
+            decision = work.pop(0)
+            if getattr(decision, "conv_id", None) in skip and not isinstance(decision, SlotFreed):
+                continue
+            try:
+                more = await self._one(decision)
+            except StoreUnavailable:
+                log.exception("store unavailable while carrying out %s", decision)
+                continue
+            if more is not None:
+                skip.add(decision.conv_id)  # type: ignore[union-attr]
+                work = more + work
+        metrics.QUEUED.set(self.router.queued_count)
+
+    async def _one(self, d: Decision) -> list[Decision] | None:
+        """Carry out one decision; a list means "the plan changed: do these instead"."""
+        now = self.clock()
+        if isinstance(d, Offer):
+            if not self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap):
+                return self.router.offer_failed(d.conv_id, d.agent_id, now)
+            if d.override:
+                log.warning("supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id)
+            if not d.auto_accept:
+                await self._transition(d.conv_id, "offered", agent_id=int(d.agent_id))
+                self.hub.publish(
+                    agent_channel(int(d.agent_id)),
+                    {"type": "offer", "conversation_id": d.conv_id, "deadline_s": self.settings.accept_timeout_s},
+                )
+        elif isinstance(d, Assigned):
+            conv = await self._transition(
+                d.conv_id, "active", agent_id=int(d.agent_id), assigned_ms=now_ms()
+            )
+            if conv is None:
+                return self.router.release(d.conv_id, now)
+            await self.hub.assigned(conv, int(d.agent_id))
+        elif isinstance(d, (Queued, QueueUpdate)):
+            visitor_id = self._visitor_of.get(d.conv_id)
+            if visitor_id is not None:
+                eta = d.eta_s if d.eta_s is not None else -1
+                self.hub.queue_update(d.conv_id, visitor_id, d.position, eta)
+        elif isinstance(d, Requeued):
+            if d.agent_id is not None:
+                await self._transition(d.conv_id, "bot", agent_id=None)
+                self.hub.unassigned(d.conv_id, int(d.agent_id))
+            await self.hub.append_event(d.conv_id, "requeued", {"reason": d.reason})
+        elif isinstance(d, OfferExpired):
+            self.hub.publish(
+                agent_channel(int(d.agent_id)),
+                {"type": "offer_withdrawn", "conversation_id": d.conv_id, "reason": d.reason},
+            )
+        elif isinstance(d, AgentLeft):
+            await self.hub.append_event(d.conv_id, "agent_left", {"agent_id": int(d.agent_id)})
+        elif isinstance(d, SlotFreed):
+            self.ledger.release(d.agent_id, d.conv_id)
+        elif isinstance(d, Transferred):
+            if d.override:
+                log.warning("transfer beyond cap by %s: %s → %s", d.by, d.conv_id, d.to_agent)
+            await self.hub.append_event(
+                d.conv_id,
+                "transferred",
+                {"to_agent": d.to_agent, "to_team": d.to_team, "note": d.note, "override": d.override},
+            )
+        elif isinstance(d, LanguageFallback):
+            log.info("language fallback for %s (%s)", d.conv_id, d.language)
+        return None
+
+    async def _transition(self, conv_id: str, state: str, **values: Any) -> Conversation | None:
+        try:
+            return await self.store.transition(conv_id, state, "router", **values)
+        except Conflict:
+            return None  # closed meanwhile: the router hears of it through release()

@@ -1,0 +1,64 @@
+"""One base exception, the wire's error codes and close codes: one table each.
+
+``docs/protocol.md`` mirrors these tables; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class LivedeskError(Exception):
+    """Base of every error livedesk raises on purpose."""
+
+
+class StoreUnavailable(LivedeskError):
+    """The database could not be reached or stayed locked; the client may retry."""
+
+
+class Conflict(LivedeskError):
+    """A state transition that the conversation's current state does not allow."""
+
+
+# code -> (meaning, retryable). Stable: clients branch on these strings.
+ERROR_CODES: dict[str, tuple[str, bool]] = {
+    "bad_frame": ("The frame could not be decoded with the negotiated subprotocol.", False),
+    "unknown_type": ("The frame's `type` is missing or not one this endpoint accepts.", False),
+    "invalid_field": ("A field is missing, of the wrong type, or out of range.", False),
+    "text_too_long": ("`text` is longer than the server's limit.", False),
+    "rate_limited": ("Too many frames too fast; slow down. Repeated, the socket is closed.", True),
+    "forbidden": ("The conversation does not exist or is not yours.", False),
+    "no_conversation": ("There is no open conversation to act on.", False),
+    "conversation_closed": ("The conversation is closed; start a new one.", False),
+    "conflict": ("The action does not fit the conversation's state.", False),
+    "unavailable": ("The store is unavailable; nothing was saved. Retry the same frame.", True),
+}
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes. 4000–4099: reconnect with backoff; 4100–4199: do not."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # server shutting down: reconnect
+    POLICY_VIOLATION = 1008  # flood: reconnect only after backoff
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SLOW_CONSUMER = 4000  # did not read fast enough: reconnect and resume from seq
+    SERVER_RESTART = 4001
+    UNAUTHORIZED = 4100  # the session ended (logout, password change): log in again
+    FORBIDDEN_ORIGIN = 4103
+    SUPERSEDED = 4101  # reserved for a later single-tab policy
+
+
+CLOSE_REASONS: dict[CloseCode, str] = {
+    CloseCode.NORMAL: "normal closure",
+    CloseCode.GOING_AWAY: "server going away; reconnect",
+    CloseCode.POLICY_VIOLATION: "flood: too many frames or errors",
+    CloseCode.MESSAGE_TOO_BIG: "frame over the size limit",
+    CloseCode.INTERNAL_ERROR: "internal error; reconnect",
+    CloseCode.SLOW_CONSUMER: "slow consumer: send queue overflowed; reconnect and resume",
+    CloseCode.SERVER_RESTART: "server restarting; reconnect",
+    CloseCode.UNAUTHORIZED: "session ended; authenticate again",
+    CloseCode.FORBIDDEN_ORIGIN: "origin not allowed",
+    CloseCode.SUPERSEDED: "superseded by another connection",
+}

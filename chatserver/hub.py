@@ -1,0 +1,424 @@
+"""The hub: who is connected here, what each frame does, and who hears about it.
+
+Frames arrive already checked (``protocol.parse_client_frame``). Stored items are
+published by the store's commit callback in seq order; ephemeral ones (typing, seen,
+queue) are published directly. Every local socket gets frames only through its bounded
+``Connection.push``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any
+
+from chatserver import metrics
+from chatserver.auth import Principal
+from chatserver.bus import (
+    SUPERVISORS_CHANNEL,
+    Bus,
+    agent_channel,
+    conversation_channel,
+    visitor_channel,
+)
+from chatserver.connection import Connection
+from chatserver.errors import Conflict, StoreUnavailable
+from chatserver.models import Conversation
+from chatserver.protocol import (
+    Close,
+    OutFrame,
+    Ping,
+    ProtocolError,
+    Resume,
+    Seen,
+    Send,
+    SetStatus,
+    Typing,
+    message_frame,
+)
+from chatserver.store import Append, Appended, Store
+
+if TYPE_CHECKING:
+    from chatserver.dispatch import Dispatcher
+
+log = logging.getLogger("livedesk.hub")
+
+RESUME_PAGE = 500
+
+
+def conversation_summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]:
+    return {
+        "conversation_id": conv.id,
+        "state": conv.state,
+        "last_seq": conv.last_seq,
+        "visitor_seen_seq": conv.visitor_seen_seq,
+        "agent_seen_seq": conv.agent_seen_seq,
+        "agent": {"id": conv.agent_id, "name": agent_name} if conv.agent_id else None,
+        "created_ms": conv.created_ms,
+    }
+
+
+class Hub:
+    def __init__(self, store: Store, settings: Any) -> None:
+        self.store = store
+        self.settings = settings
+        self.bus: Bus | None = None
+        self.dispatch: Dispatcher | None = None
+        # channel -> local sockets listening on it
+        self.listeners: defaultdict[str, set[Connection]] = defaultdict(set)
+        self.agent_names: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ fan-out
+
+    def deliver(self, channel: str, frame: OutFrame) -> None:
+        """Bus handler: hand a frame to every local socket on the channel (never waits)."""
+        for conn in tuple(self.listeners.get(channel, ())):
+            conn.push(frame)
+            metrics.FRAMES_OUT.inc()
+
+    def join(self, conn: Connection, channel: str) -> None:
+        if channel in conn.rooms:
+            return
+        conn.rooms.add(channel)
+        first = not self.listeners[channel]
+        self.listeners[channel].add(conn)
+        if first and self.bus is not None:
+            self.bus.subscribe(channel)
+
+    def leave(self, conn: Connection, channel: str) -> None:
+        conn.rooms.discard(channel)
+        room = self.listeners.get(channel)
+        if room is None:
+            return
+        room.discard(conn)
+        if not room:
+            del self.listeners[channel]
+            if self.bus is not None:
+                self.bus.unsubscribe(channel)
+
+    def leave_all(self, conn: Connection) -> None:
+        for channel in tuple(conn.rooms):
+            self.leave(conn, channel)
+
+    def publish(self, channel: str, body: dict[str, Any]) -> None:
+        assert self.bus is not None
+        self.bus.publish(channel, OutFrame(body))
+
+    def on_committed(self, row: dict[str, Any]) -> None:
+        """Store callback, called in commit order: publish each new sequenced item once."""
+        assert self.bus is not None
+        frame = message_frame(row)
+        self.bus.publish(conversation_channel(row["conversation_id"]), frame)
+        if row["kind"] == "event":
+            self.bus.publish(SUPERVISORS_CHANNEL, frame)
+
+    # ------------------------------------------------------------------ attach / detach
+
+    async def attach_visitor(self, conn: Connection, visitor_id: str, verified: bool) -> None:
+        conv = await self.store.open_conversation_of(visitor_id)
+        self.join(conn, visitor_channel(visitor_id))
+        summary = None
+        if conv is not None:
+            self.join(conn, conversation_channel(conv.id))
+            summary = conversation_summary(conv, await self._agent_name(conv.agent_id))
+        conn.push(
+            OutFrame(
+                {
+                    "type": "welcome",
+                    "role": "visitor",
+                    "visitor_id": visitor_id,
+                    "verified": verified,
+                    "conversation": summary,
+                    "limits": self._limits(),
+                }
+            )
+        )
+
+    async def attach_agent(self, conn: Connection, principal: Principal) -> None:
+        self.agent_names[principal.agent_id] = principal.name
+        self.join(conn, agent_channel(principal.agent_id))
+        convs = await self.store.conversations_of_agent(principal.agent_id)
+        for conv in convs:
+            self.join(conn, conversation_channel(conv.id))
+        status = "online"
+        if self.dispatch is not None:
+            status = await self.dispatch.agent_connected(principal.agent_id)
+        conn.push(
+            OutFrame(
+                {
+                    "type": "welcome",
+                    "role": principal.role,
+                    "agent": {"id": principal.agent_id, "name": principal.name, "status": status},
+                    "conversations": [conversation_summary(c, principal.name) for c in convs],
+                    "limits": self._limits(),
+                }
+            )
+        )
+
+    async def detach(self, conn: Connection) -> None:
+        self.leave_all(conn)
+        if conn.role == "agent" and self.dispatch is not None:
+            principal: Principal = conn.identity
+            channel = agent_channel(principal.agent_id)
+            if not self.listeners.get(channel):
+                await self.dispatch.agent_disconnected(principal.agent_id)
+
+    def _limits(self) -> dict[str, int]:
+        return {
+            "max_text_chars": self.settings.max_text_chars,
+            "max_frame_bytes": self.settings.max_frame_bytes,
+        }
+
+    async def _agent_name(self, agent_id: int | None) -> str | None:
+        if agent_id is None:
+            return None
+        if agent_id not in self.agent_names:
+            agent = await self.store.get_agent(agent_id)
+            self.agent_names[agent_id] = agent.name if agent else "Agent"
+        return self.agent_names[agent_id]
+
+    # ------------------------------------------------------------------ frames
+
+    async def handle(self, conn: Connection, frame: Any) -> None:
+        if isinstance(frame, Ping):
+            conn.push(OutFrame({"type": "pong"}))
+        elif isinstance(frame, Send):
+            await self._send(conn, frame)
+        elif isinstance(frame, Typing):
+            await self._typing(conn, frame)
+        elif isinstance(frame, Seen):
+            await self._seen(conn, frame)
+        elif isinstance(frame, Resume):
+            await self._resume(conn, frame)
+        elif isinstance(frame, Close):
+            await self._close(conn, frame)
+        elif isinstance(frame, SetStatus):
+            await self._status(conn, frame)
+
+    async def _conversation_for(
+        self, conn: Connection, conv_id: str | None, *, write: bool
+    ) -> Conversation:
+        """The conversation the frame names, if this socket may touch it; else forbidden.
+
+        Missing and foreign conversations get the same answer, so ids leak nothing.
+        """
+        if conn.role == "visitor":
+            visitor_id: str = conn.identity
+            if conv_id is None:
+                conv = await self.store.open_conversation_of(visitor_id)
+                if conv is None:
+                    raise ProtocolError("no_conversation", "no open conversation")
+                return conv
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None or conv.visitor_id != visitor_id:
+                raise ProtocolError("forbidden", "not your conversation")
+            return conv
+        principal: Principal = conn.identity
+        conv = await self.store.get_conversation(conv_id or "")
+        if conv is None:
+            raise ProtocolError("forbidden", "not your conversation")
+        if conv.agent_id == principal.agent_id:
+            return conv
+        if not write and principal.has_role("supervisor"):
+            return conv  # supervisors may watch any conversation
+        raise ProtocolError("forbidden", "not your conversation")
+
+    async def _send(self, conn: Connection, frame: Send) -> None:
+        created = False
+        if conn.role == "visitor":
+            visitor_id: str = conn.identity
+            conv = await self.store.open_conversation_of(visitor_id)
+            if frame.conversation_id is not None and (
+                conv is None or conv.id != frame.conversation_id
+            ):
+                owned = await self.store.get_conversation(frame.conversation_id)
+                if owned is None or owned.visitor_id != visitor_id:
+                    raise ProtocolError("forbidden", "not your conversation", frame.client_msg_id)
+                raise ProtocolError(
+                    "conversation_closed", "that conversation is closed", frame.client_msg_id
+                )
+            if conv is None:
+                visitor = await self.store.get_visitor(visitor_id)
+                conv, created = await self.store.open_conversation(
+                    visitor_id, conn.info.get("site", "default"), visitor.language if visitor else None
+                )
+                for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
+                    self.join(sibling, conversation_channel(conv.id))
+            item = Append(
+                conversation_id=conv.id,
+                author="visitor",
+                author_id=visitor_id,
+                author_name=conn.info.get("name"),
+                body=frame.text,
+                client_msg_id=frame.client_msg_id,
+            )
+        else:
+            principal: Principal = conn.identity
+            conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+            if conv.state != "active":
+                raise ProtocolError("conflict", f"conversation is {conv.state}", frame.client_msg_id)
+            item = Append(
+                conversation_id=conv.id,
+                author="agent",
+                author_id=str(principal.agent_id),
+                author_name=principal.name,
+                body=frame.text,
+                client_msg_id=frame.client_msg_id,
+            )
+        result = await self._append(item, frame.client_msg_id)
+        conn.push(
+            OutFrame(
+                {
+                    "type": "ack",
+                    "client_msg_id": frame.client_msg_id,
+                    "conversation_id": conv.id,
+                    "seq": result.row["seq"],
+                    "duplicate": result.duplicate,
+                }
+            )
+        )
+        metrics.MESSAGES.labels(author=item.author).inc()
+        if created and self.dispatch is not None:
+            await self.dispatch.conversation_waiting(conv)
+        if result.first_human_reply and self.dispatch is not None:
+            await self.dispatch.first_human_reply(conv)
+
+    async def _append(self, item: Append, ref: str | None) -> Appended:
+        try:
+            return await self.store.append(item)
+        except Conflict as exc:
+            raise ProtocolError("conversation_closed", "the conversation is closed", ref) from exc
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "not saved; retry the same frame", ref) from exc
+
+    async def _typing(self, conn: Connection, frame: Typing) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+        if conv.state not in ("bot", "offered", "active"):
+            raise ProtocolError("conversation_closed", "the conversation is closed")
+        self.publish(
+            conversation_channel(conv.id),
+            {
+                "type": "typing",
+                "conversation_id": conv.id,
+                "who": conn.role,
+                "active": frame.active,
+            },
+        )
+        if conn.role == "visitor" and frame.preview and self.dispatch is not None:
+            await self.dispatch.visitor_typing(conv, frame.preview)
+
+    async def _seen(self, conn: Connection, frame: Seen) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=False)
+        if conn.role == "agent" and conv.agent_id != conn.identity.agent_id:
+            return  # a supervisor watching silently leaves no read receipt
+        mark = await self._guard(self.store.mark_seen(conv.id, conn.role, frame.seq))
+        self.publish(
+            conversation_channel(conv.id),
+            {"type": "seen", "conversation_id": conv.id, "who": conn.role, "seq": mark},
+        )
+
+    async def _resume(self, conn: Connection, frame: Resume) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=False)
+        if conv.state in ("bot", "offered", "active"):
+            self.join(conn, conversation_channel(conv.id))
+        after = frame.after_seq
+        while True:
+            rows = await self._guard(self.store.messages_after(conv.id, after, RESUME_PAGE))
+            for row in rows:
+                conn.push(message_frame(row))
+            if len(rows) < RESUME_PAGE:
+                break
+            after = rows[-1]["seq"]
+        fresh = await self.store.get_conversation(conv.id)
+        assert fresh is not None
+        conn.push(
+            OutFrame(
+                {
+                    "type": "resumed",
+                    "conversation": conversation_summary(fresh, await self._agent_name(fresh.agent_id)),
+                }
+            )
+        )
+
+    async def _close(self, conn: Connection, frame: Close) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+        if conv.state not in ("bot", "offered", "active"):
+            raise ProtocolError("conversation_closed", "already closed")
+        actor = "visitor" if conn.role == "visitor" else "agent"
+        await self.close_conversation(conv, actor, f"{actor}:{self._actor_id(conn)}")
+
+    async def _status(self, conn: Connection, frame: SetStatus) -> None:
+        principal: Principal = conn.identity
+        if self.dispatch is not None:
+            await self.dispatch.agent_status(principal.agent_id, frame.status)
+        self.publish(
+            agent_channel(principal.agent_id),
+            {"type": "status", "agent_id": principal.agent_id, "status": frame.status},
+        )
+
+    @staticmethod
+    def _actor_id(conn: Connection) -> str:
+        return conn.identity if conn.role == "visitor" else str(conn.identity.agent_id)
+
+    async def _guard(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "store unavailable; retry") from exc
+
+    # ------------------------------------------------------------------ transitions
+
+    async def close_conversation(self, conv: Conversation, closed_by: str, actor: str) -> None:
+        try:
+            closed = await self.store.transition(conv.id, "closed", actor, closed_by=closed_by)
+        except Conflict as exc:
+            raise ProtocolError("conversation_closed", "already closed") from exc
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "store unavailable; retry") from exc
+        await self.append_event(closed.id, "closed", {"by": closed_by})
+        metrics.CONVERSATIONS.labels(outcome="closed").inc()
+        if self.dispatch is not None:
+            await self.dispatch.conversation_ended(closed)
+
+    async def append_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+        """A sequenced system event. The conversation may have just closed, so the event
+        is written even then (the close event is the last word)."""
+        await self.store.append(
+            Append(conversation_id=conv_id, author="system", kind="event", body=event, data=data),
+            allow_closed=True,
+        )
+
+    async def assigned(self, conv: Conversation, agent_id: int) -> None:
+        """Carry out an assignment already made durable: tell the visitor and the agent."""
+        name = await self._agent_name(agent_id)
+        await self.append_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
+        channel = agent_channel(agent_id)
+        for conn in tuple(self.listeners.get(channel, ())):
+            self.join(conn, conversation_channel(conv.id))
+        visitor = await self.store.get_visitor(conv.visitor_id)
+        summary = conversation_summary(conv, name)
+        summary["visitor"] = {
+            "id": conv.visitor_id,
+            "name": visitor.name if visitor else None,
+            "verified": bool(visitor and visitor.customer_email),
+            "language": visitor.language if visitor else None,
+        }
+        self.publish(channel, {"type": "assigned", "conversation": summary})
+
+    def queue_update(self, conv_id: str, visitor_id: str, position: int, eta_s: float) -> None:
+        self.publish(
+            visitor_channel(visitor_id),
+            {
+                "type": "queue",
+                "conversation_id": conv_id,
+                "position": position,
+                "eta_s": round(eta_s),
+            },
+        )
+
+    def unassigned(self, conv_id: str, agent_id: int) -> None:
+        """The agent lost the chat (transfer, grace expired): their sockets stop hearing it."""
+        channel = conversation_channel(conv_id)
+        for conn in tuple(self.listeners.get(agent_channel(agent_id), ())):
+            self.leave(conn, channel)
+        self.publish(agent_channel(agent_id), {"type": "unassigned", "conversation_id": conv_id})

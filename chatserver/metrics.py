@@ -1,0 +1,14 @@
+"""Prometheus metrics, defined once per process (several apps in one test process share them)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+CONNECTIONS = Gauge("livedesk_connections", "Open websocket connections", ["role"])
+FRAMES_IN = Counter("livedesk_frames_in_total", "Frames received from clients")
+FRAMES_OUT = Counter("livedesk_frames_out_total", "Frames queued to local sockets")
+MESSAGES = Counter("livedesk_messages_total", "Messages stored", ["author"])
+ERRORS = Counter("livedesk_frame_errors_total", "Error frames sent", ["code"])
+CLOSES = Counter("livedesk_closes_total", "Sockets closed by the server", ["code"])
+CONVERSATIONS = Counter("livedesk_conversations_total", "Conversations ended", ["outcome"])
+QUEUED = Gauge("livedesk_queue_length", "Conversations waiting for an agent")

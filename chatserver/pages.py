@@ -1,0 +1,54 @@
+"""The pages a person opens: index, login, the demo page with the widget, the agent console."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+import agentdesk
+import widget
+from chatserver.auth import current_principal
+
+templates = Environment(
+    loader=FileSystemLoader(agentdesk.TEMPLATES_DIR),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+
+
+def _render(name: str, **context: object) -> HTMLResponse:
+    response = HTMLResponse(templates.get_template(name).render(**context))
+    response.headers["content-security-policy"] = (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    )
+    response.headers["x-content-type-options"] = "nosniff"
+    return response
+
+
+async def index(request: Request) -> Response:
+    return _render("index.html")
+
+
+async def login_page(request: Request) -> Response:
+    return _render("login.html", failed="failed" in request.query_params)
+
+
+async def demo_page(request: Request) -> Response:
+    settings = request.app.state.settings
+    return _render("demo.html", site_key=settings.site_key)
+
+
+async def agent_page(request: Request) -> Response:
+    principal = await current_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _render("agent.html", agent=principal)
+
+
+async def widget_bundle(request: Request) -> Response:
+    return FileResponse(
+        widget.BUNDLE_PATH,
+        media_type="text/javascript",
+        headers={"cache-control": "public, max-age=300"},
+    )

@@ -1,0 +1,258 @@
+"""The wire, sans-I/O: subprotocols, decoding and strict checking of client frames,
+and server frames encoded once per codec however many sockets receive them.
+
+Every frame is a map with a ``type``. ``docs/protocol.md`` is the human contract.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import msgpack
+
+from chatserver.errors import ERROR_CODES
+
+SUBPROTOCOL_MSGPACK = "livedesk.v1.msgpack"
+SUBPROTOCOL_JSON = "livedesk.v1.json"
+SUBPROTOCOLS = (SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON)
+# Browsers can set no headers on a websocket, so the visitor token rides in the
+# Sec-WebSocket-Protocol offer (never the URL, which ends up in logs). Never echoed back.
+TOKEN_SUBPROTOCOL_PREFIX = "livedesk.token."
+
+Codec = Literal["msgpack", "json"]
+Role = Literal["visitor", "agent"]
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_SEQ = 2**53 - 1
+
+
+class ProtocolError(Exception):
+    """A client frame the server answers with an ``error`` frame; the socket lives on."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        assert code in ERROR_CODES, code
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+def choose_subprotocol(offered: list[str]) -> tuple[Codec, str | None]:
+    """The codec and the subprotocol to answer with: the client's first livedesk.v1.*
+    offer wins; a client that offers none speaks msgpack and gets no subprotocol header."""
+    for proto in offered:
+        if proto == SUBPROTOCOL_MSGPACK:
+            return "msgpack", proto
+        if proto == SUBPROTOCOL_JSON:
+            return "json", proto
+    return "msgpack", None
+
+
+def token_from_subprotocols(offered: list[str]) -> str | None:
+    for proto in offered:
+        if proto.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+            return proto[len(TOKEN_SUBPROTOCOL_PREFIX) :]
+    return None
+
+
+# ---------------------------------------------------------------------------- decoding
+
+
+def decode(data: bytes | str, codec: Codec) -> dict[str, Any]:
+    try:
+        if codec == "msgpack":
+            if isinstance(data, str):
+                raise ValueError("text frame on the msgpack subprotocol")
+            obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
+        else:
+            obj = json.loads(data)
+    except Exception as exc:  # every decoder failure is the client's bad frame
+        raise ProtocolError("bad_frame", f"could not decode frame: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError("bad_frame", "a frame must be a map")
+    return obj
+
+
+def _str_id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = obj.get(name)
+    if value is None and not required:
+        return None
+    # Strict: an id is a string of safe characters, never 0, true, a list or "0e1"-like numbers.
+    if not isinstance(value, str) or not ID_PATTERN.match(value):
+        raise ProtocolError("invalid_field", f"`{name}` must be a string id [A-Za-z0-9_-]{{1,64}}")
+    return value
+
+
+def _seq(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if type(value) is not int or not 0 <= value <= MAX_SEQ:
+        raise ProtocolError("invalid_field", f"`{name}` must be a non-negative integer")
+    return value
+
+
+def _bool(obj: dict[str, Any], name: str) -> bool:
+    value = obj.get(name)
+    if type(value) is not bool:
+        raise ProtocolError("invalid_field", f"`{name}` must be true or false")
+    return value
+
+
+def _text(obj: dict[str, Any], name: str, max_chars: int, *, required: bool = True) -> str | None:
+    value = obj.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_field", f"`{name}` must be a string")
+    if required and not value.strip():
+        raise ProtocolError("invalid_field", f"`{name}` must not be empty")
+    if len(value) > max_chars:
+        raise ProtocolError("text_too_long", f"`{name}` is over {max_chars} characters")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    conversation_id: str | None
+    text: str
+    client_msg_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    conversation_id: str | None
+    active: bool
+    preview: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    conversation_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    conversation_id: str
+    after_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    conversation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    status: Literal["online", "away"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    pass
+
+
+ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Ping
+
+VISITOR_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "ping"})
+AGENT_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "status", "ping"})
+PREVIEW_MAX_CHARS = 500
+
+
+def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> ClientFrame:
+    """Check one decoded frame strictly; raise ProtocolError naming what is wrong."""
+    kind = obj.get("type")
+    allowed = VISITOR_TYPES if role == "visitor" else AGENT_TYPES
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ProtocolError("unknown_type", f"unknown frame type {kind!r} for a {role}")
+    # The visitor has at most one open conversation, so it may leave the id out.
+    conv_required = role == "agent"
+    ref = obj.get("client_msg_id") if isinstance(obj.get("client_msg_id"), str) else None
+    try:
+        if kind == "send":
+            return Send(
+                conversation_id=_str_id(obj, "conversation_id", required=conv_required),
+                client_msg_id=_str_id(obj, "client_msg_id") or "",
+                text=_text(obj, "text", max_text_chars) or "",
+            )
+        if kind == "typing":
+            return Typing(
+                conversation_id=_str_id(obj, "conversation_id", required=conv_required),
+                active=_bool(obj, "active"),
+                preview=_text(obj, "preview", PREVIEW_MAX_CHARS, required=False),
+            )
+        if kind == "seen":
+            return Seen(_str_id(obj, "conversation_id") or "", _seq(obj, "seq"))
+        if kind == "resume":
+            return Resume(_str_id(obj, "conversation_id") or "", _seq(obj, "after_seq"))
+        if kind == "close":
+            return Close(_str_id(obj, "conversation_id", required=conv_required))
+        if kind == "status":
+            status = obj.get("status")
+            if status not in ("online", "away"):
+                raise ProtocolError("invalid_field", "`status` must be 'online' or 'away'")
+            return SetStatus(status)
+        return Ping()
+    except ProtocolError as exc:
+        exc.ref = exc.ref or ref
+        raise
+
+
+# ---------------------------------------------------------------------------- encoding
+
+
+class OutFrame:
+    """A server frame, encoded at most once per codec whatever the number of recipients."""
+
+    __slots__ = ("body", "_msgpack", "_json")
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self.body = body
+        self._msgpack: bytes | None = None
+        self._json: str | None = None
+
+    def encoded(self, codec: Codec) -> bytes | str:
+        if codec == "msgpack":
+            if self._msgpack is None:
+                self._msgpack = msgpack.packb(self.body, use_bin_type=True)
+            return self._msgpack
+        if self._json is None:
+            self._json = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+        return self._json
+
+
+def error_frame(code: str, message: str, ref: str | None = None) -> OutFrame:
+    body: dict[str, Any] = {
+        "type": "error",
+        "code": code,
+        "message": message,
+        "retryable": ERROR_CODES[code][1],
+    }
+    if ref is not None:
+        body["ref"] = ref
+    return OutFrame(body)
+
+
+def message_frame(row: dict[str, Any]) -> OutFrame:
+    """A stored sequenced item (text or event) as the frame every party receives."""
+    body: dict[str, Any] = {
+        "type": "message" if row["kind"] == "text" else "event",
+        "conversation_id": row["conversation_id"],
+        "seq": row["seq"],
+        "author": row["author"],
+        "ts": row["created_ms"],
+    }
+    if row.get("author_name"):
+        body["author_name"] = row["author_name"]
+    if row.get("author_id"):
+        body["author_id"] = row["author_id"]
+    if row["kind"] == "text":
+        body["text"] = row["body"]
+        if row.get("client_msg_id"):
+            body["client_msg_id"] = row["client_msg_id"]
+    else:
+        body["event"] = row["body"]
+        body["data"] = json.loads(row["data"]) if row.get("data") else {}
+    return OutFrame(body)

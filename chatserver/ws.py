@@ -1,0 +1,154 @@
+"""The two websocket endpoints: authenticate and check Origin before accept, then read
+frames, check them, and hand them to the hub. Bad frames get an ``error`` frame and the
+socket lives on; only abuse closes it."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chatserver import metrics
+from chatserver.auth import current_principal, origin_allowed
+from chatserver.connection import Connection
+from chatserver.errors import CloseCode
+from chatserver.protocol import (
+    ProtocolError,
+    Role,
+    choose_subprotocol,
+    decode,
+    error_frame,
+    parse_client_frame,
+    token_from_subprotocols,
+)
+from chatserver.store import now_ms
+
+log = logging.getLogger("livedesk.ws")
+
+
+async def visitor_endpoint(ws: WebSocket) -> None:
+    state = ws.app.state
+    settings = state.settings
+    if not origin_allowed(ws, settings, for_visitor=True):
+        await ws.close(code=CloseCode.FORBIDDEN_ORIGIN)
+        return
+    offered: list[str] = ws.scope.get("subprotocols", [])
+    token = token_from_subprotocols(offered)
+    claims = state.tokens.read_visitor_token(token) if token else None
+    visitor = await state.store.get_visitor(claims.visitor_id) if claims else None
+    if claims is None or visitor is None or visitor.site != claims.site:
+        await ws.close(code=CloseCode.UNAUTHORIZED)  # before accept: HTTP 403
+        return
+    visitor.last_seen_ms = now_ms()
+    codec, subprotocol = choose_subprotocol(offered)
+    await ws.accept(subprotocol=subprotocol)
+    conn = _connection(ws, codec, "visitor", visitor.id, settings)
+    conn.info.update(site=visitor.site, name=visitor.name)
+    await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor.id, bool(visitor.customer_email)))
+
+
+async def agent_endpoint(ws: WebSocket) -> None:
+    state = ws.app.state
+    if not origin_allowed(ws, state.settings, for_visitor=False):
+        await ws.close(code=CloseCode.FORBIDDEN_ORIGIN)
+        return
+    principal = await current_principal(ws)
+    if principal is None:
+        await ws.close(code=CloseCode.UNAUTHORIZED)
+        return
+    codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
+    await ws.accept(subprotocol=subprotocol)
+    conn = _connection(ws, codec, "agent", principal, state.settings)
+    state.sessions.add(principal.agent_id, conn)
+    try:
+        await _serve(conn, state, lambda: state.hub.attach_agent(conn, principal))
+    finally:
+        state.sessions.discard(principal.agent_id, conn)
+
+
+def _connection(ws: WebSocket, codec: Any, role: Role, identity: Any, settings: Any) -> Connection:
+    return Connection(
+        ws,
+        codec,
+        role,
+        identity,
+        queue_frames=settings.send_queue_frames,
+        rate=settings.rate_limit_per_s,
+        burst=settings.rate_limit_burst,
+    )
+
+
+async def _serve(conn: Connection, state: Any, attach: Any) -> None:
+    settings = state.settings
+    hub = state.hub
+    conn.start()
+    metrics.CONNECTIONS.labels(role=conn.role).inc()
+    try:
+        await attach()
+        while not conn.closed:
+            message = await conn.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text") or ""
+            metrics.FRAMES_IN.inc()
+            size = len(data) if isinstance(data, bytes) else len(data.encode())
+            if size > settings.max_frame_bytes:
+                _close(conn, CloseCode.MESSAGE_TOO_BIG)
+                break
+            if not conn.bucket.allow():
+                _refuse(conn, ProtocolError("rate_limited", "too many frames; slow down"))
+                if conn.strikes > settings.flood_errors_before_close:
+                    _close(conn, CloseCode.POLICY_VIOLATION)
+                    break
+                continue
+            try:
+                frame = parse_client_frame(
+                    decode(data, conn.codec), conn.role, settings.max_text_chars
+                )
+                await hub.handle(conn, frame)
+                conn.strikes = 0
+            except ProtocolError as exc:
+                _refuse(conn, exc)
+                if conn.strikes > settings.flood_errors_before_close:
+                    _close(conn, CloseCode.POLICY_VIOLATION)
+                    break
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("socket handler failed")
+        _close(conn, CloseCode.INTERNAL_ERROR)
+    finally:
+        metrics.CONNECTIONS.labels(role=conn.role).dec()
+        await hub.detach(conn)
+        if conn.closed and conn.close_code is not None:
+            await _drain(conn)
+        await conn.stop()
+
+
+def _refuse(conn: Connection, exc: ProtocolError) -> None:
+    conn.strikes += 1
+    metrics.ERRORS.labels(code=exc.code).inc()
+    conn.push(error_frame(exc.code, exc.message, exc.ref))
+
+
+def _close(conn: Connection, code: CloseCode) -> None:
+    metrics.CLOSES.labels(code=str(int(code))).inc()
+    conn.close(code)
+
+
+async def _drain(conn: Connection, timeout: float = 2.0) -> None:
+    """Let the writer flush what was queued, then the close frame, before we let go."""
+    import asyncio
+
+    writer = conn._writer
+    if writer is None:
+        return
+    deadline = time.monotonic() + timeout
+    try:
+        await asyncio.wait_for(asyncio.shield(writer), max(0.0, deadline - time.monotonic()))
+    except (TimeoutError, asyncio.CancelledError, Exception):
+        pass

@@ -1,0 +1,193 @@
+"""A real hub on a loopback port (uvicorn in a thread) and real websocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import msgpack
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from chatserver.app import create_app
+from chatserver.settings import Settings
+from tests.servers import free_port
+
+DEFAULT_TIMEOUT = 10.0
+# Every client a test opened; the integration conftest closes them after each test.
+OPEN_CLIENTS: list[Client] = []
+
+
+class LiveServer:
+    """The whole app under uvicorn (websockets-sansio, as `livedesk serve` runs it)."""
+
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        self.settings = settings
+        self.port = port or free_port()
+        self.app = create_app(settings)
+        self._thread: threading.Thread | None = None
+        self._server: uvicorn.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> LiveServer:
+        config = uvicorn.Config(
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            ws="websockets-sansio",
+            ws_max_size=self.settings.max_frame_bytes * 2,
+            ws_per_message_deflate=False,
+            log_level="warning",
+            lifespan="on",
+        )
+        self._server = uvicorn.Server(config)
+        started = threading.Event()
+        server = self._server
+
+        def run() -> None:
+            # uvicorn sets `started` once it listens; we forward it to the test thread.
+            async def main() -> None:
+                task = asyncio.create_task(server.serve())
+                while not server.started and not task.done():
+                    await asyncio.sleep(0.01)
+                started.set()
+                await task
+
+            asyncio.run(main())
+            started.set()
+
+        self._thread = threading.Thread(target=run, name=f"livedesk-{self.port}", daemon=True)
+        self._thread.start()
+        if not started.wait(20) or not server.started:
+            raise RuntimeError("server did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(20)
+        self._server = None
+        self._thread = None
+
+
+class Client:
+    """A websocket client speaking the livedesk protocol (msgpack or JSON)."""
+
+    def __init__(self, ws: ClientConnection, codec: str) -> None:
+        self.ws = ws
+        self.codec = codec
+        self.inbox: list[dict[str, Any]] = []
+        OPEN_CLIENTS.append(self)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send(self.encode(frame))
+
+    def encode(self, frame: dict[str, Any]) -> bytes | str:
+        if self.codec == "json":
+            return json.dumps(frame)
+        return msgpack.packb(frame, use_bin_type=True)
+
+    async def recv(self, timeout: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
+        if self.inbox:
+            return self.inbox.pop(0)
+        data = await asyncio.wait_for(self.ws.recv(), timeout)
+        if self.codec == "json":
+            return json.loads(data)
+        return msgpack.unpackb(data, raw=False)
+
+    async def recv_until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = DEFAULT_TIMEOUT
+    ) -> dict[str, Any]:
+        """The first frame matching ``predicate``; frames before it are kept, in order."""
+        skipped: list[dict[str, Any]] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                frame = await self.recv(max(0.01, deadline - loop.time()))
+                if predicate(frame):
+                    return frame
+                skipped.append(frame)
+        finally:
+            self.inbox[:0] = skipped
+
+    async def recv_type(self, kind: str, timeout: float = DEFAULT_TIMEOUT, **match: Any) -> dict[str, Any]:
+        return await self.recv_until(
+            lambda f: f.get("type") == kind and all(f.get(k) == v for k, v in match.items()),
+            timeout,
+        )
+
+    def drop(self, kind: str) -> list[dict[str, Any]]:
+        taken = [f for f in self.inbox if f.get("type") == kind]
+        self.inbox = [f for f in self.inbox if f.get("type") != kind]
+        return taken
+
+    async def send_text(self, text: str, conversation_id: str | None = None, client_msg_id: str | None = None) -> dict[str, Any]:
+        """Send a message and wait for its ack."""
+        cid = client_msg_id or uuid.uuid4().hex
+        frame: dict[str, Any] = {"type": "send", "text": text, "client_msg_id": cid}
+        if conversation_id is not None:
+            frame["conversation_id"] = conversation_id
+        await self.send(frame)
+        return await self.recv_type("ack", client_msg_id=cid)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def _subprotocols(codec: str) -> list[str]:
+    return ["livedesk.v1.json" if codec == "json" else "livedesk.v1.msgpack"]
+
+
+async def visitor_session(server: LiveServer, **body: Any) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post("/api/visitor/session", json=body)
+        response.raise_for_status()
+        return response.json()
+
+
+async def connect_visitor(
+    server: LiveServer, token: str | None = None, codec: str = "msgpack", origin: str | None = None, **body: Any
+) -> tuple[Client, str]:
+    if token is None:
+        token = (await visitor_session(server, **body))["token"]
+    ws = await connect(
+        f"{server.ws_url}/ws/visitor",
+        subprotocols=[*_subprotocols(codec), f"livedesk.token.{token}"],  # type: ignore[list-item]
+        origin=origin or server.url,  # type: ignore[arg-type]
+        max_size=None,
+    )
+    return Client(ws, codec), token
+
+
+async def login_cookie(server: LiveServer, email: str, password: str) -> str:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post("/login", json={"email": email, "password": password})
+        response.raise_for_status()
+        return response.cookies[server.settings.session_cookie]
+
+
+async def connect_agent(
+    server: LiveServer, cookie: str, codec: str = "msgpack", origin: str | None = None
+) -> Client:
+    ws = await connect(
+        f"{server.ws_url}/ws/agent",
+        subprotocols=_subprotocols(codec),  # type: ignore[arg-type]
+        origin=origin or server.url,  # type: ignore[arg-type]
+        additional_headers={"Cookie": f"{server.settings.session_cookie}={cookie}"},
+        max_size=None,
+    )
+    return Client(ws, codec)
