@@ -19,7 +19,7 @@ import widget
 from chatserver import api, pages
 from chatserver.auth import Tokens
 from chatserver.bus import InMemoryBus
-from chatserver.db import is_sqlite, make_engine, upgrade
+from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
 from chatserver.hub import Hub
 from chatserver.sessions import AgentSockets
@@ -38,8 +38,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if should_migrate:
             await asyncio.to_thread(upgrade, settings.database_url)
-        engine = make_engine(settings.database_url)
-        store = Store(engine, settings.group_commit_max_batch, settings.group_commit_max_delay_ms)
+        store = Store(
+            settings.database_url,
+            settings.group_commit_max_batch,
+            settings.group_commit_max_delay_ms,
+        )
+        engine = store.engine
         hub = Hub(store, settings)
         bus = InMemoryBus(hub.deliver)
         hub.bus = bus

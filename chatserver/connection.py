@@ -18,6 +18,7 @@ from chatserver.errors import CLOSE_REASONS, CloseCode
 from chatserver.protocol import Codec, OutFrame, Role
 
 log = logging.getLogger("livedesk.connection")
+DRAIN_TIMEOUT_S = 2.0
 
 
 class TokenBucket:
@@ -116,6 +117,13 @@ class Connection:
             raise
         except Exception:  # the peer went away mid-send; the reader notices and cleans up
             self.closed = True
+
+    async def drain(self) -> None:
+        """Let the writer flush what was queued, then the close frame, before we let go."""
+        if self._writer is None:
+            return
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._writer), DRAIN_TIMEOUT_S)
 
     async def stop(self) -> None:
         self.closed = True

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -28,23 +29,56 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers go on while the group-commit writer writes; NORMAL sync is durable
+    # across process crashes (only an OS crash can lose the last commit).
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
 def make_engine(url: str) -> AsyncEngine:
+    """The async engine, for code that talks to the database from the event loop."""
     if is_sqlite(url):
-        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            # WAL lets readers go on while the group-commit writer writes; NORMAL sync is
-            # durable across process crashes (only an OS crash can lose the last commit).
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        # A fixed pool: overflow connections would be opened and closed under load, and each
+        # open costs a thread and the PRAGMAs.
+        engine = create_async_engine(
+            async_url(url), connect_args={"timeout": 30}, pool_size=8, max_overflow=0
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def make_sqlite_sync_engine(url: str, pool_size: int, *, immediate: bool = False) -> Engine:
+    """SQLite through the stdlib driver, for the store's own threads: one thread hop per
+    operation instead of one per cursor call through aiosqlite.
+
+    ``immediate``: every transaction starts with BEGIN IMMEDIATE, so what it reads before
+    its first write is already under the write lock (the driver would otherwise begin
+    only at the first write).
+    """
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=pool_size,
+        max_overflow=0,
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    if immediate:
+
+        @event.listens_for(engine, "connect")
+        def _driver_autocommit(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we say when transactions begin
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]

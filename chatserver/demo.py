@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from chatserver.auth import hash_password
-from chatserver.db import make_engine, upgrade
+from chatserver.db import upgrade
 from chatserver.models import Agent
 from chatserver.settings import Settings
 from chatserver.store import Store
@@ -28,7 +28,7 @@ async def add_agent(
     languages: str = "",
 ) -> Agent:
     await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(make_engine(settings.database_url))
+    store = Store(settings.database_url)
     try:
         return await store.add_agent(
             email, name, hash_password(password), role=role, cap=cap, teams=teams, languages=languages
@@ -40,7 +40,7 @@ async def add_agent(
 async def seed_demo(settings: Settings) -> list[tuple[str, str, str]]:
     """Create the demo agents if missing; returns their logins to print."""
     await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(make_engine(settings.database_url))
+    store = Store(settings.database_url)
     logins = []
     try:
         for email, name, password, role, languages in DEMO_AGENTS:

@@ -14,6 +14,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from chatserver import metrics
+from chatserver.bus import agent_channel
+from chatserver.errors import Conflict, StoreUnavailable
+from chatserver.models import Agent, Conversation
+from chatserver.store import Store, now_ms
 from router import (
     AgentInfo,
     AgentLeft,
@@ -33,12 +38,6 @@ from router import (
     SlotFreed,
     Transferred,
 )
-
-from chatserver import metrics
-from chatserver.bus import agent_channel
-from chatserver.errors import Conflict, StoreUnavailable
-from chatserver.models import Agent, Conversation
-from chatserver.store import Store, now_ms
 
 if TYPE_CHECKING:
     from chatserver.hub import Hub
@@ -195,10 +194,10 @@ class Dispatcher:
         await self._call(lambda now: self.router.release(conv.id, now))
         self._visitor_of.pop(conv.id, None)
 
-    async def first_human_reply(self, conv: Conversation) -> None:
-        await self._call(lambda now: self.router.first_human_reply(conv.id, now))
+    async def first_human_reply(self, conv_id: str) -> None:
+        await self._call(lambda now: self.router.first_human_reply(conv_id, now))
 
-    async def visitor_typing(self, conv: Conversation, preview: str) -> None:
+    async def visitor_typing(self, conv_id: str, preview: str) -> None:
         return None  # the knowledge base's live suggestions hook in here
 
     # ------------------------------------------------------------------ decisions
@@ -250,20 +249,20 @@ class Dispatcher:
             if d.agent_id is not None:
                 await self._transition(d.conv_id, "bot", agent_id=None)
                 self.hub.unassigned(d.conv_id, int(d.agent_id))
-            await self.hub.append_event(d.conv_id, "requeued", {"reason": d.reason})
+            self.hub.post_event(d.conv_id, "requeued", {"reason": d.reason})
         elif isinstance(d, OfferExpired):
             self.hub.publish(
                 agent_channel(int(d.agent_id)),
                 {"type": "offer_withdrawn", "conversation_id": d.conv_id, "reason": d.reason},
             )
         elif isinstance(d, AgentLeft):
-            await self.hub.append_event(d.conv_id, "agent_left", {"agent_id": int(d.agent_id)})
+            self.hub.post_event(d.conv_id, "agent_left", {"agent_id": int(d.agent_id)})
         elif isinstance(d, SlotFreed):
             self.ledger.release(d.agent_id, d.conv_id)
         elif isinstance(d, Transferred):
             if d.override:
                 log.warning("transfer beyond cap by %s: %s → %s", d.by, d.conv_id, d.to_agent)
-            await self.hub.append_event(
+            self.hub.post_event(
                 d.conv_id,
                 "transferred",
                 {"to_agent": d.to_agent, "to_team": d.to_team, "note": d.note, "override": d.override},

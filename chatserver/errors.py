@@ -20,6 +20,10 @@ class Conflict(LivedeskError):
     """A state transition that the conversation's current state does not allow."""
 
 
+class Forbidden(LivedeskError):
+    """The conversation is not the author's (or does not exist)."""
+
+
 # code -> (meaning, retryable). Stable: clients branch on these strings.
 ERROR_CODES: dict[str, tuple[str, bool]] = {
     "bad_frame": ("The frame could not be decoded with the negotiated subprotocol.", False),
@@ -39,26 +43,22 @@ class CloseCode(IntEnum):
     """Websocket close codes. 4000–4099: reconnect with backoff; 4100–4199: do not."""
 
     NORMAL = 1000
-    GOING_AWAY = 1001  # server shutting down: reconnect
     POLICY_VIOLATION = 1008  # flood: reconnect only after backoff
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012  # sent by uvicorn when the process shuts down: reconnect
     SLOW_CONSUMER = 4000  # did not read fast enough: reconnect and resume from seq
-    SERVER_RESTART = 4001
     UNAUTHORIZED = 4100  # the session ended (logout, password change): log in again
-    FORBIDDEN_ORIGIN = 4103
-    SUPERSEDED = 4101  # reserved for a later single-tab policy
+    FORBIDDEN_ORIGIN = 4103  # only ever sent as HTTP 403 at the handshake
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.NORMAL: "normal closure",
-    CloseCode.GOING_AWAY: "server going away; reconnect",
     CloseCode.POLICY_VIOLATION: "flood: too many frames or errors",
     CloseCode.MESSAGE_TOO_BIG: "frame over the size limit",
     CloseCode.INTERNAL_ERROR: "internal error; reconnect",
+    CloseCode.SERVICE_RESTART: "server restarting; reconnect",
     CloseCode.SLOW_CONSUMER: "slow consumer: send queue overflowed; reconnect and resume",
-    CloseCode.SERVER_RESTART: "server restarting; reconnect",
     CloseCode.UNAUTHORIZED: "session ended; authenticate again",
     CloseCode.FORBIDDEN_ORIGIN: "origin not allowed",
-    CloseCode.SUPERSEDED: "superseded by another connection",
 }

@@ -8,8 +8,10 @@ queue) are published directly. Every local socket gets frames only through its b
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
@@ -22,8 +24,8 @@ from chatserver.bus import (
     visitor_channel,
 )
 from chatserver.connection import Connection
-from chatserver.errors import Conflict, StoreUnavailable
-from chatserver.models import Conversation
+from chatserver.errors import Conflict, Forbidden, StoreUnavailable
+from chatserver.models import OPEN_STATES, Conversation, Visitor
 from chatserver.protocol import (
     Close,
     OutFrame,
@@ -44,6 +46,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("livedesk.hub")
 
 RESUME_PAGE = 500
+
+
+@dataclass(slots=True)
+class ConvRef:
+    """What the hub needs to know of a conversation to route a frame."""
+
+    id: str
+    visitor_id: str
+    agent_id: int | None
+    state: str
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("background append failed: %s", future.exception())
+
+
+def visitor_summary(visitor: Visitor) -> dict[str, Any]:
+    return {
+        "id": visitor.id,
+        "name": visitor.name,
+        "verified": visitor.customer_email is not None,
+        "language": visitor.language,
+    }
 
 
 def conversation_summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]:
@@ -67,6 +93,11 @@ class Hub:
         # channel -> local sockets listening on it
         self.listeners: defaultdict[str, set[Connection]] = defaultdict(set)
         self.agent_names: dict[int, str] = {}
+        # Open conversations this node has seen: a hint that spares a read per frame.
+        self.convs: dict[str, ConvRef] = {}
+        self.visitor_open: dict[str, str] = {}
+        # Who the connected visitors are, for the agent's "assigned" frame.
+        self.visitors: dict[str, dict[str, Any]] = {}
 
     # ------------------------------------------------------------------ fan-out
 
@@ -108,17 +139,23 @@ class Hub:
         """Store callback, called in commit order: publish each new sequenced item once."""
         assert self.bus is not None
         frame = message_frame(row)
+        if row["kind"] == "event":
+            self._note_event(row["conversation_id"], row["body"], frame.body["data"])
         self.bus.publish(conversation_channel(row["conversation_id"]), frame)
         if row["kind"] == "event":
             self.bus.publish(SUPERVISORS_CHANNEL, frame)
 
     # ------------------------------------------------------------------ attach / detach
 
-    async def attach_visitor(self, conn: Connection, visitor_id: str, verified: bool) -> None:
+    async def attach_visitor(self, conn: Connection, visitor: Visitor) -> None:
+        visitor_id = visitor.id
+        verified = visitor.customer_email is not None
+        self.visitors[visitor_id] = visitor_summary(visitor)
         conv = await self.store.open_conversation_of(visitor_id)
         self.join(conn, visitor_channel(visitor_id))
         summary = None
         if conv is not None:
+            self.remember(conv)
             self.join(conn, conversation_channel(conv.id))
             summary = conversation_summary(conv, await self._agent_name(conv.agent_id))
         conn.push(
@@ -139,6 +176,7 @@ class Hub:
         self.join(conn, agent_channel(principal.agent_id))
         convs = await self.store.conversations_of_agent(principal.agent_id)
         for conv in convs:
+            self.remember(conv)
             self.join(conn, conversation_channel(conv.id))
         status = "online"
         if self.dispatch is not None:
@@ -157,6 +195,8 @@ class Hub:
 
     async def detach(self, conn: Connection) -> None:
         self.leave_all(conn)
+        if conn.role == "visitor" and not self.listeners.get(visitor_channel(conn.identity)):
+            self.visitors.pop(conn.identity, None)
         if conn.role == "agent" and self.dispatch is not None:
             principal: Principal = conn.identity
             channel = agent_channel(principal.agent_id)
@@ -195,98 +235,165 @@ class Hub:
         elif isinstance(frame, SetStatus):
             await self._status(conn, frame)
 
+    # ------------------------------------------------------------------ the cache
+
+    def remember(self, conv: Conversation) -> ConvRef:
+        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state)
+        if conv.state in OPEN_STATES:
+            self.convs[conv.id] = ref
+            self.visitor_open[conv.visitor_id] = conv.id
+        else:
+            self._forget(conv.id)
+        return ref
+
+    def _forget(self, conv_id: str) -> None:
+        ref = self.convs.pop(conv_id, None)
+        if ref is not None and self.visitor_open.get(ref.visitor_id) == conv_id:
+            del self.visitor_open[ref.visitor_id]
+
+    def _note_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+        """Keep the cache in step with a stored event (ours, or another node's via the bus)."""
+        ref = self.convs.get(conv_id)
+        if event == "closed":
+            self._forget(conv_id)
+        elif ref is None:
+            return
+        elif event == "assigned":
+            ref.agent_id = data.get("agent", {}).get("id")
+            ref.state = "active"
+        elif event == "requeued":
+            ref.agent_id = None
+            ref.state = "bot"
+
     async def _conversation_for(
         self, conn: Connection, conv_id: str | None, *, write: bool
-    ) -> Conversation:
+    ) -> ConvRef:
         """The conversation the frame names, if this socket may touch it; else forbidden.
 
-        Missing and foreign conversations get the same answer, so ids leak nothing.
+        The cache answers the common case; the store is read on a miss. Missing and
+        foreign conversations get the same answer, so ids leak nothing. (Appends are
+        checked again by the store itself, so a stale cache can never let a write through.)
         """
         if conn.role == "visitor":
             visitor_id: str = conn.identity
             if conv_id is None:
-                conv = await self.store.open_conversation_of(visitor_id)
-                if conv is None:
-                    raise ProtocolError("no_conversation", "no open conversation")
-                return conv
-            conv = await self.store.get_conversation(conv_id)
-            if conv is None or conv.visitor_id != visitor_id:
-                raise ProtocolError("forbidden", "not your conversation")
-            return conv
+                conv_id = self.visitor_open.get(visitor_id)
+                if conv_id is None:
+                    conv = await self.store.open_conversation_of(visitor_id)
+                    if conv is None:
+                        raise ProtocolError("no_conversation", "no open conversation")
+                    return self.remember(conv)
+            ref = self.convs.get(conv_id)
+            if ref is None or ref.visitor_id != visitor_id:
+                conv = await self.store.get_conversation(conv_id)
+                if conv is None or conv.visitor_id != visitor_id:
+                    raise ProtocolError("forbidden", "not your conversation")
+                ref = self.remember(conv)
+            return ref
         principal: Principal = conn.identity
-        conv = await self.store.get_conversation(conv_id or "")
-        if conv is None:
-            raise ProtocolError("forbidden", "not your conversation")
-        if conv.agent_id == principal.agent_id:
-            return conv
+        ref = self.convs.get(conv_id or "")
+        if ref is None or ref.agent_id != principal.agent_id:
+            conv = await self.store.get_conversation(conv_id or "")
+            if conv is None:
+                raise ProtocolError("forbidden", "not your conversation")
+            ref = self.remember(conv)
+        if ref.agent_id == principal.agent_id:
+            return ref
         if not write and principal.has_role("supervisor"):
-            return conv  # supervisors may watch any conversation
+            return ref  # supervisors may watch any conversation
         raise ProtocolError("forbidden", "not your conversation")
 
     async def _send(self, conn: Connection, frame: Send) -> None:
-        created = False
         if conn.role == "visitor":
-            visitor_id: str = conn.identity
-            conv = await self.store.open_conversation_of(visitor_id)
-            if frame.conversation_id is not None and (
-                conv is None or conv.id != frame.conversation_id
-            ):
-                owned = await self.store.get_conversation(frame.conversation_id)
-                if owned is None or owned.visitor_id != visitor_id:
-                    raise ProtocolError("forbidden", "not your conversation", frame.client_msg_id)
-                raise ProtocolError(
-                    "conversation_closed", "that conversation is closed", frame.client_msg_id
-                )
-            if conv is None:
-                visitor = await self.store.get_visitor(visitor_id)
-                conv, created = await self.store.open_conversation(
-                    visitor_id, conn.info.get("site", "default"), visitor.language if visitor else None
-                )
-                for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
-                    self.join(sibling, conversation_channel(conv.id))
-            item = Append(
-                conversation_id=conv.id,
-                author="visitor",
-                author_id=visitor_id,
-                author_name=conn.info.get("name"),
-                body=frame.text,
-                client_msg_id=frame.client_msg_id,
-            )
+            result, conv_id, created = await self._visitor_send(conn, frame)
+            author = "visitor"
         else:
             principal: Principal = conn.identity
-            conv = await self._conversation_for(conn, frame.conversation_id, write=True)
-            if conv.state != "active":
-                raise ProtocolError("conflict", f"conversation is {conv.state}", frame.client_msg_id)
+            conv_id = frame.conversation_id or ""
             item = Append(
-                conversation_id=conv.id,
+                conversation_id=conv_id,
                 author="agent",
                 author_id=str(principal.agent_id),
                 author_name=principal.name,
                 body=frame.text,
                 client_msg_id=frame.client_msg_id,
             )
-        result = await self._append(item, frame.client_msg_id)
+            result = await self._append(item, frame.client_msg_id)
+            created, author = None, "agent"
         conn.push(
             OutFrame(
                 {
                     "type": "ack",
                     "client_msg_id": frame.client_msg_id,
-                    "conversation_id": conv.id,
+                    "conversation_id": conv_id,
                     "seq": result.row["seq"],
                     "duplicate": result.duplicate,
                 }
             )
         )
-        metrics.MESSAGES.labels(author=item.author).inc()
-        if created and self.dispatch is not None:
-            await self.dispatch.conversation_waiting(conv)
-        if result.first_human_reply and self.dispatch is not None:
-            await self.dispatch.first_human_reply(conv)
+        metrics.MESSAGES_BY_AUTHOR[author].inc()
+        if self.dispatch is not None:
+            if created is not None:
+                await self.dispatch.conversation_waiting(created)
+            if result.first_human_reply:
+                await self.dispatch.first_human_reply(conv_id)
+
+    async def _visitor_send(
+        self, conn: Connection, frame: Send
+    ) -> tuple[Appended, str, Conversation | None]:
+        """Append to the visitor's open conversation, opening one if there is none.
+        Returns the new conversation too when this send opened it."""
+        visitor_id: str = conn.identity
+        if frame.conversation_id is not None:
+            ref = await self._conversation_for(conn, frame.conversation_id, write=True)
+            if ref.state not in OPEN_STATES:
+                raise ProtocolError(
+                    "conversation_closed", "that conversation is closed", frame.client_msg_id
+                )
+        created: Conversation | None = None
+        for _attempt in range(2):
+            conv_id = self.visitor_open.get(visitor_id)
+            if conv_id is None:
+                conv = await self.store.open_conversation_of(visitor_id)
+                if conv is None:
+                    visitor = await self.store.get_visitor(visitor_id)
+                    conv, is_new = await self.store.open_conversation(
+                        visitor_id,
+                        conn.info.get("site", "default"),
+                        visitor.language if visitor else None,
+                    )
+                    created = conv if is_new else None
+                    for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
+                        self.join(sibling, conversation_channel(conv.id))
+                conv_id = self.remember(conv).id
+            if frame.conversation_id is not None and frame.conversation_id != conv_id:
+                raise ProtocolError(
+                    "conversation_closed", "that conversation is closed", frame.client_msg_id
+                )
+            item = Append(
+                conversation_id=conv_id,
+                author="visitor",
+                author_id=visitor_id,
+                author_name=conn.info.get("name"),
+                body=frame.text,
+                client_msg_id=frame.client_msg_id,
+            )
+            try:
+                return await self._append(item, frame.client_msg_id), conv_id, created
+            except ProtocolError as exc:
+                if exc.code != "conversation_closed" or frame.conversation_id is not None:
+                    raise
+                self._forget(conv_id)  # closed elsewhere: open a new one and try once more
+        raise ProtocolError("conflict", "could not open a conversation", frame.client_msg_id)
 
     async def _append(self, item: Append, ref: str | None) -> Appended:
         try:
             return await self.store.append(item)
+        except Forbidden as exc:
+            raise ProtocolError("forbidden", "not your conversation", ref) from exc
         except Conflict as exc:
+            if str(exc) == "not_active":
+                raise ProtocolError("conflict", "the conversation is not active", ref) from exc
             raise ProtocolError("conversation_closed", "the conversation is closed", ref) from exc
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "not saved; retry the same frame", ref) from exc
@@ -305,7 +412,7 @@ class Hub:
             },
         )
         if conn.role == "visitor" and frame.preview and self.dispatch is not None:
-            await self.dispatch.visitor_typing(conv, frame.preview)
+            await self.dispatch.visitor_typing(conv.id, frame.preview)
 
     async def _seen(self, conn: Connection, frame: Seen) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=False)
@@ -342,10 +449,10 @@ class Hub:
 
     async def _close(self, conn: Connection, frame: Close) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=True)
-        if conv.state not in ("bot", "offered", "active"):
+        if conv.state not in OPEN_STATES:
             raise ProtocolError("conversation_closed", "already closed")
         actor = "visitor" if conn.role == "visitor" else "agent"
-        await self.close_conversation(conv, actor, f"{actor}:{self._actor_id(conn)}")
+        await self.close_conversation(conv.id, actor, f"{actor}:{self._actor_id(conn)}")
 
     async def _status(self, conn: Connection, frame: SetStatus) -> None:
         principal: Principal = conn.identity
@@ -368,14 +475,15 @@ class Hub:
 
     # ------------------------------------------------------------------ transitions
 
-    async def close_conversation(self, conv: Conversation, closed_by: str, actor: str) -> None:
+    async def close_conversation(self, conv_id: str, closed_by: str, actor: str) -> None:
         try:
-            closed = await self.store.transition(conv.id, "closed", actor, closed_by=closed_by)
+            closed = await self.store.transition(conv_id, "closed", actor, closed_by=closed_by)
         except Conflict as exc:
             raise ProtocolError("conversation_closed", "already closed") from exc
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "store unavailable; retry") from exc
         await self.append_event(closed.id, "closed", {"by": closed_by})
+        self._forget(closed.id)
         metrics.CONVERSATIONS.labels(outcome="closed").inc()
         if self.dispatch is not None:
             await self.dispatch.conversation_ended(closed)
@@ -388,21 +496,27 @@ class Hub:
             allow_closed=True,
         )
 
+    def post_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+        """Like ``append_event`` without waiting for the commit (it keeps its place in the
+        commit order): for the dispatcher, which must not hold everyone up on one write."""
+        item = Append(conversation_id=conv_id, author="system", kind="event", body=event, data=data)
+        item.allow_closed = True
+        self.store.writer.submit(item).add_done_callback(_log_failure)
+
     async def assigned(self, conv: Conversation, agent_id: int) -> None:
         """Carry out an assignment already made durable: tell the visitor and the agent."""
         name = await self._agent_name(agent_id)
-        await self.append_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
+        self.remember(conv)
+        self.post_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
         channel = agent_channel(agent_id)
         for conn in tuple(self.listeners.get(channel, ())):
             self.join(conn, conversation_channel(conv.id))
-        visitor = await self.store.get_visitor(conv.visitor_id)
+        visitor = self.visitors.get(conv.visitor_id)
+        if visitor is None:
+            found = await self.store.get_visitor(conv.visitor_id)
+            visitor = visitor_summary(found) if found else {"id": conv.visitor_id}
         summary = conversation_summary(conv, name)
-        summary["visitor"] = {
-            "id": conv.visitor_id,
-            "name": visitor.name if visitor else None,
-            "verified": bool(visitor and visitor.customer_email),
-            "language": visitor.language if visitor else None,
-        }
+        summary["visitor"] = visitor
         self.publish(channel, {"type": "assigned", "conversation": summary})
 
     def queue_update(self, conv_id: str, visitor_id: str, position: int, eta_s: float) -> None:

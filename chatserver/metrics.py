@@ -11,4 +11,9 @@ MESSAGES = Counter("livedesk_messages_total", "Messages stored", ["author"])
 ERRORS = Counter("livedesk_frame_errors_total", "Error frames sent", ["code"])
 CLOSES = Counter("livedesk_closes_total", "Sockets closed by the server", ["code"])
 CONVERSATIONS = Counter("livedesk_conversations_total", "Conversations ended", ["outcome"])
+COMMIT_BATCHES = Counter("livedesk_commit_batches_total", "Group-commit transactions")
+COMMIT_ITEMS = Counter("livedesk_commit_items_total", "Items written by group commit")
 QUEUED = Gauge("livedesk_queue_length", "Conversations waiting for an agent")
+
+# Children looked up once: ``labels()`` on the hot path costs more than the increment.
+MESSAGES_BY_AUTHOR = {a: MESSAGES.labels(author=a) for a in ("visitor", "agent", "bot", "system")}

@@ -1,8 +1,11 @@
 """The store is the truth: visitors, agents, conversations and their sequenced messages.
 
-Appends go through a group-commit writer: one transaction per short batch, each sender
-acknowledged only after that commit. ``seq`` is allocated inside the same transaction by
-bumping ``conversations.last_seq``, whose row lock keeps it gapless across hub processes.
+Every operation is one plain function over a SQLAlchemy ``Connection``, run in one hop:
+on SQLite in the store's threads (one writer thread, a few readers), on PostgreSQL through
+``run_sync`` over asyncpg. Appends go through a group-commit writer: one transaction per
+short batch, each sender acknowledged only after that commit. ``seq`` is allocated inside
+the same transaction by bumping ``conversations.last_seq``, whose row lock keeps it gapless
+across hub processes.
 """
 
 from __future__ import annotations
@@ -12,16 +15,18 @@ import json
 import logging
 import secrets
 import time
-from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chatserver.errors import Conflict, StoreUnavailable
+from chatserver import metrics
+from chatserver.db import is_sqlite, make_engine, make_sqlite_sync_engine
+from chatserver.errors import Conflict, Forbidden, StoreUnavailable
 from chatserver.models import (
     OPEN_STATES,
     Agent,
@@ -32,6 +37,7 @@ from chatserver.models import (
 )
 
 log = logging.getLogger("livedesk.store")
+T = TypeVar("T")
 
 visitors_t = Visitor.__table__  # type: ignore[attr-defined]
 agents_t = Agent.__table__  # type: ignore[attr-defined]
@@ -48,6 +54,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "abandoned": frozenset(),
     "rated": frozenset(),
 }
+READER_THREADS = 4
 
 
 def now_ms() -> int:
@@ -87,228 +94,233 @@ class _Pending:
     future: asyncio.Future[Appended] = field(repr=False)
 
 
-def _unavailable(exc: Exception) -> StoreUnavailable:
+def _unavailable(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"store unavailable: {type(exc).__name__}")
 
 
-class GroupCommitter:
-    """Batches appends from many sockets into few transactions."""
+def _is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, (OperationalError, DBAPIError, OSError)) and not isinstance(
+        exc, IntegrityError
+    )
 
-    def __init__(self, engine: AsyncEngine, max_batch: int, max_delay_s: float) -> None:
-        self.engine = engine
-        self.max_batch = max_batch
-        self.max_delay_s = max_delay_s
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        # Called with each newly stored row, in commit order, before any sender is acked.
-        self.on_commit: Callable[[dict[str, Any]], None] | None = None
-        self.batches = 0
-        self.items = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="livedesk-group-commit")
+# ---------------------------------------------------------------------------- the batch
+# Plain SQL, compiled once: the group-commit path runs for every message.
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
-            if not pending.future.done():
-                pending.future.set_exception(StoreUnavailable("store shutting down"))
+_SELECT_CONVS = sa.text(
+    "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
+    "FROM conversations WHERE id IN :ids ORDER BY id"
+).bindparams(sa.bindparam("ids", expanding=True))
+# Locks in a fixed order until commit: the checks hold, and two hub processes' batches
+# can never deadlock.
+_LOCK_CONVS = sa.text(
+    "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
+    "FROM conversations WHERE id IN :ids ORDER BY id FOR UPDATE"
+).bindparams(sa.bindparam("ids", expanding=True))
+_SELECT_RETRIED = sa.text(
+    "SELECT * FROM messages WHERE conversation_id IN :convs AND client_msg_id IN :cids"
+).bindparams(sa.bindparam("convs", expanding=True), sa.bindparam("cids", expanding=True))
+_BUMP = sa.text(
+    "UPDATE conversations SET last_seq = :last_seq, "
+    "first_human_reply_ms = COALESCE(first_human_reply_ms, :first_reply) WHERE id = :id"
+)
+_INSERT = sa.text(
+    "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
+    "data, client_msg_id, created_ms) VALUES (:conversation_id, :seq, :kind, :author, "
+    ":author_id, :author_name, :body, :data, :client_msg_id, :created_ms)"
+)
 
-    async def append(self, item: Append) -> Appended:
-        if self._task is None:
-            raise StoreUnavailable("store not started")
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(item, future))
-        return await future
 
-    async def _run(self) -> None:
-        while True:
-            first = await self._queue.get()
-            batch = [first]
-            if self.max_delay_s > 0 and self._queue.empty():
-                # A short wait lets concurrent senders share the commit.
-                await asyncio.sleep(self.max_delay_s)
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                await self._commit_batch(batch)
-            except asyncio.CancelledError:
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(StoreUnavailable("store shutting down"))
-                raise
-            except Exception:  # the writer must outlive any one bad batch
-                log.exception("group commit failed")
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(StoreUnavailable("store write failed"))
-
-    async def _commit_batch(self, batch: list[_Pending]) -> None:
-        try:
-            results = await self._write(batch)
-        except IntegrityError:
-            # Another hub process stored the same client message id between our check and
-            # our insert: redo one by one so each gets its own verdict.
-            results = {}
-            for pending in batch:
-                try:
-                    results.update(await self._write([pending]))
-                except (OperationalError, DBAPIError, OSError) as exc:
-                    results[id(pending)] = _unavailable(exc)
-        except (OperationalError, DBAPIError, OSError) as exc:
-            err = _unavailable(exc)
-            results = {id(p): err for p in batch}
-        self.batches += 1
-        self.items += len(batch)
-        if self.on_commit is not None:
-            for pending in batch:
-                outcome = results[id(pending)]
-                if isinstance(outcome, Appended) and not outcome.duplicate:
-                    try:
-                        self.on_commit(outcome.row)
-                    except Exception:  # publishing must never lose the ack
-                        log.exception("commit callback failed")
-        for pending in batch:
-            outcome = results[id(pending)]
-            if isinstance(outcome, _SameAs):
-                original = results[id(outcome.original)]
-                outcome = (
-                    Appended(original.row, duplicate=True)
-                    if isinstance(original, Appended)
-                    else original
-                )
-            if pending.future.done():
-                continue
-            if isinstance(outcome, Exception):
-                pending.future.set_exception(outcome)
-            else:
-                pending.future.set_result(outcome)
-
-    async def _write(self, batch: list[_Pending]) -> dict[int, Appended | Exception]:
-        results: dict[int, Appended | Exception] = {}
-        ts = now_ms()
-        async with self.engine.begin() as conn:
-            fresh = await self._drop_duplicates(conn, batch, results)
-            per_conv: dict[tuple[str, bool], list[_Pending]] = defaultdict(list)
-            for pending in fresh:
-                per_conv[(pending.item.conversation_id, pending.item.allow_closed)].append(pending)
-            rows: list[dict[str, Any]] = []
-            for (conv_id, allow_closed), items in per_conv.items():
-                bump = (
-                    sa.update(conversations_t)
-                    .where(conversations_t.c.id == conv_id)
-                    .values(last_seq=conversations_t.c.last_seq + len(items))
-                    .returning(conversations_t.c.last_seq)
-                )
-                if not allow_closed:
-                    bump = bump.where(conversations_t.c.state.in_(OPEN_STATES))
-                result = await conn.execute(bump)
-                last = result.scalar_one_or_none()
-                if last is None:
-                    for pending in items:
-                        results[id(pending)] = Conflict("conversation_closed")
-                    continue
-                first_seq = last - len(items) + 1
-                human_reply = False
-                for offset, pending in enumerate(items):
-                    item = pending.item
-                    row = {
-                        "conversation_id": conv_id,
-                        "seq": first_seq + offset,
-                        "kind": item.kind,
-                        "author": item.author,
-                        "author_id": item.author_id,
-                        "author_name": item.author_name,
-                        "body": item.body,
-                        "data": json.dumps(item.data) if item.data is not None else None,
-                        "client_msg_id": item.client_msg_id,
-                        "created_ms": ts,
-                    }
-                    rows.append(row)
-                    results[id(pending)] = Appended(row)
-                    human_reply = human_reply or (item.author == "agent" and item.kind == "text")
-                if human_reply:
-                    first = await conn.execute(
-                        sa.update(conversations_t)
-                        .where(conversations_t.c.id == conv_id)
-                        .where(conversations_t.c.first_human_reply_ms.is_(None))
-                        .values(first_human_reply_ms=ts)
-                    )
-                    if first.rowcount == 1:
-                        for pending in items:
-                            if pending.item.author == "agent" and pending.item.kind == "text":
-                                outcome = results[id(pending)]
-                                assert isinstance(outcome, Appended)
-                                outcome.first_human_reply = True
-                                break
-            if rows:
-                await conn.execute(sa.insert(messages_t), rows)
-        return results
-
-    async def _drop_duplicates(
-        self,
-        conn: AsyncConnection,
-        batch: list[_Pending],
-        results: dict[int, Appended | Exception],
-    ) -> list[_Pending]:
-        keyed = [p for p in batch if p.item.client_msg_id is not None]
-        if not keyed:
-            return batch
-        keys = {(p.item.conversation_id, p.item.author, p.item.client_msg_id) for p in keyed}
-        found = await conn.execute(
-            sa.select(messages_t).where(
-                sa.tuple_(
-                    messages_t.c.conversation_id, messages_t.c.author, messages_t.c.client_msg_id
-                ).in_(list(keys))
-            )
+def write_batch(conn: Connection, items: list[Append]) -> list[Appended | Exception]:
+    """Sequence and insert a batch in the caller's transaction; one outcome per item."""
+    ts = now_ms()
+    results: list[Appended | Exception | None] = [None] * len(items)
+    conv_ids = sorted({it.conversation_id for it in items})
+    query = _LOCK_CONVS if conn.dialect.name == "postgresql" else _SELECT_CONVS
+    convs = {row.id: row for row in conn.execute(query, {"ids": conv_ids})}
+    fresh = _drop_duplicates(conn, items, results)
+    last_seq = {cid: row.last_seq for cid, row in convs.items()}
+    first_reply: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    for i in fresh:
+        item = items[i]
+        conv = convs.get(item.conversation_id)
+        verdict = _verdict(item, conv)
+        if verdict is not None:
+            results[i] = verdict
+            continue
+        seq = last_seq[item.conversation_id] + 1
+        last_seq[item.conversation_id] = seq
+        row = {
+            "conversation_id": item.conversation_id,
+            "seq": seq,
+            "kind": item.kind,
+            "author": item.author,
+            "author_id": item.author_id,
+            "author_name": item.author_name,
+            "body": item.body,
+            "data": json.dumps(item.data) if item.data is not None else None,
+            "client_msg_id": item.client_msg_id,
+            "created_ms": ts,
+        }
+        rows.append(row)
+        appended = Appended(row)
+        results[i] = appended
+        if (
+            item.author == "agent"
+            and item.kind == "text"
+            and conv.first_human_reply_ms is None  # type: ignore[union-attr]
+            and item.conversation_id not in first_reply
+        ):
+            first_reply[item.conversation_id] = ts
+            appended.first_human_reply = True
+    if rows:
+        bumped = {r["conversation_id"] for r in rows}
+        conn.execute(
+            _BUMP,
+            [
+                {"id": cid, "last_seq": last_seq[cid], "first_reply": first_reply.get(cid)}
+                for cid in sorted(bumped)
+            ],
         )
-        stored = {(r.conversation_id, r.author, r.client_msg_id): dict(r._mapping) for r in found}
-        fresh: list[_Pending] = []
-        first_in_batch: dict[tuple[str, str, str | None], _Pending] = {}
-        for pending in batch:
-            key = (pending.item.conversation_id, pending.item.author, pending.item.client_msg_id)
-            if pending.item.client_msg_id is not None and key in stored:
-                results[id(pending)] = Appended(stored[key], duplicate=True)
-            elif pending.item.client_msg_id is not None and key in first_in_batch:
-                # The same retry twice in one batch: answered after the first is written.
-                results[id(pending)] = _SameAs(first_in_batch[key])
-            else:
-                if pending.item.client_msg_id is not None:
-                    first_in_batch[key] = pending
-                fresh.append(pending)
-        return fresh
+        conn.execute(_INSERT, rows)
+    for i, outcome in enumerate(results):
+        if isinstance(outcome, _SameAs):
+            original = results[outcome.index]
+            results[i] = (
+                Appended(original.row, duplicate=True)
+                if isinstance(original, Appended)
+                else original
+            )
+    return results  # type: ignore[return-value]
+
+
+def _verdict(item: Append, conv: Any) -> Exception | None:
+    """The store, not the hub's cache, decides who may write where: a visitor only into
+    their own open conversation, an agent only into an active one assigned to them."""
+    if conv is None:
+        return Forbidden("no such conversation")
+    if item.author == "visitor" and conv.visitor_id != item.author_id:
+        return Forbidden("not the visitor's conversation")
+    if item.author == "agent" and str(conv.agent_id) != item.author_id:
+        return Forbidden("not the agent's conversation")
+    if conv.state not in OPEN_STATES and not item.allow_closed:
+        return Conflict("conversation_closed")
+    if item.author == "agent" and conv.state != "active":
+        return Conflict("not_active")
+    return None
 
 
 class _SameAs(Exception):
-    """Placeholder resolved to the first copy's result once the batch is written."""
+    """The same retried item twice in one batch: it gets the first copy's outcome."""
 
-    def __init__(self, original: _Pending) -> None:
-        self.original = original
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _drop_duplicates(
+    conn: Connection, items: list[Append], results: list[Appended | Exception | None]
+) -> list[int]:
+    """Indexes of items to write; retried client message ids are answered from the store."""
+    keyed = [it for it in items if it.client_msg_id is not None]
+    stored: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    if keyed:
+        found = conn.execute(
+            _SELECT_RETRIED,
+            {
+                "convs": sorted({it.conversation_id for it in keyed}),
+                "cids": sorted({it.client_msg_id for it in keyed}),  # type: ignore[type-var]
+            },
+        )
+        for r in found:
+            stored[(r.conversation_id, r.author, r.client_msg_id)] = dict(r._mapping)
+    fresh: list[int] = []
+    first_in_batch: dict[tuple[str, str, str | None], int] = {}
+    for i, it in enumerate(items):
+        key = (it.conversation_id, it.author, it.client_msg_id)
+        if it.client_msg_id is not None and key in stored:
+            results[i] = Appended(stored[key], duplicate=True)
+        elif it.client_msg_id is not None and key in first_in_batch:
+            results[i] = _SameAs(first_in_batch[key])
+        else:
+            if it.client_msg_id is not None:
+                first_in_batch[key] = i
+            fresh.append(i)
+    return fresh
+
+
+# ---------------------------------------------------------------------------- the store
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine, max_batch: int = 256, max_delay_ms: float = 2.0):
-        self.engine = engine
-        self.writer = GroupCommitter(engine, max_batch, max_delay_ms / 1000)
+    def __init__(self, url: str, max_batch: int = 256, max_delay_ms: float = 2.0) -> None:
+        self.url = url
+        # The async engine is for the rooms that talk to the database themselves (billing).
+        self.engine = make_engine(url)
+        self._sqlite = is_sqlite(url)
+        if self._sqlite:
+            self._sync_engine = make_sqlite_sync_engine(url, pool_size=READER_THREADS)
+            self._write_engine = make_sqlite_sync_engine(url, pool_size=1, immediate=True)
+            self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="livedesk-db-read")
+            # One writer thread: SQLite has one writer at a time, and queueing here beats its
+            # busy handler, which sleeps up to 100 ms between retries.
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
+        self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
 
     async def start(self) -> None:
         self.writer.start()
 
     async def stop(self) -> None:
         await self.writer.stop()
+        if self._sqlite:
+            self._readers.shutdown(wait=True)
+            self._writer_thread.shutdown(wait=True)
+            self._sync_engine.dispose()
+            self._write_engine.dispose()
         await self.engine.dispose()
+
+    # ------------------------------------------------------------------ one hop per operation
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        try:
+            if self._sqlite:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._readers, self._sync_read, fn)
+            async with self.engine.connect() as conn:
+                return await conn.run_sync(fn)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if _is_outage(exc):
+                raise _unavailable(exc) from exc
+            raise
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one transaction, committed when it returns."""
+        try:
+            if self._sqlite:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            if _is_outage(exc):
+                raise _unavailable(exc) from exc
+            raise
+
+    def _sync_read(self, fn: Callable[[Connection], T]) -> T:
+        with self._sync_engine.connect() as conn:
+            return fn(conn)
+
+    def _sync_write(self, fn: Callable[[Connection], T]) -> T:
+        with self._write_engine.begin() as conn:
+            return fn(conn)
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(sa.text("SELECT 1"))
+            await self.read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())
             return True
         except Exception:
             return False
@@ -327,12 +339,15 @@ class Store:
 
     async def save_visitor(self, visitor: Visitor) -> None:
         values = visitor.model_dump()
-        async with self._begin() as conn:
-            updated = await conn.execute(
+
+        def run(conn: Connection) -> None:
+            updated = conn.execute(
                 sa.update(visitors_t).where(visitors_t.c.id == visitor.id).values(**values)
             )
             if updated.rowcount == 0:
-                await conn.execute(sa.insert(visitors_t).values(**values))
+                conn.execute(sa.insert(visitors_t).values(**values))
+
+        await self.write(run)
 
     # ------------------------------------------------------------------ agents
 
@@ -343,9 +358,7 @@ class Store:
         return await self._one(Agent, agents_t.c.email == email.strip().casefold())
 
     async def list_agents(self) -> list[Agent]:
-        async with self._connect() as conn:
-            result = await conn.execute(sa.select(agents_t).order_by(agents_t.c.id))
-            return [Agent.model_validate(dict(r._mapping)) for r in result]
+        return await self._all(Agent, sa.select(agents_t).order_by(agents_t.c.id))
 
     async def add_agent(
         self,
@@ -357,7 +370,7 @@ class Store:
         teams: str = "",
         languages: str = "",
     ) -> Agent:
-        values = {
+        values: dict[str, Any] = {
             "email": email.strip().casefold(),
             "name": name,
             "password_hash": password_hash,
@@ -369,25 +382,22 @@ class Store:
             "session_version": 1,
             "created_ms": now_ms(),
         }
-        async with self._begin() as conn:
-            result = await conn.execute(sa.insert(agents_t).values(**values))
-            values["id"] = result.inserted_primary_key[0]
-        return Agent.model_validate(values)
 
-    async def update_agent(self, agent_id: int, **values: Any) -> None:
-        async with self._begin() as conn:
-            await conn.execute(
-                sa.update(agents_t).where(agents_t.c.id == agent_id).values(**values)
-            )
+        def run(conn: Connection) -> int:
+            return int(conn.execute(sa.insert(agents_t).values(**values)).inserted_primary_key[0])
+
+        values["id"] = await self.write(run)
+        return Agent.model_validate(values)
 
     async def end_agent_sessions(self, agent_id: int, **values: Any) -> None:
         """Password change or deactivation: every cookie issued before is dead at once."""
-        async with self._begin() as conn:
-            await conn.execute(
+        await self.write(
+            lambda conn: conn.execute(
                 sa.update(agents_t)
                 .where(agents_t.c.id == agent_id)
                 .values(session_version=agents_t.c.session_version + 1, **values)
             )
+        )
 
     # ------------------------------------------------------------------ conversations
 
@@ -397,40 +407,39 @@ class Store:
     async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
         return await self._one(
             Conversation,
-            (conversations_t.c.visitor_id == visitor_id) & conversations_t.c.state.in_(OPEN_STATES),
+            (conversations_t.c.visitor_id == visitor_id)
+            & conversations_t.c.state.in_(OPEN_STATES),
         )
 
     async def open_conversations(self) -> list[Conversation]:
-        async with self._connect() as conn:
-            result = await conn.execute(
-                sa.select(conversations_t)
-                .where(conversations_t.c.state.in_(OPEN_STATES))
-                .order_by(conversations_t.c.created_ms)
-            )
-            return [Conversation.model_validate(dict(r._mapping)) for r in result]
+        return await self._all(
+            Conversation,
+            sa.select(conversations_t)
+            .where(conversations_t.c.state.in_(OPEN_STATES))
+            .order_by(conversations_t.c.created_ms),
+        )
 
     async def conversations_of_agent(self, agent_id: int) -> list[Conversation]:
-        async with self._connect() as conn:
-            result = await conn.execute(
-                sa.select(conversations_t)
-                .where(conversations_t.c.agent_id == agent_id)
-                .where(conversations_t.c.state.in_(("offered", "active")))
-                .order_by(conversations_t.c.created_ms)
-            )
-            return [Conversation.model_validate(dict(r._mapping)) for r in result]
+        return await self._all(
+            Conversation,
+            sa.select(conversations_t)
+            .where(conversations_t.c.agent_id == agent_id)
+            .where(conversations_t.c.state.in_(("offered", "active")))
+            .order_by(conversations_t.c.created_ms),
+        )
 
     async def previous_agent_of(self, visitor_id: str, except_conv: str) -> int | None:
         """The agent of the visitor's most recent earlier conversation, if any."""
-        async with self._connect() as conn:
-            result = await conn.execute(
+        return await self.read(
+            lambda conn: conn.execute(
                 sa.select(conversations_t.c.agent_id)
                 .where(conversations_t.c.visitor_id == visitor_id)
                 .where(conversations_t.c.id != except_conv)
                 .where(conversations_t.c.agent_id.is_not(None))
                 .order_by(conversations_t.c.created_ms.desc())
                 .limit(1)
-            )
-            return result.scalar_one_or_none()
+            ).scalar_one_or_none()
+        )
 
     async def open_conversation(
         self, visitor_id: str, site: str, language: str | None
@@ -448,18 +457,21 @@ class Store:
             "visitor_seen_seq": 0,
             "agent_seen_seq": 0,
         }
-        try:
-            async with self._begin() as conn:
-                await conn.execute(sa.insert(conversations_t).values(**values))
-                await conn.execute(
-                    sa.insert(events_t).values(
-                        conversation_id=values["id"],
-                        from_state=None,
-                        to_state="bot",
-                        actor=f"visitor:{visitor_id}",
-                        created_ms=ts,
-                    )
+
+        def run(conn: Connection) -> None:
+            conn.execute(sa.insert(conversations_t).values(**values))
+            conn.execute(
+                sa.insert(events_t).values(
+                    conversation_id=values["id"],
+                    from_state=None,
+                    to_state="bot",
+                    actor=f"visitor:{visitor_id}",
+                    created_ms=ts,
                 )
+            )
+
+        try:
+            await self.write(run)
         except IntegrityError:
             # The unique partial index says the visitor already has one open (another tab
             # or another hub process won the race): use that one.
@@ -480,21 +492,20 @@ class Store:
         **values: Any,
     ) -> Conversation:
         """Move a conversation to ``to_state`` and log it; Conflict if not allowed."""
-        ts = now_ms()
         allowed_from = tuple(s for s, nxt in TRANSITIONS.items() if to_state in nxt)
         if expect_states is not None:
             allowed_from = tuple(s for s in allowed_from if s in expect_states)
-        async with self._begin() as conn:
-            current = (
-                await conn.execute(
-                    sa.select(conversations_t.c.state).where(conversations_t.c.id == conv_id)
-                )
+
+        def run(conn: Connection) -> dict[str, Any]:
+            ts = now_ms()
+            current = conn.execute(
+                sa.select(conversations_t.c.state).where(conversations_t.c.id == conv_id)
             ).scalar_one_or_none()
             if current is None:
                 raise Conflict("no such conversation")
             if to_state == "closed":
                 values.setdefault("closed_ms", ts)
-            result = await conn.execute(
+            result = conn.execute(
                 sa.update(conversations_t)
                 .where(conversations_t.c.id == conv_id)
                 .where(conversations_t.c.state.in_(allowed_from))
@@ -502,7 +513,7 @@ class Store:
             )
             if result.rowcount != 1:
                 raise Conflict(f"cannot go from {current} to {to_state}")
-            await conn.execute(
+            conn.execute(
                 sa.insert(events_t).values(
                     conversation_id=conv_id,
                     from_state=current,
@@ -512,40 +523,42 @@ class Store:
                     created_ms=ts,
                 )
             )
-            row = (
-                await conn.execute(
-                    sa.select(conversations_t).where(conversations_t.c.id == conv_id)
-                )
+            row = conn.execute(
+                sa.select(conversations_t).where(conversations_t.c.id == conv_id)
             ).one()
-        return Conversation.model_validate(dict(row._mapping))
+            return dict(row._mapping)
+
+        return Conversation.model_validate(await self.write(run))
 
     async def mark_seen(self, conv_id: str, who: str, seq: int) -> int:
-        """Raise the reader's "seen up to" mark (never lower it); returns the mark."""
+        """Raise the reader's "seen up to" mark (never lower it, never past the end)."""
         column = (
             conversations_t.c.visitor_seen_seq
             if who == "visitor"
             else conversations_t.c.agent_seen_seq
         )
-        async with self._begin() as conn:
+
+        def run(conn: Connection) -> int:
             capped = sa.case(
                 (conversations_t.c.last_seq < seq, conversations_t.c.last_seq), else_=seq
             )
-            await conn.execute(
+            conn.execute(
                 sa.update(conversations_t)
                 .where(conversations_t.c.id == conv_id)
                 .where(column < seq)
                 .values({column.name: capped})
             )
-            mark = (
-                await conn.execute(sa.select(column).where(conversations_t.c.id == conv_id))
-            ).scalar_one()
-        return int(mark)
+            return int(
+                conn.execute(sa.select(column).where(conversations_t.c.id == conv_id)).scalar_one()
+            )
+
+        return await self.write(run)
 
     async def messages_after(
         self, conv_id: str, after_seq: int, limit: int = 500
     ) -> list[dict[str, Any]]:
-        async with self._connect() as conn:
-            result = await conn.execute(
+        def run(conn: Connection) -> list[dict[str, Any]]:
+            result = conn.execute(
                 sa.select(messages_t)
                 .where(messages_t.c.conversation_id == conv_id)
                 .where(messages_t.c.seq > after_seq)
@@ -554,52 +567,123 @@ class Store:
             )
             return [dict(r._mapping) for r in result]
 
+        return await self.read(run)
+
     async def events_of(self, conv_id: str) -> list[ConversationEvent]:
-        async with self._connect() as conn:
-            result = await conn.execute(
-                sa.select(events_t)
-                .where(events_t.c.conversation_id == conv_id)
-                .order_by(events_t.c.id)
-            )
-            return [ConversationEvent.model_validate(dict(r._mapping)) for r in result]
+        return await self._all(
+            ConversationEvent,
+            sa.select(events_t)
+            .where(events_t.c.conversation_id == conv_id)
+            .order_by(events_t.c.id),
+        )
 
     # ------------------------------------------------------------------ helpers
 
-    def _connect(self) -> Any:
-        return _Guarded(self.engine.connect())
-
-    def _begin(self) -> Any:
-        return _Guarded(self.engine.begin())
-
     async def _one(self, model: Any, where: Any) -> Any:
-        async with self._connect() as conn:
-            row = (await conn.execute(sa.select(model.__table__).where(where))).first()
-        return None if row is None else model.model_validate(dict(row._mapping))
+        def run(conn: Connection) -> dict[str, Any] | None:
+            row = conn.execute(sa.select(model.__table__).where(where)).first()
+            return None if row is None else dict(row._mapping)
+
+        found = await self.read(run)
+        return None if found is None else model.model_validate(found)
+
+    async def _all(self, model: Any, query: Any) -> list[Any]:
+        rows = await self.read(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
+        return [model.model_validate(r) for r in rows]
 
 
-class _Guarded:
-    """Maps the driver's connection errors to StoreUnavailable at the boundary."""
+class GroupCommitter:
+    """Batches appends from many sockets into few transactions."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self, store: Store, max_batch: int, max_delay_s: float) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay_s = max_delay_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # Called with each newly stored row, in commit order, before any sender is acked.
+        self.on_commit: Callable[[dict[str, Any]], None] | None = None
 
-    async def __aenter__(self) -> AsyncConnection:
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="livedesk-group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(StoreUnavailable("store shutting down"))
+
+    async def append(self, item: Append) -> Appended:
+        return await self.submit(item)
+
+    def submit(self, item: Append) -> asyncio.Future[Appended]:
+        """Queue an append without waiting for it; items commit in the order submitted."""
+        if self._task is None:
+            raise StoreUnavailable("store not started")
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(item, future))
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if self.max_delay_s > 0 and self._queue.empty():
+                # A short wait lets concurrent senders share the commit.
+                await asyncio.sleep(self.max_delay_s)
+            batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(StoreUnavailable("store shutting down"))
+                raise
+            except Exception:  # the writer must outlive any one bad batch
+                log.exception("group commit failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(StoreUnavailable("store write failed"))
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        items = [p.item for p in batch]
+        outcomes: list[Appended | Exception]
         try:
-            return await self.inner.__aenter__()
+            outcomes = await self.store.write(lambda conn: write_batch(conn, items))
         except IntegrityError:
-            raise
-        except (OperationalError, DBAPIError, OSError) as exc:
-            raise _unavailable(exc) from exc
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
-        try:
-            result = await self.inner.__aexit__(exc_type, exc, tb)
-        except IntegrityError:
-            raise
-        except (OperationalError, DBAPIError, OSError) as err:
-            raise _unavailable(err) from err
-        if isinstance(exc, (OperationalError, DBAPIError, OSError)) and not isinstance(
-            exc, IntegrityError
-        ):
-            raise _unavailable(exc) from exc
-        return result
+            # Another hub process stored the same client message id between our check and
+            # our insert: redo one by one so each gets its own verdict.
+            outcomes = []
+            for item in items:
+                try:
+                    outcomes += await self.store.write(
+                        lambda conn, item=item: write_batch(conn, [item])  # type: ignore[misc]
+                    )
+                except StoreUnavailable as exc:
+                    outcomes.append(exc)
+        except StoreUnavailable as exc:
+            outcomes = [exc] * len(batch)
+        metrics.COMMIT_BATCHES.inc()
+        metrics.COMMIT_ITEMS.inc(len(batch))
+        if self.on_commit is not None:
+            for outcome in outcomes:
+                if isinstance(outcome, Appended) and not outcome.duplicate:
+                    try:
+                        self.on_commit(outcome.row)
+                    except Exception:  # publishing must never lose the ack
+                        log.exception("commit callback failed")
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)

@@ -5,7 +5,6 @@ socket lives on; only abuse closes it."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -46,7 +45,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     await ws.accept(subprotocol=subprotocol)
     conn = _connection(ws, codec, "visitor", visitor.id, settings)
     conn.info.update(site=visitor.site, name=visitor.name)
-    await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor.id, bool(visitor.customer_email)))
+    await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor))
 
 
 async def agent_endpoint(ws: WebSocket) -> None:
@@ -125,7 +124,7 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
         metrics.CONNECTIONS.labels(role=conn.role).dec()
         await hub.detach(conn)
         if conn.closed and conn.close_code is not None:
-            await _drain(conn)
+            await conn.drain()
         await conn.stop()
 
 
@@ -138,17 +137,3 @@ def _refuse(conn: Connection, exc: ProtocolError) -> None:
 def _close(conn: Connection, code: CloseCode) -> None:
     metrics.CLOSES.labels(code=str(int(code))).inc()
     conn.close(code)
-
-
-async def _drain(conn: Connection, timeout: float = 2.0) -> None:
-    """Let the writer flush what was queued, then the close frame, before we let go."""
-    import asyncio
-
-    writer = conn._writer
-    if writer is None:
-        return
-    deadline = time.monotonic() + timeout
-    try:
-        await asyncio.wait_for(asyncio.shield(writer), max(0.0, deadline - time.monotonic()))
-    except (TimeoutError, asyncio.CancelledError, Exception):
-        pass

@@ -132,7 +132,7 @@ async def test_either_side_closes_and_the_visitor_can_start_again(server: LiveSe
     # Further sends to the closed conversation are refused with a stable code...
     await agent.send({"type": "send", "conversation_id": conv_id, "text": "late", "client_msg_id": "late1"})
     error = await agent.recv_type("error")
-    assert error["code"] == "conflict"
+    assert error["code"] == "conversation_closed"
     # ...and the visitor's next message opens a new conversation.
     ack = await visitor.send_text("one more question")
     assert ack["conversation_id"] != conv_id
@@ -212,3 +212,27 @@ async def test_health_ready_and_metrics_endpoints_answer(server: LiveServer) -> 
         assert ready.status_code == 200 and ready.json()["ready"] is True
         metrics = await http.get("/metrics")
         assert "livedesk_frames_in_total" in metrics.text
+
+
+async def test_server_restart_then_resume_returns_exactly_what_was_missed(server: LiveServer) -> None:
+    visitor, agent, conv_id, token = await start_chat(server)
+    acked = [await agent.send_text(f"before restart {i}", conversation_id=conv_id) for i in range(2)]
+    last_seen = (await visitor.recv_type("message", text="before restart 0"))["seq"]
+    server.stop()
+    restarted = LiveServer(server.settings, port=server.port).start()
+    try:
+        cookie = await login_cookie(restarted, "ana@example.com", AGENT_PASSWORD)
+        agent2 = await connect_agent(restarted, cookie)
+        welcome = await agent2.recv_type("welcome")
+        assert [c["conversation_id"] for c in welcome["conversations"]] == [conv_id]
+        after = await agent2.send_text("after restart", conversation_id=conv_id)
+        assert after["seq"] == acked[-1]["seq"] + 1  # gapless across the restart
+
+        visitor2, _ = await connect_visitor(restarted, token=token)
+        assert (await visitor2.recv_type("welcome"))["conversation"]["conversation_id"] == conv_id
+        await visitor2.send({"type": "resume", "conversation_id": conv_id, "after_seq": last_seen})
+        await visitor2.recv_type("resumed")
+        texts = [f["text"] for f in sorted(visitor2.drop("message"), key=lambda f: f["seq"])]
+        assert texts == ["before restart 1", "after restart"]
+    finally:
+        restarted.stop()

@@ -1,0 +1,1 @@
+"""The bot that holds conversations while visitors wait; its decisions live in ``brain``."""
