@@ -69,7 +69,9 @@ async def run(
                     if kind == "assigned":
                         conv_id = frame["conversation"]["conversation_id"]
                         await ws.send(
-                            msgpack.packb({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
+                            msgpack.packb(
+                                {"type": "resume", "conversation_id": conv_id, "after_seq": 0}
+                            )
                         )
                     elif (
                         kind == "message"
@@ -128,7 +130,9 @@ async def run(
                 reader.cancel()
 
         readies = [asyncio.Event() for _ in cookies]
-        agent_tasks = [asyncio.create_task(agent(c, r)) for c, r in zip(cookies, readies, strict=True)]
+        agent_tasks = [
+            asyncio.create_task(agent(c, r)) for c, r in zip(cookies, readies, strict=True)
+        ]
         await asyncio.gather(*(r.wait() for r in readies))
         print(f"agents connected: {now() - t0:.1f}s", file=sys.stderr)
         visitor_tasks = [asyncio.create_task(visitor(i)) for i in range(pairs)]
@@ -187,7 +191,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=15.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--cap", type=int, default=5)
-    parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which visitors arrive")
+    parser.add_argument(
+        "--ramp", type=float, default=5.0, help="seconds over which visitors arrive"
+    )
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per visitor")
     args = parser.parse_args()
     try:
@@ -196,7 +202,9 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(run(args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate))
+    result = asyncio.run(
+        run(args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
+    )
     print(json.dumps(result))
 
 

@@ -16,9 +16,12 @@ from starlette.staticfiles import StaticFiles
 
 import agentdesk
 import widget
-from chatserver import api, pages
+from chatserver import api, desk, kb_api, pages, visitors
+from chatserver.assist import Assistant
 from chatserver.auth import Tokens
+from chatserver.billing.routes import routes as billing_routes
 from chatserver.bus import InMemoryBus
+from chatserver.credits import Credits
 from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
 from chatserver.hub import Hub
@@ -50,6 +53,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         store.writer.on_commit = hub.on_committed
         dispatcher = Dispatcher(hub, store, settings)
         hub.dispatch = dispatcher
+        assist = Assistant(store)
+        await assist.load()
+        hub.assist = assist
+        credits = Credits(hub, engine, settings)
+        hub.credits = credits
+        app.state.assist = assist
+        app.state.credits = credits
+        # Hooks the billing routes call after a ledger change commits.
+        app.state.publish_balance = credits.publish_balance
+        app.state.on_credits_granted = credits.on_credits_granted
         app.state.engine = engine
         app.state.store = store
         app.state.hub = hub
@@ -64,6 +77,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         finally:
             app.state.ready = False
             await dispatcher.stop()
+            await hub.tasks.stop()
+            await assist.stop()
+            await credits.stop()
             await bus.stop()
             await store.stop()
 
@@ -71,7 +87,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         Route("/healthz", api.healthz),
         Route("/readyz", api.readyz),
         Route("/metrics", api.metrics_endpoint),
-        Route("/api/visitor/session", api.visitor_session, methods=["POST"]),
         Route("/login", pages.login_page, methods=["GET"]),
         Route("/login", api.login, methods=["POST"]),
         Route("/logout", api.logout, methods=["POST"]),
@@ -82,6 +97,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         Route("/widget.js", pages.widget_bundle),
         WebSocketRoute("/ws/visitor", visitor_endpoint),
         WebSocketRoute("/ws/agent", agent_endpoint),
+        *visitors.routes,
+        *kb_api.routes,
+        *billing_routes,
+        *desk.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]

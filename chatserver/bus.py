@@ -14,6 +14,7 @@ log = logging.getLogger("livedesk.bus")
 
 Handler = Callable[[str, OutFrame], None]
 
+
 # Channel names: one place, so the Redis bus and the hub agree.
 def conversation_channel(conv_id: str) -> str:
     return f"conv:{conv_id}"
@@ -27,6 +28,10 @@ def visitor_channel(visitor_id: str) -> str:
     return f"visitor:{visitor_id}"
 
 
+def customer_channel(customer_email: str) -> str:
+    return f"customer:{customer_email}"
+
+
 SUPERVISORS_CHANNEL = "supervisors"
 
 
@@ -35,6 +40,7 @@ class Bus(Protocol):
     async def stop(self) -> None: ...
     def publish(self, channel: str, frame: OutFrame) -> None:
         """Never waits: a networked bus queues the frame, in order, for its publisher."""
+
     def subscribe(self, channel: str) -> None: ...
     def unsubscribe(self, channel: str) -> None: ...
     def healthy(self) -> bool: ...

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from importlib import resources
+from pathlib import Path
 
+from chatserver.assist import Assistant
 from chatserver.auth import hash_password
 from chatserver.db import upgrade
 from chatserver.models import Agent
 from chatserver.settings import Settings
 from chatserver.store import Store
+from kb.cli import load_articles
+from kb.io import read_canned_jsonl
 
+DEMO_DATA = Path(str(resources.files("kb") / "data"))
+DEMO_ARTICLES = DEMO_DATA / "demo_articles.jsonl"
+DEMO_CANNED = DEMO_DATA / "demo_canned.jsonl"
 DEMO_AGENTS = (
     ("ana@demo.livedesk", "Ana Novak", "demo-ana", "agent", "en,sl,sr"),
     ("marius@demo.livedesk", "Marius Popescu", "demo-marius", "supervisor", "en,ro,ru,lt"),
@@ -31,14 +39,20 @@ async def add_agent(
     store = Store(settings.database_url)
     try:
         return await store.add_agent(
-            email, name, hash_password(password), role=role, cap=cap, teams=teams, languages=languages
+            email,
+            name,
+            hash_password(password),
+            role=role,
+            cap=cap,
+            teams=teams,
+            languages=languages,
         )
     finally:
         await store.stop()
 
 
 async def seed_demo(settings: Settings) -> list[tuple[str, str, str]]:
-    """Create the demo agents if missing; returns their logins to print."""
+    """Create the demo agents and knowledge base if missing; returns the logins to print."""
     await asyncio.to_thread(upgrade, settings.database_url)
     store = Store(settings.database_url)
     logins = []
@@ -49,6 +63,25 @@ async def seed_demo(settings: Settings) -> list[tuple[str, str, str]]:
                     email, name, hash_password(password), role=role, languages=languages
                 )
             logins.append((email, password, role))
+        assist = Assistant(store)
+        await assist.load()
+        if not len(assist.index):
+            await import_kb(assist, DEMO_ARTICLES, DEMO_CANNED)
+        await assist.stop()
     finally:
         await store.stop()
     return logins
+
+
+async def import_kb(
+    assist: Assistant, articles: Path | None = None, canned: Path | None = None
+) -> tuple[int, int]:
+    """Articles (JSON Lines, CSV or a folder of Markdown) and canned replies (JSON Lines)
+    into the store and the index; existing ids are updated."""
+    loaded = load_articles(str(articles)) if articles else []
+    replies = read_canned_jsonl(canned) if canned else []
+    for article in loaded:
+        await assist.save_article(article)
+    for reply in replies:
+        await assist.save_canned(reply)
+    return len(loaded), len(replies)

@@ -12,11 +12,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
 from chatserver.bus import agent_channel
 from chatserver.errors import Conflict, StoreUnavailable
+from chatserver.hours import BusinessHours
 from chatserver.models import Agent, Conversation
 from chatserver.store import Store, now_ms
 from router import (
@@ -72,7 +74,9 @@ def agent_info(agent: Agent) -> AgentInfo:
 
 
 class Dispatcher:
-    def __init__(self, hub: Hub, store: Store, settings: Any, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, hub: Hub, store: Store, settings: Any, clock: Callable[[], float] = time.monotonic
+    ):
         self.hub = hub
         self.store = store
         self.settings = settings
@@ -83,6 +87,12 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._visitor_of: dict[str, str] = {}
+        # Languages some agent of this desk speaks: a visitor's language outside it is no
+        # routing preference (else the chat would sit out the whole fallback wait).
+        self.desk_languages: set[str] = set()
+        self.hours = BusinessHours.parse(
+            settings.business_hours, settings.holidays, settings.timezone
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -92,6 +102,8 @@ class Dispatcher:
         now = self.clock()
         wall = now_ms()
         agents = {a.id: a for a in await self.store.list_agents()}
+        for agent in agents.values():
+            self.desk_languages |= agent_info(agent).languages
         decisions: list[Decision] = []
         for conv in await self.store.open_conversations():
             self._visitor_of[conv.id] = conv.visitor_id
@@ -113,7 +125,9 @@ class Dispatcher:
                     with contextlib.suppress(Conflict):
                         await self.store.transition(conv.id, "bot", "system:restart", agent_id=None)
                 decisions += self.router.enqueue(
-                    QueuedConversation(id=conv.id, language=conv.language, enqueued_at=now - waited),
+                    QueuedConversation(
+                        id=conv.id, language=conv.language, enqueued_at=now - waited
+                    ),
                     now,
                 )
         async with self._lock:
@@ -145,11 +159,15 @@ class Dispatcher:
                 log.exception("router tick failed")
                 await asyncio.sleep(1.0)  # back off rather than spin on a persistent fault
 
-    async def _call(self, step: Callable[[float], list[Decision]]) -> None:
+    async def _call(self, step: Callable[[float], list[Decision]], *, strict: bool = False) -> None:
+        """Run one router step and carry out its decisions. ``strict``: a refusal is the
+        caller's to report (RouterError raised); otherwise it is logged."""
         async with self._lock:
             try:
                 decisions = step(self.clock())
             except RouterError as exc:
+                if strict:
+                    raise
                 log.warning("router refused: %s", exc)
                 return
             await self._carry_out(decisions)
@@ -162,6 +180,7 @@ class Dispatcher:
         if agent is None:
             return "offline"
         info = agent_info(agent)
+        self.desk_languages |= info.languages
         snapshot = {a.id: a for a in self.router.snapshot().agents}
         known = snapshot.get(info.id)
         if known is not None and known.status != "offline" and not known.connected:
@@ -178,12 +197,38 @@ class Dispatcher:
     async def agent_status(self, agent_id: int, status: str) -> None:
         await self._call(lambda now: self.router.agent_status(str(agent_id), status, now))  # type: ignore[arg-type]
 
+    def routing_language(self, language: str | None) -> str | None:
+        """The visitor's language as the router should prefer it: ``sr-Cyrl`` and ``sr``
+        meet on the agents' ``sr``; a language no agent lists is no preference."""
+        if not language:
+            return None
+        for candidate in (language, language.split("-")[0]):
+            if candidate in self.desk_languages:
+                return candidate
+        return None
+
+    def available(self) -> bool:
+        """Can a visitor expect a human now: inside business hours, someone online."""
+        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
+            return False
+        return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
+
     async def conversation_waiting(self, conv: Conversation) -> None:
+        """A conversation wants a human: queued with its priority class (paying customers
+        first), or, when no human will come, held by the bot alone."""
         self._visitor_of[conv.id] = conv.visitor_id
+        priority = 0
+        if self.hub.credits is not None:
+            chosen = await self.hub.credits.priority(conv.visitor_id)
+            if chosen is None:
+                await self.hub.bot_greet(conv.id, None, None)
+                return
+            priority = chosen
         previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
         queued = QueuedConversation(
             id=conv.id,
-            language=conv.language,
+            priority=priority,
+            language=self.routing_language(conv.language),
             team=conv.team,
             previous_agent=str(previous) if previous is not None else None,
             enqueued_at=self.clock(),
@@ -196,6 +241,36 @@ class Dispatcher:
 
     async def first_human_reply(self, conv_id: str) -> None:
         await self._call(lambda now: self.router.first_human_reply(conv_id, now))
+
+    async def transfer(
+        self,
+        conv_id: str,
+        by: str,
+        *,
+        to_agent: int | None = None,
+        to_team: str | None = None,
+        note: str = "",
+        override: bool = False,
+    ) -> None:
+        """Hand a conversation to an agent with room (beyond the cap only with ``override``,
+        which only supervisors may ask for) or back to a team's queue. Raises RouterError
+        (NoRoom when the agent is full) for the caller to report."""
+        await self._call(
+            lambda now: self.router.transfer(
+                conv_id,
+                now,
+                to_agent=str(to_agent) if to_agent is not None else None,
+                to_team=to_team,
+                note=note,
+                override=override,
+                by=by,
+            ),
+            strict=True,
+        )
+
+    def snapshot(self) -> Any:
+        """The router's view for dashboards: agents' status and load, queue lengths."""
+        return self.router.snapshot(self.clock())
 
     async def visitor_typing(self, conv_id: str, preview: str) -> None:
         return None  # the knowledge base's live suggestions hook in here
@@ -226,12 +301,18 @@ class Dispatcher:
             if not self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap):
                 return self.router.offer_failed(d.conv_id, d.agent_id, now)
             if d.override:
-                log.warning("supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id)
+                log.warning(
+                    "supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id
+                )
             if not d.auto_accept:
                 await self._transition(d.conv_id, "offered", agent_id=int(d.agent_id))
                 self.hub.publish(
                     agent_channel(int(d.agent_id)),
-                    {"type": "offer", "conversation_id": d.conv_id, "deadline_s": self.settings.accept_timeout_s},
+                    {
+                        "type": "offer",
+                        "conversation_id": d.conv_id,
+                        "deadline_s": self.settings.accept_timeout_s,
+                    },
                 )
         elif isinstance(d, Assigned):
             conv = await self._transition(
@@ -245,6 +326,9 @@ class Dispatcher:
             if visitor_id is not None:
                 eta = d.eta_s if d.eta_s is not None else -1
                 self.hub.queue_update(d.conv_id, visitor_id, d.position, eta)
+            if isinstance(d, Queued):
+                # The bot holds the conversation while it waits (it greets only once).
+                self.hub.tasks.spawn(self.hub.bot_greet(d.conv_id, d.position, d.eta_s))
         elif isinstance(d, Requeued):
             if d.agent_id is not None:
                 await self._transition(d.conv_id, "bot", agent_id=None)
@@ -265,7 +349,12 @@ class Dispatcher:
             self.hub.post_event(
                 d.conv_id,
                 "transferred",
-                {"to_agent": d.to_agent, "to_team": d.to_team, "note": d.note, "override": d.override},
+                {
+                    "to_agent": d.to_agent,
+                    "to_team": d.to_team,
+                    "note": d.note,
+                    "override": d.override,
+                },
             )
         elif isinstance(d, LanguageFallback):
             log.info("language fallback for %s (%s)", d.conv_id, d.language)

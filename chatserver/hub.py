@@ -15,12 +15,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
+from chatserver.assist import bot_message_data, suggestion_dict
 from chatserver.auth import Principal
+from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.bus import (
     SUPERVISORS_CHANNEL,
     Bus,
     agent_channel,
     conversation_channel,
+    customer_channel,
     visitor_channel,
 )
 from chatserver.connection import Connection
@@ -31,6 +34,7 @@ from chatserver.protocol import (
     OutFrame,
     Ping,
     ProtocolError,
+    Rate,
     Resume,
     Seen,
     Send,
@@ -39,8 +43,11 @@ from chatserver.protocol import (
     message_frame,
 )
 from chatserver.store import Append, Appended, Store
+from chatserver.tasks import TaskSet
 
 if TYPE_CHECKING:
+    from chatserver.assist import Assistant
+    from chatserver.credits import Credits
     from chatserver.dispatch import Dispatcher
 
 log = logging.getLogger("livedesk.hub")
@@ -56,6 +63,7 @@ class ConvRef:
     visitor_id: str
     agent_id: int | None
     state: str
+    language: str | None = None
 
 
 def _log_failure(future: asyncio.Future[Any]) -> None:
@@ -68,6 +76,7 @@ def visitor_summary(visitor: Visitor) -> dict[str, Any]:
         "id": visitor.id,
         "name": visitor.name,
         "verified": visitor.customer_email is not None,
+        "customer_email": visitor.customer_email,
         "language": visitor.language,
     }
 
@@ -98,6 +107,9 @@ class Hub:
         self.visitor_open: dict[str, str] = {}
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
+        self.assist: Assistant | None = None
+        self.tasks = TaskSet("hub")
+        self.credits: Credits | None = None
 
     # ------------------------------------------------------------------ fan-out
 
@@ -158,6 +170,10 @@ class Hub:
             self.remember(conv)
             self.join(conn, conversation_channel(conv.id))
             summary = conversation_summary(conv, await self._agent_name(conv.agent_id))
+        credits = None
+        if visitor.customer_email and self.credits is not None:
+            self.join(conn, customer_channel(visitor.customer_email))
+            credits = {"balance": await self.credits.balance(visitor.customer_email)}
         conn.push(
             OutFrame(
                 {
@@ -166,6 +182,9 @@ class Hub:
                     "visitor_id": visitor_id,
                     "verified": verified,
                     "conversation": summary,
+                    "available": self.dispatch.available() if self.dispatch else True,
+                    "credits": credits,
+                    "shop_url": self.settings.shop_url,
                     "limits": self._limits(),
                 }
             )
@@ -234,11 +253,13 @@ class Hub:
             await self._close(conn, frame)
         elif isinstance(frame, SetStatus):
             await self._status(conn, frame)
+        elif isinstance(frame, Rate):
+            await self._rate(conn, frame)
 
     # ------------------------------------------------------------------ the cache
 
     def remember(self, conv: Conversation) -> ConvRef:
-        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state)
+        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state, conv.language)
         if conv.state in OPEN_STATES:
             self.convs[conv.id] = ref
             self.visitor_open[conv.visitor_id] = conv.id
@@ -337,6 +358,10 @@ class Hub:
                 await self.dispatch.conversation_waiting(created)
             if result.first_human_reply:
                 await self.dispatch.first_human_reply(conv_id)
+        if result.first_human_reply and self.credits is not None:
+            self.credits.spawn_debit(conv_id)
+        if author == "visitor" and not result.duplicate and self.assist is not None:
+            self.assist.spawn(self._answer_visitor(conv_id, result.row["seq"], frame.text))
 
     async def _visitor_send(
         self, conn: Connection, frame: Send
@@ -386,6 +411,67 @@ class Hub:
                 self._forget(conv_id)  # closed elsewhere: open a new one and try once more
         raise ProtocolError("conflict", "could not open a conversation", frame.client_msg_id)
 
+    async def _answer_visitor(self, conv_id: str, seq: int, text: str) -> None:
+        """After a visitor's message: the bot answers while nobody else is there; an
+        agent in the chat gets the knowledge base's best replies beside it."""
+        assert self.assist is not None
+        ref = self.convs.get(conv_id)
+        if ref is None:
+            return
+        if ref.state == "bot":
+            for reply in await self.assist.bot_replies(conv_id, ref.language, text):
+                if isinstance(reply, HumanRequested):
+                    self.post_event(conv_id, "human_requested", {})
+                else:
+                    await self.bot_says(conv_id, reply)
+        elif ref.state == "active" and ref.agent_id is not None:
+            await self._suggest(conv_id, ref, text, seq)
+
+    async def _suggest(self, conv_id: str, ref: ConvRef, text: str, seq: int | None) -> None:
+        assert self.assist is not None and ref.agent_id is not None
+        found = await self.assist.suggest(text, ref.language)
+        self.publish(
+            agent_channel(ref.agent_id),
+            {
+                "type": "suggestions",
+                "conversation_id": conv_id,
+                "for_seq": seq,
+                "items": [suggestion_dict(s) for s in found],
+            },
+        )
+
+    async def bot_says(self, conv_id: str, reply: BotReply) -> None:
+        await self.store.append(
+            Append(
+                conversation_id=conv_id,
+                author="bot",
+                author_name=reply.label,
+                body=reply.text,
+                data=bot_message_data(reply),
+            )
+        )
+        metrics.MESSAGES_BY_AUTHOR["bot"].inc()
+
+    async def bot_greet(self, conv_id: str, position: int | None, eta_s: float | None) -> None:
+        """The bot takes a waiting conversation: who it is, the place in the queue, and,
+        when nobody will come, the offline form."""
+        ref = self.convs.get(conv_id)
+        if self.assist is None or ref is None or self.assist.has_brain(conv_id):
+            return
+        brain = self.assist.brain(conv_id, ref.language)
+        await self.bot_says(conv_id, brain.greet(position, eta_s))
+        if self.dispatch is not None and not self.dispatch.available():
+            await self.bot_says(conv_id, brain.offline_prompt())
+            self.post_event(conv_id, "offline", {})
+
+    def handoff(self, conv_id: str) -> None:
+        """A human takes over from the bot: leave them the bot's summary."""
+        if self.assist is None:
+            return
+        brain = self.assist.forget(conv_id)
+        if brain is not None and brain.exchanges:
+            self.post_event(conv_id, "handoff", {"summary": brain.handoff_summary()})
+
     async def _append(self, item: Append, ref: str | None) -> Appended:
         try:
             return await self.store.append(item)
@@ -411,8 +497,10 @@ class Hub:
                 "active": frame.active,
             },
         )
-        if conn.role == "visitor" and frame.preview and self.dispatch is not None:
-            await self.dispatch.visitor_typing(conv.id, frame.preview)
+        if conn.role == "visitor" and frame.preview and self.assist is not None:
+            if conv.state == "active" and conv.agent_id is not None:
+                preview, ref = frame.preview, conv
+                self.assist.debounce(conv.id, lambda: self._suggest(ref.id, ref, preview, None))
 
     async def _seen(self, conn: Connection, frame: Seen) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=False)
@@ -442,7 +530,9 @@ class Hub:
             OutFrame(
                 {
                     "type": "resumed",
-                    "conversation": conversation_summary(fresh, await self._agent_name(fresh.agent_id)),
+                    "conversation": conversation_summary(
+                        fresh, await self._agent_name(fresh.agent_id)
+                    ),
                 }
             )
         )
@@ -453,6 +543,26 @@ class Hub:
             raise ProtocolError("conversation_closed", "already closed")
         actor = "visitor" if conn.role == "visitor" else "agent"
         await self.close_conversation(conv.id, actor, f"{actor}:{self._actor_id(conn)}")
+
+    async def _rate(self, conn: Connection, frame: Rate) -> None:
+        conv_id = frame.conversation_id
+        if conv_id is None:
+            raise ProtocolError("invalid_field", "`conversation_id` is required")
+        ref = await self._conversation_for(conn, conv_id, write=True)
+        try:
+            await self.store.transition(
+                ref.id,
+                "rated",
+                f"visitor:{conn.identity}",
+                expect_states=("closed",),
+                csat_score=frame.score,
+                csat_comment=frame.comment,
+            )
+        except Conflict as exc:
+            raise ProtocolError("conflict", "only a closed conversation can be rated") from exc
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "not saved; retry") from exc
+        conn.push(OutFrame({"type": "rated", "conversation_id": ref.id, "score": frame.score}))
 
     async def _status(self, conn: Connection, frame: SetStatus) -> None:
         principal: Principal = conn.identity
@@ -475,15 +585,24 @@ class Hub:
 
     # ------------------------------------------------------------------ transitions
 
-    async def close_conversation(self, conv_id: str, closed_by: str, actor: str) -> None:
+    async def close_conversation(
+        self, conv_id: str, closed_by: str, actor: str, **values: Any
+    ) -> None:
+        """Close (``values``: e.g. tags and outcome set by the agent in the same write)."""
         try:
-            closed = await self.store.transition(conv_id, "closed", actor, closed_by=closed_by)
+            closed = await self.store.transition(
+                conv_id, "closed", actor, closed_by=closed_by, **values
+            )
         except Conflict as exc:
             raise ProtocolError("conversation_closed", "already closed") from exc
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "store unavailable; retry") from exc
         await self.append_event(closed.id, "closed", {"by": closed_by})
         self._forget(closed.id)
+        if self.assist is not None:
+            self.assist.forget(closed.id)
+        if self.credits is not None:
+            self.credits.spawn_close(closed)
         metrics.CONVERSATIONS.labels(outcome="closed").inc()
         if self.dispatch is not None:
             await self.dispatch.conversation_ended(closed)
@@ -508,6 +627,7 @@ class Hub:
         name = await self._agent_name(agent_id)
         self.remember(conv)
         self.post_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
+        self.handoff(conv.id)
         channel = agent_channel(agent_id)
         for conn in tuple(self.listeners.get(channel, ())):
             self.join(conn, conversation_channel(conv.id))

@@ -67,6 +67,11 @@ class Conversation(SQLModel, table=True):
     last_seq: int = Field(default=0)
     visitor_seen_seq: int = Field(default=0)
     agent_seen_seq: int = Field(default=0)
+    # Set at close by the agent (comma-separated tags) and by the visitor's rating.
+    tags: str | None = Field(default=None, max_length=500)
+    outcome: str | None = Field(default=None, max_length=32)
+    csat_score: int | None = Field(default=None)
+    csat_comment: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class Message(SQLModel, table=True):
@@ -105,6 +110,22 @@ class ConversationEvent(SQLModel, table=True):
     actor: str = Field(max_length=64)
     detail: str | None = Field(default=None, sa_type=sa.Text)
     created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class OfflineMessage(SQLModel, table=True):
+    """Left by a visitor when nobody could answer (outside hours, or nobody online)."""
+
+    __tablename__ = "offline_messages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: str = Field(foreign_key="visitors.id", index=True, max_length=32)
+    conversation_id: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=200)
+    email: str = Field(max_length=320)
+    text: str = Field(sa_type=sa.Text)
+    language: str | None = Field(default=None, max_length=16)
+    created_ms: int = Field(sa_type=sa.BigInteger, index=True)
+    handled_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
 def _load_other_tables() -> None:

@@ -150,15 +150,23 @@ class SetStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Rate:
+    conversation_id: str | None
+    score: int
+    comment: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     pass
 
 
-ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Ping
+ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Rate | Ping
 
-VISITOR_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "ping"})
+VISITOR_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "rate", "ping"})
 AGENT_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "status", "ping"})
 PREVIEW_MAX_CHARS = 500
+COMMENT_MAX_CHARS = 2000
 
 
 def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> ClientFrame:
@@ -189,6 +197,15 @@ def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> 
             return Resume(_str_id(obj, "conversation_id") or "", _seq(obj, "after_seq"))
         if kind == "close":
             return Close(_str_id(obj, "conversation_id", required=conv_required))
+        if kind == "rate":
+            score = obj.get("score")
+            if type(score) is not int or not 1 <= score <= 5:
+                raise ProtocolError("invalid_field", "`score` must be an integer from 1 to 5")
+            return Rate(
+                _str_id(obj, "conversation_id", required=False),
+                score,
+                _text(obj, "comment", COMMENT_MAX_CHARS, required=False),
+            )
         if kind == "status":
             status = obj.get("status")
             if status not in ("online", "away"):
@@ -252,6 +269,9 @@ def message_frame(row: dict[str, Any]) -> OutFrame:
         body["text"] = row["body"]
         if row.get("client_msg_id"):
             body["client_msg_id"] = row["client_msg_id"]
+        if row.get("data"):
+            # Bot messages: their kind and the articles they offer.
+            body.update(json.loads(row["data"]))
     else:
         body["event"] = row["body"]
         body["data"] = json.loads(row["data"]) if row.get("data") else {}

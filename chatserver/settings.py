@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     aging_s_per_class: float | None = 120.0
     parked_after_s: float | None = None
     parked_weight: float = 0.5
+    # When humans may be expected (unset: always); the bot holds everything outside them.
+    business_hours: str | None = None
+    timezone: str = "UTC"
+    holidays: list[str] = Field(default_factory=list)
     group_commit_max_batch: int = 256
     group_commit_max_delay_ms: float = 2.0
 

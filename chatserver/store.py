@@ -261,7 +261,9 @@ class Store:
         if self._sqlite:
             self._sync_engine = make_sqlite_sync_engine(url, pool_size=READER_THREADS)
             self._write_engine = make_sqlite_sync_engine(url, pool_size=1, immediate=True)
-            self._readers = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="livedesk-db-read")
+            self._readers = ThreadPoolExecutor(
+                READER_THREADS, thread_name_prefix="livedesk-db-read"
+            )
             # One writer thread: SQLite has one writer at a time, and queueing here beats its
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
@@ -407,8 +409,7 @@ class Store:
     async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
         return await self._one(
             Conversation,
-            (conversations_t.c.visitor_id == visitor_id)
-            & conversations_t.c.state.in_(OPEN_STATES),
+            (conversations_t.c.visitor_id == visitor_id) & conversations_t.c.state.in_(OPEN_STATES),
         )
 
     async def open_conversations(self) -> list[Conversation]:

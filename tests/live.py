@@ -23,6 +23,18 @@ DEFAULT_TIMEOUT = 10.0
 OPEN_CLIENTS: list[Client] = []
 
 
+class _SignallingServer(uvicorn.Server):
+    """uvicorn's server, telling another thread the moment it listens."""
+
+    def __init__(self, config: uvicorn.Config, started: threading.Event) -> None:
+        super().__init__(config)
+        self.started_event = started
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        self.started_event.set()
+
+
 class LiveServer:
     """The whole app under uvicorn (websockets-sansio, as `livedesk serve` runs it)."""
 
@@ -31,7 +43,7 @@ class LiveServer:
         self.port = port or free_port()
         self.app = create_app(settings)
         self._thread: threading.Thread | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _SignallingServer | None = None
 
     @property
     def url(self) -> str:
@@ -52,25 +64,16 @@ class LiveServer:
             log_level="warning",
             lifespan="on",
         )
-        self._server = uvicorn.Server(config)
         started = threading.Event()
-        server = self._server
+        self._server = server = _SignallingServer(config, started)
 
         def run() -> None:
-            # uvicorn sets `started` once it listens; we forward it to the test thread.
-            async def main() -> None:
-                task = asyncio.create_task(server.serve())
-                while not server.started and not task.done():
-                    await asyncio.sleep(0.01)
-                started.set()
-                await task
-
-            asyncio.run(main())
-            started.set()
+            asyncio.run(server.serve())
+            started.set()  # startup failed: let start() see it instead of waiting
 
         self._thread = threading.Thread(target=run, name=f"livedesk-{self.port}", daemon=True)
         self._thread.start()
-        if not started.wait(20) or not server.started:
+        if not started.wait(30) or not server.started:
             raise RuntimeError("server did not start")
         return self
 
@@ -124,7 +127,9 @@ class Client:
         finally:
             self.inbox[:0] = skipped
 
-    async def recv_type(self, kind: str, timeout: float = DEFAULT_TIMEOUT, **match: Any) -> dict[str, Any]:
+    async def recv_type(
+        self, kind: str, timeout: float = DEFAULT_TIMEOUT, **match: Any
+    ) -> dict[str, Any]:
         return await self.recv_until(
             lambda f: f.get("type") == kind and all(f.get(k) == v for k, v in match.items()),
             timeout,
@@ -135,7 +140,9 @@ class Client:
         self.inbox = [f for f in self.inbox if f.get("type") != kind]
         return taken
 
-    async def send_text(self, text: str, conversation_id: str | None = None, client_msg_id: str | None = None) -> dict[str, Any]:
+    async def send_text(
+        self, text: str, conversation_id: str | None = None, client_msg_id: str | None = None
+    ) -> dict[str, Any]:
         """Send a message and wait for its ack."""
         cid = client_msg_id or uuid.uuid4().hex
         frame: dict[str, Any] = {"type": "send", "text": text, "client_msg_id": cid}
@@ -160,7 +167,11 @@ async def visitor_session(server: LiveServer, **body: Any) -> dict[str, Any]:
 
 
 async def connect_visitor(
-    server: LiveServer, token: str | None = None, codec: str = "msgpack", origin: str | None = None, **body: Any
+    server: LiveServer,
+    token: str | None = None,
+    codec: str = "msgpack",
+    origin: str | None = None,
+    **body: Any,
 ) -> tuple[Client, str]:
     if token is None:
         token = (await visitor_session(server, **body))["token"]

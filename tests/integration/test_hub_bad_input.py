@@ -32,7 +32,12 @@ async def test_undecodable_frame_gets_bad_frame_and_the_socket_lives(server: Liv
 async def test_unknown_or_missing_type_gets_unknown_type(server: LiveServer) -> None:
     visitor, _ = await connect_visitor(server)
     await visitor.recv_type("welcome")
-    for frame in ({"type": "explode"}, {"text": "no type"}, {"type": 7}, {"type": "status", "status": "online"}):
+    for frame in (
+        {"type": "explode"},
+        {"text": "no type"},
+        {"type": 7},
+        {"type": "status", "status": "online"},
+    ):
         await visitor.send(frame)
         assert (await visitor.recv_type("error"))["code"] == "unknown_type"
     await still_alive(visitor)
@@ -90,7 +95,9 @@ async def test_frame_over_the_size_cap_closes_with_1009(server: LiveServer) -> N
 
 
 async def test_flood_gets_rate_limited_then_closed_with_1008(tmp_path) -> None:
-    settings = make_settings(tmp_path, rate_limit_per_s=1.0, rate_limit_burst=5, flood_errors_before_close=10)
+    settings = make_settings(
+        tmp_path, rate_limit_per_s=1.0, rate_limit_burst=5, flood_errors_before_close=10
+    )
     server = LiveServer(settings).start()
     try:
         visitor, _ = await connect_visitor(server)
@@ -112,7 +119,9 @@ async def test_flood_gets_rate_limited_then_closed_with_1008(tmp_path) -> None:
         server.stop()
 
 
-async def test_missing_bad_or_self_chosen_visitor_token_is_refused_at_the_handshake(server: LiveServer) -> None:
+async def test_missing_bad_or_self_chosen_visitor_token_is_refused_at_the_handshake(
+    server: LiveServer,
+) -> None:
     from websockets.asyncio.client import connect
 
     forged = [None, "not-a-token", "eyJ2IjoiYWFhYSIsInMiOiJkZWZhdWx0In0.fake.sig"]
@@ -147,11 +156,15 @@ async def test_visitor_from_an_unlisted_origin_is_refused(server: LiveServer) ->
     with pytest.raises(InvalidStatus):
         await connect_visitor(server, origin="https://not-our-site.example")
     async with httpx.AsyncClient(base_url=server.url) as http:
-        response = await http.post("/api/visitor/session", json={}, headers={"origin": "https://not-our-site.example"})
+        response = await http.post(
+            "/api/visitor/session", json={}, headers={"origin": "https://not-our-site.example"}
+        )
         assert response.status_code == 403
 
 
-async def test_another_visitors_conversation_is_forbidden_and_leaks_nothing(server: LiveServer) -> None:
+async def test_another_visitors_conversation_is_forbidden_and_leaks_nothing(
+    server: LiveServer,
+) -> None:
     victim, agent, conv_id, _ = await start_chat(server, "my secret order number is 42")
     attacker, _ = await connect_visitor(server)
     await attacker.recv_type("welcome")
@@ -167,7 +180,9 @@ async def test_another_visitors_conversation_is_forbidden_and_leaks_nothing(serv
         await attacker.send(probe)
         assert (await attacker.recv_type("error"))["code"] == "forbidden", probe
     await still_alive(attacker)
-    assert not [f for f in attacker.inbox if f.get("type") in ("message", "event", "typing", "seen")]
+    assert not [
+        f for f in attacker.inbox if f.get("type") in ("message", "event", "typing", "seen")
+    ]
     # The victim's conversation is untouched.
     await victim.send_text("still mine")
     assert (await agent.recv_type("message", text="still mine"))["conversation_id"] == conv_id
@@ -178,9 +193,13 @@ async def test_agent_cannot_touch_a_conversation_that_is_not_theirs(tmp_path) ->
     await add_agents(settings, ("ana@example.com", "agent", 1), ("bob@example.com", "agent", 1))
     server = LiveServer(settings).start()
     try:
-        ana = await connect_agent(server, await login_cookie(server, "ana@example.com", AGENT_PASSWORD))
+        ana = await connect_agent(
+            server, await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        )
         await ana.recv_type("welcome")
-        bob = await connect_agent(server, await login_cookie(server, "bob@example.com", AGENT_PASSWORD))
+        bob = await connect_agent(
+            server, await login_cookie(server, "bob@example.com", AGENT_PASSWORD)
+        )
         await bob.recv_type("welcome")
         visitor, _ = await connect_visitor(server)
         await visitor.recv_type("welcome")

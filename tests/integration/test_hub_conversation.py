@@ -34,7 +34,11 @@ async def test_visitor_and_agent_exchange_messages_both_ways(server: LiveServer)
     visitor, agent, conv_id, _ = await start_chat(server)
     await agent.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
     first = await agent.recv_type("message", conversation_id=conv_id)
-    assert (first["author"], first["text"], first["seq"]) == ("visitor", "Hello, my order is late", 1)
+    assert (first["author"], first["text"], first["seq"]) == (
+        "visitor",
+        "Hello, my order is late",
+        1,
+    )
     joined = await visitor.recv_type("event", event="assigned")
     assert joined["data"]["agent"]["name"] == "Ana"
 
@@ -85,7 +89,9 @@ async def test_read_receipt_never_goes_backwards_or_past_the_end(server: LiveSer
     assert (await agent.recv_type("seen"))["seq"] == ack["seq"]
 
 
-async def test_reconnect_mid_conversation_resumes_without_loss_or_duplicates(server: LiveServer) -> None:
+async def test_reconnect_mid_conversation_resumes_without_loss_or_duplicates(
+    server: LiveServer,
+) -> None:
     visitor, agent, conv_id, token = await start_chat(server)
     await visitor.recv_type("event", event="assigned")
     seen_seqs = [1, 2]  # the visitor's first message and the assignment event
@@ -130,7 +136,9 @@ async def test_either_side_closes_and_the_visitor_can_start_again(server: LiveSe
     assert closed["data"]["by"] == "agent"
     await agent.recv_type("event", event="closed")
     # Further sends to the closed conversation are refused with a stable code...
-    await agent.send({"type": "send", "conversation_id": conv_id, "text": "late", "client_msg_id": "late1"})
+    await agent.send(
+        {"type": "send", "conversation_id": conv_id, "text": "late", "client_msg_id": "late1"}
+    )
     error = await agent.recv_type("error")
     assert error["code"] == "conversation_closed"
     # ...and the visitor's next message opens a new conversation.
@@ -152,7 +160,9 @@ async def test_two_tabs_of_one_visitor_share_one_open_conversation(server: LiveS
     assert sorted(a["seq"] for a in acks) == [1, 2]
 
 
-async def test_full_agent_leaves_the_next_visitor_queued_until_a_chat_closes(server: LiveServer, settings) -> None:
+async def test_full_agent_leaves_the_next_visitor_queued_until_a_chat_closes(
+    server: LiveServer, settings
+) -> None:
     await add_agents(settings, ("solo@example.com", "agent", 1))
     # Ana and Sam stay offline in this test; Solo (cap 1) is the only one online.
     cookie = await login_cookie(server, "solo@example.com", AGENT_PASSWORD)
@@ -163,7 +173,9 @@ async def test_full_agent_leaves_the_next_visitor_queued_until_a_chat_closes(ser
     await first.recv_type("welcome")
     await second.recv_type("welcome")
     one = await first.send_text("first in line")
-    assert (await solo.recv_type("assigned"))["conversation"]["conversation_id"] == one["conversation_id"]
+    assert (await solo.recv_type("assigned"))["conversation"]["conversation_id"] == one[
+        "conversation_id"
+    ]
     two = await second.send_text("second in line")
     queue = await second.recv_type("queue")
     assert queue["position"] == 1 and queue["conversation_id"] == two["conversation_id"]
@@ -182,7 +194,9 @@ async def test_identity_hash_from_the_site_marks_the_visitor_verified(server: Li
     assert (await visitor.recv_type("welcome"))["verified"] is True
 
 
-async def test_session_renewal_keeps_the_visitor_and_never_echoes_tokens_elsewhere(server: LiveServer) -> None:
+async def test_session_renewal_keeps_the_visitor_and_never_echoes_tokens_elsewhere(
+    server: LiveServer,
+) -> None:
     first = await visitor_session(server)
     renewed = await visitor_session(server, token=first["token"])
     assert renewed["visitor_id"] == first["visitor_id"]
@@ -214,9 +228,13 @@ async def test_health_ready_and_metrics_endpoints_answer(server: LiveServer) -> 
         assert "livedesk_frames_in_total" in metrics.text
 
 
-async def test_server_restart_then_resume_returns_exactly_what_was_missed(server: LiveServer) -> None:
+async def test_server_restart_then_resume_returns_exactly_what_was_missed(
+    server: LiveServer,
+) -> None:
     visitor, agent, conv_id, token = await start_chat(server)
-    acked = [await agent.send_text(f"before restart {i}", conversation_id=conv_id) for i in range(2)]
+    acked = [
+        await agent.send_text(f"before restart {i}", conversation_id=conv_id) for i in range(2)
+    ]
     last_seen = (await visitor.recv_type("message", text="before restart 0"))["seq"]
     server.stop()
     restarted = LiveServer(server.settings, port=server.port).start()

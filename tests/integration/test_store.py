@@ -72,7 +72,9 @@ async def test_a_client_message_id_is_stored_once_even_when_retried_on_both_node
 async def test_a_visitor_has_at_most_one_open_conversation_even_when_racing(stores) -> None:
     a, b = stores
     await new_visitor(a, "v3")
-    opened = await asyncio.gather(*[(a, b)[i % 2].open_conversation("v3", "default", None) for i in range(6)])
+    opened = await asyncio.gather(
+        *[(a, b)[i % 2].open_conversation("v3", "default", None) for i in range(6)]
+    )
     assert len({conv.id for conv, _ in opened}) == 1
     assert sum(created for _, created in opened) == 1
 

@@ -24,8 +24,14 @@ def parse(obj, role="visitor"):
 
 
 def test_first_offered_livedesk_subprotocol_wins_and_none_means_msgpack() -> None:
-    assert choose_subprotocol(["livedesk.v1.json", "livedesk.v1.msgpack"]) == ("json", "livedesk.v1.json")
-    assert choose_subprotocol(["livedesk.token.abc", "livedesk.v1.msgpack"]) == ("msgpack", "livedesk.v1.msgpack")
+    assert choose_subprotocol(["livedesk.v1.json", "livedesk.v1.msgpack"]) == (
+        "json",
+        "livedesk.v1.json",
+    )
+    assert choose_subprotocol(["livedesk.token.abc", "livedesk.v1.msgpack"]) == (
+        "msgpack",
+        "livedesk.v1.msgpack",
+    )
     assert choose_subprotocol([]) == ("msgpack", None)
 
 
@@ -36,7 +42,13 @@ def test_token_is_read_from_the_offer_only_with_its_prefix() -> None:
 
 @pytest.mark.parametrize(
     ("data", "codec"),
-    [(b"\xc1", "msgpack"), ("{not json", "json"), ("[1,2]", "json"), (msgpack.packb("str"), "msgpack"), ("text", "msgpack")],
+    [
+        (b"\xc1", "msgpack"),
+        ("{not json", "json"),
+        ("[1,2]", "json"),
+        (msgpack.packb("str"), "msgpack"),
+        ("text", "msgpack"),
+    ],
 )
 def test_undecodable_or_non_map_frames_are_bad_frames(data, codec) -> None:
     with pytest.raises(ProtocolError) as err:
@@ -49,7 +61,9 @@ def test_maps_with_non_string_keys_are_bad_frames() -> None:
         decode(msgpack.packb({1: "x"}), "msgpack")
 
 
-@pytest.mark.parametrize("bad", [0, 1, True, False, None, [], ["a"], {}, 1.0, "", "a b", "x" * 65, "é"])
+@pytest.mark.parametrize(
+    "bad", [0, 1, True, False, None, [], ["a"], {}, 1.0, "", "a b", "x" * 65, "é"]
+)
 def test_ids_are_strict_strings(bad) -> None:
     with pytest.raises(ProtocolError) as err:
         parse({"type": "seen", "conversation_id": bad, "seq": 1})

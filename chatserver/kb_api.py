@@ -1,0 +1,134 @@
+"""HTTP API of the knowledge base: search and read for everyone (the widget's
+self-service), edit for supervisors and admins, canned replies for agents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from chatserver.assist import article_dict, canned_dict, suggestion_dict
+from chatserver.auth import origin_allowed, require_role
+from kb.article import Article, CannedReply
+from kb.errors import KbFormatError
+from kb.io import article_from_mapping
+
+MAX_QUERY = 500
+MAX_BODY = 256 * 1024
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+def _limit(request: Request, default: int, most: int) -> int:
+    raw = request.query_params.get("limit", str(default))
+    return max(1, min(most, int(raw))) if raw.isdigit() else default
+
+
+async def search(request: Request) -> Response:
+    query = request.query_params.get("q", "").strip()[:MAX_QUERY]
+    lang = request.query_params.get("lang") or None
+    if not query:
+        return JSONResponse({"results": []})
+    found = await request.app.state.assist.suggest(query, lang, _limit(request, 5, 20))
+    return JSONResponse({"results": [_result(s) for s in found]})
+
+
+def _result(suggestion: Any) -> dict[str, Any]:
+    item = suggestion_dict(suggestion)
+    item["id"] = item.pop("article_id")
+    return item
+
+
+async def get_article(request: Request) -> Response:
+    article = await request.app.state.assist.article(request.path_params["article_id"])
+    if article is None:
+        return _error(404, "not_found", "no such article")
+    return JSONResponse(article_dict(article))
+
+
+async def _editor_body(request: Request) -> dict[str, Any]:
+    """Editing needs a supervisor, a JSON body and our own Origin (no cross-site forms)."""
+    await require_role(request, "supervisor")
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise _Refused(415, "json_only", "send application/json")
+    if request.headers.get("origin") and not origin_allowed(
+        request, request.app.state.settings, for_visitor=False
+    ):
+        raise _Refused(403, "forbidden", "origin not allowed")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise _Refused(413, "too_large", "article too large")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise _Refused(400, "invalid_json", "body must be JSON") from None
+    if not isinstance(body, dict):
+        raise _Refused(400, "invalid_json", "body must be a JSON object")
+    return body
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.response = _error(status, code, message)
+
+
+async def save_article(request: Request) -> Response:
+    try:
+        body = await _editor_body(request)
+        if "article_id" in request.path_params:
+            body["id"] = request.path_params["article_id"]
+        article: Article = article_from_mapping(body, "request", 1)
+    except _Refused as refused:
+        return refused.response
+    except KbFormatError as exc:
+        return _error(400, "invalid_field", str(exc))
+    saved = await request.app.state.assist.save_article(article)
+    return JSONResponse(article_dict(saved), status_code=200)
+
+
+async def delete_article(request: Request) -> Response:
+    await require_role(request, "supervisor")
+    if request.headers.get("origin") and not origin_allowed(
+        request, request.app.state.settings, for_visitor=False
+    ):
+        return _error(403, "forbidden", "origin not allowed")
+    deleted = await request.app.state.assist.delete_article(request.path_params["article_id"])
+    return JSONResponse({"deleted": deleted}, status_code=200 if deleted else 404)
+
+
+async def canned(request: Request) -> Response:
+    await require_role(request, "agent")
+    prefix = request.query_params.get("prefix", "").strip()[:64]
+    lang = request.query_params.get("lang") or None
+    found = await request.app.state.assist.canned_lookup(prefix, lang, _limit(request, 5, 20))
+    return JSONResponse({"results": [canned_dict(r) for r in found]})
+
+
+async def save_canned(request: Request) -> Response:
+    try:
+        body = await _editor_body(request)
+    except _Refused as refused:
+        return refused.response
+    fields = {k: body.get(k) for k in ("shortcut", "text", "lang")}
+    if not all(isinstance(v, str) and v.strip() for v in fields.values()):
+        return _error(400, "invalid_field", "shortcut, text and lang are required strings")
+    await request.app.state.assist.save_canned(
+        CannedReply(shortcut=fields["shortcut"], text=fields["text"], lang=fields["lang"])  # type: ignore[arg-type]
+    )
+    return JSONResponse({"saved": True})
+
+
+routes = [
+    Route("/api/kb/search", search, methods=["GET"]),
+    Route("/api/kb/articles", save_article, methods=["POST"]),
+    Route("/api/kb/articles/{article_id}", get_article, methods=["GET"]),
+    Route("/api/kb/articles/{article_id}", save_article, methods=["PUT"]),
+    Route("/api/kb/articles/{article_id}", delete_article, methods=["DELETE"]),
+    Route("/api/canned", canned, methods=["GET"]),
+    Route("/api/canned", save_canned, methods=["POST"]),
+]

@@ -1,0 +1,151 @@
+"""Visitor sessions and the visitor's own HTTP calls (the offline message form)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from chatserver.auth import identity_verified, normalise_email, origin_allowed
+from chatserver.credits import customer_visitor_id
+from chatserver.models import OfflineMessage, Visitor
+from chatserver.protocol import ID_PATTERN
+from chatserver.store import now_ms
+
+MAX_FIELD = 200
+MAX_OFFLINE_TEXT = 4000
+offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
+
+
+class _BadRequest(Exception):
+    def __init__(self, message: str, status: int = 400, code: str = "invalid_field") -> None:
+        self.response = JSONResponse({"error": code, "message": message}, status_code=status)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise _BadRequest("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise _BadRequest("body must be a JSON object")
+    return body
+
+
+def _opt_str(body: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise _BadRequest(f"`{name}` must be a string of at most {limit} characters")
+    return value.strip() or None
+
+
+def _check_origin(request: Request) -> None:
+    if not origin_allowed(request, request.app.state.settings, for_visitor=True):
+        raise _BadRequest("origin not allowed", 403, "forbidden")
+
+
+async def visitor_session(request: Request) -> Response:
+    """Issue (or renew) a visitor's token. The token appears in this response only."""
+    state = request.app.state
+    settings = state.settings
+    try:
+        _check_origin(request)
+        body = await _json_body(request)
+        site = _opt_str(body, "site", 64) or settings.site_key
+        if not ID_PATTERN.match(site):
+            raise _BadRequest("`site` must be a site key")
+        if site != settings.site_key:
+            raise _BadRequest("unknown site", 403, "forbidden")
+        token = _opt_str(body, "token", 1000)
+        name = _opt_str(body, "name")
+        email = _opt_str(body, "email", 320)
+        claimed = _opt_str(body, "identity_hash", 128)
+        language = _opt_str(body, "language", 16)
+    except _BadRequest as exc:
+        return exc.response
+    claims = state.tokens.read_visitor_token(token) if token else None
+    verified = bool(email and claimed) and identity_verified(
+        settings.identity_secret, email or "", claimed or ""
+    )
+    if verified:
+        # The site vouched for this customer: the same visitor on every device, tied to
+        # their credits. A typed e-mail alone never gets here.
+        customer = normalise_email(email or "")
+        visitor_id = customer_visitor_id(settings.secret_key, customer)
+    else:
+        customer = None
+        visitor_id = claims.visitor_id if claims and claims.site == site else None
+    visitor = await state.store.get_visitor(visitor_id) if visitor_id else None
+    ts = now_ms()
+    if visitor is None or visitor.site != site:
+        visitor = Visitor(
+            id=visitor_id or state.tokens.new_visitor_id(),
+            site=site,
+            created_ms=ts,
+            last_seen_ms=ts,
+        )
+    visitor.last_seen_ms = ts
+    visitor.name = name or visitor.name
+    visitor.language = language or visitor.language
+    if email:
+        visitor.email = email
+    if customer is not None:
+        visitor.customer_email = customer
+    elif not verified and visitor.customer_email and not claims:
+        visitor.customer_email = None
+    await state.store.save_visitor(visitor)
+    response = JSONResponse(
+        {
+            "token": state.tokens.issue_visitor_token(visitor.id, site),
+            "visitor_id": visitor.id,
+            "verified": visitor.customer_email is not None,
+            "expires_in": settings.visitor_token_ttl_s,
+        }
+    )
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def offline_message(request: Request) -> Response:
+    """Nobody could answer: keep the visitor's e-mail and message for the team."""
+    state = request.app.state
+    try:
+        _check_origin(request)
+        body = await _json_body(request)
+        token = _opt_str(body, "token", 1000)
+        email = _opt_str(body, "email", 320)
+        name = _opt_str(body, "name")
+        text = _opt_str(body, "text", MAX_OFFLINE_TEXT)
+        if not email or "@" not in email:
+            raise _BadRequest("`email` must be an e-mail address")
+        if not text:
+            raise _BadRequest("`text` must not be empty")
+    except _BadRequest as exc:
+        return exc.response
+    claims = state.tokens.read_visitor_token(token) if token else None
+    visitor = await state.store.get_visitor(claims.visitor_id) if claims else None
+    if visitor is None:
+        return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
+    conv = await state.store.open_conversation_of(visitor.id)
+    row = {
+        "visitor_id": visitor.id,
+        "conversation_id": conv.id if conv else None,
+        "name": name,
+        "email": email,
+        "text": text,
+        "language": visitor.language,
+        "created_ms": now_ms(),
+    }
+    await state.store.write(lambda conn: conn.execute(offline_t.insert().values(**row)))
+    return JSONResponse({"ok": True})
+
+
+routes = [
+    Route("/api/visitor/session", visitor_session, methods=["POST"]),
+    Route("/api/visitor/offline", offline_message, methods=["POST"]),
+]

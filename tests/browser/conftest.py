@@ -1,0 +1,192 @@
+"""A real Chromium (Debian's /usr/bin/chromium) driven by Playwright, against a real hub.
+
+Without Chromium the browser tests skip with the reason; under CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.live import OPEN_CLIENTS, Client, LiveServer, connect_agent, login_cookie
+from tests.servers import unavailable
+
+T = TypeVar("T")
+
+ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str | None:
+    return (
+        os.environ.get("LIVEDESK_CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    executable = chromium_path()
+    if executable is None:
+        unavailable("Chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    """Where screenshots go (kept by CI as test artefacts)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+# ---------------------------------------------------------------- a hub and an agent on the wire
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real hub with two agents (nobody online until a test connects one)."""
+    from tests.integration.conftest import make_settings, seed_agents
+
+    settings = make_settings(tmp_path)
+    # Playwright's sync API keeps an event loop running on this thread: seed from another one.
+    seeding = threading.Thread(
+        target=seed_agents,
+        args=(settings, ("ana@example.com", "agent", 5), ("sam@example.com", "agent", 5)),
+    )
+    seeding.start()
+    seeding.join(30)
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+class WireAgent:
+    """An agent driven over the wire from its own asyncio loop in a thread.
+
+    Playwright's sync API cannot run inside a running event loop, so the browser test stays
+    synchronous and hands each wire step to this loop, waiting for its result with a timeout.
+    """
+
+    def __init__(self, server: LiveServer, email: str = "ana@example.com") -> None:
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="wire-agent", daemon=True)
+        self.thread.start()
+        self.client: Client = self.call(self._connect(email))
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def _connect(self, email: str) -> Client:
+        from tests.integration.conftest import AGENT_PASSWORD
+
+        cookie = await login_cookie(self.server, email, AGENT_PASSWORD)
+        client = await connect_agent(self.server, cookie)
+        OPEN_CLIENTS.remove(client)  # this class closes it, on its own loop
+        await client.recv_type("welcome")
+        return client
+
+    def assigned(self) -> str:
+        """The next conversation given to this agent; its history is replayed (resume from 0)."""
+        frame = self.call(self.client.recv_type("assigned"))
+        conv = str(frame["conversation"]["conversation_id"])
+        self.send({"type": "resume", "conversation_id": conv, "after_seq": 0})
+        return conv
+
+    def say(self, conv: str, text: str) -> dict[str, Any]:
+        return self.call(self.client.send_text(text, conversation_id=conv))
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.call(self.client.send(frame))
+
+    def heard(self, text: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The visitor's message with this text (a stored `message` frame)."""
+        return self.call(
+            self.client.recv_until(
+                lambda f: (
+                    f.get("type") == "message"
+                    and f.get("author") == "visitor"
+                    and f.get("text") == text
+                ),
+                timeout,
+            ),
+            timeout + 5,
+        )
+
+    def until(
+        self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
+        return self.call(self.client.recv_until(predicate, timeout), timeout + 5)
+
+    def frame(self, kind: str, timeout: float = 15.0, **match: Any) -> dict[str, Any]:
+        return self.call(self.client.recv_type(kind, timeout, **match), timeout + 5)
+
+    def history(self, conv: str) -> list[dict[str, Any]]:
+        """Every stored message of the conversation, from the server (resume from 0)."""
+
+        async def replay() -> list[dict[str, Any]]:
+            await self.client.send({"type": "resume", "conversation_id": conv, "after_seq": 0})
+            items: list[dict[str, Any]] = []
+            while True:
+                f = await self.client.recv_until(
+                    lambda f: (
+                        f.get("conversation_id") == conv
+                        and f.get("type") in ("message", "event")
+                        or f.get("type") == "resumed"
+                    )
+                )
+                if f["type"] == "resumed":
+                    return items
+                items.append(f)
+
+        return self.call(replay())
+
+    def close(self) -> None:
+        try:
+            self.call(self.client.close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+
+
+@pytest.fixture
+def wire_agent(hub: LiveServer) -> Iterator[Callable[..., WireAgent]]:
+    """Connect an agent (online, auto-accepting) when the test asks for one."""
+    agents: list[WireAgent] = []
+
+    def connect(email: str = "ana@example.com") -> WireAgent:
+        agents.append(WireAgent(hub, email))
+        return agents[-1]
+
+    yield connect
+    for agent in agents:
+        agent.close()
