@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
 from chatserver.bus import agent_channel
-from chatserver.errors import Conflict, StoreUnavailable
+from chatserver.capacity import LocalCapacityLedger
+from chatserver.errors import Conflict, LivedeskError
 from chatserver.hours import BusinessHours
 from chatserver.models import Agent, Conversation
 from chatserver.store import Store, now_ms
@@ -26,7 +27,6 @@ from router import (
     AgentLeft,
     Assigned,
     Decision,
-    InMemoryCapacityLedger,
     LanguageFallback,
     Offer,
     OfferExpired,
@@ -82,11 +82,14 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.router = Router(router_config(settings))
-        self.ledger = InMemoryCapacityLedger()
+        self.ledger: Any = LocalCapacityLedger()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._visitor_of: dict[str, str] = {}
+        # Cluster mode: only the leader routes; the others forward events to it.
+        self.is_leader = True
+        self.forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         # Languages some agent of this desk speaks: a visitor's language outside it is no
         # routing preference (else the chat would sit out the whole fallback wait).
         self.desk_languages: set[str] = set()
@@ -105,6 +108,7 @@ class Dispatcher:
         for agent in agents.values():
             self.desk_languages |= agent_info(agent).languages
         decisions: list[Decision] = []
+        restored: dict[str, list[str]] = {}
         for conv in await self.store.open_conversations():
             self._visitor_of[conv.id] = conv.visitor_id
             waited = max(0.0, (wall - conv.created_ms) / 1000)
@@ -119,7 +123,7 @@ class Dispatcher:
                     assigned_at=now - assigned_ago,
                     first_reply_done=conv.first_human_reply_ms is not None,
                 )
-                self.ledger.reserve(str(agent.id), conv.id, 10**6)
+                restored.setdefault(str(agent.id), []).append(conv.id)
             else:
                 if conv.state == "offered":
                     with contextlib.suppress(Conflict):
@@ -130,6 +134,9 @@ class Dispatcher:
                     ),
                     now,
                 )
+        for agent_id, conv_ids in restored.items():
+            # This node's leases become exactly what the store says the agent holds.
+            await self.ledger.reconcile(agent_id, conv_ids)
         async with self._lock:
             await self._carry_out(decisions)
         self._timer = asyncio.create_task(self._timer_loop(), name="livedesk-router-timer")
@@ -174,8 +181,84 @@ class Dispatcher:
         self._wake.set()
 
     # ------------------------------------------------------------------ events from the hub
+    # Each event runs here when this node routes (one process, or the cluster's leader);
+    # otherwise it is forwarded to the leader (``forward``), which runs the same handler.
+
+    EVENTS = frozenset(
+        {
+            "agent_connected",
+            "agent_disconnected",
+            "agent_status",
+            "conversation_waiting",
+            "conversation_ended",
+            "first_human_reply",
+            "transfer",
+        }
+    )
+
+    async def _event(self, op: str, **args: Any) -> Any:
+        if self.forward is not None and not self.is_leader:
+            await self.forward({"op": op, **args})
+            return None
+        return await getattr(self, f"_on_{op}")(**args)
+
+    async def handle_forwarded(self, event: dict[str, Any]) -> None:
+        """The leader's side of ``forward``: run an event another node sent."""
+        args = dict(event)
+        op = args.pop("op", None)
+        if op not in self.EVENTS:
+            log.warning("ignoring forwarded event %r", op)
+            return
+        try:
+            await getattr(self, f"_on_{op}")(**args)
+        except (RouterError, LivedeskError) as exc:
+            log.warning("forwarded %s refused: %s", op, exc)
 
     async def agent_connected(self, agent_id: int) -> str:
+        return await self._event("agent_connected", agent_id=agent_id) or "online"
+
+    async def agent_disconnected(self, agent_id: int) -> None:
+        await self._event("agent_disconnected", agent_id=agent_id)
+
+    async def agent_status(self, agent_id: int, status: str) -> None:
+        await self._event("agent_status", agent_id=agent_id, status=status)
+
+    async def conversation_waiting(self, conv: Conversation) -> None:
+        await self._event("conversation_waiting", conv_id=conv.id)
+
+    async def conversation_ended(self, conv: Conversation) -> None:
+        await self._event("conversation_ended", conv_id=conv.id)
+
+    async def first_human_reply(self, conv_id: str) -> None:
+        await self._event("first_human_reply", conv_id=conv_id)
+
+    async def transfer(
+        self,
+        conv_id: str,
+        by: str,
+        *,
+        to_agent: int | None = None,
+        to_team: str | None = None,
+        note: str = "",
+        override: bool = False,
+    ) -> None:
+        """Hand a conversation to an agent with room (beyond the cap only with ``override``,
+        which only supervisors may ask for) or back to a team's queue. Raises RouterError
+        (NoRoom when the agent is full) for the caller to report — on the routing node;
+        elsewhere the request is forwarded and its outcome shows as events."""
+        await self._event(
+            "transfer",
+            conv_id=conv_id,
+            by=by,
+            to_agent=to_agent,
+            to_team=to_team,
+            note=note,
+            override=override,
+        )
+
+    # ------------------------------------------------------------------ the handlers
+
+    async def _on_agent_connected(self, agent_id: int) -> str:
         agent = await self.store.get_agent(agent_id)
         if agent is None:
             return "offline"
@@ -191,31 +274,18 @@ class Dispatcher:
         await self._call(lambda now: self.router.agent_online(info, now))
         return "online"
 
-    async def agent_disconnected(self, agent_id: int) -> None:
+    async def _on_agent_disconnected(self, agent_id: int) -> None:
         await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))
 
-    async def agent_status(self, agent_id: int, status: str) -> None:
+    async def _on_agent_status(self, agent_id: int, status: str) -> None:
         await self._call(lambda now: self.router.agent_status(str(agent_id), status, now))  # type: ignore[arg-type]
 
-    def routing_language(self, language: str | None) -> str | None:
-        """The visitor's language as the router should prefer it: ``sr-Cyrl`` and ``sr``
-        meet on the agents' ``sr``; a language no agent lists is no preference."""
-        if not language:
-            return None
-        for candidate in (language, language.split("-")[0]):
-            if candidate in self.desk_languages:
-                return candidate
-        return None
-
-    def available(self) -> bool:
-        """Can a visitor expect a human now: inside business hours, someone online."""
-        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
-            return False
-        return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
-
-    async def conversation_waiting(self, conv: Conversation) -> None:
+    async def _on_conversation_waiting(self, conv_id: str) -> None:
         """A conversation wants a human: queued with its priority class (paying customers
         first), or, when no human will come, held by the bot alone."""
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None or conv.state not in ("bot", "offered"):
+            return
         self._visitor_of[conv.id] = conv.visitor_id
         priority = 0
         if self.hub.credits is not None:
@@ -235,26 +305,23 @@ class Dispatcher:
         )
         await self._call(lambda now: self.router.enqueue(queued, now))
 
-    async def conversation_ended(self, conv: Conversation) -> None:
-        await self._call(lambda now: self.router.release(conv.id, now))
-        self._visitor_of.pop(conv.id, None)
+    async def _on_conversation_ended(self, conv_id: str) -> None:
+        await self._call(lambda now: self.router.release(conv_id, now))
+        self._visitor_of.pop(conv_id, None)
+        self.hub.forget(conv_id)
 
-    async def first_human_reply(self, conv_id: str) -> None:
+    async def _on_first_human_reply(self, conv_id: str) -> None:
         await self._call(lambda now: self.router.first_human_reply(conv_id, now))
 
-    async def transfer(
+    async def _on_transfer(
         self,
         conv_id: str,
         by: str,
-        *,
-        to_agent: int | None = None,
-        to_team: str | None = None,
-        note: str = "",
-        override: bool = False,
+        to_agent: int | None,
+        to_team: str | None,
+        note: str,
+        override: bool,
     ) -> None:
-        """Hand a conversation to an agent with room (beyond the cap only with ``override``,
-        which only supervisors may ask for) or back to a team's queue. Raises RouterError
-        (NoRoom when the agent is full) for the caller to report."""
         await self._call(
             lambda now: self.router.transfer(
                 conv_id,
@@ -267,6 +334,22 @@ class Dispatcher:
             ),
             strict=True,
         )
+
+    def routing_language(self, language: str | None) -> str | None:
+        """The visitor's language as the router should prefer it: ``sr-Cyrl`` and ``sr``
+        meet on the agents' ``sr``; a language no agent lists is no preference."""
+        if not language:
+            return None
+        for candidate in (language, language.split("-")[0]):
+            if candidate in self.desk_languages:
+                return candidate
+        return None
+
+    def available(self) -> bool:
+        """Can a visitor expect a human now: inside business hours, someone online."""
+        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
+            return False
+        return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
 
     def snapshot(self) -> Any:
         """The router's view for dashboards: agents' status and load, queue lengths."""
@@ -286,8 +369,8 @@ class Dispatcher:
                 continue
             try:
                 more = await self._one(decision)
-            except StoreUnavailable:
-                log.exception("store unavailable while carrying out %s", decision)
+            except LivedeskError as exc:  # store or ledger down: the next event retries
+                log.warning("could not carry out %s: %s", decision, exc)
                 continue
             if more is not None:
                 skip.add(decision.conv_id)  # type: ignore[union-attr]
@@ -298,7 +381,7 @@ class Dispatcher:
         """Carry out one decision; a list means "the plan changed: do these instead"."""
         now = self.clock()
         if isinstance(d, Offer):
-            if not self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap):
+            if not await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override):
                 return self.router.offer_failed(d.conv_id, d.agent_id, now)
             if d.override:
                 log.warning(
@@ -342,7 +425,7 @@ class Dispatcher:
         elif isinstance(d, AgentLeft):
             self.hub.post_event(d.conv_id, "agent_left", {"agent_id": int(d.agent_id)})
         elif isinstance(d, SlotFreed):
-            self.ledger.release(d.agent_id, d.conv_id)
+            await self.ledger.release(d.agent_id, d.conv_id)
         elif isinstance(d, Transferred):
             if d.override:
                 log.warning("transfer beyond cap by %s: %s → %s", d.by, d.conv_id, d.to_agent)

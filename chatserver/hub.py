@@ -114,10 +114,26 @@ class Hub:
     # ------------------------------------------------------------------ fan-out
 
     def deliver(self, channel: str, frame: OutFrame) -> None:
-        """Bus handler: hand a frame to every local socket on the channel (never waits)."""
-        for conn in tuple(self.listeners.get(channel, ())):
+        """Bus handler: hand a frame to every local socket on the channel (never waits).
+
+        Whichever node made them, assignments move this node's agent sockets in or out of
+        the conversation's room, and stored events keep this node's cache in step."""
+        body = frame.body
+        kind = body.get("type")
+        listeners = tuple(self.listeners.get(channel, ()))
+        if kind == "assigned" and channel.startswith("agent:"):
+            room = conversation_channel(body["conversation"]["conversation_id"])
+            for conn in listeners:
+                self.join(conn, room)
+        elif kind == "unassigned" and channel.startswith("agent:"):
+            room = conversation_channel(body["conversation_id"])
+            for conn in listeners:
+                self.leave(conn, room)
+        elif kind == "event" and channel.startswith("conv:"):
+            self._note_event(body["conversation_id"], body["event"], body.get("data", {}))
+        for conn in listeners:
             conn.push(frame)
-            metrics.FRAMES_OUT.inc()
+        metrics.FRAMES_OUT.inc(len(listeners))
 
     def join(self, conn: Connection, channel: str) -> None:
         if channel in conn.rooms:
@@ -264,10 +280,10 @@ class Hub:
             self.convs[conv.id] = ref
             self.visitor_open[conv.visitor_id] = conv.id
         else:
-            self._forget(conv.id)
+            self.forget(conv.id)
         return ref
 
-    def _forget(self, conv_id: str) -> None:
+    def forget(self, conv_id: str) -> None:
         ref = self.convs.pop(conv_id, None)
         if ref is not None and self.visitor_open.get(ref.visitor_id) == conv_id:
             del self.visitor_open[ref.visitor_id]
@@ -276,7 +292,7 @@ class Hub:
         """Keep the cache in step with a stored event (ours, or another node's via the bus)."""
         ref = self.convs.get(conv_id)
         if event == "closed":
-            self._forget(conv_id)
+            self.forget(conv_id)
         elif ref is None:
             return
         elif event == "assigned":
@@ -408,7 +424,7 @@ class Hub:
             except ProtocolError as exc:
                 if exc.code != "conversation_closed" or frame.conversation_id is not None:
                     raise
-                self._forget(conv_id)  # closed elsewhere: open a new one and try once more
+                self.forget(conv_id)  # closed elsewhere: open a new one and try once more
         raise ProtocolError("conflict", "could not open a conversation", frame.client_msg_id)
 
     async def _answer_visitor(self, conv_id: str, seq: int, text: str) -> None:
@@ -455,9 +471,14 @@ class Hub:
     async def bot_greet(self, conv_id: str, position: int | None, eta_s: float | None) -> None:
         """The bot takes a waiting conversation: who it is, the place in the queue, and,
         when nobody will come, the offline form."""
-        ref = self.convs.get(conv_id)
-        if self.assist is None or ref is None or self.assist.has_brain(conv_id):
+        if self.assist is None or self.assist.has_brain(conv_id):
             return
+        ref = self.convs.get(conv_id)
+        if ref is None:  # the visitor may be on another node: the store knows
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None:
+                return
+            ref = self.remember(conv)
         brain = self.assist.brain(conv_id, ref.language)
         await self.bot_says(conv_id, brain.greet(position, eta_s))
         if self.dispatch is not None and not self.dispatch.available():
@@ -598,7 +619,7 @@ class Hub:
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "store unavailable; retry") from exc
         await self.append_event(closed.id, "closed", {"by": closed_by})
-        self._forget(closed.id)
+        self.forget(closed.id)
         if self.assist is not None:
             self.assist.forget(closed.id)
         if self.credits is not None:
@@ -629,8 +650,6 @@ class Hub:
         self.post_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
         self.handoff(conv.id)
         channel = agent_channel(agent_id)
-        for conn in tuple(self.listeners.get(channel, ())):
-            self.join(conn, conversation_channel(conv.id))
         visitor = self.visitors.get(conv.visitor_id)
         if visitor is None:
             found = await self.store.get_visitor(conv.visitor_id)
@@ -651,8 +670,6 @@ class Hub:
         )
 
     def unassigned(self, conv_id: str, agent_id: int) -> None:
-        """The agent lost the chat (transfer, grace expired): their sockets stop hearing it."""
-        channel = conversation_channel(conv_id)
-        for conn in tuple(self.listeners.get(agent_channel(agent_id), ())):
-            self.leave(conn, channel)
+        """The agent lost the chat (transfer, grace expired): their sockets stop hearing it
+        (``deliver`` takes them out of the room on whichever node they are)."""
         self.publish(agent_channel(agent_id), {"type": "unassigned", "conversation_id": conv_id})
