@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,15 +17,16 @@ from starlette.staticfiles import StaticFiles
 
 import agentdesk
 import widget
-from chatserver import api, desk, kb_api, pages, visitors
+from chatserver import api, dashboard, desk, kb_api, pages, visitors
 from chatserver.assist import Assistant
 from chatserver.auth import Tokens
 from chatserver.billing.routes import routes as billing_routes
-from chatserver.bus import InMemoryBus
+from chatserver.bus import Bus, InMemoryBus
 from chatserver.credits import Credits
 from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
 from chatserver.hub import Hub
+from chatserver.presence import InMemoryPresence
 from chatserver.sessions import AgentSockets
 from chatserver.settings import Settings, get_settings
 from chatserver.store import Store
@@ -45,14 +47,30 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             settings.database_url,
             settings.group_commit_max_batch,
             settings.group_commit_max_delay_ms,
+            settings.db_busy_timeout_s,
         )
         engine = store.engine
         hub = Hub(store, settings)
-        bus = InMemoryBus(hub.deliver)
-        hub.bus = bus
-        store.writer.on_commit = hub.on_committed
         dispatcher = Dispatcher(hub, store, settings)
         hub.dispatch = dispatcher
+        cluster: Any = None
+        bus: Bus
+        if settings.redis_url:
+            # Many hub processes: Redis carries the fan-out, presence, capacity leases and
+            # the routing leader's events.
+            # Imported here: redis is an extra the embedded default does not need.
+            from chatserver.cluster import Cluster, new_node_id
+            from chatserver.redis_bus import RedisBus
+
+            node_id = new_node_id()
+            bus = RedisBus(settings.redis_url, hub.deliver, node_id)
+            cluster = Cluster(settings.redis_url, node_id, dispatcher)
+            hub.presence = cluster.presence
+        else:
+            bus = InMemoryBus(hub.deliver)
+            hub.presence = InMemoryPresence()
+        hub.bus = bus
+        store.writer.on_commit = hub.on_committed
         assist = Assistant(store)
         await assist.load()
         hub.assist = assist
@@ -70,13 +88,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.dispatch = dispatcher
         await store.start()
         await bus.start()
+        if cluster is not None:
+            await cluster.start()
         await dispatcher.start()
+        await dashboard.start(app.state)
         app.state.ready = True
         try:
             yield
         finally:
             app.state.ready = False
+            await dashboard.stop(app.state)
             await dispatcher.stop()
+            if cluster is not None:
+                await cluster.stop()
             await hub.tasks.stop()
             await assist.stop()
             await credits.stop()

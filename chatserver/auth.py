@@ -137,10 +137,68 @@ def origin_allowed(conn: HTTPConnection, settings: Settings, *, for_visitor: boo
     return False
 
 
+HOST_PREFIX = "__Host-"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf"
+
+
+def session_cookie_name(settings: Settings) -> str:
+    """``__Host-<name>`` when cookies are Secure: the prefix pins the cookie to this host and
+    path ``/`` so a sibling subdomain cannot plant one. Browsers only accept it with Secure,
+    so plain-HTTP development (``cookie_secure`` false) keeps the bare name."""
+    name = settings.session_cookie
+    if settings.cookie_secure and not name.startswith(HOST_PREFIX):
+        return HOST_PREFIX + name
+    return name
+
+
+def session_cookie_kwargs(settings: Settings) -> dict[str, Any]:
+    return {
+        "max_age": settings.session_ttl_s,
+        "httponly": True,
+        # Lax, not Strict, so a link into the console from mail or chat still finds the
+        # session; cross-site POSTs and sockets carry no cookie, and the CSRF token covers
+        # same-site attackers.
+        "samesite": "lax",
+        "secure": settings.cookie_secure,
+        "path": "/",
+    }
+
+
+def csrf_ok(principal: Principal, presented: str | None) -> bool:
+    return (
+        bool(principal.csrf)
+        and isinstance(presented, str)
+        and hmac.compare_digest(principal.csrf.encode(), presented.encode())
+    )
+
+
+def same_origin_or_absent(conn: HTTPConnection, settings: Settings) -> bool:
+    """False for a request a browser marked as coming from another site. Non-browser
+    clients send neither header; they cannot carry a victim's cookie anyway."""
+    site = conn.headers.get("sec-fetch-site")
+    if site is not None and site not in ("same-origin", "none"):
+        return False
+    if conn.headers.get("origin") is not None:
+        return origin_allowed(conn, settings, for_visitor=False)
+    return True
+
+
+async def require_csrf(request: HTTPConnection, *roles: str) -> Principal:
+    """``require_role`` for state-changing requests: the session's CSRF token must come back
+    in the ``X-CSRF-Token`` header (the console's fetches), and a browser's Origin must be ours."""
+    principal = await require_role(request, *roles)
+    if not same_origin_or_absent(request, request.app.state.settings):
+        raise HTTPException(403, "cross-origin request refused")
+    if not csrf_ok(principal, request.headers.get(CSRF_HEADER)):
+        raise HTTPException(403, "missing or wrong CSRF token")
+    return principal
+
+
 async def current_principal(conn: HTTPConnection) -> Principal | None:
     """The agent behind the session cookie, if the cookie is valid and still current."""
     state = conn.app.state
-    cookie = conn.cookies.get(state.settings.session_cookie)
+    cookie = conn.cookies.get(session_cookie_name(state.settings))
     if not cookie:
         return None
     data = state.tokens.read_session(cookie)

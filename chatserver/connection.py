@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -44,8 +45,19 @@ class TokenBucket:
 
 class Connection:
     __slots__ = (
-        "ws", "codec", "role", "identity", "queue", "bucket", "strikes", "rooms",
-        "closed", "close_code", "_writer", "info",
+        "ws",
+        "codec",
+        "role",
+        "identity",
+        "queue",
+        "bucket",
+        "strikes",
+        "rooms",
+        "closed",
+        "close_code",
+        "_writer",
+        "info",
+        "on_close",
     )
 
     def __init__(
@@ -70,9 +82,17 @@ class Connection:
         self.close_code: int | None = None
         self._writer: asyncio.Task[None] | None = None
         self.info: dict[str, Any] = {}
+        # Set by the endpoint: takes a closed socket out of its rooms at once.
+        self.on_close: Callable[[], None] | None = None
 
     def start(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name="livedesk-writer")
+
+    async def push_waiting(self, frame: OutFrame) -> None:
+        """For what this socket asked for itself (a resume replay): wait for room in the
+        queue instead of treating a long answer as a slow consumer."""
+        if not self.closed:
+            await self.queue.put(frame.encoded(self.codec))
 
     def push(self, frame: OutFrame) -> None:
         if self.closed:
@@ -89,6 +109,8 @@ class Connection:
             return
         self.closed = True
         self.close_code = int(code)
+        if self.on_close is not None:
+            self.on_close()
         if self.queue.full():
             if self._writer is not None:
                 self._writer.cancel()

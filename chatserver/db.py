@@ -29,31 +29,46 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL lets readers go on while the group-commit writer writes; NORMAL sync is durable
-    # across process crashes (only an OS crash can lose the last commit).
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
+DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
-def make_engine(url: str) -> AsyncEngine:
+def _sqlite_pragmas(busy_timeout_s: float) -> Any:
+    def apply(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        # WAL lets readers go on while the group-commit writer writes; NORMAL sync is
+        # durable across process crashes (only an OS crash can lose the last commit).
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cur.close()
+
+    return apply
+
+
+def make_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> AsyncEngine:
     """The async engine, for code that talks to the database from the event loop."""
     if is_sqlite(url):
         # A fixed pool: overflow connections would be opened and closed under load, and each
         # open costs a thread and the PRAGMAs.
         engine = create_async_engine(
-            async_url(url), connect_args={"timeout": 30}, pool_size=8, max_overflow=0
+            async_url(url),
+            connect_args={"timeout": busy_timeout_s},
+            pool_size=8,
+            max_overflow=0,
         )
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
     return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-def make_sqlite_sync_engine(url: str, pool_size: int, *, immediate: bool = False) -> Engine:
+def make_sqlite_sync_engine(
+    url: str,
+    pool_size: int,
+    *,
+    immediate: bool = False,
+    busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+) -> Engine:
     """SQLite through the stdlib driver, for the store's own threads: one thread hop per
     operation instead of one per cursor call through aiosqlite.
 
@@ -63,11 +78,11 @@ def make_sqlite_sync_engine(url: str, pool_size: int, *, immediate: bool = False
     """
     engine = create_engine(
         url,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": busy_timeout_s, "check_same_thread": False},
         pool_size=pool_size,
         max_overflow=0,
     )
-    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
     if immediate:
 
         @event.listens_for(engine, "connect")

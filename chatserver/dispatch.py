@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
 from chatserver.bus import agent_channel
-from chatserver.capacity import LocalCapacityLedger
+from chatserver.capacity_memory import LocalCapacityLedger
 from chatserver.errors import Conflict, LivedeskError
 from chatserver.hours import BusinessHours
 from chatserver.models import Agent, Conversation
@@ -89,6 +89,7 @@ class Dispatcher:
         self._visitor_of: dict[str, str] = {}
         # Cluster mode: only the leader routes; the others forward events to it.
         self.is_leader = True
+        self.presence: Any = None
         self.forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         # Languages some agent of this desk speaks: a visitor's language outside it is no
         # routing preference (else the chat would sit out the whole fallback wait).
@@ -100,46 +101,69 @@ class Dispatcher:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Rebuild the router from the store: active chats keep their agents (who get the
-        disconnect grace to come back), waiting ones queue again in their old order."""
-        now = self.clock()
-        wall = now_ms()
-        agents = {a.id: a for a in await self.store.list_agents()}
-        for agent in agents.values():
+        """One process routes for itself at once; in a cluster, ``Cluster`` makes this node
+        ``lead`` when it wins the leader lease."""
+        agents = await self.store.list_agents()
+        for agent in agents:
             self.desk_languages |= agent_info(agent).languages
-        decisions: list[Decision] = []
-        restored: dict[str, list[str]] = {}
-        for conv in await self.store.open_conversations():
-            self._visitor_of[conv.id] = conv.visitor_id
-            waited = max(0.0, (wall - conv.created_ms) / 1000)
-            if conv.state == "active" and conv.agent_id in agents:
-                agent = agents[conv.agent_id]
-                assigned_ago = max(0.0, (wall - (conv.assigned_ms or wall)) / 1000)
-                decisions += self.router.restore_active(
-                    conv.id,
-                    str(agent.id),
-                    now,
-                    agent=agent_info(agent),
-                    assigned_at=now - assigned_ago,
-                    first_reply_done=conv.first_human_reply_ms is not None,
-                )
-                restored.setdefault(str(agent.id), []).append(conv.id)
-            else:
+        if self.forward is None:
+            await self.lead(set())
+        self._timer = asyncio.create_task(self._timer_loop(), name="livedesk-router-timer")
+
+    async def lead(self, online_agents: set[int]) -> None:
+        """Start routing: rebuild the router from the store. Active chats keep their agents
+        (who get the disconnect grace to come back unless ``online_agents`` says they are
+        connected somewhere), waiting ones queue again in their old order."""
+        async with self._lock:
+            self.router = Router(router_config(self.settings))
+            now = self.clock()
+            wall = now_ms()
+            agents = {a.id: a for a in await self.store.list_agents()}
+            decisions: list[Decision] = []
+            restored: dict[str, list[str]] = {}
+            for conv in await self.store.open_conversations():
+                self._visitor_of[conv.id] = conv.visitor_id
+                waited = max(0.0, (wall - conv.created_ms) / 1000)
+                if conv.state == "active" and conv.agent_id in agents:
+                    agent = agents[conv.agent_id]
+                    assigned_ago = max(0.0, (wall - (conv.assigned_ms or wall)) / 1000)
+                    decisions += self.router.restore_active(
+                        conv.id,
+                        str(agent.id),
+                        now,
+                        agent=agent_info(agent),
+                        assigned_at=now - assigned_ago,
+                        first_reply_done=conv.first_human_reply_ms is not None,
+                    )
+                    restored.setdefault(str(agent.id), []).append(conv.id)
+                    continue
                 if conv.state == "offered":
                     with contextlib.suppress(Conflict):
                         await self.store.transition(conv.id, "bot", "system:restart", agent_id=None)
                 decisions += self.router.enqueue(
                     QueuedConversation(
-                        id=conv.id, language=conv.language, enqueued_at=now - waited
+                        id=conv.id,
+                        language=self.routing_language(conv.language),
+                        enqueued_at=now - waited,
                     ),
                     now,
                 )
-        for agent_id, conv_ids in restored.items():
-            # This node's leases become exactly what the store says the agent holds.
-            await self.ledger.reconcile(agent_id, conv_ids)
-        async with self._lock:
+            for agent_id, conv_ids in restored.items():
+                # This node's leases become exactly what the store says the agent holds.
+                await self.ledger.reconcile(agent_id, conv_ids)
+            for agent_id in sorted(online_agents):
+                if agent_id in agents:
+                    decisions += self.router.agent_online(agent_info(agents[agent_id]), now)
+            self.is_leader = True
             await self._carry_out(decisions)
-        self._timer = asyncio.create_task(self._timer_loop(), name="livedesk-router-timer")
+        self._wake.set()
+
+    async def follow(self) -> None:
+        """Stop routing (another node leads): forget the router's state."""
+        async with self._lock:
+            self.is_leader = False
+            self.router = Router(router_config(self.settings))
+        self._wake.set()
 
     async def stop(self) -> None:
         if self._timer is not None:
@@ -345,11 +369,16 @@ class Dispatcher:
                 return candidate
         return None
 
-    def available(self) -> bool:
+    async def available(self) -> bool:
         """Can a visitor expect a human now: inside business hours, someone online."""
         if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
             return False
-        return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
+        if self.is_leader:
+            return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
+        try:
+            return bool(await self.presence.online_agents())
+        except LivedeskError:
+            return True  # unknown: offer the chat rather than turn the visitor away
 
     def snapshot(self) -> Any:
         """The router's view for dashboards: agents' status and load, queue lengths."""
@@ -427,6 +456,10 @@ class Dispatcher:
         elif isinstance(d, SlotFreed):
             await self.ledger.release(d.agent_id, d.conv_id)
         elif isinstance(d, Transferred):
+            if d.from_agent is not None and d.to_agent is not None:
+                # Agent to agent: the old agent's console drops the chat at once (a team
+                # transfer says so through its Requeued decision).
+                self.hub.unassigned(d.conv_id, int(d.from_agent))
             if d.override:
                 log.warning("transfer beyond cap by %s: %s → %s", d.by, d.conv_id, d.to_agent)
             self.hub.post_event(

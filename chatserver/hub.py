@@ -27,7 +27,7 @@ from chatserver.bus import (
     visitor_channel,
 )
 from chatserver.connection import Connection
-from chatserver.errors import Conflict, Forbidden, StoreUnavailable
+from chatserver.errors import Conflict, Forbidden, LivedeskError, StoreUnavailable
 from chatserver.models import OPEN_STATES, Conversation, Visitor
 from chatserver.protocol import (
     Close,
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from chatserver.assist import Assistant
     from chatserver.credits import Credits
     from chatserver.dispatch import Dispatcher
+    from chatserver.presence import Presence
 
 log = logging.getLogger("livedesk.hub")
 
@@ -108,6 +109,7 @@ class Hub:
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
         self.assist: Assistant | None = None
+        self.presence: Presence | None = None
         self.tasks = TaskSet("hub")
         self.credits: Credits | None = None
 
@@ -198,7 +200,7 @@ class Hub:
                     "visitor_id": visitor_id,
                     "verified": verified,
                     "conversation": summary,
-                    "available": self.dispatch.available() if self.dispatch else True,
+                    "available": await self.dispatch.available() if self.dispatch else True,
                     "credits": credits,
                     "shop_url": self.settings.shop_url,
                     "limits": self._limits(),
@@ -209,6 +211,8 @@ class Hub:
     async def attach_agent(self, conn: Connection, principal: Principal) -> None:
         self.agent_names[principal.agent_id] = principal.name
         self.join(conn, agent_channel(principal.agent_id))
+        if self.presence is not None:
+            await self.presence.agent_connected(principal.agent_id)
         convs = await self.store.conversations_of_agent(principal.agent_id)
         for conv in convs:
             self.remember(conv)
@@ -234,9 +238,21 @@ class Hub:
             self.visitors.pop(conn.identity, None)
         if conn.role == "agent" and self.dispatch is not None:
             principal: Principal = conn.identity
-            channel = agent_channel(principal.agent_id)
-            if not self.listeners.get(channel):
+            if self.presence is not None:
+                await self.presence.agent_disconnected(principal.agent_id)
+            if not await self._still_connected(principal.agent_id):
                 await self.dispatch.agent_disconnected(principal.agent_id)
+
+    async def _still_connected(self, agent_id: int) -> bool:
+        """Does the agent keep a socket open here or on another node?"""
+        if self.listeners.get(agent_channel(agent_id)):
+            return True
+        if self.presence is None:
+            return False
+        try:
+            return agent_id in await self.presence.online_agents()
+        except LivedeskError:
+            return False
 
     def _limits(self) -> dict[str, int]:
         return {
@@ -481,7 +497,7 @@ class Hub:
             ref = self.remember(conv)
         brain = self.assist.brain(conv_id, ref.language)
         await self.bot_says(conv_id, brain.greet(position, eta_s))
-        if self.dispatch is not None and not self.dispatch.available():
+        if self.dispatch is not None and not await self.dispatch.available():
             await self.bot_says(conv_id, brain.offline_prompt())
             self.post_event(conv_id, "offline", {})
 
@@ -541,7 +557,7 @@ class Hub:
         while True:
             rows = await self._guard(self.store.messages_after(conv.id, after, RESUME_PAGE))
             for row in rows:
-                conn.push(message_frame(row))
+                await conn.push_waiting(message_frame(row))
             if len(rows) < RESUME_PAGE:
                 break
             after = rows[-1]["seq"]

@@ -1,4 +1,5 @@
-"""The pages a person opens: index, login, the demo page with the widget, the agent console."""
+"""The pages a person opens: index, login, the demo page with the widget, the agent console
+and the supervisor dashboard."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ templates = Environment(
 )
 
 
-def _render(name: str, **context: object) -> HTMLResponse:
-    response = HTMLResponse(templates.get_template(name).render(**context))
+def _render(name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    response = HTMLResponse(templates.get_template(name).render(**context), status_code=status_code)
     response.headers["content-security-policy"] = (
         "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
         "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
@@ -43,7 +44,22 @@ async def agent_page(request: Request) -> Response:
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _render("agent.html", agent=principal)
+    return _private(_render("agent.html", agent=principal, csrf=principal.csrf))
+
+
+async def supervisor_page(request: Request) -> Response:
+    principal = await current_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if not principal.has_role("supervisor"):
+        return _private(_render("forbidden.html", agent=principal, status_code=403))
+    return _private(_render("supervisor.html", agent=principal, csrf=principal.csrf))
+
+
+def _private(response: HTMLResponse) -> HTMLResponse:
+    # These pages carry the CSRF token: never from a shared cache, never from history.
+    response.headers["cache-control"] = "no-store"
+    return response
 
 
 async def widget_bundle(request: Request) -> Response:

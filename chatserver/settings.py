@@ -13,6 +13,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIVEDESK_", extra="ignore")
 
     database_url: str = "sqlite:///./livedesk.db"
+    # How long a SQLite write waits for a lock before the sender gets `unavailable`.
+    db_busy_timeout_s: float = 30.0
     redis_url: str | None = None
     # Signs visitor tokens and agent session cookies. The default is only for the demo;
     # `serve` warns when it is left unset.

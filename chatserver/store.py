@@ -25,7 +25,12 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from chatserver import metrics
-from chatserver.db import is_sqlite, make_engine, make_sqlite_sync_engine
+from chatserver.db import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    is_sqlite,
+    make_engine,
+    make_sqlite_sync_engine,
+)
 from chatserver.errors import Conflict, Forbidden, StoreUnavailable
 from chatserver.models import (
     OPEN_STATES,
@@ -253,14 +258,24 @@ def _drop_duplicates(
 
 
 class Store:
-    def __init__(self, url: str, max_batch: int = 256, max_delay_ms: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        max_batch: int = 256,
+        max_delay_ms: float = 2.0,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    ) -> None:
         self.url = url
         # The async engine is for the rooms that talk to the database themselves (billing).
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, busy_timeout_s)
         self._sqlite = is_sqlite(url)
         if self._sqlite:
-            self._sync_engine = make_sqlite_sync_engine(url, pool_size=READER_THREADS)
-            self._write_engine = make_sqlite_sync_engine(url, pool_size=1, immediate=True)
+            self._sync_engine = make_sqlite_sync_engine(
+                url, pool_size=READER_THREADS, busy_timeout_s=busy_timeout_s
+            )
+            self._write_engine = make_sqlite_sync_engine(
+                url, pool_size=1, immediate=True, busy_timeout_s=busy_timeout_s
+            )
             self._readers = ThreadPoolExecutor(
                 READER_THREADS, thread_name_prefix="livedesk-db-read"
             )

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from chatserver.auth import identity_verified, normalise_email, origin_allowed
 from chatserver.credits import customer_visitor_id
+from chatserver.hub import visitor_summary
 from chatserver.models import OfflineMessage, Visitor
 from chatserver.protocol import ID_PATTERN
 from chatserver.store import now_ms
@@ -99,6 +100,9 @@ async def visitor_session(request: Request) -> Response:
     elif not verified and visitor.customer_email and not claims:
         visitor.customer_email = None
     await state.store.save_visitor(visitor)
+    if visitor.id in state.hub.visitors:
+        # A pre-chat form filled in after the socket opened: agents see the new name.
+        state.hub.visitors[visitor.id] = visitor_summary(visitor)
     response = JSONResponse(
         {
             "token": state.tokens.issue_visitor_token(visitor.id, site),

@@ -82,6 +82,7 @@ def _connection(ws: WebSocket, codec: Any, role: Role, identity: Any, settings: 
 async def _serve(conn: Connection, state: Any, attach: Any) -> None:
     settings = state.settings
     hub = state.hub
+    conn.on_close = lambda: hub.leave_all(conn)
     conn.start()
     metrics.CONNECTIONS.labels(role=conn.role).inc()
     try:

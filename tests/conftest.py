@@ -7,6 +7,12 @@ import pytest
 from tests.servers import RedisServer, postgres_database, redis_server
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps a loop on the main thread for the
+    session, which would break the asyncio tests that came after it."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path).replace("\\", "/"))
+
+
 @pytest.fixture(scope="session")
 def redis_srv() -> Iterator[RedisServer]:
     """A real redis-server of this test run's own, on a free loopback port."""

@@ -1,103 +1,690 @@
-// Minimal agent console: one card per chat, history resumed from the last seq seen.
-// User text is only ever set with textContent.
+// The agent console: every chat as a tab, each with its own transcript, draft, suggestions
+// and customer panel. Nothing is lost across reconnects: every chat remembers the highest
+// seq it has shown and resumes from there; unacknowledged sends are retried with the same
+// client_msg_id, which the hub stores once. User text is only ever set with textContent.
 (() => {
   "use strict";
-  const chats = new Map(); // conversation_id -> {el, log, lastSeq}
-  const root = document.getElementById("chats");
+  const { el, api, duration, socket } = window.Desk;
+  const me = document.getElementById("me");
+  const myId = Number(me.dataset.agentId);
+  const tabs = document.getElementById("tabs");
+  const stage = document.getElementById("stage");
+  const empty = document.getElementById("empty");
   const link = document.getElementById("link");
-  let ws = null;
-  let backoff = 500;
+  const statusBtn = document.getElementById("status");
+  const baseTitle = document.title;
+  const chats = new Map(); // conversation_id -> chat
+  const outbox = new Map(); // client_msg_id -> send frame, until acked
+  let order = []; // conversation ids in tab order
+  let active = null;
+  let wire = null;
+  let audio = null;
 
-  function send(frame) {
-    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+  // ------------------------------------------------------------------ notifications
+
+  function beep() {
+    try {
+      audio = audio || new AudioContext();
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.08, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.25);
+    } catch { /* no audio device: the title badge still tells */ }
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   }
 
-  function card(id) {
-    let chat = chats.get(id);
-    if (chat) return chat;
-    const el = document.createElement("section");
-    el.className = "chat";
-    el.setAttribute("aria-label", "Conversation " + id);
-    const title = document.createElement("h2");
-    title.textContent = "Conversation " + id.slice(0, 6);
-    const log = document.createElement("ol");
-    log.className = "log";
-    log.setAttribute("aria-live", "polite");
-    const form = document.createElement("form");
-    const input = document.createElement("input");
-    input.placeholder = "Reply…";
-    input.setAttribute("aria-label", "Reply");
-    const sendBtn = document.createElement("button");
-    sendBtn.textContent = "Send";
-    const closeBtn = document.createElement("button");
-    closeBtn.type = "button";
-    closeBtn.textContent = "Close";
-    form.append(input, sendBtn, closeBtn);
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      const text = input.value.trim();
-      if (!text) return;
-      send({ type: "send", conversation_id: id, text, client_msg_id: crypto.randomUUID().replace(/-/g, "") });
-      input.value = "";
+  function updateTitle() {
+    let unread = 0;
+    for (const chat of chats.values()) unread += chat.unread;
+    document.title = unread ? "(" + unread + ") " + baseTitle : baseTitle;
+    document.body.dataset.unread = String(unread);
+  }
+
+  function isWatched(chat) {
+    return chat.id === active && !document.hidden;
+  }
+
+  // ------------------------------------------------------------------ chats
+
+  function visitorName(chat) {
+    return (chat.visitor && chat.visitor.name) || "Visitor " + chat.id.slice(0, 4);
+  }
+
+  function makeChat(id, visitor) {
+    const chat = {
+      id, visitor: visitor || null, state: "active", lastSeq: 0, seenSent: 0, unread: 0,
+      waitingSince: null, resuming: false, early: new Map(), suggestions: [], suggestAt: 0, detail: null,
+      canned: [], cannedAt: 0, typingTimer: null, lastTyping: 0,
+    };
+    chat.tab = el("button", {
+      class: "tab", role: "tab", type: "button", "aria-selected": "false",
+      dataset: { conversationId: id }, onclick: () => activate(id),
     });
-    let typingSent = false;
-    input.addEventListener("input", () => {
-      const active = input.value.length > 0;
-      if (active !== typingSent) { typingSent = active; send({ type: "typing", conversation_id: id, active }); }
+    chat.tabName = el("span", { class: "tab-name" });
+    chat.tabWait = el("span", { class: "tab-wait", title: "waiting for your reply" });
+    chat.tabUnread = el("span", { class: "badge", "aria-label": "unread" });
+    chat.tab.append(chat.tabName, chat.tabWait, chat.tabUnread);
+
+    chat.pane = el("section", { class: "chat", hidden: true, dataset: { conversationId: id } });
+    const head = el("header", { class: "chat-head" });
+    chat.title = el("h2");
+    chat.stateLabel = el("span", { class: "state" });
+    const actions = el("div", { class: "actions" });
+    actions.append(
+      el("button", { type: "button", class: "transfer", onclick: () => openTransfer(chat) }, "Transfer"),
+      el("button", { type: "button", class: "close", onclick: () => openClose(chat) }, "Close"),
+    );
+    head.append(chat.title, chat.stateLabel, actions);
+    chat.log = el("ol", { class: "log", "aria-live": "polite" });
+    chat.typing = el("p", { class: "typing", hidden: true }, "typing…");
+    const form = el("form", { class: "composer" });
+    chat.input = el("textarea", {
+      rows: 3, "aria-label": "Reply", placeholder: "Reply… (/ for canned replies)",
+      maxlength: 4000,
     });
-    closeBtn.addEventListener("click", () => send({ type: "close", conversation_id: id }));
-    el.append(title, log, form);
-    root.append(el);
-    chat = { el, log, lastSeq: 0 };
-    chats.set(id, chat);
+    chat.cannedList = el("ul", { class: "canned", role: "listbox", hidden: true });
+    form.append(chat.cannedList, chat.input, el("button", { type: "submit" }, "Send"));
+    form.addEventListener("submit", (e) => { e.preventDefault(); sendReply(chat); });
+    chat.input.addEventListener("keydown", (e) => composerKey(chat, e));
+    chat.input.addEventListener("input", () => composerInput(chat));
+    const main = el("div", { class: "chat-main" });
+    main.append(chat.log, chat.typing, form);
+
+    const side = el("aside", { class: "side" });
+    chat.suggestBox = el("section", { class: "suggestions", "aria-label": "Suggestions" });
+    chat.customerBox = el("section", { class: "customer", "aria-label": "Customer" });
+    side.append(chat.suggestBox, chat.customerBox);
+    const body = el("div", { class: "chat-body" });
+    body.append(main, side);
+    chat.pane.append(head, body);
+    renderSuggestions(chat);
+    renderCustomer(chat);
     return chat;
   }
 
-  function show(frame) {
-    const chat = card(frame.conversation_id);
-    if (frame.seq <= chat.lastSeq) return; // already shown (resume overlap)
-    if (frame.seq > chat.lastSeq + 1) { send({ type: "resume", conversation_id: frame.conversation_id, after_seq: chat.lastSeq }); return; }
-    chat.lastSeq = frame.seq;
-    const li = document.createElement("li");
-    if (frame.type === "message") {
-      const who = document.createElement("span");
-      who.className = "who";
-      who.textContent = frame.author === "visitor" ? "Visitor" : (frame.author_name || frame.author);
-      li.append(who, document.createTextNode(frame.text));
-    } else {
-      li.className = "event";
-      li.textContent = frame.event;
+  function ensureChat(id, visitor) {
+    let chat = chats.get(id);
+    if (!chat) {
+      chat = makeChat(id, visitor);
+      chats.set(id, chat);
+      order.push(id);
+      tabs.append(chat.tab);
+      stage.append(chat.pane);
+      empty.hidden = true;
+      if (!active) activate(id);
+    } else if (visitor) {
+      chat.visitor = visitor;
     }
-    chat.log.append(li);
-    chat.log.scrollTop = chat.log.scrollHeight;
-    send({ type: "seen", conversation_id: frame.conversation_id, seq: frame.seq });
+    refreshLabels(chat);
+    return chat;
   }
 
-  function connect() {
-    const proto = location.protocol === "https:" ? "wss:" : "ws:";
-    ws = new WebSocket(proto + "//" + location.host + "/ws/agent", ["livedesk.v1.json"]);
-    ws.onopen = () => { link.textContent = "connected"; backoff = 500; };
-    ws.onclose = (e) => {
-      link.textContent = "reconnecting…";
-      if (e.code === 4100) { location.href = "/login"; return; }
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 10000);
-    };
-    ws.onmessage = (e) => {
-      const f = JSON.parse(e.data);
-      if (f.type === "welcome") {
-        for (const c of f.conversations) { const chat = card(c.conversation_id); send({ type: "resume", conversation_id: c.conversation_id, after_seq: chat.lastSeq }); }
-      } else if (f.type === "assigned") {
-        const chat = card(f.conversation.conversation_id);
-        send({ type: "resume", conversation_id: f.conversation.conversation_id, after_seq: chat.lastSeq });
-      } else if (f.type === "message" || f.type === "event") {
-        show(f);
-      } else if (f.type === "unassigned") {
-        const chat = chats.get(f.conversation_id);
-        if (chat) { chat.el.remove(); chats.delete(f.conversation_id); }
-      }
-    };
+  function removeChat(id, reason) {
+    const chat = chats.get(id);
+    if (!chat) return;
+    chats.delete(id);
+    const at = order.indexOf(id);
+    order = order.filter((x) => x !== id);
+    chat.tab.remove();
+    chat.pane.remove();
+    if (active === id) {
+      active = null;
+      const next = order[Math.min(at, order.length - 1)];
+      if (next) activate(next);
+    }
+    empty.hidden = chats.size > 0;
+    if (reason) toast(reason);
+    updateTitle();
   }
-  document.getElementById("status").addEventListener("change", (e) => send({ type: "status", status: e.target.value }));
-  connect();
+
+  function refreshLabels(chat) {
+    const name = visitorName(chat);
+    chat.tabName.textContent = name;
+    chat.title.textContent = name;
+    chat.stateLabel.textContent = chat.state;
+    chat.tab.classList.toggle("closed", chat.state === "closed");
+    chat.tabUnread.textContent = chat.unread ? String(chat.unread) : "";
+    chat.tabUnread.hidden = !chat.unread;
+    chat.tabWait.textContent = chat.waitingSince ? duration((Date.now() - chat.waitingSince) / 1000) : "";
+    chat.tab.classList.toggle("waiting", !!chat.waitingSince);
+  }
+
+  function activate(id) {
+    const chat = chats.get(id);
+    if (!chat) return;
+    active = id;
+    for (const other of chats.values()) {
+      const on = other.id === id;
+      other.pane.hidden = !on;
+      other.tab.setAttribute("aria-selected", on ? "true" : "false");
+      other.tab.classList.toggle("active", on);
+    }
+    chat.unread = 0;
+    refreshLabels(chat);
+    updateTitle();
+    markSeen(chat);
+    if (!chat.detail) loadCustomer(chat);
+    chat.input.focus();
+  }
+
+  function markSeen(chat) {
+    if (!isWatched(chat) || chat.lastSeq <= chat.seenSent || !wire) return;
+    if (wire.send({ type: "seen", conversation_id: chat.id, seq: chat.lastSeq })) chat.seenSent = chat.lastSeq;
+  }
+
+  function resume(chat) {
+    if (!wire) return;
+    chat.resuming = true;
+    wire.send({ type: "resume", conversation_id: chat.id, after_seq: chat.lastSeq });
+  }
+
+  // ------------------------------------------------------------------ transcript
+
+  const LABEL = { visitor: null, bot: "Bot", system: "System" };
+
+  function addItem(chat, frame) {
+    chat.lastSeq = frame.seq;
+    const li = el("li", { class: "item " + frame.author, dataset: { seq: frame.seq, author: frame.author } });
+    const who = frame.author === "visitor" ? visitorName(chat)
+      : frame.author === "agent" ? (frame.author_name || "Agent") : LABEL[frame.author];
+    const meta = el("div", { class: "meta" });
+    meta.append(el("span", { class: "who" }, who), el("time", {}, new Date(frame.ts).toLocaleTimeString()));
+    li.append(meta);
+    if (frame.type === "message") {
+      li.append(el("p", { class: "text" }, frame.text));
+      if (frame.client_msg_id) {
+        const pending = chat.log.querySelector('li.pending[data-cmid="' + CSS.escape(frame.client_msg_id) + '"]');
+        if (pending) pending.remove();
+      }
+    } else {
+      li.classList.add("event");
+      li.append(el("p", { class: "text" }, describe(frame)));
+      if (frame.event === "handoff" && frame.data && frame.data.summary) {
+        li.classList.add("handoff");
+        li.append(el("blockquote", { class: "summary" }, frame.data.summary));
+      }
+    }
+    const pendings = chat.log.querySelector("li.pending");
+    chat.log.insertBefore(li, pendings);
+    chat.log.scrollTop = chat.log.scrollHeight;
+    return true;
+  }
+
+  function describe(frame) {
+    const d = frame.data || {};
+    switch (frame.event) {
+      case "assigned": return "Assigned to " + ((d.agent && d.agent.name) || "an agent");
+      case "requeued": return "Back in the queue (" + (d.reason || "") + ")";
+      case "agent_left": return "The agent left";
+      case "transferred":
+        return "Transferred" + (d.to_team ? " to team " + d.to_team : "") + (d.note ? ": " + d.note : "");
+      case "closed": return "Closed by the " + (d.by || "agent");
+      case "handoff": return "The bot handed over";
+      default: return frame.event;
+    }
+  }
+
+  // Items are shown strictly in seq order: one that runs ahead waits in `early` while
+  // the missing ones are fetched with resume; repeats (replay overlap) are dropped.
+  function onItem(frame) {
+    const chat = chats.get(frame.conversation_id);
+    if (!chat || frame.seq <= chat.lastSeq) return;
+    if (frame.seq > chat.lastSeq + 1) {
+      chat.early.set(frame.seq, frame);
+      if (!chat.resuming) resume(chat);
+      return;
+    }
+    applyItem(chat, frame);
+    let next;
+    while ((next = chat.early.get(chat.lastSeq + 1))) {
+      chat.early.delete(next.seq);
+      applyItem(chat, next);
+    }
+    for (const seq of chat.early.keys()) if (seq <= chat.lastSeq) chat.early.delete(seq);
+    refreshLabels(chat);
+    updateTitle();
+    markSeen(chat);
+  }
+
+  function applyItem(chat, frame) {
+    addItem(chat, frame);
+    if (frame.type === "message") {
+      if (frame.author === "visitor") {
+        chat.waitingSince = chat.waitingSince || frame.ts || Date.now();
+        chat.typing.hidden = true;
+        if (!isWatched(chat)) {
+          chat.unread += 1;
+          if (!chat.resuming) beep(); // a replay after reconnect counts, but rings once
+        }
+      } else if (frame.author === "agent") {
+        chat.waitingSince = null;
+      }
+    } else if (frame.event === "closed") {
+      chat.state = "closed";
+      chat.waitingSince = null;
+    }
+  }
+
+  // ------------------------------------------------------------------ composer
+
+  function newId() {
+    return "a" + Date.now().toString(36) + Math.random().toString(36).slice(2, 10);
+  }
+
+  function sendReply(chat) {
+    const text = chat.input.value.trim();
+    if (!text || chat.state === "closed") return;
+    const frame = { type: "send", conversation_id: chat.id, text, client_msg_id: newId() };
+    outbox.set(frame.client_msg_id, frame);
+    const li = el("li", { class: "item agent pending", dataset: { cmid: frame.client_msg_id } });
+    li.append(el("div", { class: "meta" }, "sending…"), el("p", { class: "text" }, text));
+    chat.log.append(li);
+    chat.log.scrollTop = chat.log.scrollHeight;
+    chat.input.value = "";
+    hideCanned(chat);
+    wire && wire.send(frame);
+    wire && wire.send({ type: "typing", conversation_id: chat.id, active: false });
+  }
+
+  function composerInput(chat) {
+    const now = Date.now();
+    if (wire && chat.state !== "closed" && now - chat.lastTyping > 2000) {
+      chat.lastTyping = now;
+      wire.send({ type: "typing", conversation_id: chat.id, active: true });
+    }
+    const value = chat.input.value;
+    const match = /^\/(\S*)$/.exec(value);
+    if (!match) { hideCanned(chat); return; }
+    clearTimeout(chat.cannedTimer);
+    chat.cannedTimer = setTimeout(() => lookupCanned(chat, match[1]), 120);
+  }
+
+  async function lookupCanned(chat, prefix) {
+    const lang = (chat.visitor && chat.visitor.language) || "";
+    let results = [];
+    try {
+      const data = await api("GET", "/api/canned?prefix=" + encodeURIComponent(prefix) + "&lang=" + encodeURIComponent(lang));
+      results = data.results || [];
+    } catch (err) {
+      toast("Canned replies unavailable: " + err.message);
+    }
+    if (!/^\/\S*$/.test(chat.input.value)) return; // typed on meanwhile
+    chat.canned = results;
+    chat.cannedAt = 0;
+    renderCanned(chat);
+  }
+
+  function renderCanned(chat) {
+    chat.cannedList.replaceChildren();
+    chat.canned.forEach((c, i) => {
+      const li = el("li", {
+        role: "option", "aria-selected": i === chat.cannedAt ? "true" : "false",
+        class: i === chat.cannedAt ? "picked" : "",
+        onmousedown: (e) => { e.preventDefault(); pickCanned(chat, i); },
+      });
+      li.append(el("code", {}, "/" + c.shortcut), el("span", {}, " " + c.text));
+      chat.cannedList.append(li);
+    });
+    chat.cannedList.hidden = chat.canned.length === 0;
+  }
+
+  function hideCanned(chat) {
+    chat.canned = [];
+    chat.cannedList.hidden = true;
+  }
+
+  function pickCanned(chat, index) {
+    const c = chat.canned[index];
+    if (!c) return;
+    chat.input.value = c.text;
+    hideCanned(chat);
+    chat.input.focus();
+  }
+
+  function composerKey(chat, e) {
+    const cannedOpen = !chat.cannedList.hidden && chat.canned.length;
+    if (cannedOpen && (e.key === "ArrowDown" || e.key === "ArrowUp")) {
+      e.preventDefault();
+      const n = chat.canned.length;
+      chat.cannedAt = (chat.cannedAt + (e.key === "ArrowDown" ? 1 : n - 1)) % n;
+      renderCanned(chat);
+    } else if (cannedOpen && (e.key === "Tab" || (e.key === "Enter" && !e.shiftKey))) {
+      e.preventDefault();
+      pickCanned(chat, chat.cannedAt);
+    } else if (cannedOpen && e.key === "Escape") {
+      hideCanned(chat);
+    } else if (e.key === "Enter" && !e.shiftKey && !e.altKey) {
+      e.preventDefault();
+      sendReply(chat);
+    }
+  }
+
+  // ------------------------------------------------------------------ suggestions
+
+  function renderSuggestions(chat) {
+    const box = chat.suggestBox;
+    box.replaceChildren(el("h3", {}, "Suggestions"));
+    if (!chat.suggestions.length) {
+      box.append(el("p", { class: "muted" }, "Suggestions from the knowledge base appear as the visitor writes."));
+      return;
+    }
+    const list = el("ol", { class: "suggest-list" });
+    chat.suggestions.forEach((s, i) => {
+      const li = el("li", { class: "suggestion", dataset: { articleId: s.article_id } });
+      li.append(
+        el("strong", {}, s.title),
+        el("p", {}, s.snippet),
+        el("button", { type: "button", onclick: () => insertSuggestion(chat, i), title: i === 0 ? "Alt+I" : "" }, "Insert"),
+      );
+      list.append(li);
+    });
+    box.append(list);
+  }
+
+  function insertSuggestion(chat, index) {
+    const s = chat.suggestions[index];
+    if (!s) return;
+    const current = chat.input.value.trim();
+    chat.input.value = current ? current + " " + s.snippet : s.snippet;
+    chat.input.focus();
+    chat.suggestAt = (index + 1) % chat.suggestions.length;
+  }
+
+  // ------------------------------------------------------------------ customer panel
+
+  async function loadCustomer(chat) {
+    try {
+      chat.detail = await api("GET", "/api/desk/conversations/" + encodeURIComponent(chat.id));
+    } catch (err) {
+      chat.detail = null;
+      chat.customerBox.replaceChildren(el("h3", {}, "Customer"), el("p", { class: "error" }, err.message));
+      return;
+    }
+    renderCustomer(chat);
+  }
+
+  function renderCustomer(chat) {
+    const box = chat.customerBox;
+    box.replaceChildren(el("h3", {}, "Customer"));
+    const c = chat.detail && chat.detail.customer;
+    if (!c) { box.append(el("p", { class: "muted" }, "Loading…")); return; }
+    const dl = el("dl", { class: "facts" });
+    const fact = (k, v, cls) => dl.append(el("dt", {}, k), el("dd", { class: cls || "" }, v));
+    fact("Name", c.name || "–");
+    fact("E-mail", c.email || "–");
+    fact("Identity", c.verified ? "verified" : "not verified", c.verified ? "ok" : "warn");
+    fact("Language", c.language || "–");
+    if (c.credits) {
+      fact("Credits left", String(c.credits.balance), "credits-left");
+      fact("Credits used", String(c.credits.used));
+    } else {
+      fact("Credits", c.verified ? "none" : "unknown (not verified)");
+    }
+    box.append(dl);
+    if (c.orders && c.orders.length) {
+      box.append(el("h4", {}, "Orders"));
+      const ul = el("ul", { class: "orders" });
+      for (const o of c.orders) ul.append(el("li", {}, "#" + o.number + " · " + o.status));
+      box.append(ul);
+    }
+    box.append(el("h4", {}, "Past conversations"));
+    if (!c.past || !c.past.length) box.append(el("p", { class: "muted" }, "None."));
+    for (const p of c.past || []) {
+      const details = el("details", { class: "past" });
+      const label = new Date(p.created_ms).toLocaleString() + " · " + p.state + (p.tags ? " · " + p.tags : "");
+      details.append(el("summary", {}, label));
+      details.addEventListener("toggle", () => loadPast(details, p.id), { once: true });
+      box.append(details);
+    }
+    box.append(el("h4", {}, "Team notes"));
+    box.append(el("p", { class: "muted" }, c.notes === null ? "Notes are not stored yet." : ""));
+  }
+
+  async function loadPast(details, id) {
+    try {
+      const data = await api("GET", "/api/desk/conversations/" + encodeURIComponent(id) + "/transcript");
+      const ol = el("ol", { class: "log mini" });
+      for (const item of data.items) {
+        if (item.type !== "message") continue;
+        const li = el("li", { class: "item " + item.author });
+        li.append(el("span", { class: "who" }, item.author + ": "), el("span", {}, item.text));
+        ol.append(li);
+      }
+      details.append(ol);
+    } catch (err) {
+      details.append(el("p", { class: "error" }, err.message));
+    }
+  }
+
+  // ------------------------------------------------------------------ transfer, close
+
+  const transferDialog = document.getElementById("transfer-dialog");
+  const closeDialog = document.getElementById("close-dialog");
+  let dialogChat = null;
+
+  async function openTransfer(chat) {
+    dialogChat = chat;
+    const select = document.getElementById("transfer-target");
+    document.getElementById("transfer-error").textContent = "";
+    document.getElementById("transfer-note").value = "";
+    select.replaceChildren();
+    try {
+      const data = await api("GET", "/api/desk/agents");
+      for (const a of data.agents) {
+        if (a.id === myId) continue;
+        select.append(el("option", { value: "agent:" + a.id }, a.name + " (" + a.status + ", " + a.load + "/" + a.cap + ")"));
+      }
+      for (const t of data.teams) select.append(el("option", { value: "team:" + t }, "Team " + t));
+    } catch (err) {
+      document.getElementById("transfer-error").textContent = err.message;
+    }
+    transferDialog.showModal();
+  }
+
+  document.getElementById("transfer-form").addEventListener("submit", async (e) => {
+    if (e.submitter && e.submitter.value === "cancel") return;
+    e.preventDefault();
+    const chat = dialogChat;
+    const [kind, value] = document.getElementById("transfer-target").value.split(/:(.*)/s);
+    const body = { note: document.getElementById("transfer-note").value };
+    if (kind === "agent") body.to_agent = Number(value); else body.to_team = value;
+    try {
+      await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/transfer", body);
+      transferDialog.close();
+      removeChat(chat.id, "Transferred.");
+    } catch (err) {
+      document.getElementById("transfer-error").textContent = err.message;
+    }
+  });
+
+  function openClose(chat) {
+    dialogChat = chat;
+    document.getElementById("close-error").textContent = "";
+    if (chat.state === "closed") { removeChat(chat.id); return; }
+    closeDialog.showModal();
+    document.getElementById("close-tags").focus();
+  }
+
+  document.getElementById("close-form").addEventListener("submit", async (e) => {
+    if (e.submitter && e.submitter.value === "cancel") return;
+    e.preventDefault();
+    const chat = dialogChat;
+    const tags = document.getElementById("close-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
+    const outcome = document.getElementById("close-outcome").value;
+    try {
+      await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/close", { tags, outcome });
+      closeDialog.close();
+      document.getElementById("close-tags").value = "";
+      removeChat(chat.id, "Closed.");
+    } catch (err) {
+      document.getElementById("close-error").textContent = err.message;
+    }
+  });
+
+  // ------------------------------------------------------------------ status, toasts
+
+  function showStatus(status) {
+    statusBtn.dataset.status = status;
+    statusBtn.textContent = status;
+    statusBtn.setAttribute("aria-pressed", status === "online" ? "true" : "false");
+  }
+
+  statusBtn.addEventListener("click", () => {
+    const next = statusBtn.dataset.status === "online" ? "away" : "online";
+    if (wire && wire.send({ type: "status", status: next })) showStatus(next);
+  });
+
+  function toast(text) {
+    const t = el("div", { class: "toast", role: "status" }, text);
+    document.body.append(t);
+    setTimeout(() => t.remove(), 4000);
+  }
+
+  document.getElementById("help-toggle").addEventListener("click", () => {
+    const help = document.getElementById("help");
+    help.hidden = !help.hidden;
+  });
+
+  // ------------------------------------------------------------------ keyboard
+
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || e.ctrlKey || e.metaKey) return;
+    const at = order.indexOf(active);
+    const chat = chats.get(active);
+    let handled = true;
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+      if (order.length) {
+        const step = e.key === "ArrowDown" ? 1 : order.length - 1;
+        activate(order[(at + step) % order.length]);
+      }
+    } else if (/^Digit[1-9]$/.test(e.code)) {
+      const id = order[Number(e.code.slice(5)) - 1];
+      if (id) activate(id);
+    } else if (e.code === "KeyI" && chat) {
+      insertSuggestion(chat, e.shiftKey ? chat.suggestAt : 0);
+    } else if (e.code === "KeyT" && chat) {
+      openTransfer(chat);
+    } else if (e.code === "KeyC" && chat) {
+      openClose(chat);
+    } else if (e.code === "KeyA") {
+      statusBtn.click();
+    } else {
+      handled = false;
+    }
+    if (handled) e.preventDefault();
+  });
+
+  document.addEventListener("visibilitychange", () => {
+    const chat = chats.get(active);
+    if (chat && !document.hidden) {
+      chat.unread = 0;
+      refreshLabels(chat);
+      updateTitle();
+      markSeen(chat);
+    }
+  });
+
+  setInterval(() => { for (const chat of chats.values()) if (chat.waitingSince) refreshLabels(chat); }, 1000);
+
+  // ------------------------------------------------------------------ the wire
+
+  function onFrame(f) {
+    switch (f.type) {
+      case "welcome": {
+        showStatus(f.agent.status || "online");
+        const live = new Set();
+        for (const summary of f.conversations) {
+          live.add(summary.conversation_id);
+          const chat = ensureChat(summary.conversation_id, summary.visitor);
+          resume(chat);
+        }
+        // Chats that left us while we were away (transfer, requeue) go; closed ones stay.
+        for (const chat of [...chats.values()]) {
+          if (!live.has(chat.id) && chat.state !== "closed") removeChat(chat.id, "A chat left you while offline.");
+        }
+        for (const frame of outbox.values()) wire.send(frame); // same ids: stored once
+        break;
+      }
+      case "assigned": {
+        const summary = f.conversation;
+        const fresh = !chats.has(summary.conversation_id);
+        const chat = ensureChat(summary.conversation_id, summary.visitor);
+        chat.state = summary.state;
+        resume(chat);
+        if (fresh) beep();
+        break;
+      }
+      case "unassigned":
+        removeChat(f.conversation_id, "A chat was moved away from you.");
+        break;
+      case "message":
+      case "event":
+        onItem(f);
+        break;
+      case "resumed": {
+        const chat = chats.get(f.conversation.conversation_id);
+        if (chat) {
+          chat.resuming = false;
+          chat.state = f.conversation.state;
+          // Something committed after the replay was read: fetch it too.
+          if (f.conversation.last_seq > chat.lastSeq) resume(chat);
+          refreshLabels(chat);
+          markSeen(chat);
+        }
+        break;
+      }
+      case "ack": {
+        outbox.delete(f.client_msg_id);
+        const pending = document.querySelector('li.pending[data-cmid="' + CSS.escape(f.client_msg_id) + '"] .meta');
+        if (pending) pending.textContent = "sent";
+        break;
+      }
+      case "typing": {
+        const chat = chats.get(f.conversation_id);
+        if (chat && f.who === "visitor") {
+          chat.typing.hidden = !f.active;
+          clearTimeout(chat.typingTimer);
+          if (f.active) chat.typingTimer = setTimeout(() => { chat.typing.hidden = true; }, 6000);
+        }
+        break;
+      }
+      case "suggestions": {
+        const chat = chats.get(f.conversation_id);
+        if (chat) {
+          chat.suggestions = f.items || [];
+          chat.suggestAt = 0;
+          renderSuggestions(chat);
+        }
+        break;
+      }
+      case "balance": {
+        const chat = chats.get(f.conversation_id);
+        if (chat) loadCustomer(chat);
+        else for (const c of chats.values()) if (c.detail && c.detail.customer.verified) loadCustomer(c);
+        break;
+      }
+      case "status":
+        showStatus(f.status);
+        break;
+      case "error":
+        if (f.ref) outbox.delete(f.ref);
+        toast(f.message || f.code);
+        break;
+      default:
+        break;
+    }
+  }
+
+  wire = socket("/ws/agent", {
+    onframe: onFrame,
+    onstate(state) {
+      link.textContent = state === "ended" ? "session ended — log in again" : state;
+      link.dataset.state = state;
+      if (state === "ended") setTimeout(() => { location.href = "/login"; }, 1500);
+    },
+  });
 })();

@@ -10,12 +10,22 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
-from tests.live import OPEN_CLIENTS, Client, LiveServer, connect_agent, login_cookie
+from tests.live import (
+    OPEN_CLIENTS,
+    Client,
+    LiveServer,
+    connect_agent,
+    connect_visitor,
+    login_cookie,
+)
 from tests.servers import unavailable
 
 T = TypeVar("T")
@@ -68,17 +78,61 @@ def artifacts() -> Path:
 # ---------------------------------------------------------------- a hub and an agent on the wire
 
 
+class EmbedSite:
+    """Another website (its own origin) whose pages embed the widget with one script tag."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, str] = {}
+        pages = self.pages
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+                body = pages.get(self.path.split("?")[0])
+                self.send_response(200 if body is not None else 404)
+                self.send_header("content-type", "text/html; charset=utf-8")
+                self.end_headers()
+                self.wfile.write((body or "not found").encode())
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def page(self, path: str, html: str) -> str:
+        self.pages[path] = html
+        return self.origin + path
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(10)
+
+
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[LiveServer]:
-    """A real hub with two agents (nobody online until a test connects one)."""
+def site() -> Iterator[EmbedSite]:
+    embed = EmbedSite()
+    yield embed
+    embed.close()
+
+
+@pytest.fixture
+def hub(tmp_path: Path, site: EmbedSite) -> Iterator[LiveServer]:
+    """A real hub with two agents (nobody online until a test connects one); `site` may embed it."""
     from tests.integration.conftest import make_settings, seed_agents
 
-    settings = make_settings(tmp_path)
-    # Playwright's sync API keeps an event loop running on this thread: seed from another one.
-    seeding = threading.Thread(
-        target=seed_agents,
-        args=(settings, ("ana@example.com", "agent", 5), ("sam@example.com", "agent", 5)),
+    settings = make_settings(
+        tmp_path, allowed_origins=[site.origin], shop_url="https://shop.example/support-credits"
     )
+    staff = (
+        ("ana@example.com", "agent", 5),
+        ("sam@example.com", "supervisor", 5),
+        ("boss@example.com", "admin", 5),
+    )
+    # Playwright's sync API keeps an event loop running on this thread: seed from another one.
+    seeding = threading.Thread(target=seed_agents, args=(settings, *staff))
     seeding.start()
     seeding.join(30)
     live = LiveServer(settings).start()
@@ -100,6 +154,7 @@ class WireAgent:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="wire-agent", daemon=True)
         self.thread.start()
+        self.others: list[Client] = []
         self.client: Client = self.call(self._connect(email))
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
@@ -141,6 +196,23 @@ class WireAgent:
             timeout + 5,
         )
 
+    def fill_up(self, visitors: int) -> list[str]:
+        """Other visitors (over the wire) start chats until this agent holds `visitors` of them."""
+
+        async def open_chats() -> list[str]:
+            convs = []
+            for n in range(visitors):
+                client, _ = await connect_visitor(self.server)
+                OPEN_CLIENTS.remove(client)
+                self.others.append(client)
+                await client.recv_type("welcome")
+                ack = await client.send_text(f"filler chat {n}")
+                convs.append(str(ack["conversation_id"]))
+                await self.client.recv_type("assigned")
+            return convs
+
+        return self.call(open_chats(), 60)
+
     def until(
         self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0
     ) -> dict[str, Any]:
@@ -149,28 +221,10 @@ class WireAgent:
     def frame(self, kind: str, timeout: float = 15.0, **match: Any) -> dict[str, Any]:
         return self.call(self.client.recv_type(kind, timeout, **match), timeout + 5)
 
-    def history(self, conv: str) -> list[dict[str, Any]]:
-        """Every stored message of the conversation, from the server (resume from 0)."""
-
-        async def replay() -> list[dict[str, Any]]:
-            await self.client.send({"type": "resume", "conversation_id": conv, "after_seq": 0})
-            items: list[dict[str, Any]] = []
-            while True:
-                f = await self.client.recv_until(
-                    lambda f: (
-                        f.get("conversation_id") == conv
-                        and f.get("type") in ("message", "event")
-                        or f.get("type") == "resumed"
-                    )
-                )
-                if f["type"] == "resumed":
-                    return items
-                items.append(f)
-
-        return self.call(replay())
-
     def close(self) -> None:
         try:
+            for other in self.others:
+                self.call(other.close())
             self.call(self.client.close())
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
@@ -190,3 +244,42 @@ def wire_agent(hub: LiveServer) -> Iterator[Callable[..., WireAgent]]:
     yield connect
     for agent in agents:
         agent.close()
+
+
+@contextmanager
+def staff_http(hub: LiveServer, email: str) -> Iterator[httpx.Client]:
+    """A logged-in HTTP client for a seeded staff member (supervisor: KB, admin: credits)."""
+    from tests.integration.conftest import AGENT_PASSWORD
+
+    with httpx.Client(base_url=hub.url, timeout=10) as client:
+        client.post("/login", json={"email": email, "password": AGENT_PASSWORD}).raise_for_status()
+        yield client
+
+
+# ---------------------------------------------------------------- a page for the widget tests
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1100, "height": 760}, locale="en-US")
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def dialogs() -> list[str]:
+    """Messages of every alert()/confirm() the page opened (an injected payload would)."""
+    return []
+
+
+@pytest.fixture
+def page(context: Any, dialogs: list[str]) -> Any:
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+
+    def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return page

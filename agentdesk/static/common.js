@@ -1,0 +1,95 @@
+// Shared by the console and the dashboard: the CSRF-carrying fetch, a websocket that
+// reconnects with backoff, and DOM helpers that only ever set user text as text.
+(() => {
+  "use strict";
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  async function api(method, url, body) {
+    const init = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
+    if (method !== "GET") {
+      init.headers["x-csrf-token"] = csrf;
+      init.headers["content-type"] = "application/json";
+      init.body = JSON.stringify(body || {});
+    }
+    const response = await fetch(url, init);
+    if (response.status === 401) {
+      location.href = "/login";
+      throw new Error("logged out");
+    }
+    const type = response.headers.get("content-type") || "";
+    const data = type.includes("json") ? await response.json() : await response.text();
+    if (!response.ok) {
+      const message = typeof data === "string" ? data : data.message || data.error;
+      throw new Error(message || "HTTP " + response.status);
+    }
+    return data;
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "–";
+    seconds = Math.max(0, Math.round(seconds));
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    const pad = (n) => String(n).padStart(2, "0");
+    return h ? h + ":" + pad(m) + ":" + pad(s) : m + ":" + pad(s);
+  }
+
+  // Close codes 4100–4199: the session is over; reconnecting would only fail again.
+  function socket(path, { onopen, onframe, onstate }) {
+    let ws = null;
+    let backoff = 500;
+    let stopped = false;
+    function connect() {
+      const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+      ws = new WebSocket(url, ["livedesk.v1.json"]);
+      onstate && onstate("connecting");
+      ws.onopen = () => {
+        backoff = 500;
+        onstate && onstate("online");
+        onopen && onopen();
+      };
+      ws.onmessage = (event) => {
+        let frame;
+        try { frame = JSON.parse(event.data); } catch { return; }
+        onframe(frame);
+      };
+      ws.onclose = (event) => {
+        if (event.code >= 4100 && event.code < 4200) {
+          stopped = true;
+          onstate && onstate("ended");
+          return;
+        }
+        if (stopped) return;
+        onstate && onstate("offline");
+        const wait = backoff * (0.75 + Math.random() * 0.5);
+        backoff = Math.min(backoff * 2, 10000);
+        setTimeout(connect, wait);
+      };
+    }
+    connect();
+    return {
+      send(frame) {
+        if (ws && ws.readyState === WebSocket.OPEN) { ws.send(JSON.stringify(frame)); return true; }
+        return false;
+      },
+      get open() { return !!ws && ws.readyState === WebSocket.OPEN; },
+      drop() { ws && ws.close(); },
+    };
+  }
+
+  window.Desk = { el, api, duration, socket, csrf };
+})();

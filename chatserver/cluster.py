@@ -1,0 +1,92 @@
+"""Many hub processes on one Redis: the shared capacity ledger, presence, and one routing
+leader. Every node serves sockets; only the leader runs the router. The others forward
+routing events to it over Redis; its decisions reach every node through the bus and the
+store, so a user cannot tell which node they are on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import socket
+from typing import TYPE_CHECKING
+
+from redis.asyncio import Redis
+
+from chatserver.capacity import RedisCapacityLedger
+from chatserver.leader import LeaderLease, RouterInbox, RouterOutbox
+from chatserver.presence import RedisPresence
+from chatserver.tasks import TaskSet
+
+if TYPE_CHECKING:
+    from chatserver.dispatch import Dispatcher
+
+log = logging.getLogger("livedesk.cluster")
+
+LEASE_TTL_S = 10.0
+PRESENCE_TTL_S = 15.0
+CAPACITY_LEASE_TTL_S = 30.0
+
+
+def new_node_id() -> str:
+    return f"{socket.gethostname()}-{secrets.token_hex(4)}"
+
+
+class Cluster:
+    def __init__(self, redis_url: str, node_id: str, dispatcher: Dispatcher) -> None:
+        # The inbox blocks on BLPOP for a second: the socket timeout must be longer.
+        self.redis = Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        self.node_id = node_id
+        self.dispatcher = dispatcher
+        self.ledger = RedisCapacityLedger(self.redis, node_id, lease_ttl_s=CAPACITY_LEASE_TTL_S)
+        self.presence = RedisPresence(self.redis, node_id, ttl_s=PRESENCE_TTL_S)
+        self.lease = LeaderLease(self.redis, node_id, ttl_s=LEASE_TTL_S)
+        self.outbox = RouterOutbox(self.redis)
+        self._inbox: RouterInbox | None = None
+        self.tasks = TaskSet("cluster")
+
+    async def start(self) -> None:
+        dispatcher = self.dispatcher
+        dispatcher.ledger = self.ledger
+        dispatcher.presence = self.presence
+        dispatcher.is_leader = False
+        dispatcher.forward = self.outbox.send
+        await self.presence.start()
+        self.tasks.spawn(self._renew_capacity_leases())
+        self.tasks.spawn(self.lease.run(self._elected, self._lost))
+
+    async def stop(self) -> None:
+        if self._inbox is not None:
+            self._inbox.close()
+        await self.tasks.stop()
+        await self.presence.stop()
+        await self.redis.aclose()
+
+    async def _elected(self) -> None:
+        log.info("node %s routes for the cluster", self.node_id)
+        await self.dispatcher.lead(await self.presence.online_agents())
+        self._inbox = RouterInbox(self.redis)
+        self.tasks.spawn(self._consume(self._inbox))
+
+    async def _lost(self) -> None:
+        log.warning("node %s no longer routes", self.node_id)
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
+        await self.dispatcher.follow()
+
+    async def _consume(self, inbox: RouterInbox) -> None:
+        async for event in inbox:
+            await self.dispatcher.handle_forwarded(event)
+
+    async def _renew_capacity_leases(self) -> None:
+        """Keep this node's capacity leases alive; a node that dies lets them lapse."""
+        while True:
+            await asyncio.sleep(self.ledger.heartbeat_interval_s)
+            try:
+                lost = await self.ledger.renew()
+            except Exception as exc:  # Redis down: the next round retries
+                log.warning("capacity lease renewal failed: %r", exc)
+                continue
+            if lost:
+                log.warning("capacity leases lapsed: %s", lost)

@@ -1,0 +1,112 @@
+"""`livedesk loadtest` runs briefly against a hub process of its own and against a running
+hub (``--url``), and its loss, duplicate and cap counters are honest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chatserver.cli import build_parser
+from chatserver.loadtest import Config, LoadTest, Stats, Stream
+from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
+from tests.live import LiveServer
+
+
+def assert_clean(result: dict) -> None:
+    assert result["lost"] == 0, result
+    assert result["duplicated"] == 0, result
+    assert result["cap_violations"] == 0, result
+    assert result["messages"] > 0 and result["delivered"] > 0, result
+    assert result["conversations"] > 0 and result["closed"] == result["conversations"], result
+    assert result["errors"] == 0, result
+
+
+async def test_loadtest_against_its_own_hub_process_loses_nothing() -> None:
+    cfg = Config(
+        duration=3,
+        visitors_per_s=4,
+        messages=3,
+        message_rate=4,
+        agents=2,
+        cap=2,
+        drain_s=10,
+        progress=False,
+    )
+    result = await LoadTest(cfg).run()
+    assert_clean(result)
+    assert result["assigned"] > 0 and result["delivery_p99_ms"] is not None
+    assert result["server_rss_mb"] and result["server_rss_mb"] > 0
+    assert result["max_held"] <= 2
+
+
+async def test_loadtest_drives_a_running_hub_by_url_with_given_credentials(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, rate_limit_per_s=1000.0, rate_limit_burst=1000)
+    await add_agents(
+        settings, ("tester0@example.com", "agent", 1), ("tester1@example.com", "agent", 1)
+    )
+    server = LiveServer(settings).start()
+    try:
+        cfg = Config(
+            url=server.url,
+            duration=2,
+            visitors_per_s=4,
+            messages=2,
+            message_rate=5,
+            agents=2,
+            cap=1,
+            agent_email_pattern="tester{i}@example.com",
+            agent_password=AGENT_PASSWORD,
+            drain_s=10,
+            progress=False,
+        )
+        result = await LoadTest(cfg).run()
+    finally:
+        server.stop()
+    assert_clean(result)
+    # Cap 1 with 8 visitors: conversations waited their turn, none beyond the cap.
+    assert result["max_held"] == 1
+    assert result["queue_wait_max_ms"] is not None
+
+
+def test_the_counters_catch_duplicates_and_mismatches() -> None:
+    stats = Stats()
+    stream = Stream(stats)
+    one = {"seq": 1, "author": "visitor", "client_msg_id": "a"}
+    assert stream.take(one, replay=False)
+    assert not stream.take(one, replay=True)  # a resume replay overlapping: fine
+    assert stats.duplicated == 0
+    assert not stream.take(one, replay=False)  # the same live frame twice: duplicated
+    assert stats.duplicated == 1
+    assert stream.take({"seq": 2, "author": "visitor", "client_msg_id": "a"}, replay=False)
+    assert stats.duplicated == 2  # one client message stored under two seqs
+    stream.take({"seq": 2, "author": "agent", "client_msg_id": "b"}, replay=True)
+    assert stats.mismatched == 1  # two different items under one seq
+    assert not stream.gap()
+    stream.take({"seq": 4, "author": "bot", "client_msg_id": None}, replay=False)
+    assert stream.gap() and stream.contiguous == 2
+
+
+def test_the_command_is_registered_with_its_knobs() -> None:
+    args = build_parser().parse_args(
+        [
+            "loadtest",
+            "--url",
+            "http://127.0.0.1:1",
+            "--duration",
+            "2",
+            "--visitors-per-s",
+            "3",
+            "--message-rate",
+            "1",
+            "--think-ms",
+            "50",
+            "--agents",
+            "2",
+            "--cap",
+            "4",
+            "--json",
+        ]
+    )
+    assert args.func.__name__ == "cmd_loadtest"
+    assert (args.duration, args.visitors_per_s, args.agents, args.cap) == (2.0, 3.0, 2, 4)

@@ -1,0 +1,23 @@
+// Everything the embedding page says about the widget, read from its one script tag:
+//   <script src="https://desk.example/widget.js" data-site="shop" data-lang="sl"
+//           data-color="#0a7" data-prechat="true" defer></script>
+import { chooseLang } from "./i18n.js";
+
+export function readConfig(script) {
+  const d = script ? script.dataset : {};
+  const src = script && script.src ? new URL(script.src, location.href).origin : location.origin;
+  const flag = (v) => v !== undefined && v !== "false" && v !== "0";
+  return {
+    server: (d.server || src).replace(/\/+$/, ""),
+    site: d.site || "default",
+    lang: chooseLang(d.lang, document.documentElement.lang, navigator.languages || [navigator.language]),
+    color: d.color || null,
+    position: d.position === "left" ? "left" : "right",
+    title: d.title || null,
+    prechat: flag(d.prechat),
+    // A logged-in customer, vouched for by the site's server (HMAC of the e-mail).
+    name: d.name || null,
+    email: d.email || null,
+    identityHash: d.identityHash || null,
+  };
+}
