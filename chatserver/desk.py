@@ -148,14 +148,17 @@ async def conversation_detail(request: Request) -> Response:
         balance = await ledger.get_balance(state.engine, email)
         credits = {"balance": balance.balance, "used": balance.used, "granted": balance.granted}
 
-    def read(conn: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, str]]:
+    def read(conn: Any) -> tuple[Any, ...]:
         past = q.past_conversations(conn, conv.visitor_id, email, conv.id)
         orders = q.orders_of(conn, email) if email else []
-        return past, orders, q.agent_names(conn)
+        notes = q.notes_of(conn, conv.visitor_id, email)
+        return past, orders, notes, q.agent_names(conn)
 
-    past, orders, names = await state.store.read(read)
+    past, orders, notes, names = await state.store.read(read)
     for p in past:
         p["agent_name"] = names.get(p.pop("agent_id") or -1)
+    for n in notes:
+        n["author_name"] = names.get(n.pop("author_agent_id"), "?")
     return _json(
         {
             "conversation": {
@@ -178,12 +181,28 @@ async def conversation_detail(request: Request) -> Response:
                 "credits": credits,
                 "orders": orders,
                 "past": past,
-                # Team notes need a table of their own (see the desk's report); until then
-                # the panel says so instead of pretending.
-                "notes": None,
+                "notes": notes,
             },
         }
     )
+
+
+async def add_note(request: Request) -> Response:
+    """A team note on the customer of a conversation the agent may read."""
+    principal = await require_csrf(request, "agent")
+    conv = await _conversation(request)
+    if not await _may_read(request, principal, conv):
+        raise HTTPException(404, "no such conversation")
+    body = _text(await _body(request), "body", MAX_NOTE)
+    if not body:
+        raise HTTPException(400, "`body` must not be empty")
+    store = request.app.state.store
+    visitor = await store.get_visitor(conv.visitor_id)
+    email = visitor.customer_email if visitor else None
+    note_id = await store.write(
+        lambda c: q.add_note(c, conv.visitor_id, email, principal.agent_id, body, now_ms())
+    )
+    return _json({"id": note_id, "body": body, "author_name": principal.name}, status=201)
 
 
 async def transcript(request: Request) -> Response:
@@ -427,6 +446,7 @@ routes: list[BaseRoute] = [
     Route("/supervisor", pages.supervisor_page),
     Route("/api/desk/conversations/{conv_id}", conversation_detail),
     Route("/api/desk/conversations/{conv_id}/transcript", transcript),
+    Route("/api/desk/conversations/{conv_id}/notes", add_note, methods=["POST"]),
     Route("/api/desk/conversations/{conv_id}/transfer", transfer, methods=["POST"]),
     Route("/api/desk/conversations/{conv_id}/close", close, methods=["POST"]),
     Route("/api/desk/conversations/{conv_id}/takeover", takeover, methods=["POST"]),

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from chatserver.billing.models import CreditEntry, WcOrder
-from chatserver.models import Agent, Conversation, Message, Visitor
+from chatserver.models import Agent, Conversation, CustomerNote, Message, Visitor
 
 conversations_t: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
 messages_t: sa.Table = Message.__table__  # type: ignore[attr-defined]
@@ -133,3 +133,34 @@ def set_close_details(conn: Connection, conv_id: str, tags: str | None, outcome:
         .values(tags=tags, outcome=outcome)
     )
     return int(result.rowcount or 0)
+
+
+def notes_of(conn: Any, visitor_id: str, customer_email: str | None) -> list[dict[str, Any]]:
+    """The team's notes on this visitor, or on the verified customer behind them."""
+    t = CustomerNote.__table__  # type: ignore[attr-defined]
+    who = t.c.visitor_id == visitor_id
+    if customer_email:
+        who = sa.or_(who, t.c.customer_email == customer_email)
+    rows = conn.execute(
+        sa.select(t.c.id, t.c.author_agent_id, t.c.body, t.c.created_ms)
+        .where(who)
+        .order_by(t.c.created_ms.desc(), t.c.id.desc())
+        .limit(100)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def add_note(
+    conn: Any, visitor_id: str, customer_email: str | None, agent_id: int, body: str, ts: int
+) -> int:
+    t = CustomerNote.__table__  # type: ignore[attr-defined]
+    result = conn.execute(
+        t.insert().values(
+            visitor_id=visitor_id,
+            customer_email=customer_email,
+            author_agent_id=agent_id,
+            body=body,
+            created_ms=ts,
+        )
+    )
+    return int(result.inserted_primary_key[0])

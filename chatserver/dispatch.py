@@ -217,6 +217,7 @@ class Dispatcher:
             "conversation_ended",
             "first_human_reply",
             "transfer",
+            "answer_offer",
         }
     )
 
@@ -255,6 +256,10 @@ class Dispatcher:
 
     async def first_human_reply(self, conv_id: str) -> None:
         await self._event("first_human_reply", conv_id=conv_id)
+
+    async def answer_offer(self, conv_id: str, agent_id: int, *, accept: bool) -> None:
+        """Manual accept: the agent takes the offered chat, or passes it to the next."""
+        await self._event("answer_offer", conv_id=conv_id, agent_id=agent_id, accept=accept)
 
     async def transfer(
         self,
@@ -336,6 +341,13 @@ class Dispatcher:
 
     async def _on_first_human_reply(self, conv_id: str) -> None:
         await self._call(lambda now: self.router.first_human_reply(conv_id, now))
+
+    async def _on_answer_offer(self, conv_id: str, agent_id: int, accept: bool) -> None:
+        # An answer for an offer that already moved on (timeout) is refused and logged.
+        if accept:
+            await self._call(lambda now: self.router.accept(conv_id, str(agent_id), now))
+        else:
+            await self._call(lambda now: self.router.decline(conv_id, str(agent_id), now))
 
     async def _on_transfer(
         self,

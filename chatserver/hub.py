@@ -30,6 +30,7 @@ from chatserver.connection import Connection
 from chatserver.errors import Conflict, Forbidden, LivedeskError, StoreUnavailable
 from chatserver.models import OPEN_STATES, Conversation, Visitor
 from chatserver.protocol import (
+    Answer,
     Close,
     OutFrame,
     Ping,
@@ -287,6 +288,12 @@ class Hub:
             await self._status(conn, frame)
         elif isinstance(frame, Rate):
             await self._rate(conn, frame)
+        elif isinstance(frame, Answer):
+            principal: Principal = conn.identity
+            if self.dispatch is not None:
+                await self.dispatch.answer_offer(
+                    frame.conversation_id, principal.agent_id, accept=frame.accept
+                )
 
     # ------------------------------------------------------------------ the cache
 

@@ -128,6 +128,20 @@ class OfflineMessage(SQLModel, table=True):
     handled_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
 
 
+class CustomerNote(SQLModel, table=True):
+    """What the team wants the next agent to know about a visitor (or, once verified, a
+    customer on every device)."""
+
+    __tablename__ = "customer_notes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: str = Field(foreign_key="visitors.id", index=True, max_length=32)
+    customer_email: str | None = Field(default=None, index=True, max_length=320)
+    author_agent_id: int = Field(foreign_key="agents.id")
+    body: str = Field(sa_type=sa.Text)
+    created_ms: int = Field(sa_type=sa.BigInteger, index=True)
+
+
 def _load_other_tables() -> None:
     # kb and billing own their tables; importing them registers them on the shared metadata.
     import importlib

@@ -150,6 +150,14 @@ class SetStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Answer:
+    """An agent's answer to an offer (manual accept): take it, or pass it on."""
+
+    conversation_id: str
+    accept: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Rate:
     conversation_id: str | None
     score: int
@@ -161,10 +169,12 @@ class Ping:
     pass
 
 
-ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Rate | Ping
+ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Answer | Rate | Ping
 
 VISITOR_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "rate", "ping"})
-AGENT_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "status", "ping"})
+AGENT_TYPES = frozenset(
+    {"send", "typing", "seen", "resume", "close", "status", "accept", "decline", "ping"}
+)
 PREVIEW_MAX_CHARS = 500
 COMMENT_MAX_CHARS = 2000
 
@@ -197,6 +207,8 @@ def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> 
             return Resume(_str_id(obj, "conversation_id") or "", _seq(obj, "after_seq"))
         if kind == "close":
             return Close(_str_id(obj, "conversation_id", required=conv_required))
+        if kind in ("accept", "decline"):
+            return Answer(_str_id(obj, "conversation_id") or "", kind == "accept")
         if kind == "rate":
             score = obj.get("score")
             if type(score) is not int or not 1 <= score <= 5:

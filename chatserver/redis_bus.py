@@ -351,12 +351,14 @@ class RedisBus:
 
     async def _session(self, pubsub: PubSub, backoff: Backoff, *, reconnected: bool) -> None:
         self._last_heard = _now()
+        # Cleared before reading the wanted set: a change made while SUBSCRIBE is being
+        # sent sets it again, and _sync picks that change up.
+        self._resync.clear()
         sent = self._wanted_keys() - {self._control}
         # The control channel goes last: its confirmation means every channel before it
         # in the same SUBSCRIBE is confirmed too.
         await pubsub.subscribe(*sent, self._control)
         sent.add(self._control)
-        self._resync.clear()
         # Not a TaskGroup: its ExceptionGroup would hide the RedisError the supervisor
         # sorts failures by.
         tasks = [
@@ -419,7 +421,7 @@ class RedisBus:
         while True:
             await asyncio.sleep(interval / 2)
             silent_s = _now() - self._last_heard
-            if False:
+            if silent_s > 2 * interval:
                 raise BusUnavailable(f"redis pub/sub connection silent for {silent_s:.1f}s")
             if silent_s > interval:
                 await pubsub.ping()

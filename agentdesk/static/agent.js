@@ -441,7 +441,31 @@
       box.append(details);
     }
     box.append(el("h4", {}, "Team notes"));
-    box.append(el("p", { class: "muted" }, c.notes === null ? "Notes are not stored yet." : ""));
+    const notes = el("ul", { class: "notes", "aria-label": "Team notes" });
+    for (const n of c.notes || []) {
+      const li = el("li", {}, n.body);
+      li.append(el("span", { class: "muted" }, " — " + n.author_name + ", " + new Date(n.created_ms).toLocaleString()));
+      notes.append(li);
+    }
+    box.append(notes);
+    const form = el("form", { class: "note-form" });
+    const input = el("textarea", { rows: 2, maxlength: 1000, placeholder: "Note for the team…", "aria-label": "New team note" });
+    form.append(input, el("button", { type: "submit" }, "Add note"));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = input.value.trim();
+      if (!body) return;
+      try {
+        const saved = await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/notes", { body });
+        const li = el("li", {}, saved.body);
+        li.append(el("span", { class: "muted" }, " — " + saved.author_name + ", " + new Date().toLocaleString()));
+        notes.prepend(li);
+        input.value = "";
+      } catch (err) {
+        form.append(el("p", { class: "error" }, err.message));
+      }
+    });
+    box.append(form);
   }
 
   async function loadPast(details, id) {

@@ -301,3 +301,18 @@ def test_cookie_takes_the_host_prefix_only_when_secure(tmp_path: Path) -> None:
     assert session_cookie_name(secure) == "__Host-livedesk_session"
     assert session_cookie_kwargs(secure)["secure"] is True
     assert session_cookie_kwargs(secure)["path"] == "/"
+
+
+async def test_team_notes_follow_the_customer_and_only_reach_who_may_read(
+    desk: LiveServer,
+) -> None:
+    ana, bob = await login(desk, "ana@example.com"), await login(desk, "bob@example.com")
+    agent = await online(desk, ana)
+    _, conv_id = await chat_with(desk, agent)
+    path = f"/api/desk/conversations/{conv_id}/notes"
+    saved = await ana.post(path, {"body": "Prefers e-mail <b>not</b> phone"})
+    assert saved.status_code == 201 and saved.json()["author_name"] == "Ana"
+    assert (await ana.post(path, {"body": "   "})).status_code == 400
+    assert (await bob.post(path, {"body": "not my chat"})).status_code == 404
+    panel = (await ana.get(f"/api/desk/conversations/{conv_id}")).json()["customer"]
+    assert [n["body"] for n in panel["notes"]] == ["Prefers e-mail <b>not</b> phone"]

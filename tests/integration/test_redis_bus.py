@@ -139,6 +139,7 @@ async def test_redis_outage_marks_unhealthy_then_both_recover_without_doubles(
         await bus_b.wait_healthy(WAIT_S, healthy=False)
         for n in range(50, 60):  # during the outage: local delivery only, never an error
             bus_a.publish("conv:1", frame(n))
+        bus_b.subscribe("conv:2")  # a socket joined meanwhile
         assert not rec_a.reconnected.is_set()  # the hook waits for Redis to be back
     finally:
         await asyncio.to_thread(redis_srv.start)
@@ -152,7 +153,9 @@ async def test_redis_outage_marks_unhealthy_then_both_recover_without_doubles(
     for n in range(60, 110):
         bus_a.publish("conv:1", frame(n))
         bus_b.publish("conv:1", frame(1000 + n))
+    bus_a.publish("conv:2", frame(7))
     await rec_b.wait_for(lambda: 109 in rec_b.values("conv:1"))
+    await rec_b.wait_for(lambda: rec_b.values("conv:2") == [7])
     await rec_a.wait_for(lambda: 1109 in rec_a.values("conv:1"))
 
     # A heard its own frames exactly once each, whatever Redis did meanwhile.
