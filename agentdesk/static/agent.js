@@ -449,7 +449,7 @@
     }
     box.append(notes);
     const form = el("form", { class: "note-form" });
-    const input = el("textarea", { rows: 2, maxlength: 1000, placeholder: "Note for the team…", "aria-label": "New team note" });
+    const input = el("input", { type: "text", maxlength: 1000, placeholder: "Note for the team…", "aria-label": "New team note" });
     form.append(input, el("button", { type: "submit" }, "Add note"));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
