@@ -17,6 +17,7 @@ import statistics
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -24,16 +25,26 @@ import httpx  # noqa: E402
 import msgpack  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from benchmarks._hub import HubProcess, now, rss_mb  # noqa: E402
+from benchmarks._hub import HubProcess, now  # noqa: E402
 
 PROTO = ["livedesk.v1.msgpack"]
 
 
 async def run(
-    pairs: int, duration: float, warmup: float, cap: int, ramp_s: float, rate: float
+    pairs: int,
+    duration: float,
+    warmup: float,
+    cap: int,
+    ramp_s: float,
+    rate: float,
+    hub: Any = None,
 ) -> dict[str, object]:
+    """``hub``: anything with seed/start/stop/login/rss_mb and the bases visitors and
+    agents connect to (one process by default; benchmarks/multinode.py passes two)."""
     agents_needed = -(-pairs // cap)
-    hub = HubProcess(agents=agents_needed, cap=cap)
+    hub = hub or HubProcess(agents=agents_needed, cap=cap)
+    agent_base = getattr(hub, "agent_base", hub.base)
+    visitor_base = getattr(hub, "visitor_base", hub.base)
     emails = await hub.seed()
     hub.start()
     errors = 0
@@ -46,7 +57,10 @@ async def run(
         # One HTTP client for all: creating one per visitor costs the client more CPU than
         # the hub spends serving it.
         http = httpx.AsyncClient(
-            base_url=hub.base, timeout=60, limits=httpx.Limits(max_connections=50)
+            base_url=agent_base, timeout=60, limits=httpx.Limits(max_connections=50)
+        )
+        visitor_http = httpx.AsyncClient(
+            base_url=visitor_base, timeout=60, limits=httpx.Limits(max_connections=50)
         )
         t0 = now()
         cookies = await asyncio.gather(*[hub.login(http, e) for e in emails])
@@ -55,30 +69,43 @@ async def run(
         async def agent(cookie: str, ready: asyncio.Event) -> None:
             nonlocal errors
             async with connect(
-                f"ws://127.0.0.1:{hub.port}/ws/agent",
+                agent_base.replace("http", "ws", 1) + "/ws/agent",
                 subprotocols=PROTO,
-                origin=hub.base,
+                origin=agent_base,
                 additional_headers={"Cookie": f"livedesk_session={cookie}"},
                 max_size=None,
             ) as ws:
                 ready.set()
-                answered: dict[str, int] = {}  # conversation -> highest seq answered
+                # Like a real client: show each seq once, in order; a gap means a frame was
+                # missed live (e.g. while a node subscribed), so ask for the rest by seq.
+                seen: dict[str, int] = {}
+                asked: dict[str, int] = {}
+
+                async def resume(conv_id: str) -> None:
+                    after = seen.get(conv_id, 0)
+                    if asked.get(conv_id) != after:
+                        asked[conv_id] = after
+                        frame = {"type": "resume", "conversation_id": conv_id, "after_seq": after}
+                        await ws.send(msgpack.packb(frame))
+
                 async for data in ws:
                     frame = msgpack.unpackb(data)
                     kind = frame["type"]
                     if kind == "assigned":
-                        conv_id = frame["conversation"]["conversation_id"]
-                        await ws.send(
-                            msgpack.packb(
-                                {"type": "resume", "conversation_id": conv_id, "after_seq": 0}
-                            )
-                        )
-                    elif (
-                        kind == "message"
-                        and frame["author"] == "visitor"
-                        and frame["seq"] > answered.get(frame["conversation_id"], 0)
-                    ):
-                        answered[frame["conversation_id"]] = frame["seq"]
+                        await resume(frame["conversation"]["conversation_id"])
+                        continue
+                    if kind not in ("message", "event"):
+                        if kind == "error":
+                            errors += 1
+                        continue
+                    conv_id, seq = frame["conversation_id"], frame["seq"]
+                    if seq <= seen.get(conv_id, 0):
+                        continue
+                    if seq > seen.get(conv_id, 0) + 1:
+                        await resume(conv_id)
+                        continue
+                    seen[conv_id] = seq
+                    if kind == "message" and frame["author"] == "visitor":
                         reply = {
                             "type": "send",
                             "conversation_id": frame["conversation_id"],
@@ -86,28 +113,46 @@ async def run(
                             "client_msg_id": uuid.uuid4().hex,
                         }
                         await ws.send(msgpack.packb(reply))
-                    elif kind == "error":
-                        errors += 1
 
         async def visitor(i: int) -> None:
             nonlocal errors
             await asyncio.sleep(i * ramp_s / pairs)  # visitors arrive over the ramp, not at once
-            token = (await http.post("/api/visitor/session", json={})).json()["token"]
+            token = (await visitor_http.post("/api/visitor/session", json={})).json()["token"]
             async with connect(
-                f"ws://127.0.0.1:{hub.port}/ws/visitor",
+                visitor_base.replace("http", "ws", 1) + "/ws/visitor",
                 subprotocols=[*PROTO, f"livedesk.token.{token}"],
-                origin=hub.base,
+                origin=visitor_base,
                 max_size=None,
             ) as ws:
                 sent_at: dict[str, float] = {}
 
                 async def read() -> None:
                     nonlocal errors
+                    seen = 0  # this visitor's conversation: highest seq shown
+                    asked = -1
                     async for data in ws:
                         frame = msgpack.unpackb(data)
                         if frame["type"] == "error":
                             errors += 1
-                        elif frame["type"] == "message" and frame["author"] == "agent":
+                        if frame["type"] not in ("message", "event"):
+                            continue
+                        if frame["seq"] <= seen:
+                            continue
+                        if frame["seq"] > seen + 1:  # missed live: catch up by seq
+                            if asked != seen:
+                                asked = seen
+                                await ws.send(
+                                    msgpack.packb(
+                                        {
+                                            "type": "resume",
+                                            "conversation_id": frame["conversation_id"],
+                                            "after_seq": seen,
+                                        }
+                                    )
+                                )
+                            continue
+                        seen = frame["seq"]
+                        if frame["type"] == "message" and frame["author"] == "agent":
                             started = sent_at.pop(frame["text"][3:], None)
                             if started is not None and measuring.is_set() and not stop.is_set():
                                 latencies.append((now() - started) * 1000)
@@ -142,9 +187,10 @@ async def run(
         await asyncio.sleep(duration)
         stop.set()
         elapsed = now() - started
-        server_rss = rss_mb(hub.proc.pid) if hub.proc else float("nan")
+        server_rss = hub.rss_mb()
         scraped = (await http.get("/metrics")).text
         await http.aclose()
+        await visitor_http.aclose()
         batches = _metric(scraped, "livedesk_commit_batches_total")
         items = _metric(scraped, "livedesk_commit_items_total")
         results = await asyncio.gather(*visitor_tasks, return_exceptions=True)

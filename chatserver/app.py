@@ -59,8 +59,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             # Many hub processes: Redis carries the fan-out, presence, capacity leases and
             # the routing leader's events.
             # Imported here: redis is an extra the embedded default does not need.
-            from chatserver.cluster import Cluster, new_node_id
+            from chatserver.cluster import Cluster
             from chatserver.redis_bus import RedisBus
+            from chatserver.redis_keys import new_node_id
 
             node_id = new_node_id()
             bus = RedisBus(settings.redis_url, hub.deliver, node_id)

@@ -18,8 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from chatserver.errors import LivedeskError
-
-KEY_PREFIX = "livedesk"
+from chatserver.redis_keys import KEY_PREFIX
 
 _SCRIPT = """
 local slots, owners = KEYS[1], KEYS[2]

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import socket
 from typing import TYPE_CHECKING
-
-from redis.asyncio import Redis
 
 from chatserver.capacity import RedisCapacityLedger
 from chatserver.leader import LeaderLease, RouterInbox, RouterOutbox
 from chatserver.presence import RedisPresence
+from chatserver.redis_bus import redis_client
 from chatserver.tasks import TaskSet
 
 if TYPE_CHECKING:
@@ -28,14 +25,11 @@ PRESENCE_TTL_S = 15.0
 CAPACITY_LEASE_TTL_S = 30.0
 
 
-def new_node_id() -> str:
-    return f"{socket.gethostname()}-{secrets.token_hex(4)}"
-
-
 class Cluster:
     def __init__(self, redis_url: str, node_id: str, dispatcher: Dispatcher) -> None:
-        # The inbox blocks on BLPOP for a second: the socket timeout must be longer.
-        self.redis = Redis.from_url(redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        # Fails fast, no hidden retries (a retried push could queue an event twice); the
+        # inbox blocks on BLPOP for a second, well inside the 5 s socket timeout.
+        self.redis = redis_client(redis_url)
         self.node_id = node_id
         self.dispatcher = dispatcher
         self.ledger = RedisCapacityLedger(self.redis, node_id, lease_ttl_s=CAPACITY_LEASE_TTL_S)
@@ -77,7 +71,10 @@ class Cluster:
 
     async def _consume(self, inbox: RouterInbox) -> None:
         async for event in inbox:
-            await self.dispatcher.handle_forwarded(event)
+            try:
+                await self.dispatcher.handle_forwarded(event)
+            except Exception:  # one bad event must not stop the leader's routing
+                log.exception("routing event failed: %r", event)
 
     async def _renew_capacity_leases(self) -> None:
         """Keep this node's capacity leases alive; a node that dies lets them lapse."""

@@ -138,12 +138,16 @@ async def test_failover_when_the_leader_dies_and_never_two_leaders(
         for c in contenders:
             c.start()
         await watch.wait_for(lambda: len(watch.leaders_seen) == 1)
-        for _ in range(2):  # kill the leader twice: a survivor takes over each time
-            leader = next(c for c in contenders if c.lease.is_leader)
+        alive = list(contenders)  # the watch keeps sampling the dead too
+        for killed in (1, 2):  # kill the leader twice: a survivor takes over each time
+            leader = next(c for c in alive if c.lease.is_leader)
             await leader.die()
-            contenders.remove(leader)
-            seen = len(watch.leaders_seen)
-            await watch.wait_for(lambda seen=seen: len(watch.leaders_seen) == seen + 1)
+            alive.remove(leader)
+
+            def next_leader_seen(count: int = killed + 1) -> bool:
+                return len(watch.leaders_seen) == count
+
+            await watch.wait_for(next_leader_seen)
         assert watch.most_at_once == 1
         assert len(set(watch.leaders_seen)) == 3
     finally:
