@@ -30,6 +30,42 @@ from benchmarks._hub import HubProcess, now  # noqa: E402
 PROTO = ["livedesk.v1.msgpack"]
 
 
+class Sequencer:
+    """What a real client does: shows each conversation's items once and in seq order,
+    holds early ones back, and asks for a missed stretch once (``resume``)."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: dict[str, int] = {}
+        self.held: dict[str, dict[int, dict[str, Any]]] = {}
+        self.asked: dict[str, int] = {}
+
+    async def resume(self, conv_id: str) -> None:
+        after = self.seen.get(conv_id, 0)
+        if self.asked.get(conv_id) != after:
+            self.asked[conv_id] = after
+            frame = {"type": "resume", "conversation_id": conv_id, "after_seq": after}
+            await self.ws.send(msgpack.packb(frame))
+
+    async def accept(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
+        if frame["type"] not in ("message", "event"):
+            return []
+        conv_id, seq = frame["conversation_id"], frame["seq"]
+        seen = self.seen.get(conv_id, 0)
+        if seq <= seen:
+            return []
+        held = self.held.setdefault(conv_id, {})
+        held[seq] = frame
+        ready = []
+        while seen + 1 in held:
+            seen += 1
+            ready.append(held.pop(seen))
+        self.seen[conv_id] = seen
+        if held:
+            await self.resume(conv_id)
+        return ready
+
+
 async def run(
     pairs: int,
     duration: float,
@@ -76,43 +112,28 @@ async def run(
                 max_size=None,
             ) as ws:
                 ready.set()
-                # Like a real client: show each seq once, in order; a gap means a frame was
-                # missed live (e.g. while a node subscribed), so ask for the rest by seq.
-                seen: dict[str, int] = {}
-                asked: dict[str, int] = {}
-
-                async def resume(conv_id: str) -> None:
-                    after = seen.get(conv_id, 0)
-                    if asked.get(conv_id) != after:
-                        asked[conv_id] = after
-                        frame = {"type": "resume", "conversation_id": conv_id, "after_seq": after}
-                        await ws.send(msgpack.packb(frame))
-
+                ordered = Sequencer(ws)
                 async for data in ws:
                     frame = msgpack.unpackb(data)
                     kind = frame["type"]
                     if kind == "assigned":
-                        await resume(frame["conversation"]["conversation_id"])
+                        await ordered.resume(frame["conversation"]["conversation_id"])
                         continue
-                    if kind not in ("message", "event"):
-                        if kind == "error":
-                            errors += 1
-                        continue
-                    conv_id, seq = frame["conversation_id"], frame["seq"]
-                    if seq <= seen.get(conv_id, 0):
-                        continue
-                    if seq > seen.get(conv_id, 0) + 1:
-                        await resume(conv_id)
-                        continue
-                    seen[conv_id] = seq
-                    if kind == "message" and frame["author"] == "visitor":
-                        reply = {
-                            "type": "send",
-                            "conversation_id": frame["conversation_id"],
-                            "text": "re:" + frame["text"],
-                            "client_msg_id": uuid.uuid4().hex,
-                        }
-                        await ws.send(msgpack.packb(reply))
+                    if kind == "error":
+                        errors += 1
+                    for item in await ordered.accept(frame):
+                        await answer(ws, item)
+
+        async def answer(ws: Any, frame: dict[str, Any]) -> None:
+            """Agents answer every visitor message at once."""
+            if frame["type"] == "message" and frame["author"] == "visitor":
+                reply = {
+                    "type": "send",
+                    "conversation_id": frame["conversation_id"],
+                    "text": "re:" + frame["text"],
+                    "client_msg_id": uuid.uuid4().hex,
+                }
+                await ws.send(msgpack.packb(reply))
 
         async def visitor(i: int) -> None:
             nonlocal errors
@@ -128,32 +149,15 @@ async def run(
 
                 async def read() -> None:
                     nonlocal errors
-                    seen = 0  # this visitor's conversation: highest seq shown
-                    asked = -1
+                    ordered = Sequencer(ws)
                     async for data in ws:
                         frame = msgpack.unpackb(data)
                         if frame["type"] == "error":
                             errors += 1
-                        if frame["type"] not in ("message", "event"):
-                            continue
-                        if frame["seq"] <= seen:
-                            continue
-                        if frame["seq"] > seen + 1:  # missed live: catch up by seq
-                            if asked != seen:
-                                asked = seen
-                                await ws.send(
-                                    msgpack.packb(
-                                        {
-                                            "type": "resume",
-                                            "conversation_id": frame["conversation_id"],
-                                            "after_seq": seen,
-                                        }
-                                    )
-                                )
-                            continue
-                        seen = frame["seq"]
-                        if frame["type"] == "message" and frame["author"] == "agent":
-                            started = sent_at.pop(frame["text"][3:], None)
+                        for item in await ordered.accept(frame):
+                            if item["type"] != "message" or item["author"] != "agent":
+                                continue
+                            started = sent_at.pop(item["text"][3:], None)
                             if started is not None and measuring.is_set() and not stop.is_set():
                                 latencies.append((now() - started) * 1000)
                                 counted["messages"] += 2

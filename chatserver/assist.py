@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -49,6 +50,8 @@ class Assistant:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="livedesk-kb")
         self._brains: dict[str, BotBrain] = {}
         self._debounce: dict[str, asyncio.TimerHandle] = {}
+        self._latest: dict[str, tuple[str, str | None, Any]] = {}
+        self._suggesting: set[str] = set()
         self.tasks = TaskSet("assistant")
 
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -101,6 +104,26 @@ class Assistant:
         self, prefix: str, lang: str | None, limit: int = 5
     ) -> list[CannedReply]:
         return list(await self._run(self.canned.lookup, prefix, lang, limit))
+
+    def suggest_latest(
+        self, key: str, text: str, lang: str | None, deliver: Callable[[list[Suggestion]], None]
+    ) -> None:
+        """Suggestions for a conversation's latest words. While one lookup runs, newer
+        text replaces older, so a fast writer costs one lookup at a time, not one each."""
+        if not len(self.index):
+            return  # an empty knowledge base has nothing to suggest
+        self._latest[key] = (text, lang, deliver)
+        if key not in self._suggesting:
+            self._suggesting.add(key)
+            self.spawn(self._suggest_loop(key))
+
+    async def _suggest_loop(self, key: str) -> None:
+        try:
+            while key in self._latest:
+                text, lang, deliver = self._latest.pop(key)
+                deliver(await self.suggest(text, lang))
+        finally:
+            self._suggesting.discard(key)
 
     def debounce(self, key: str, coro_fn: Any) -> None:
         """Run ``coro_fn()`` once typing has paused for TYPING_DEBOUNCE_S."""

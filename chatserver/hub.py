@@ -464,20 +464,28 @@ class Hub:
                 else:
                     await self.bot_says(conv_id, reply)
         elif ref.state == "active" and ref.agent_id is not None:
-            await self._suggest(conv_id, ref, text, seq)
+            self._suggest(conv_id, ref, text, seq)
 
-    async def _suggest(self, conv_id: str, ref: ConvRef, text: str, seq: int | None) -> None:
+    def _suggest(self, conv_id: str, ref: ConvRef, text: str, seq: int | None) -> None:
+        """The knowledge base's best replies, pushed to the conversation's agent."""
         assert self.assist is not None and ref.agent_id is not None
-        found = await self.assist.suggest(text, ref.language)
-        self.publish(
-            agent_channel(ref.agent_id),
-            {
-                "type": "suggestions",
-                "conversation_id": conv_id,
-                "for_seq": seq,
-                "items": [suggestion_dict(s) for s in found],
-            },
-        )
+        channel = agent_channel(ref.agent_id)
+
+        def deliver(found: list[Any]) -> None:
+            self.publish(
+                channel,
+                {
+                    "type": "suggestions",
+                    "conversation_id": conv_id,
+                    "for_seq": seq,
+                    "items": [suggestion_dict(s) for s in found],
+                },
+            )
+
+        self.assist.suggest_latest(conv_id, text, ref.language, deliver)
+
+    async def _suggest_soon(self, ref: ConvRef, preview: str) -> None:
+        self._suggest(ref.id, ref, preview, None)
 
     async def bot_says(self, conv_id: str, reply: BotReply) -> None:
         await self.store.append(
@@ -544,7 +552,7 @@ class Hub:
         if conn.role == "visitor" and frame.preview and self.assist is not None:
             if conv.state == "active" and conv.agent_id is not None:
                 preview, ref = frame.preview, conv
-                self.assist.debounce(conv.id, lambda: self._suggest(ref.id, ref, preview, None))
+                self.assist.debounce(conv.id, lambda: self._suggest_soon(ref, preview))
 
     async def _seen(self, conn: Connection, frame: Seen) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=False)
