@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import msgpack
 
 from chatserver.capacity import RedisCapacityLedger
 from chatserver.leader import LeaderLease, RouterInbox, RouterOutbox
 from chatserver.presence import RedisPresence
 from chatserver.redis_bus import redis_client
+from chatserver.redis_keys import KEY_PREFIX
 from chatserver.tasks import TaskSet
+from router import AgentSnapshot, Snapshot
 
 if TYPE_CHECKING:
     from chatserver.dispatch import Dispatcher
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("livedesk.cluster")
 
 LEASE_TTL_S = 10.0
+SNAPSHOT_EVERY_S = 1.0
 PRESENCE_TTL_S = 15.0
 CAPACITY_LEASE_TTL_S = 30.0
 
@@ -47,6 +52,7 @@ class Cluster:
         dispatcher.forward = self.outbox.send
         await self.presence.start()
         self.tasks.spawn(self._renew_capacity_leases())
+        self.tasks.spawn(self._share_snapshot())
         self.tasks.spawn(self.lease.run(self._elected, self._lost))
 
     async def stop(self) -> None:
@@ -76,6 +82,24 @@ class Cluster:
             except Exception:  # one bad event must not stop the leader's routing
                 log.exception("routing event failed: %r", event)
 
+    async def _share_snapshot(self) -> None:
+        """Dashboards on any node show the whole desk: the leader shares its router's
+        snapshot every second; the others read it."""
+        key = snapshot_key()
+        while True:
+            await asyncio.sleep(SNAPSHOT_EVERY_S)
+            try:
+                if self.dispatcher.is_leader:
+                    data = msgpack.packb(snapshot_to_wire(self.dispatcher.snapshot()))
+                    await self.redis.set(key, data, px=int(SNAPSHOT_EVERY_S * 5000))
+                else:
+                    raw = await self.redis.get(key)
+                    self.dispatcher.shared_snapshot = (
+                        snapshot_from_wire(msgpack.unpackb(raw)) if raw else None
+                    )
+            except Exception as exc:  # Redis down: dashboards keep the last one
+                log.warning("router snapshot not shared: %r", exc)
+
     async def _renew_capacity_leases(self) -> None:
         """Keep this node's capacity leases alive; a node that dies lets them lapse."""
         while True:
@@ -87,3 +111,58 @@ class Cluster:
                 continue
             if lost:
                 log.warning("capacity leases lapsed: %s", lost)
+
+
+def snapshot_key() -> str:
+    return f"{KEY_PREFIX}:router:snapshot"
+
+
+def snapshot_to_wire(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "agents": [
+            {
+                "id": a.id,
+                "name": a.name,
+                "status": a.status,
+                "connected": a.connected,
+                "cap": a.cap,
+                "load": a.load,
+                "chats": list(a.chats),
+                "teams": sorted(a.teams),
+                "languages": sorted(a.languages),
+                "cap_warning": a.cap_warning,
+            }
+            for a in snap.agents
+        ],
+        "queued": snap.queued,
+        # msgpack maps need keys: None (no team / no language) travels as "".
+        "by_team": [[k or "", v] for k, v in snap.queued_by_team.items()],
+        "by_language": [[k or "", v] for k, v in snap.queued_by_language.items()],
+        "oldest_wait_s": snap.oldest_wait_s,
+        "mean_handle_s": snap.mean_handle_s,
+    }
+
+
+def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
+    return Snapshot(
+        agents=tuple(
+            AgentSnapshot(
+                id=a["id"],
+                name=a["name"],
+                status=a["status"],
+                connected=a["connected"],
+                cap=a["cap"],
+                load=a["load"],
+                chats=tuple(a["chats"]),
+                teams=frozenset(a["teams"]),
+                languages=frozenset(a["languages"]),
+                cap_warning=a["cap_warning"],
+            )
+            for a in data["agents"]
+        ),
+        queued=data["queued"],
+        queued_by_team={k or None: v for k, v in data["by_team"]},
+        queued_by_language={k or None: v for k, v in data["by_language"]},
+        oldest_wait_s=data["oldest_wait_s"],
+        mean_handle_s=data["mean_handle_s"],
+    )

@@ -38,6 +38,7 @@ from router import (
     RouterConfig,
     RouterError,
     SlotFreed,
+    Snapshot,
     Transferred,
 )
 
@@ -90,6 +91,7 @@ class Dispatcher:
         # Cluster mode: only the leader routes; the others forward events to it.
         self.is_leader = True
         self.presence: Any = None
+        self.shared_snapshot: Snapshot | None = None
         self.forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         # Languages some agent of this desk speaks: a visitor's language outside it is no
         # routing preference (else the chat would sit out the whole fallback wait).
@@ -392,12 +394,12 @@ class Dispatcher:
         except LivedeskError:
             return True  # unknown: offer the chat rather than turn the visitor away
 
-    def snapshot(self) -> Any:
-        """The router's view for dashboards: agents' status and load, queue lengths."""
+    def snapshot(self) -> Snapshot:
+        """The router's view for dashboards: agents' status and load, queue lengths. A node
+        that does not route shows the leader's, as the cluster last shared it."""
+        if not self.is_leader and self.shared_snapshot is not None:
+            return self.shared_snapshot
         return self.router.snapshot(self.clock())
-
-    async def visitor_typing(self, conv_id: str, preview: str) -> None:
-        return None  # the knowledge base's live suggestions hook in here
 
     # ------------------------------------------------------------------ decisions
 

@@ -281,3 +281,42 @@ async def test_redis_restart_mid_chat_loses_and_doubles_nothing(
     ]
     reply = await agent.send_text("still here", conversation_id=conv_id)
     assert (await visitor.recv_type("message", author="agent", timeout=15))["seq"] == reply["seq"]
+
+
+async def test_supervisor_on_either_node_sees_the_whole_desk(
+    nodes: tuple[Node, Node], clients: list[Client]
+) -> None:
+    from websockets.asyncio.client import connect
+
+    a, b = nodes
+    await asyncio.gather(
+        add_agent(
+            Settings(database_url=a.env["LIVEDESK_DATABASE_URL"], secret_key=SECRET),
+            email="sam@example.com",
+            name="Sam",
+            password=PASSWORD,
+            role="supervisor",
+        )
+    )
+    agent = await agent_on(b, "agent2@example.com")
+    visitor, _ = await connect_visitor(a)  # type: ignore[arg-type]
+    clients.extend([agent, visitor])
+    await visitor.recv_type("welcome")
+    conv_id = (await visitor.send_text("watch me"))["conversation_id"]
+    await agent.recv_type("assigned", timeout=30)
+    cookie = await login(a, "sam@example.com")
+    for node in (a, b):
+        ws = await connect(
+            f"{node.ws_url}/ws/supervisor",
+            subprotocols=["livedesk.v1.json"],  # type: ignore[list-item]
+            origin=node.url,  # type: ignore[arg-type]
+            additional_headers={"Cookie": f"livedesk_session={cookie}"},
+        )
+        board = Client(ws, "json")
+        clients.append(board)
+        # Whichever node routes, each board shows agent 2 holding the chat (bounded wait).
+        frame = await board.recv_until(
+            lambda f: any(conv_id in row.get("chats", []) for row in f.get("agents", [])),
+            timeout=15,
+        )
+        assert frame["type"] == "board"
