@@ -13,7 +13,7 @@ import msgpack
 
 from chatserver.capacity import RedisCapacityLedger
 from chatserver.leader import LeaderLease, RouterInbox, RouterOutbox
-from chatserver.presence import RedisPresence
+from chatserver.presence_redis import RedisPresence
 from chatserver.redis_bus import redis_client
 from chatserver.redis_keys import KEY_PREFIX
 from chatserver.tasks import TaskSet

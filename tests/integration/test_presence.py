@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
-from chatserver.presence import InMemoryPresence, PresenceUnavailable, RedisPresence
+from chatserver.presence import InMemoryPresence, PresenceUnavailable
+from chatserver.presence_redis import RedisPresence
 from chatserver.redis_keys import presence_agents_key
 from tests.servers import RedisServer, free_port
 
