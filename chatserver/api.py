@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -21,8 +19,7 @@ from chatserver.auth import (
     session_cookie_name,
     verify_password,
 )
-
-MAX_FIELD = 200
+from chatserver.http_body import BadRequest, json_object
 
 
 async def healthz(request: Request) -> Response:
@@ -43,36 +40,6 @@ async def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise _bad("body must be JSON") from None
-    if not isinstance(body, dict):
-        raise _bad("body must be a JSON object")
-    return body
-
-
-class _BadRequest(Exception):
-    def __init__(self, message: str) -> None:
-        self.response = JSONResponse(
-            {"error": "invalid_field", "message": message}, status_code=400
-        )
-
-
-def _bad(message: str) -> _BadRequest:
-    return _BadRequest(message)
-
-
-def _opt_str(body: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise _bad(f"`{name}` must be a string of at most {limit} characters")
-    return value.strip() or None
-
-
 async def login(request: Request) -> Response:
     """E-mail and password → session cookie. There is no session yet to carry a CSRF token,
     so login CSRF (an attacker logging the victim into the attacker's account) is stopped by
@@ -86,8 +53,8 @@ async def login(request: Request) -> Response:
         )
     if is_json:
         try:
-            body = await _json_body(request)
-        except _BadRequest as exc:
+            body = await json_object(request)
+        except BadRequest as exc:
             return exc.response
     else:
         body = dict(await request.form())

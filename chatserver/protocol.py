@@ -242,6 +242,13 @@ class OutFrame:
         self._msgpack: bytes | None = None
         self._json: str | None = None
 
+    @classmethod
+    def from_msgpack(cls, body: dict[str, Any], packed: bytes) -> OutFrame:
+        """A frame that arrived already encoded (from another node): never packed again."""
+        frame = cls(body)
+        frame._msgpack = packed
+        return frame
+
     def encoded(self, codec: Codec) -> bytes | str:
         if codec == "msgpack":
             if self._msgpack is None:

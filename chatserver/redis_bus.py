@@ -446,10 +446,9 @@ class RedisBus:
             self.stats.undecodable += 1
             log.warning("undecodable bus message on %s: %s", channel, exc)
             return
-        frame = OutFrame(body)
         # The publishing node's encoding is this frame's msgpack encoding: keep it, so no
         # node encodes the same frame again for its msgpack sockets.
-        frame._msgpack = raw
+        frame = OutFrame.from_msgpack(body, raw)
         self.stats.received += 1
         try:
             self.handler(channel, frame)

@@ -2,52 +2,25 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatserver.auth import identity_verified, normalise_email, origin_allowed
 from chatserver.credits import customer_visitor_id
+from chatserver.http_body import BadRequest, json_object, optional_str
 from chatserver.hub import visitor_summary
 from chatserver.models import OfflineMessage, Visitor
 from chatserver.protocol import ID_PATTERN
 from chatserver.store import now_ms
 
-MAX_FIELD = 200
 MAX_OFFLINE_TEXT = 4000
 offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
 
 
-class _BadRequest(Exception):
-    def __init__(self, message: str, status: int = 400, code: str = "invalid_field") -> None:
-        self.response = JSONResponse({"error": code, "message": message}, status_code=status)
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise _BadRequest("body must be JSON") from None
-    if not isinstance(body, dict):
-        raise _BadRequest("body must be a JSON object")
-    return body
-
-
-def _opt_str(body: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise _BadRequest(f"`{name}` must be a string of at most {limit} characters")
-    return value.strip() or None
-
-
 def _check_origin(request: Request) -> None:
     if not origin_allowed(request, request.app.state.settings, for_visitor=True):
-        raise _BadRequest("origin not allowed", 403, "forbidden")
+        raise BadRequest("origin not allowed", 403, "forbidden")
 
 
 async def visitor_session(request: Request) -> Response:
@@ -56,18 +29,18 @@ async def visitor_session(request: Request) -> Response:
     settings = state.settings
     try:
         _check_origin(request)
-        body = await _json_body(request)
-        site = _opt_str(body, "site", 64) or settings.site_key
+        body = await json_object(request)
+        site = optional_str(body, "site", 64) or settings.site_key
         if not ID_PATTERN.match(site):
-            raise _BadRequest("`site` must be a site key")
+            raise BadRequest("`site` must be a site key")
         if site != settings.site_key:
-            raise _BadRequest("unknown site", 403, "forbidden")
-        token = _opt_str(body, "token", 1000)
-        name = _opt_str(body, "name")
-        email = _opt_str(body, "email", 320)
-        claimed = _opt_str(body, "identity_hash", 128)
-        language = _opt_str(body, "language", 16)
-    except _BadRequest as exc:
+            raise BadRequest("unknown site", 403, "forbidden")
+        token = optional_str(body, "token", 1000)
+        name = optional_str(body, "name")
+        email = optional_str(body, "email", 320)
+        claimed = optional_str(body, "identity_hash", 128)
+        language = optional_str(body, "language", 16)
+    except BadRequest as exc:
         return exc.response
     claims = state.tokens.read_visitor_token(token) if token else None
     verified = bool(email and claimed) and identity_verified(
@@ -97,8 +70,6 @@ async def visitor_session(request: Request) -> Response:
         visitor.email = email
     if customer is not None:
         visitor.customer_email = customer
-    elif not verified and visitor.customer_email and not claims:
-        visitor.customer_email = None
     await state.store.save_visitor(visitor)
     if visitor.id in state.hub.visitors:
         # A pre-chat form filled in after the socket opened: agents see the new name.
@@ -120,16 +91,16 @@ async def offline_message(request: Request) -> Response:
     state = request.app.state
     try:
         _check_origin(request)
-        body = await _json_body(request)
-        token = _opt_str(body, "token", 1000)
-        email = _opt_str(body, "email", 320)
-        name = _opt_str(body, "name")
-        text = _opt_str(body, "text", MAX_OFFLINE_TEXT)
+        body = await json_object(request)
+        token = optional_str(body, "token", 1000)
+        email = optional_str(body, "email", 320)
+        name = optional_str(body, "name")
+        text = optional_str(body, "text", MAX_OFFLINE_TEXT)
         if not email or "@" not in email:
-            raise _BadRequest("`email` must be an e-mail address")
+            raise BadRequest("`email` must be an e-mail address")
         if not text:
-            raise _BadRequest("`text` must not be empty")
-    except _BadRequest as exc:
+            raise BadRequest("`text` must not be empty")
+    except BadRequest as exc:
         return exc.response
     claims = state.tokens.read_visitor_token(token) if token else None
     visitor = await state.store.get_visitor(claims.visitor_id) if claims else None
