@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             settings.group_commit_max_batch,
             settings.group_commit_max_delay_ms,
             settings.db_busy_timeout_s,
+            settings.db_pool_size,
         )
         engine = store.engine
         hub = Hub(store, settings)
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
 
             node_id = new_node_id()
             bus = RedisBus(settings.redis_url, hub.deliver, node_id)
-            cluster = Cluster(settings.redis_url, node_id, dispatcher)
+            cluster = Cluster(settings, node_id, dispatcher)
             hub.presence = cluster.presence
         else:
             bus = InMemoryBus(hub.deliver)

@@ -21,25 +21,28 @@ from router import AgentSnapshot, Snapshot
 
 if TYPE_CHECKING:
     from chatserver.dispatch import Dispatcher
+    from chatserver.settings import Settings
 
 log = logging.getLogger("livedesk.cluster")
 
-LEASE_TTL_S = 10.0
 SNAPSHOT_EVERY_S = 1.0
-PRESENCE_TTL_S = 15.0
-CAPACITY_LEASE_TTL_S = 30.0
+# Forwarded routing events the leader works on at once (each may wait on the store).
+FORWARDED_IN_FLIGHT = 32
 
 
 class Cluster:
-    def __init__(self, redis_url: str, node_id: str, dispatcher: Dispatcher) -> None:
+    def __init__(self, settings: Settings, node_id: str, dispatcher: Dispatcher) -> None:
+        assert settings.redis_url is not None
         # Fails fast, no hidden retries (a retried push could queue an event twice); the
         # inbox blocks on BLPOP for a second, well inside the 5 s socket timeout.
-        self.redis = redis_client(redis_url)
+        self.redis = redis_client(settings.redis_url)
         self.node_id = node_id
         self.dispatcher = dispatcher
-        self.ledger = RedisCapacityLedger(self.redis, node_id, lease_ttl_s=CAPACITY_LEASE_TTL_S)
-        self.presence = RedisPresence(self.redis, node_id, ttl_s=PRESENCE_TTL_S)
-        self.lease = LeaderLease(self.redis, node_id, ttl_s=LEASE_TTL_S)
+        self.ledger = RedisCapacityLedger(
+            self.redis, node_id, lease_ttl_s=settings.capacity_lease_ttl_s
+        )
+        self.presence = RedisPresence(self.redis, node_id, ttl_s=settings.presence_ttl_s)
+        self.lease = LeaderLease(self.redis, node_id, ttl_s=settings.leader_lease_ttl_s)
         self.outbox = RouterOutbox(self.redis)
         self._inbox: RouterInbox | None = None
         self.tasks = TaskSet("cluster")
@@ -76,11 +79,32 @@ class Cluster:
         await self.dispatcher.follow()
 
     async def _consume(self, inbox: RouterInbox) -> None:
+        """Run forwarded events as they come: one after another for the same agent or
+        conversation (a connect must not overtake the disconnect before it), side by side
+        otherwise, so the store reads an event needs before it reaches the router overlap
+        instead of queueing every node's events behind each other."""
+        in_flight = asyncio.Semaphore(FORWARDED_IN_FLIGHT)
+        last_of: dict[str, asyncio.Task[None]] = {}
+
+        def finished(key: str, task: asyncio.Task[None]) -> None:
+            in_flight.release()
+            if last_of.get(key) is task:
+                del last_of[key]
+
         async for event in inbox:
-            try:
-                await self.dispatcher.handle_forwarded(event)
-            except Exception:  # one bad event must not stop the leader's routing
-                log.exception("routing event failed: %r", event)
+            await in_flight.acquire()
+            key = self.dispatcher.ordering_key(event)
+            task = self.tasks.spawn(self._handle_after(last_of.get(key), event))
+            last_of[key] = task
+            task.add_done_callback(lambda t, key=key: finished(key, t))
+
+    async def _handle_after(self, before: asyncio.Task[None] | None, event: dict[str, Any]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await self.dispatcher.handle_forwarded(event)
+        except Exception:  # one bad event must not stop the leader's routing
+            log.exception("routing event failed: %r", event)
 
     async def _share_snapshot(self) -> None:
         """Dashboards on any node show the whole desk: the leader shares its router's

@@ -46,7 +46,14 @@ def _sqlite_pragmas(busy_timeout_s: float) -> Any:
     return apply
 
 
-def make_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> AsyncEngine:
+DEFAULT_POOL_SIZE = 20
+
+
+def make_engine(
+    url: str,
+    busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    pool_size: int = DEFAULT_POOL_SIZE,
+) -> AsyncEngine:
     """The async engine, for code that talks to the database from the event loop."""
     if is_sqlite(url):
         # A fixed pool: overflow connections would be opened and closed under load, and each
@@ -59,7 +66,14 @@ def make_engine(url: str, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Asy
         )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # PostgreSQL: a fixed pool, because an overflow connection opened and closed under load
+    # costs a connect and an authentication each time. No pre-ping: it is one more round
+    # trip on every checkout; a connection the server dropped fails its operation instead
+    # (the sender gets the retryable `unavailable`) and SQLAlchemy then invalidates the
+    # whole pool, so the next operation gets a fresh connection.
+    return create_async_engine(
+        async_url(url), pool_size=pool_size, max_overflow=0, pool_recycle=1800
+    )
 
 
 def make_sqlite_sync_engine(

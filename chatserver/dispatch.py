@@ -88,6 +88,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._visitor_of: dict[str, str] = {}
+        # Per conversation, the last decision still being carried out (see ``_then``).
+        self._pending: dict[str, asyncio.Task[None]] = {}
         # Cluster mode: only the leader routes; the others forward events to it.
         self.is_leader = True
         self.presence: Any = None
@@ -228,6 +230,13 @@ class Dispatcher:
             await self.forward({"op": op, **args})
             return None
         return await getattr(self, f"_on_{op}")(**args)
+
+    @staticmethod
+    def ordering_key(event: dict[str, Any]) -> str:
+        """Events with the same key must run in the order they were sent."""
+        if "conv_id" in event:
+            return f"conv:{event['conv_id']}"
+        return f"agent:{event.get('agent_id')}"
 
     async def handle_forwarded(self, event: dict[str, Any]) -> None:
         """The leader's side of ``forward``: run an event another node sent."""
@@ -404,32 +413,66 @@ class Dispatcher:
     # ------------------------------------------------------------------ decisions
 
     async def _carry_out(self, decisions: list[Decision]) -> None:
-        work = list(decisions)
-        skip: set[str] = set()
-        while work:
-            decision = work.pop(0)
-            if getattr(decision, "conv_id", None) in skip and not isinstance(decision, SlotFreed):
-                continue
-            try:
-                more = await self._one(decision)
-            except LivedeskError as exc:  # store or ledger down: the next event retries
-                log.warning("could not carry out %s: %s", decision, exc)
-                continue
-            if more is not None:
-                skip.add(decision.conv_id)  # type: ignore[union-attr]
-                work = more + work
+        """Hand the decisions on, per conversation and in order (see ``_then``): the router
+        lock is held only while the router decides, so one slow ledger or store round trip
+        no longer holds up every other routing event."""
+        by_conv: dict[str, list[Decision]] = {}
+        for decision in decisions:
+            by_conv.setdefault(decision.conv_id, []).append(decision)
+        for conv_id, steps in by_conv.items():
+            self._then(conv_id, steps)
         metrics.QUEUED.set(self.router.queued_count)
 
-    async def _one(self, d: Decision) -> list[Decision] | None:
-        """Carry out one decision; a list means "the plan changed: do these instead"."""
-        now = self.clock()
+    def _then(self, conv_id: str, steps: list[Decision]) -> None:
+        """Carry out ``steps`` after whatever is still pending for the conversation."""
+        before = self._pending.get(conv_id)
+        task = self.hub.tasks.spawn(self._after(before, steps))
+        self._pending[conv_id] = task
+
+        def done(t: asyncio.Task[None]) -> None:
+            if self._pending.get(conv_id) is t:
+                del self._pending[conv_id]
+
+        task.add_done_callback(done)
+
+    async def _after(self, before: asyncio.Task[None] | None, steps: list[Decision]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        replanned = False
+        for d in steps:
+            if replanned and not isinstance(d, SlotFreed):
+                continue  # the router changed its plan for this conversation
+            try:
+                if isinstance(d, Offer) and not await self._reserve(d):
+                    # Another node's lease filled the agent: the router re-plans, and its
+                    # new decisions queue behind this task.
+                    await self._call(
+                        lambda now, d=d: self.router.offer_failed(d.conv_id, d.agent_id, now)
+                    )
+                    replanned = True
+                    continue
+                if isinstance(d, SlotFreed):
+                    await self.ledger.release(d.agent_id, d.conv_id)
+                await self._effects(d)
+            except LivedeskError as exc:  # ledger or store down: the next event retries
+                log.warning("could not carry out %s: %s", d, exc)
+
+    async def _reserve(self, d: Offer) -> bool:
+        """A slot in the capacity ledger, which every node shares, before any offer."""
+        if not await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override):
+            return False
+        if d.override:
+            log.warning("supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id)
+        return True
+
+    async def settled(self) -> None:
+        """Until every decision made so far has been carried out."""
+        while self._pending:
+            await asyncio.wait(list(self._pending.values()))
+
+    async def _effects(self, d: Decision) -> None:
+        """The store's and the sockets' part of a decision."""
         if isinstance(d, Offer):
-            if not await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override):
-                return self.router.offer_failed(d.conv_id, d.agent_id, now)
-            if d.override:
-                log.warning(
-                    "supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id
-                )
             if not d.auto_accept:
                 await self._transition(d.conv_id, "offered", agent_id=int(d.agent_id))
                 self.hub.publish(
@@ -444,8 +487,9 @@ class Dispatcher:
             conv = await self._transition(
                 d.conv_id, "active", agent_id=int(d.agent_id), assigned_ms=now_ms()
             )
-            if conv is None:
-                return self.router.release(d.conv_id, now)
+            if conv is None:  # closed meanwhile: give the agent's slot back
+                await self._call(lambda now: self.router.release(d.conv_id, now))
+                return
             await self.hub.assigned(conv, int(d.agent_id))
         elif isinstance(d, (Queued, QueueUpdate)):
             visitor_id = self._visitor_of.get(d.conv_id)
@@ -467,8 +511,6 @@ class Dispatcher:
             )
         elif isinstance(d, AgentLeft):
             self.hub.post_event(d.conv_id, "agent_left", {"agent_id": int(d.agent_id)})
-        elif isinstance(d, SlotFreed):
-            await self.ledger.release(d.agent_id, d.conv_id)
         elif isinstance(d, Transferred):
             if d.from_agent is not None and d.to_agent is not None:
                 # Agent to agent: the old agent's console drops the chat at once (a team
@@ -488,7 +530,6 @@ class Dispatcher:
             )
         elif isinstance(d, LanguageFallback):
             log.info("language fallback for %s (%s)", d.conv_id, d.language)
-        return None
 
     async def _transition(self, conv_id: str, state: str, **values: Any) -> Conversation | None:
         try:

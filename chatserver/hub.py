@@ -68,6 +68,19 @@ class ConvRef:
     language: str | None = None
 
 
+def _system_event(conv_id: str, event: str, data: dict[str, Any]) -> Append:
+    """The conversation may have just closed, so a system event is written even then (the
+    close event is the last word)."""
+    return Append(
+        conversation_id=conv_id,
+        author="system",
+        kind="event",
+        body=event,
+        data=data,
+        allow_closed=True,
+    )
+
+
 def _log_failure(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.warning("background append failed: %s", future.exception())
@@ -660,19 +673,15 @@ class Hub:
             await self.dispatch.conversation_ended(closed)
 
     async def append_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
-        """A sequenced system event. The conversation may have just closed, so the event
-        is written even then (the close event is the last word)."""
-        await self.store.append(
-            Append(conversation_id=conv_id, author="system", kind="event", body=event, data=data),
-            allow_closed=True,
-        )
+        """A sequenced system event, waiting for its commit."""
+        await self.store.writer.submit(_system_event(conv_id, event, data))
 
     def post_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
         """Like ``append_event`` without waiting for the commit (it keeps its place in the
         commit order): for the dispatcher, which must not hold everyone up on one write."""
-        item = Append(conversation_id=conv_id, author="system", kind="event", body=event, data=data)
-        item.allow_closed = True
-        self.store.writer.submit(item).add_done_callback(_log_failure)
+        self.store.writer.submit(_system_event(conv_id, event, data)).add_done_callback(
+            _log_failure
+        )
 
     async def assigned(self, conv: Conversation, agent_id: int) -> None:
         """Carry out an assignment already made durable: tell the visitor and the agent."""

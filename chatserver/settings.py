@@ -15,7 +15,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./livedesk.db"
     # How long a SQLite write waits for a lock before the sender gets `unavailable`.
     db_busy_timeout_s: float = 30.0
+    # PostgreSQL connections per hub process (a fixed pool; SQLite ignores it).
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     redis_url: str | None = None
+    # Many hub processes (only with redis_url): how long the routing leader's lease, a
+    # node's presence heartbeat and its capacity leases outlive a node that died.
+    leader_lease_ttl_s: float = Field(default=10.0, gt=0)
+    presence_ttl_s: float = Field(default=15.0, gt=0)
+    capacity_lease_ttl_s: float = Field(default=30.0, gt=0)
     # Signs visitor tokens and agent session cookies. The default is only for the demo;
     # `serve` warns when it is left unset.
     secret_key: str = "livedesk-insecure-development-key-change-me"

@@ -27,6 +27,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from chatserver import metrics
 from chatserver.db import (
     DEFAULT_BUSY_TIMEOUT_S,
+    DEFAULT_POOL_SIZE,
     is_sqlite,
     make_engine,
     make_sqlite_sync_engine,
@@ -264,10 +265,14 @@ class Store:
         max_batch: int = 256,
         max_delay_ms: float = 2.0,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         self.url = url
         # The async engine is for the rooms that talk to the database themselves (billing).
-        self.engine = make_engine(url, busy_timeout_s)
+        self.engine = make_engine(url, busy_timeout_s, pool_size)
+        # Reads need no transaction: under READ COMMITTED every statement takes its own
+        # snapshot anyway, and skipping BEGIN/ROLLBACK saves two round trips per read.
+        self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sqlite = is_sqlite(url)
         if self._sqlite:
             self._sync_engine = make_sqlite_sync_engine(
@@ -303,7 +308,7 @@ class Store:
             if self._sqlite:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._readers, self._sync_read, fn)
-            async with self.engine.connect() as conn:
+            async with self._read_engine.connect() as conn:
                 return await conn.run_sync(fn)
         except StoreUnavailable:
             raise
