@@ -44,6 +44,12 @@ class Bus(Protocol):
     def subscribe(self, channel: str) -> None: ...
     def unsubscribe(self, channel: str) -> None: ...
     def healthy(self) -> bool: ...
+    def subscribed(self, channel: str) -> bool:
+        """Frames other processes publish on ``channel`` reach this one now."""
+
+    async def until_subscribed(self, channel: str, timeout_s: float) -> bool:
+        """Until frames other processes publish on ``channel`` reach this one; False if
+        not within ``timeout_s``."""
 
 
 class InMemoryBus:
@@ -74,4 +80,10 @@ class InMemoryBus:
             self._subscribed.pop(channel, None)
 
     def healthy(self) -> bool:
+        return True
+
+    def subscribed(self, channel: str) -> bool:
+        return True  # one process: no other publishers
+
+    async def until_subscribed(self, channel: str, timeout_s: float) -> bool:
         return True

@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("livedesk.hub")
 
 RESUME_PAGE = 500
+# How long an `assigned` frame may wait for this node to hear its conversation live.
+SUBSCRIBE_WAIT_S = 2.0
 
 
 @dataclass(slots=True)
@@ -137,16 +139,31 @@ class Hub:
         body = frame.body
         kind = body.get("type")
         listeners = tuple(self.listeners.get(channel, ()))
-        if kind == "assigned" and channel.startswith("agent:"):
+        if kind == "assigned" and channel.startswith("agent:") and listeners:
             room = conversation_channel(body["conversation"]["conversation_id"])
             for conn in listeners:
                 self.join(conn, room)
+            if not self.bus.subscribed(room):  # type: ignore[union-attr]
+                # The agent's console reads the history on `assigned`; if it did so before
+                # this node hears the conversation live, a message in between would be lost.
+                self.tasks.spawn(self._push_when_subscribed(room, listeners, frame))
+                return
         elif kind == "unassigned" and channel.startswith("agent:"):
             room = conversation_channel(body["conversation_id"])
             for conn in listeners:
                 self.leave(conn, room)
         elif kind == "event" and channel.startswith("conv:"):
             self._note_event(body["conversation_id"], body["event"], body.get("data", {}))
+        for conn in listeners:
+            conn.push(frame)
+        metrics.FRAMES_OUT.inc(len(listeners))
+
+    async def _push_when_subscribed(
+        self, room: str, listeners: tuple[Connection, ...], frame: OutFrame
+    ) -> None:
+        assert self.bus is not None
+        if not await self.bus.until_subscribed(room, SUBSCRIBE_WAIT_S):
+            log.warning("%s not subscribed after %ss; assigning anyway", room, SUBSCRIBE_WAIT_S)
         for conn in listeners:
             conn.push(frame)
         metrics.FRAMES_OUT.inc(len(listeners))

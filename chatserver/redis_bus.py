@@ -225,6 +225,22 @@ class RedisBus:
     def healthy(self) -> bool:
         return self._sub_ok and self._pub_ok
 
+    def subscribed(self, channel: str) -> bool:
+        """Redis has confirmed this node's subscription to ``channel``: a frame another
+        node publishes before that never reaches this one live."""
+        return (
+            self._sub_ok
+            and channel in self._wanted
+            and bus_channel(channel, self._prefix).encode() in self._confirmed
+        )
+
+    async def until_subscribed(self, channel: str, timeout_s: float) -> bool:
+        try:
+            await self._wait(lambda: self.subscribed(channel), timeout_s)
+        except BusUnavailable:
+            return False
+        return True
+
     # ------------------------------------------------------------------ waiting on state
 
     async def wait_healthy(self, timeout_s: float, healthy: bool = True) -> None:

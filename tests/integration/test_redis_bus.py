@@ -85,6 +85,23 @@ async def test_publish_on_one_node_reaches_the_other_in_order(
     assert bus_b.stats.received == 300
 
 
+async def test_a_channel_counts_as_subscribed_only_once_redis_confirmed_it(
+    nodes: tuple[RedisBus, Recorder, RedisBus, Recorder],
+) -> None:
+    bus_a, rec_a, bus_b, rec_b = nodes
+    assert not bus_b.subscribed("conv:late")
+    bus_b.subscribe("conv:late")
+    # Nothing has been sent to Redis yet (the subscriber task has not run).
+    assert not bus_b.subscribed("conv:late")
+    assert await bus_b.until_subscribed("conv:late", WAIT_S)
+    assert bus_b.subscribed("conv:late")
+    bus_a.publish("conv:late", frame(1))  # the very next frame already reaches B
+    await rec_b.wait_for(lambda: rec_b.values("conv:late") == [1])
+    bus_b.unsubscribe("conv:late")
+    assert not bus_b.subscribed("conv:late")
+    assert not await bus_a.until_subscribed("conv:never", 0.05)
+
+
 async def test_own_publishes_are_delivered_once(
     nodes: tuple[RedisBus, Recorder, RedisBus, Recorder],
 ) -> None:
