@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError
 
 from chatserver.errors import LivedeskError
-from chatserver.redis_keys import KEY_PREFIX
+from chatserver.redis_keys import KEY_PREFIX, owners_key, slots_key
 
 _SCRIPT = """
 local slots, owners = KEYS[1], KEYS[2]
@@ -97,14 +97,6 @@ return result
 
 class CapacityUnavailable(LivedeskError):
     """Redis could not be reached or failed; no slot was reserved or released."""
-
-
-def slots_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
-    return f"{prefix}:cap:{{{agent_id}}}"
-
-
-def owners_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
-    return f"{prefix}:capown:{{{agent_id}}}"
 
 
 class RedisCapacityLedger:

@@ -54,3 +54,12 @@ def new_node_id() -> str:
     its former self, whose echoes and leases must not count as its own."""
     host = socket.gethostname().split(".")[0][:32] or "node"
     return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+# One agent's capacity ledger: both keys share the hash tag ``{agent}`` (one shard).
+def slots_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
+    return f"{prefix}:cap:{{{agent_id}}}"
+
+
+def owners_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
+    return f"{prefix}:capown:{{{agent_id}}}"
