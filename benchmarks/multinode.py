@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,80 +21,47 @@ import httpx  # noqa: E402
 
 from benchmarks._hub import HubProcess  # noqa: E402
 from benchmarks.hub_roundtrip import run  # noqa: E402
-from chatserver.auth import hash_password  # noqa: E402
-from chatserver.db import upgrade  # noqa: E402
-from chatserver.loadtest import rss_mb  # noqa: E402
-from chatserver.store import Store  # noqa: E402
-from tests.servers import free_port, postgres_database, redis_server, wait_for_port  # noqa: E402
-
-PASSWORD = "bench-password"
+from tests.servers import postgres_database, redis_server  # noqa: E402
 
 
 class TwoNodes:
-    """Node A serves the visitors, node B the agents; one Redis, one PostgreSQL."""
+    """Node A serves the visitors, node B the agents; one Redis, one PostgreSQL. The shape
+    ``hub_roundtrip.run`` drives: seed/start/stop/login/rss_mb and the two bases."""
 
     def __init__(self, database_url: str, redis_url: str, agents: int, cap: int) -> None:
-        self.database_url = database_url
-        self.agents = agents
-        self.cap = cap
-        self.ports = (free_port(), free_port())
-        self.env = {
-            **os.environ,
-            "LIVEDESK_DATABASE_URL": database_url,
-            "LIVEDESK_REDIS_URL": redis_url,
-            "LIVEDESK_SECRET_KEY": "bench-secret",
-            "LIVEDESK_RATE_LIMIT_PER_S": "100000",
-            "LIVEDESK_RATE_LIMIT_BURST": "100000",
-            "LIVEDESK_LOG_LEVEL": "warning",
-        }
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.nodes = [
+            HubProcess(agents, cap, database_url=database_url, redis_url=redis_url)
+            for _ in range(2)
+        ]
 
     @property
     def visitor_base(self) -> str:
-        return f"http://127.0.0.1:{self.ports[0]}"
+        return self.nodes[0].base
 
     @property
     def agent_base(self) -> str:
-        return f"http://127.0.0.1:{self.ports[1]}"
+        return self.nodes[1].base
 
     base = agent_base
 
     async def seed(self) -> list[str]:
-        await asyncio.to_thread(upgrade, self.database_url)
-        store = Store(self.database_url)
-        hashed = hash_password(PASSWORD)
-        emails = [f"agent{i}@bench.livedesk" for i in range(self.agents)]
-        try:
-            for email in emails:
-                await store.add_agent(email, email.split("@")[0], hashed, cap=self.cap)
-        finally:
-            await store.stop()
-        return emails
+        return await self.nodes[0].seed()
 
     def start(self) -> None:
-        for port in self.ports:
-            self.procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "chatserver.cli", "serve", "--port", str(port)],
-                    env=self.env,
-                )
-            )
-        for port in self.ports:
-            wait_for_port(port, 30)
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.wait_listening()
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-            proc.wait(15)
-        self.procs = []
+        for node in self.nodes:
+            node.stop()
 
     async def login(self, http: httpx.AsyncClient, email: str) -> str:
-        r = await http.post("/login", json={"email": email, "password": PASSWORD})
-        r.raise_for_status()
-        return str(r.cookies["livedesk_session"])
+        return await self.nodes[1].login(http, email)
 
     def rss_mb(self) -> float:
-        return sum(rss_mb(p.pid) for p in self.procs)
+        return sum(node.rss_mb() for node in self.nodes)
 
 
 def main() -> None:

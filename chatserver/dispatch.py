@@ -229,7 +229,17 @@ class Dispatcher:
         if self.forward is not None and not self.is_leader:
             await self.forward({"op": op, **args})
             return None
-        return await getattr(self, f"_on_{op}")(**args)
+        return await self._run_event(op, args)
+
+    async def _run_event(self, op: str, args: dict[str, Any]) -> Any:
+        """Run an event's handler, then wait until what it decided for its own conversation
+        is carried out: a visitor's first message must find the chat already assigned, not
+        still with the bot."""
+        result = await getattr(self, f"_on_{op}")(**args)
+        pending = self._pending.get(args.get("conv_id", ""))
+        if pending is not None:
+            await asyncio.wait([pending])
+        return result
 
     @staticmethod
     def ordering_key(event: dict[str, Any]) -> str:
@@ -246,7 +256,7 @@ class Dispatcher:
             log.warning("ignoring forwarded event %r", op)
             return
         try:
-            await getattr(self, f"_on_{op}")(**args)
+            await self._run_event(op, args)
         except (RouterError, LivedeskError) as exc:
             log.warning("forwarded %s refused: %s", op, exc)
 
@@ -464,11 +474,6 @@ class Dispatcher:
         if d.override:
             log.warning("supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id)
         return True
-
-    async def settled(self) -> None:
-        """Until every decision made so far has been carried out."""
-        while self._pending:
-            await asyncio.wait(list(self._pending.values()))
 
     async def _effects(self, d: Decision) -> None:
         """The store's and the sockets' part of a decision."""

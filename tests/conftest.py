@@ -7,6 +7,14 @@ import pytest
 from tests.servers import RedisServer, postgres_database, redis_server
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "conformance: runs once per backend set, memory+sqlite and redis+postgres "
+        "(tests/integration/conftest.py: backend)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps a loop on the main thread for the
     session, which would break the asyncio tests that came after it."""

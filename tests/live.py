@@ -68,8 +68,12 @@ class LiveServer:
         self._server = server = _SignallingServer(config, started)
 
         def run() -> None:
-            asyncio.run(server.serve())
-            started.set()  # startup failed: let start() see it instead of waiting
+            try:
+                asyncio.run(server.serve())
+            except SystemExit:
+                pass  # uvicorn's way of saying the app's startup failed; start() reports it
+            finally:
+                started.set()  # startup failed: let start() see it now, not after 30 s
 
         self._thread = threading.Thread(target=run, name=f"livedesk-{self.port}", daemon=True)
         self._thread.start()

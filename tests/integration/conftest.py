@@ -1,16 +1,31 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from chatserver.db import upgrade
 from chatserver.demo import add_agent
 from chatserver.settings import Settings
 from tests.live import OPEN_CLIENTS, LiveServer
+from tests.servers import POSTGRES_ADMIN_URL, postgres_database
 
 AGENT_PASSWORD = "correct horse battery staple"
+
+# The two backend sets the conformance suite runs against (issue 8): the embedded default,
+# and what a cluster runs on. Test ids end in ``[memory+sqlite]`` / ``[redis+postgres]``.
+MEMORY_SQLITE = "memory+sqlite"
+REDIS_POSTGRES = "redis+postgres"
+BACKENDS = (
+    pytest.param(MEMORY_SQLITE, id=MEMORY_SQLITE),
+    pytest.param(
+        REDIS_POSTGRES, id=REDIS_POSTGRES, marks=[pytest.mark.redis, pytest.mark.postgres]
+    ),
+)
 
 
 def make_settings(tmp_path: Path, **overrides: object) -> Settings:
@@ -23,6 +38,91 @@ def make_settings(tmp_path: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One backend set: where the store lives and, for a cluster, the Redis it shares."""
+
+    name: str
+    tmp_path: Path
+    database_url: str | None = None  # None: a SQLite file under tmp_path
+    redis_url: str | None = None  # None: in-process bus, presence and capacity ledger
+
+    def settings(self, **overrides: object) -> Settings:
+        """``make_settings`` on this backend set; overrides win."""
+        values: dict[str, object] = {}
+        if self.database_url is not None:
+            values["database_url"] = self.database_url
+        if self.redis_url is not None:
+            values["redis_url"] = self.redis_url
+        values.update(overrides)
+        return make_settings(self.tmp_path, **values)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Modules marked ``conformance`` run every test that reaches ``backend`` (directly or
+    through ``settings``/``server``) once per backend set; other modules stay on the
+    embedded default."""
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("conformance"):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    """The backend set under test: memory+sqlite unless the module is a conformance one.
+
+    redis+postgres gets a fresh, migrated PostgreSQL database and an empty Redis (the run's
+    own redis-server, flushed; never the machine's). Missing servers skip, or fail under CI."""
+    name = getattr(request, "param", MEMORY_SQLITE)
+    if name == MEMORY_SQLITE:
+        return Backend(name, tmp_path)
+    redis_srv = request.getfixturevalue("redis_srv")
+    template = request.getfixturevalue("migrated_postgres")
+    from redis import Redis
+
+    # Cluster keys (leader lease, presence, capacity, routing queue) have a fixed prefix:
+    # a previous test's leftovers would be taken for live nodes.
+    with Redis.from_url(redis_srv.url) as redis:
+        redis.flushdb()
+    database_url = _clone_database(template)
+    request.addfinalizer(lambda: _drop_database(database_url))
+    return Backend(name, tmp_path, database_url, redis_srv.url)
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres() -> Iterator[str]:
+    """A PostgreSQL database migrated to head once per run, the template every
+    redis+postgres test's database is copied from (a copy costs far less than a migration).
+    The app migrates only SQLite itself; PostgreSQL is migrated by the release step
+    (`livedesk db upgrade`), which this stands for."""
+    with postgres_database() as url:
+        upgrade(url)
+        yield url
+
+
+def _run_admin(sql: str) -> None:
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _clone_database(template_url: str) -> str:
+    base, _, template = template_url.rpartition("/")
+    name = f"livedesk_test_{uuid.uuid4().hex[:12]}"
+    _run_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return f"{base}/{name}"
+
+
+def _drop_database(url: str) -> None:
+    _run_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
 
 
 async def add_agents(settings: Settings, *specs: tuple[str, str, int]) -> None:
@@ -50,8 +150,8 @@ async def close_clients() -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
+def settings(backend: Backend) -> Settings:
+    return backend.settings()
 
 
 @pytest.fixture

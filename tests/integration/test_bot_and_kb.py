@@ -14,8 +14,10 @@ from chatserver.db import upgrade
 from chatserver.demo import import_kb
 from chatserver.settings import Settings
 from chatserver.store import Store
-from tests.integration.conftest import AGENT_PASSWORD, make_settings, seed_agents
+from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
+
+pytestmark = pytest.mark.conformance
 
 DATA = Path(__file__).parents[1] / "data"
 CANNED = Path(__file__).parents[2] / "kb" / "data" / "demo_canned.jsonl"
@@ -34,8 +36,8 @@ def seed_kb(settings: Settings) -> None:
 
 
 @pytest.fixture
-def kb_server(tmp_path) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path)
+def kb_server(backend: Backend) -> Iterator[LiveServer]:
+    settings = backend.settings()
     seed_kb(settings)
     seed_agents(settings, ("ana@example.com", "agent", 5), ("sam@example.com", "supervisor", 5))
     live = LiveServer(settings).start()

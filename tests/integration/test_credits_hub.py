@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from chatserver.auth import identity_hash
 from chatserver.billing import ledger
 from chatserver.db import make_engine
 from chatserver.hours import BusinessHours
 from chatserver.store import now_ms
-from tests.integration.conftest import add_agents, make_settings
+from tests.integration.conftest import Backend, add_agents
 from tests.integration.test_hub_conversation import agent_client
 from tests.live import LiveServer, connect_visitor, visitor_session
+
+pytestmark = pytest.mark.conformance
 
 BUYER = "buyer@example.com"
 
@@ -74,8 +78,10 @@ async def test_unverified_visitor_claiming_a_customers_email_gets_nothing_of_the
     assert not visitor.drop("balance")
 
 
-async def test_bot_only_policy_keeps_a_visitor_without_credits_from_the_queue(tmp_path) -> None:
-    settings = make_settings(tmp_path, no_credit_policy="bot_only")
+async def test_bot_only_policy_keeps_a_visitor_without_credits_from_the_queue(
+    backend: Backend,
+) -> None:
+    settings = backend.settings(no_credit_policy="bot_only")
     await add_agents(settings, ("ana@example.com", "agent", 5))
     server = LiveServer(settings).start()
     try:

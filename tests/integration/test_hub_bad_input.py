@@ -9,9 +9,11 @@ import msgpack
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
+from tests.integration.conftest import AGENT_PASSWORD, Backend, add_agents, make_settings
 from tests.integration.test_hub_conversation import start_chat
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
+
+pytestmark = pytest.mark.conformance
 
 
 async def still_alive(client) -> None:
@@ -94,9 +96,9 @@ async def test_frame_over_the_size_cap_closes_with_1009(server: LiveServer) -> N
     assert visitor.ws.close_code == 1009
 
 
-async def test_flood_gets_rate_limited_then_closed_with_1008(tmp_path) -> None:
-    settings = make_settings(
-        tmp_path, rate_limit_per_s=1.0, rate_limit_burst=5, flood_errors_before_close=10
+async def test_flood_gets_rate_limited_then_closed_with_1008(backend: Backend) -> None:
+    settings = backend.settings(
+        rate_limit_per_s=1.0, rate_limit_burst=5, flood_errors_before_close=10
     )
     server = LiveServer(settings).start()
     try:
@@ -188,8 +190,8 @@ async def test_another_visitors_conversation_is_forbidden_and_leaks_nothing(
     assert (await agent.recv_type("message", text="still mine"))["conversation_id"] == conv_id
 
 
-async def test_agent_cannot_touch_a_conversation_that_is_not_theirs(tmp_path) -> None:
-    settings = make_settings(tmp_path)
+async def test_agent_cannot_touch_a_conversation_that_is_not_theirs(backend: Backend) -> None:
+    settings = backend.settings()
     await add_agents(settings, ("ana@example.com", "agent", 1), ("bob@example.com", "agent", 1))
     server = LiveServer(settings).start()
     try:

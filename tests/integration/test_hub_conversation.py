@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from chatserver.auth import identity_hash
 from tests.integration.conftest import AGENT_PASSWORD, add_agents
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie, visitor_session
+
+pytestmark = pytest.mark.conformance
 
 
 async def agent_client(server: LiveServer, email: str = "ana@example.com", codec: str = "msgpack"):

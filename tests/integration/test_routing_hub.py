@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
+import pytest
+
+from tests.integration.conftest import AGENT_PASSWORD, Backend, add_agents
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
+
+pytestmark = pytest.mark.conformance
 
 
 async def agent(server: LiveServer, email: str):
@@ -22,8 +26,8 @@ async def visitor_writes(server: LiveServer, text: str = "hello"):
     return client, ack["conversation_id"]
 
 
-async def test_manual_accept_assigns_and_an_unanswered_offer_moves_on(tmp_path) -> None:
-    settings = make_settings(tmp_path, auto_accept=False, accept_timeout_s=0.5)
+async def test_manual_accept_assigns_and_an_unanswered_offer_moves_on(backend: Backend) -> None:
+    settings = backend.settings(auto_accept=False, accept_timeout_s=0.5)
     await add_agents(settings, ("ana@example.com", "agent", 5), ("bob@example.com", "agent", 5))
     server = LiveServer(settings).start()
     try:
@@ -59,8 +63,10 @@ async def _first_offer(a, b, conv_id):
     return holder, (b if holder is a else a)
 
 
-async def test_agent_who_stays_away_past_the_grace_loses_the_chat_to_a_colleague(tmp_path) -> None:
-    settings = make_settings(tmp_path, disconnect_grace_s=0.5)
+async def test_agent_who_stays_away_past_the_grace_loses_the_chat_to_a_colleague(
+    backend: Backend,
+) -> None:
+    settings = backend.settings(disconnect_grace_s=0.5)
     await add_agents(settings, ("ana@example.com", "agent", 1), ("bob@example.com", "agent", 1))
     server = LiveServer(settings).start()
     try:
@@ -82,8 +88,8 @@ async def test_agent_who_stays_away_past_the_grace_loses_the_chat_to_a_colleague
         server.stop()
 
 
-async def test_agent_who_returns_within_the_grace_keeps_the_chat(tmp_path) -> None:
-    settings = make_settings(tmp_path, disconnect_grace_s=30)
+async def test_agent_who_returns_within_the_grace_keeps_the_chat(backend: Backend) -> None:
+    settings = backend.settings(disconnect_grace_s=30)
     await add_agents(settings, ("ana@example.com", "agent", 1), ("bob@example.com", "agent", 1))
     server = LiveServer(settings).start()
     try:
@@ -101,8 +107,8 @@ async def test_agent_who_returns_within_the_grace_keeps_the_chat(tmp_path) -> No
         server.stop()
 
 
-async def test_with_cap_five_the_sixth_chat_waits_until_one_closes(tmp_path) -> None:
-    settings = make_settings(tmp_path)
+async def test_with_cap_five_the_sixth_chat_waits_until_one_closes(backend: Backend) -> None:
+    settings = backend.settings()
     await add_agents(settings, ("ana@example.com", "agent", 5))
     server = LiveServer(settings).start()
     try:
