@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +11,7 @@ from chatserver.db import upgrade
 from chatserver.demo import add_agent
 from chatserver.settings import Settings
 from tests.live import OPEN_CLIENTS, LiveServer
-from tests.servers import POSTGRES_ADMIN_URL, postgres_database
+from tests.servers import postgres_database
 
 AGENT_PASSWORD = "correct horse battery staple"
 
@@ -85,44 +84,42 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     # a previous test's leftovers would be taken for live nodes.
     with Redis.from_url(redis_srv.url) as redis:
         redis.flushdb()
-    database_url = _clone_database(template)
-    request.addfinalizer(lambda: _drop_database(database_url))
-    return Backend(name, tmp_path, database_url, redis_srv.url)
+    _empty_database(template)
+    return Backend(name, tmp_path, template, redis_srv.url)
 
 
 @pytest.fixture(scope="session")
 def migrated_postgres() -> Iterator[str]:
-    """A PostgreSQL database migrated to head once per run, the template every
-    redis+postgres test's database is copied from (a copy costs far less than a migration).
-    The app migrates only SQLite itself; PostgreSQL is migrated by the release step
-    (`livedesk db upgrade`), which this stands for."""
+    """A PostgreSQL database migrated to head once per run, emptied before each
+    redis+postgres test (TRUNCATE, where a fresh database per test would cost a forced
+    checkpoint on every DROP, stalling every other commit on the server). The app migrates
+    only SQLite itself; PostgreSQL is migrated by the release step (`livedesk db upgrade`),
+    which this stands for."""
     with postgres_database() as url:
         upgrade(url)
         yield url
 
 
-def _run_admin(sql: str) -> None:
+def _empty_database(url: str) -> None:
+    """Every table but Alembic's emptied, identities restarted: as migrated, nothing in it."""
     import asyncpg
 
     async def run() -> None:
-        conn = await asyncpg.connect(POSTGRES_ADMIN_URL, timeout=5)
+        conn = await asyncpg.connect(url, timeout=5)
         try:
-            await conn.execute(sql)
+            tables = [
+                r["tablename"]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ]
+            names = ", ".join(f'"{t}"' for t in tables)
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
         finally:
             await conn.close()
 
     asyncio.run(run())
-
-
-def _clone_database(template_url: str) -> str:
-    base, _, template = template_url.rpartition("/")
-    name = f"livedesk_test_{uuid.uuid4().hex[:12]}"
-    _run_admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return f"{base}/{name}"
-
-
-def _drop_database(url: str) -> None:
-    _run_admin(f'DROP DATABASE IF EXISTS "{url.rpartition("/")[2]}" WITH (FORCE)')
 
 
 async def add_agents(settings: Settings, *specs: tuple[str, str, int]) -> None:
