@@ -9,7 +9,6 @@ Every route checks the role; every POST also wants the session's CSRF token in
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -29,6 +28,7 @@ from chatserver.auth import (
 )
 from chatserver.billing import ledger
 from chatserver.dashboard import board_of
+from chatserver.http_body import BadRequest, json_object, optional_str, require_json
 from chatserver.models import OPEN_STATES, Conversation
 from chatserver.protocol import ID_PATTERN, ProtocolError
 from chatserver.store import now_ms
@@ -56,24 +56,20 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        raise HTTPException(415, "send application/json")
+    """The JSON object a POST carries, read by the shared reader; its refusals become the
+    desk's plain-text HTTPExceptions, like every other error here."""
     try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError:
-        raise HTTPException(400, "body must be JSON") from None
-    if not isinstance(body, dict):
-        raise HTTPException(400, "body must be a JSON object")
-    return body
+        require_json(request)
+        return await json_object(request)
+    except BadRequest as exc:
+        raise HTTPException(exc.status, exc.message) from None
 
 
 def _text(body: dict[str, Any], name: str, limit: int) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise HTTPException(400, f"`{name}` must be a string of at most {limit} characters")
-    return value.strip() or None
+    try:
+        return optional_str(body, name, limit)
+    except BadRequest as exc:
+        raise HTTPException(exc.status, exc.message) from None
 
 
 def _teams(text: str) -> set[str]:

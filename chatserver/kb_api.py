@@ -3,7 +3,6 @@ self-service), edit for supervisors and admins, canned replies for agents."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,6 +11,7 @@ from starlette.routing import Route
 
 from chatserver.assist import article_dict, canned_dict, suggestion_dict
 from chatserver.auth import origin_allowed, require_role
+from chatserver.http_body import BadRequest, json_object, require_json
 from kb.article import Article, CannedReply
 from kb.errors import KbFormatError
 from kb.io import article_from_mapping
@@ -54,27 +54,18 @@ async def get_article(request: Request) -> Response:
 async def _editor_body(request: Request) -> dict[str, Any]:
     """Editing needs a supervisor, a JSON body and our own Origin (no cross-site forms)."""
     await require_role(request, "supervisor")
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        raise _Refused(415, "json_only", "send application/json")
+    require_json(request)
     if request.headers.get("origin") and not origin_allowed(
         request, request.app.state.settings, for_visitor=False
     ):
-        raise _Refused(403, "forbidden", "origin not allowed")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise _Refused(413, "too_large", "article too large")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise _Refused(400, "invalid_json", "body must be JSON") from None
-    if not isinstance(body, dict):
-        raise _Refused(400, "invalid_json", "body must be a JSON object")
-    return body
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.response = _error(status, code, message)
+        raise BadRequest("origin not allowed", 403, "forbidden")
+    return await json_object(
+        request,
+        max_bytes=MAX_BODY,
+        too_large="article too large",
+        empty_is_object=False,
+        invalid="invalid_json",
+    )
 
 
 async def save_article(request: Request) -> Response:
@@ -83,8 +74,8 @@ async def save_article(request: Request) -> Response:
         if "article_id" in request.path_params:
             body["id"] = request.path_params["article_id"]
         article: Article = article_from_mapping(body, "request", 1)
-    except _Refused as refused:
-        return refused.response
+    except BadRequest as exc:
+        return exc.response
     except KbFormatError as exc:
         return _error(400, "invalid_field", str(exc))
     saved = await request.app.state.assist.save_article(article)
@@ -112,8 +103,8 @@ async def canned(request: Request) -> Response:
 async def save_canned(request: Request) -> Response:
     try:
         body = await _editor_body(request)
-    except _Refused as refused:
-        return refused.response
+    except BadRequest as exc:
+        return exc.response
     fields = {k: body.get(k) for k in ("shortcut", "text", "lang")}
     if not all(isinstance(v, str) and v.strip() for v in fields.values()):
         return _error(400, "invalid_field", "shortcut, text and lang are required strings")

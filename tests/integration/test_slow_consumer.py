@@ -1,0 +1,274 @@
+"""A socket that stops reading: its queue is emptied, it is closed with 4000 and, as it
+cannot even read that, the connection is reset; its bytes are not kept for ever, and
+nobody else waits. (tests/integration/test_faults.py pins the case where the slow tab
+reads again in time: it gets what was queued, then 4000.)
+
+Measured in benchmarks/slow_consumer.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+import socket
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from websockets.client import ClientProtocol
+from websockets.frames import Frame
+from websockets.protocol import State
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import parse_uri
+
+from chatserver import connection
+from chatserver.connection import Connection
+from chatserver.errors import CloseCode
+from chatserver.protocol import OutFrame
+from tests.integration.conftest import add_agents, make_settings
+from tests.integration.test_faults import frames_to_overflow
+from tests.integration.test_hub_conversation import start_chat
+from tests.live import LiveServer
+
+MSGPACK = "livedesk.v1.msgpack"
+TCP_CLOSE = 7  # tcpi_state once the peer has reset the connection
+
+
+# ---------------------------------------------------------------------------- a tab that never reads
+
+
+class DeafTab:
+    """A raw socket with a tiny receive buffer: reads its handshake and welcome, then
+    never reads again, so the server's bytes pile up in the kernel and behind it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    async def open(cls, server: LiveServer, token: str) -> DeafTab:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await loop.sock_connect(sock, ("127.0.0.1", server.port))
+        proto = ClientProtocol(
+            parse_uri(f"{server.ws_url}/ws/visitor"),
+            origin=Origin(server.url),
+            subprotocols=[Subprotocol(MSGPACK), Subprotocol(f"livedesk.token.{token}")],
+            max_size=None,
+        )
+        proto.send_request(proto.connect())
+        await loop.sock_sendall(sock, b"".join(proto.data_to_send()))
+        frames: list[Frame] = []
+        while not frames:  # the welcome says the tab has joined the conversation's room
+            data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)
+            assert data, "the server closed the tab before its welcome"
+            proto.receive_data(data)
+            frames = [e for e in proto.events_received() if isinstance(e, Frame)]
+        assert proto.state is State.OPEN
+        assert msgpack.unpackb(frames[0].data)["type"] == "welcome"
+        return cls(sock)
+
+    async def wait_reset(self, timeout: float) -> None:
+        """Returns once the server has reset the connection, without reading a byte (a
+        read would let the server's bytes flow again)."""
+        poller = select.poll()
+        poller.register(self.sock, select.POLLERR | select.POLLHUP | select.POLLRDHUP)
+        events = await asyncio.to_thread(poller.poll, int(timeout * 1000))
+        assert events, f"the server still holds the deaf tab after {timeout}s"
+        assert self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0] == TCP_CLOSE
+        with pytest.raises(ConnectionResetError):  # reset, not a clean end of stream
+            for _ in range(10_000):  # what reached its tiny buffer before, then the reset
+                if not self.sock.recv(65_536):
+                    break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+async def flood(server: LiveServer, frame_chars: int, frames: int) -> tuple[Any, Any, str, DeafTab]:
+    """A conversation with a deaf second tab; the agent sends ``frames`` messages and the
+    healthy tab has each one before the next is even sent."""
+    visitor, agent, conv_id, token = await start_chat(server, "hello")
+    deaf = await DeafTab.open(server, token)
+    body = "x" * (frame_chars - 16)
+    for i in range(frames):
+        ack = await agent.send_text(f"{i:08d} {body}", conversation_id=conv_id)
+        got = await visitor.recv_type("message", seq=ack["seq"])
+        assert got["text"].startswith(f"{i:08d} ")
+        visitor.inbox.clear()
+        agent.inbox.clear()
+    return visitor, agent, conv_id, deaf
+
+
+def big_frames(tmp_path: Path, text_chars: int, queue: int) -> Any:
+    return make_settings(
+        tmp_path,
+        send_queue_frames=queue,
+        max_text_chars=text_chars,
+        max_frame_bytes=4 * text_chars,
+        rate_limit_per_s=100_000.0,
+        rate_limit_burst=100_000,
+    )
+
+
+async def test_a_tab_that_never_reads_again_is_reset_after_its_queue_overflows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
+    text_chars, queue = 60_000, 8
+    settings = big_frames(tmp_path, text_chars, queue)
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    deaf: DeafTab | None = None
+    try:
+        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
+            visitor, agent, conv_id, deaf = await flood(
+                server, text_chars, frames_to_overflow(text_chars, queue)
+            )
+            await deaf.wait_reset(timeout=20)
+        assert "send queue full" in caplog.text
+        # Everyone else carries on.
+        ack = await agent.send_text("still here?", conversation_id=conv_id)
+        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
+    finally:
+        if deaf is not None:
+            deaf.close()
+        server.stop()
+
+
+async def test_a_tab_that_stops_reading_in_a_quiet_moment_is_reset_after_a_stalled_send(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A queue far too long to overflow: the stalled send alone drops the tab, even though
+    nothing more is sent after the flood."""
+    monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
+    text_chars = 60_000
+    settings = big_frames(tmp_path, text_chars, queue=100_000)
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    deaf: DeafTab | None = None
+    try:
+        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
+            visitor, agent, conv_id, deaf = await flood(
+                server, text_chars, frames_to_overflow(text_chars, 0)
+            )
+            await deaf.wait_reset(timeout=20)
+        assert "a send waited" in caplog.text
+        assert "send queue full" not in caplog.text
+        ack = await agent.send_text("still here?", conversation_id=conv_id)
+        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
+    finally:
+        if deaf is not None:
+            deaf.close()
+        server.stop()
+
+
+# ---------------------------------------------------------------------------- the Connection alone
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.unsent = 1 << 20  # a peer that reads nothing: the buffer never drains
+        self.aborted = asyncio.Event()
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def abort(self) -> None:
+        self.unsent = 0
+        self.aborted.set()
+
+
+class FakeServerProtocol:
+    """What uvicorn hands the app as ``receive``: a bound method of its protocol."""
+
+    def __init__(self) -> None:
+        self.transport = FakeTransport()
+
+    async def receive(self) -> dict[str, Any]:
+        await asyncio.Event().wait()
+        return {}
+
+
+class DeafWebSocket:
+    """Every send waits for ever, as uvicorn's does while its transport is paused."""
+
+    def __init__(self) -> None:
+        self.server = FakeServerProtocol()
+        self._receive = self.server.receive
+        self.closes: list[int] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await asyncio.Event().wait()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closes.append(code)
+        await asyncio.Event().wait()
+
+
+def deaf_connection(queue: int) -> tuple[Connection, DeafWebSocket]:
+    ws = DeafWebSocket()
+    conn = Connection(ws, "msgpack", "visitor", "v-1", queue, rate=1e6, burst=1_000_000)  # type: ignore[arg-type]
+    conn.start()
+    return conn, ws
+
+
+async def test_an_overflow_empties_the_queue_and_its_close_task_is_owned_then_aborts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    conn, ws = deaf_connection(queue=3)
+    for i in range(5):
+        conn.push(OutFrame({"type": "message", "text": str(i)}))
+    assert conn.closed and conn.close_code == CloseCode.SLOW_CONSUMER
+    assert conn.queue.empty()  # what it did not read is dropped at once
+    closer = conn._closer
+    assert closer is not None and not closer.done()  # kept, not a fire-and-forget task
+    await conn.drain()  # waits for the closer, bounded by CLOSE_TIMEOUT_S
+    assert closer.done() and closer.exception() is None
+    assert ws.closes == [CloseCode.SLOW_CONSUMER]
+    assert ws.server.transport.aborted.is_set()  # the close could not go out: reset
+    await conn.stop()
+
+
+async def test_stop_cancels_a_pending_close_task() -> None:
+    conn, _ = deaf_connection(queue=1)
+    conn.push(OutFrame({"type": "message", "text": "a"}))
+    conn.push(OutFrame({"type": "message", "text": "b"}))
+    closer = conn._closer
+    assert closer is not None and not closer.done()
+    await conn.stop()
+    assert closer.cancelled()
+
+
+async def test_a_send_stalled_past_the_limit_drops_the_socket_without_more_traffic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    conn, ws = deaf_connection(queue=1000)
+    conn.push(OutFrame({"type": "message", "text": "never read"}))
+    await asyncio.wait_for(ws.server.transport.aborted.wait(), 5)
+    assert conn.closed and conn.close_code == CloseCode.SLOW_CONSUMER
+    assert ws.closes == [CloseCode.SLOW_CONSUMER]
+    await conn.stop()
+
+
+async def test_a_close_stuck_behind_unread_bytes_is_aborted_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our own close (say, a password change) to a peer that stopped reading."""
+    monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    conn, ws = deaf_connection(queue=1000)
+    conn.push(OutFrame({"type": "message", "text": "never read"}))
+    conn.close(CloseCode.UNAUTHORIZED)
+    await asyncio.wait_for(ws.server.transport.aborted.wait(), 5)
+    assert conn.close_code == CloseCode.UNAUTHORIZED
+    await conn.stop()
