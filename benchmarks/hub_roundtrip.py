@@ -85,6 +85,7 @@ async def run(
     hub.start()
     errors = 0
     latencies: list[float] = []
+    assign_waits: list[float] = []  # a visitor's first text → the assignment seen by them
     counted = {"messages": 0}
     lost = {"unanswered": 0}
     measuring = asyncio.Event()
@@ -146,6 +147,7 @@ async def run(
                 max_size=None,
             ) as ws:
                 sent_at: dict[str, float] = {}
+                opened_at = [now()]
 
                 async def read() -> None:
                     nonlocal errors
@@ -155,6 +157,8 @@ async def run(
                         if frame["type"] == "error":
                             errors += 1
                         for item in await ordered.accept(frame):
+                            if item["type"] == "event" and item["event"] == "assigned":
+                                assign_waits.append((now() - opened_at[0]) * 1000)
                             if item["type"] != "message" or item["author"] != "agent":
                                 continue
                             started = sent_at.pop(item["text"][3:], None)
@@ -168,6 +172,7 @@ async def run(
                 interval = 1.0 / rate
                 await asyncio.sleep(random.random() * interval)
                 n = 0
+                opened_at[0] = now()  # the first text opens the conversation
                 while not stop.is_set():
                     n += 1
                     text = f"v{i}-m{n}"
@@ -224,6 +229,9 @@ async def run(
         "mean_commit_batch": round(items / batches, 1) if batches else 0,
         "offered_messages_per_s": pairs * rate * 2,
         "unanswered_after_5s": lost["unanswered"],
+        "assigned": len(assign_waits),
+        "assign_p50_ms": round(statistics.median(assign_waits), 1) if assign_waits else None,
+        "assign_max_ms": round(max(assign_waits), 1) if assign_waits else None,
         "errors": errors,
     }
 
