@@ -337,14 +337,19 @@ class Dispatcher:
         if conv is None or conv.state not in ("bot", "offered"):
             return
         self._visitor_of[conv.id] = conv.visitor_id
-        priority = 0
+        priority: int | None = 0
+        previous: int | None
         if self.hub.credits is not None:
-            chosen = await self.hub.credits.priority(conv.visitor_id)
-            if chosen is None:
+            # Two independent reads: side by side, as routing waits on both.
+            priority, previous = await asyncio.gather(
+                self.hub.credits.priority(conv.visitor_id),
+                self.store.previous_agent_of(conv.visitor_id, conv.id),
+            )
+            if priority is None:
                 await self.hub.bot_greet(conv.id, None, None)
                 return
-            priority = chosen
-        previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
+        else:
+            previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
         queued = QueuedConversation(
             id=conv.id,
             priority=priority,

@@ -526,13 +526,14 @@ class Store:
                 raise Conflict("no such conversation")
             if to_state == "closed":
                 values.setdefault("closed_ms", ts)
-            result = conn.execute(
+            row = conn.execute(
                 sa.update(conversations_t)
                 .where(conversations_t.c.id == conv_id)
                 .where(conversations_t.c.state.in_(allowed_from))
                 .values(state=to_state, **values)
-            )
-            if result.rowcount != 1:
+                .returning(*conversations_t.c)
+            ).first()
+            if row is None:
                 raise Conflict(f"cannot go from {current} to {to_state}")
             conn.execute(
                 sa.insert(events_t).values(
@@ -544,9 +545,6 @@ class Store:
                     created_ms=ts,
                 )
             )
-            row = conn.execute(
-                sa.select(conversations_t).where(conversations_t.c.id == conv_id)
-            ).one()
             return dict(row._mapping)
 
         return Conversation.model_validate(await self.write(run))
