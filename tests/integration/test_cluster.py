@@ -1,112 +1,63 @@
-"""Two hub processes on one Redis and one PostgreSQL: one routing leader, a shared capacity
+"""Hub processes on one Redis and one PostgreSQL: one routing leader, a shared capacity
 ledger, frames crossing nodes. Real processes, real servers, loopback only."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
+from redis.asyncio import Redis
 
-from chatserver.demo import add_agent
-from chatserver.settings import Settings
+from chatserver.assist import Assistant
+from chatserver.demo import import_kb
+from chatserver.redis_keys import leader_key
 from chatserver.store import Store
-from tests.live import Client, connect_agent, connect_visitor
-from tests.servers import RedisServer, free_port, wait_for_port
+from tests.cluster_nodes import (
+    SUPERVISOR,
+    Chat,
+    HubProcess,
+    agent_email,
+    agent_on,
+    board_on,
+    chat_across,
+    cluster,
+    login,
+    running,
+    until,
+    until_ready,
+    until_subscribed,
+    visitor_on,
+)
+from tests.servers import RedisServer
 
-PASSWORD = "cluster-password"
-SECRET = "cluster-secret-shared-by-every-node"
-
-
-class Node:
-    """``livedesk serve`` in its own process."""
-
-    def __init__(self, database_url: str, redis_url: str) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "LIVEDESK_DATABASE_URL": database_url,
-            "LIVEDESK_REDIS_URL": redis_url,
-            "LIVEDESK_SECRET_KEY": SECRET,
-            "LIVEDESK_RATE_LIMIT_PER_S": "1000",
-            "LIVEDESK_RATE_LIMIT_BURST": "1000",
-            "LIVEDESK_LOG_LEVEL": "warning",
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def settings(self) -> Settings:
-        return Settings(secret_key=SECRET)
-
-    def start(self) -> Node:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatserver.cli", "serve", "--port", str(self.port)],
-            env=self.env,
-        )
-        wait_for_port(self.port, 30)
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(15)
-            self.proc = None
+KB_ARTICLES = Path(__file__).parents[1] / "data" / "kb_articles.jsonl"
 
 
-@pytest.fixture
-def cluster_db(postgres_url: str) -> str:
-    return postgres_url
-
-
-@pytest.fixture
-def nodes(cluster_db: str, redis_srv: RedisServer) -> Iterator[tuple[Node, Node]]:
-    async def seed() -> None:
-        settings = Settings(database_url=cluster_db, secret_key=SECRET)
-        for i in range(10):
-            await add_agent(
-                settings, email=f"agent{i}@example.com", name=f"Agent {i}", password=PASSWORD, cap=5
-            )
-
-    asyncio.run(seed())
-    # A fresh Redis state per test: the leader lease and leases of earlier tests are gone.
+def fresh_redis(redis_srv: RedisServer) -> str:
+    """The run's own Redis, emptied: no leader lease or leases of an earlier test."""
     redis_srv.restart()
-    a = Node(cluster_db, redis_srv.url).start()
-    b = Node(cluster_db, redis_srv.url).start()
-    try:
+    return redis_srv.url
+
+
+@pytest.fixture
+async def nodes(
+    postgres_url: str, redis_srv: RedisServer
+) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
+    a, b = cluster(postgres_url, fresh_redis(redis_srv), 2, agents=10, cap=5)
+    await a.seed(supervisors=(SUPERVISOR,))
+    async with running(a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
-async def login(node: Node, email: str) -> str:
-    async with httpx.AsyncClient(base_url=node.url, timeout=30) as http:
-        response = await http.post("/login", json={"email": email, "password": PASSWORD})
-        response.raise_for_status()
-        return response.cookies["livedesk_session"]
-
-
-async def agent_on(node: Node, email: str) -> Client:
-    agent = await connect_agent(node, await login(node, email))  # type: ignore[arg-type]
-    await agent.recv_type("welcome")
-    return agent
+@pytest.fixture
+async def chat(nodes: tuple[HubProcess, HubProcess]) -> Chat:
+    """The prelude most two-node tests share: the agent on node b, a visitor on node a."""
+    a, b = nodes
+    return await chat_across(a, b)
 
 
 async def counts(database_url: str) -> dict[str, int]:
@@ -140,30 +91,20 @@ async def per_agent(database_url: str) -> dict[int, int]:
     return {r.agent_id: r.n for r in rows}
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Client]]:
-    opened: list[Client] = []
-    yield opened
-    await asyncio.gather(*(c.close() for c in opened), return_exceptions=True)
-
-
 async def test_two_nodes_fill_ten_agents_of_cap_five_exactly_and_a_close_pulls_the_next(
-    nodes: tuple[Node, Node], cluster_db: str, clients: list[Client]
+    nodes: tuple[HubProcess, HubProcess],
 ) -> None:
     a, b = nodes
-    agents = [await agent_on((a, b)[i % 2], f"agent{i}@example.com") for i in range(10)]
-    clients.extend(agents)
+    agents = [(await agent_on((a, b)[i % 2], agent_email(i)))[0] for i in range(10)]
 
-    async def visitor(i: int) -> tuple[Client, str]:
-        client, _ = await connect_visitor((a, b)[i % 2], codec="msgpack")  # type: ignore[arg-type]
-        clients.append(client)
-        await client.recv_type("welcome", timeout=30)
+    async def visitor(i: int) -> tuple[Any, str]:
+        client, _ = await visitor_on((a, b)[i % 2])
         ack = await client.send_text(f"visitor {i} needs help")
         return client, ack["conversation_id"]
 
     visitors = await asyncio.gather(*(visitor(i) for i in range(200)))
 
-    async def assigned_to(agent: Client, n: int) -> list[str]:
+    async def assigned_to(agent: Any, n: int) -> list[str]:
         return [
             (await agent.recv_type("assigned", timeout=60))["conversation"]["conversation_id"]
             for _ in range(n)
@@ -174,31 +115,21 @@ async def test_two_nodes_fill_ten_agents_of_cap_five_exactly_and_a_close_pulls_t
     waiting = [v for v, conv in visitors if conv not in {c for chats in held for c in chats}]
     assert len(waiting) == 150
     await asyncio.gather(*(v.recv_type("queue", timeout=60) for v in waiting))
-    states = await counts(cluster_db)
+    states = await counts(a.url_db)
     assert (states.get("active"), states.get("bot")) == (50, 150)
-    assert max((await per_agent(cluster_db)).values()) == 5
+    assert max((await per_agent(a.url_db)).values()) == 5
 
     # Agent 3 (on node b) closes one: exactly one waiting conversation takes its slot.
     await agents[3].send({"type": "close", "conversation_id": held[3][0]})
     nxt = await agents[3].recv_type("assigned", timeout=30)
     assert nxt["conversation"]["conversation_id"] not in {c for chats in held for c in chats}
-    states = await counts(cluster_db)
+    states = await counts(a.url_db)
     assert (states.get("active"), states.get("bot"), states.get("closed")) == (50, 149, 1)
-    assert max((await per_agent(cluster_db)).values()) == 5
+    assert max((await per_agent(a.url_db)).values()) == 5
 
 
-async def test_visitor_on_one_node_and_agent_on_the_other_talk_both_ways(
-    nodes: tuple[Node, Node], clients: list[Client]
-) -> None:
-    a, b = nodes
-    agent = await agent_on(b, "agent0@example.com")
-    visitor, _ = await connect_visitor(a)  # type: ignore[arg-type]
-    clients.extend([agent, visitor])
-    await visitor.recv_type("welcome")
-    conv_id = (await visitor.send_text("hello from node a"))["conversation_id"]
-    assert (await agent.recv_type("assigned", timeout=30))["conversation"][
-        "conversation_id"
-    ] == conv_id
+async def test_visitor_on_one_node_and_agent_on_the_other_talk_both_ways(chat: Chat) -> None:
+    visitor, agent, conv_id = chat.visitor, chat.agent, chat.conv_id
     await visitor.send({"type": "typing", "active": True})
     assert (await agent.recv_type("typing", timeout=10))["who"] == "visitor"
     ack = await agent.send_text("hello from node b", conversation_id=conv_id)
@@ -208,39 +139,17 @@ async def test_visitor_on_one_node_and_agent_on_the_other_talk_both_ways(
     assert (await agent.recv_type("seen", timeout=10))["seq"] == ack["seq"]
 
 
-async def ready(node: Node) -> None:
-    """Wait (bounded) until the node says it is ready: store and bus both up."""
-    async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
-        for _ in range(300):
-            try:
-                if (await http.get("/readyz")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)  # polling another process's HTTP state: no event to await
-    raise AssertionError(f"node on {node.port} never became ready")
-
-
 async def test_node_killed_mid_chat_the_agent_resumes_on_the_other_and_nothing_is_lost(
-    nodes: tuple[Node, Node], clients: list[Client]
+    nodes: tuple[HubProcess, HubProcess], chat: Chat
 ) -> None:
     a, b = nodes
-    agent = await agent_on(b, "agent0@example.com")
-    visitor, _ = await connect_visitor(a)  # type: ignore[arg-type]
-    clients.extend([agent, visitor])
-    await visitor.recv_type("welcome")
-    conv_id = (await visitor.send_text("first"))["conversation_id"]
-    await agent.recv_type("assigned", timeout=30)
+    visitor, agent, conv_id = chat.visitor, chat.agent, chat.conv_id
     await agent.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
     await agent.recv_type("resumed", timeout=10)
     seen = max(f["seq"] for f in agent.drop("message") + agent.drop("event"))
-    assert b.proc is not None
-    b.proc.kill()  # kill -9: no goodbye
-    b.proc.wait(15)
-    b.proc = None
+    b.kill()  # kill -9: no goodbye
     acked = [await visitor.send_text(f"while node b is dead {i}") for i in range(3)]
-    again = await agent_on(a, "agent0@example.com")
-    clients.append(again)
+    again, _ = await agent_on(a, agent_email(0))
     await again.send({"type": "resume", "conversation_id": conv_id, "after_seq": seen})
     await again.recv_type("resumed", timeout=10)
     got = [f for f in again.drop("message") if f["author"] == "visitor"]
@@ -249,74 +158,211 @@ async def test_node_killed_mid_chat_the_agent_resumes_on_the_other_and_nothing_i
     assert (await visitor.recv_type("message", author="agent", timeout=10))["seq"] == reply["seq"]
 
 
+async def redis_outage(redis_srv: RedisServer, *nodes: HubProcess) -> None:
+    """Redis stops until every node says 503; the caller does what it wants during the
+    outage, then calls ``redis_back``."""
+    redis_srv.stop()
+    await asyncio.gather(*(until_ready(n, 503) for n in nodes))
+
+
+async def redis_back(redis_srv: RedisServer, *nodes: HubProcess) -> None:
+    redis_srv.start()
+    await asyncio.gather(*(until_ready(n) for n in nodes))
+
+
+def by_seq(frames: list[dict[str, Any]]) -> dict[int, set[str]]:
+    texts: dict[int, set[str]] = {}
+    for frame in frames:
+        texts.setdefault(frame["seq"], set()).add(frame["text"])
+    return texts
+
+
 async def test_redis_restart_mid_chat_loses_and_doubles_nothing(
-    nodes: tuple[Node, Node], redis_srv: RedisServer, clients: list[Client]
+    nodes: tuple[HubProcess, HubProcess], redis_srv: RedisServer, chat: Chat
 ) -> None:
-    a, b = nodes
-    agent = await agent_on(b, "agent1@example.com")
-    visitor, _ = await connect_visitor(a)  # type: ignore[arg-type]
-    clients.extend([agent, visitor])
-    await visitor.recv_type("welcome")
-    conv_id = (await visitor.send_text("before the restart"))["conversation_id"]
-    await agent.recv_type("assigned", timeout=30)
-    redis_srv.restart()
-    # While the bus reconnects, a message is stored and acked; live delivery may miss it.
-    during = await visitor.send_text("during the restart")
-    await ready(a)
-    await ready(b)
-    after = await visitor.send_text("after the restart")
-    assert after["seq"] == during["seq"] + 1
+    visitor, agent, conv_id = chat.visitor, chat.agent, chat.conv_id
+    await redis_outage(redis_srv, *nodes)
+    # While the bus is down a message is stored and acked; live delivery misses it.
+    during = await visitor.send_text("during the outage")
+    await redis_back(redis_srv, *nodes)
+    after = await visitor.send_text("after the outage")
+    assert after["seq"] == during["seq"] + 1  # nobody else (the bot) spoke in between
     # The agent catches up by seq: everything once, in order.
     await agent.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
     await agent.recv_type("resumed", timeout=10)
-    texts = {}
-    for frame in agent.drop("message"):
-        texts.setdefault(frame["seq"], set()).add(frame["text"])
+    texts = by_seq(agent.drop("message"))
     assert all(len(v) == 1 for v in texts.values())
     ordered = [next(iter(texts[s])) for s in sorted(texts)]
-    assert [t for t in ordered if "restart" in t] == [
-        "before the restart",
-        "during the restart",
-        "after the restart",
+    assert [t for t in ordered if t.startswith(("hello from", "during", "after"))] == [
+        "hello from the visitor's node",
+        "during the outage",
+        "after the outage",
     ]
+    # The answer reaches the visitor once, live or (see the xfail below) by resume.
     reply = await agent.send_text("still here", conversation_id=conv_id)
-    assert (await visitor.recv_type("message", author="agent", timeout=15))["seq"] == reply["seq"]
+    await visitor.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
+    await visitor.recv_type("resumed", timeout=10)
+    texts = by_seq(visitor.drop("message"))
+    assert texts[reply["seq"]] == {"still here"}
+    assert all(len(v) == 1 for v in texts.values())
+
+
+@pytest.mark.xfail(
+    reason="product bug (issue 9 report): after Redis comes back, the first command on "
+    "each pooled Redis connection that sat idle through the outage fails and is not "
+    "retried, so the first frames a node publishes are dropped although /readyz says 200",
+    strict=False,  # not every node's pool holds a stale connection
+)
+async def test_after_a_redis_restart_the_first_frames_are_delivered_live(
+    nodes: tuple[HubProcess, HubProcess], redis_srv: RedisServer, chat: Chat
+) -> None:
+    visitor, agent, conv_id = chat.visitor, chat.agent, chat.conv_id
+    first = await agent.send_text("before the outage", conversation_id=conv_id)
+    assert (await visitor.recv_type("message", author="agent", timeout=10))["seq"] == first["seq"]
+    await redis_outage(redis_srv, *nodes)
+    await redis_back(redis_srv, *nodes)
+    reply = await agent.send_text("after the outage", conversation_id=conv_id)
+    assert (await visitor.recv_type("message", author="agent", timeout=5))["seq"] == reply["seq"]
 
 
 async def test_supervisor_on_either_node_sees_the_whole_desk(
-    nodes: tuple[Node, Node], clients: list[Client]
+    nodes: tuple[HubProcess, HubProcess], chat: Chat
 ) -> None:
-    from websockets.asyncio.client import connect
-
-    a, b = nodes
-    await asyncio.gather(
-        add_agent(
-            Settings(database_url=a.env["LIVEDESK_DATABASE_URL"], secret_key=SECRET),
-            email="sam@example.com",
-            name="Sam",
-            password=PASSWORD,
-            role="supervisor",
-        )
-    )
-    agent = await agent_on(b, "agent2@example.com")
-    visitor, _ = await connect_visitor(a)  # type: ignore[arg-type]
-    clients.extend([agent, visitor])
-    await visitor.recv_type("welcome")
-    conv_id = (await visitor.send_text("watch me"))["conversation_id"]
-    await agent.recv_type("assigned", timeout=30)
-    cookie = await login(a, "sam@example.com")
-    for node in (a, b):
-        ws = await connect(
-            f"{node.ws_url}/ws/supervisor",
-            subprotocols=["livedesk.v1.json"],  # type: ignore[list-item]
-            origin=node.url,  # type: ignore[arg-type]
-            additional_headers={"Cookie": f"livedesk_session={cookie}"},
-        )
-        board = Client(ws, "json")
-        clients.append(board)
-        # Whichever node routes, each board shows agent 2 holding the chat (bounded wait).
+    cookie = await login(nodes[0], SUPERVISOR)
+    for node in nodes:
+        board = await board_on(node, cookie)
+        # Whichever node routes, each board shows the agent holding the chat (bounded wait).
         frame = await board.recv_until(
-            lambda f: any(conv_id in row.get("chats", []) for row in f.get("agents", [])),
+            lambda f: any(chat.conv_id in row.get("chats", []) for row in f.get("agents", [])),
             timeout=15,
         )
         assert frame["type"] == "board"
+
+
+# ---------------------------------------------------------------------------- three nodes
+
+
+async def seed_kb(database_url: str) -> None:
+    store = Store(database_url)
+    assist = Assistant(store)
+    try:
+        await import_kb(assist, KB_ARTICLES)
+    finally:
+        await assist.stop()
+        await store.stop()
+
+
+@pytest.fixture
+async def three_nodes(
+    postgres_url: str, redis_srv: RedisServer
+) -> AsyncIterator[tuple[HubProcess, HubProcess, HubProcess]]:
+    a, b, c = cluster(postgres_url, fresh_redis(redis_srv), 3, agents=1, cap=5)
+    await a.seed(supervisors=(SUPERVISOR,))
+    await seed_kb(postgres_url)  # before the nodes start: each loads its index on start
+    async with running(a, b, c):
+        yield a, b, c
+
+
+def agent_row(frame: dict[str, Any], agent_id: int) -> dict[str, Any] | None:
+    return next((r for r in frame.get("agents", []) if r["id"] == agent_id), None)
+
+
+async def test_visitor_agent_and_supervisor_on_three_nodes_hold_a_full_conversation(
+    three_nodes: tuple[HubProcess, HubProcess, HubProcess],
+) -> None:
+    a, b, c = three_nodes
+    assert a.redis_url is not None
+    board = await board_on(c, await login(c, SUPERVISOR))
+    await board.recv_type("board", full=True, timeout=15)
+    chat = await chat_across(a, b, language="en")
+    visitor, agent, conv_id = chat.visitor, chat.agent, chat.conv_id
+
+    # Supervisor on c: the agent's load on the board (routed by whichever node leads).
+    row = agent_row(
+        await board.recv_until(
+            lambda f: (r := agent_row(f, chat.agent_id)) is not None and r["load"] == 1,
+            timeout=15,
+        ),
+        chat.agent_id,
+    )
+    assert row is not None and row["chats"] == [conv_id] and row["cap"] == 5
+    # ... and silent monitoring: the history so far, then the conversation live.
+    await board.send({"type": "watch", "conversation_id": conv_id, "after_seq": 0})
+    watching = await board.recv_type("watching", conversation_id=conv_id)
+    assert watching["agent_id"] == chat.agent_id
+    replayed = [f for f in board.drop("message") if f["conversation_id"] == conv_id]
+    assert chat.first["seq"] in {f["seq"] for f in replayed}
+    await until_subscribed(a.redis_url, conv_id, 3)  # a, b and c follow it now
+
+    # Typing, visitor -> agent (and the supervisor).
+    await visitor.send({"type": "typing", "active": True})
+    assert (await agent.recv_type("typing", who="visitor", timeout=10))["active"] is True
+    assert (await board.recv_type("typing", who="visitor", timeout=10))["active"] is True
+
+    # A visitor's question on a: the agent on b gets it, and the knowledge base's answers.
+    question = await visitor.send_text("How can I return my order and get a refund?")
+    got = await agent.recv_type("message", seq=question["seq"], timeout=10)
+    assert (got["author"], got["text"]) == (
+        "visitor",
+        "How can I return my order and get a refund?",
+    )
+    found = await agent.recv_type("suggestions", for_seq=question["seq"], timeout=15)
+    assert found["conversation_id"] == conv_id and 1 <= len(found["items"]) <= 3
+    titles = " ".join(item["title"].lower() for item in found["items"])
+    assert "return" in titles or "refund" in titles
+    watched = await board.recv_type("message", seq=question["seq"], timeout=10)
+    assert watched["author"] == "visitor"
+
+    # Typing, agent -> visitor (and the supervisor); then the answer, on a and on c.
+    await agent.send({"type": "typing", "conversation_id": conv_id, "active": True})
+    assert (await visitor.recv_type("typing", who="agent", timeout=10))["active"] is True
+    assert (await board.recv_type("typing", who="agent", timeout=10))["active"] is True
+    answer = await agent.send_text(
+        "Open My account, Orders, then Return items.", conversation_id=conv_id
+    )
+    reply = await visitor.recv_type("message", seq=answer["seq"], timeout=10)
+    assert (reply["author"], reply["text"]) == (
+        "agent",
+        "Open My account, Orders, then Return items.",
+    )
+    assert (await board.recv_type("message", seq=answer["seq"], timeout=10))["author"] == "agent"
+
+    # Read receipts both ways, seen by the supervisor too.
+    await visitor.send({"type": "seen", "conversation_id": conv_id, "seq": answer["seq"]})
+    receipt = await agent.recv_type("seen", who="visitor", timeout=10)
+    assert receipt["seq"] == answer["seq"]
+    await agent.send({"type": "seen", "conversation_id": conv_id, "seq": question["seq"]})
+    receipt = await visitor.recv_type("seen", who="agent", timeout=10)
+    assert receipt["seq"] == question["seq"]
+    assert (await board.recv_type("seen", who="visitor", timeout=10))["seq"] == answer["seq"]
+    assert (await board.recv_type("seen", who="agent", timeout=10))["seq"] == question["seq"]
+
+
+async def leader_holder(redis_url: str) -> bytes | None:
+    async with Redis.from_url(redis_url) as redis:
+        return await redis.get(leader_key())
+
+
+@pytest.mark.xfail(
+    reason="product bug (issue 9 report): the leader elected after Redis comes back builds "
+    "its router from presence before the nodes' next heartbeat re-announces their agents, "
+    "and nothing tells it later: agents connected all along get no new chats, visitors are "
+    "offered the offline form, and held chats are requeued after disconnect_grace_s",
+    strict=False,  # a heartbeat can beat the election (here: rarely): then it passes
+)
+async def test_after_a_redis_restart_agents_connected_all_along_still_get_new_chats(
+    postgres_url: str, redis_srv: RedisServer
+) -> None:
+    # A quick re-election and slow heartbeats: the election comes first, as it mostly does.
+    fast_election = {"LIVEDESK_LEADER_LEASE_TTL_S": "3", "LIVEDESK_PRESENCE_TTL_S": "60"}
+    a, b = cluster(postgres_url, fresh_redis(redis_srv), 2, agents=1, **fast_election)
+    await a.seed()
+    async with running(a, b):
+        chat = await chat_across(a, b)
+        await redis_outage(redis_srv, a, b)
+        await redis_back(redis_srv, a, b)
+        await until(lambda: leader_holder(redis_srv.url), "a leader elected after the outage")
+        newcomer, _ = await visitor_on(a)
+        await newcomer.send_text("hello after the outage")
+        assigned = await chat.agent.recv_type("assigned", timeout=10)
+        assert assigned["conversation"]["conversation_id"] != chat.conv_id

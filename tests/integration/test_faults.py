@@ -1,15 +1,17 @@
-"""Faults with real processes: a slow consumer, kill -9 mid-load, a locked database, and a
-reconnect storm. Every acknowledged message survives; every client resumes."""
+"""Faults with real processes: a slow consumer, kill -9 mid-load, a locked database, a
+reconnect storm, and Redis restarted under a two-node load. Every acknowledged message
+survives; every client resumes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import socket
 import sqlite3
 import time
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,22 +19,15 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chatserver.auth import Tokens
-from chatserver.loadtest import PASSWORD, HubProcess
+from chatserver.loadtest import PASSWORD, Config, HubProcess, LoadTest
 from chatserver.store import Store
+from tests.cluster_nodes import cluster, readyz, running, target, until_ready
 from tests.integration.conftest import add_agents, make_settings
 from tests.integration.test_hub_conversation import start_chat
 from tests.live import Client, LiveServer, connect_agent, connect_visitor, login_cookie
+from tests.servers import RedisServer
 
 MSGPACK = "livedesk.v1.msgpack"
-
-
-def target(hub: HubProcess) -> Any:
-    """What tests.live's helpers need of a server, for a hub in another process."""
-    return SimpleNamespace(
-        url=hub.base,
-        ws_url=hub.ws_base,
-        settings=SimpleNamespace(session_cookie="livedesk_session"),
-    )
 
 
 def sequenced(frames: list[dict[str, Any]], conv_id: str) -> dict[int, dict[str, Any]]:
@@ -390,3 +385,80 @@ async def test_reconnect_storm_of_1000_visitors_is_served(tmp_path: Path) -> Non
         await asyncio.gather(*(ws.close() for ws in storm), return_exceptions=True)
     finally:
         hub.cleanup()
+
+
+# ---------------------------------------------------------------------------- Redis restart
+
+
+async def test_redis_restart_mid_load_on_two_nodes_loses_and_doubles_nothing(
+    postgres_url: str, redis_srv: RedisServer
+) -> None:
+    """Visitors on node a, agents on node b, every text crossing Redis both ways; Redis goes
+    away and comes back while they write. What was acknowledged arrives once (live, or by
+    resume on the gap the outage left), and every conversation goes on afterwards."""
+    pairs, agents, cap = 24, 6, 4  # a seat for every visitor
+    redis_srv.restart()  # empty: no leader lease or leases of an earlier test
+    a, b = cluster(postgres_url, redis_srv.url, 2, agents=agents, cap=cap)
+    await a.seed()
+    async with running(a, b):
+        run = LoadTest(
+            Config(
+                url=a.base,
+                agent_url=b.base,
+                duration=60,  # an upper bound: the test ends the run itself
+                visitors_per_s=100,
+                max_visitors=pairs,
+                messages=10_000,  # writing until the run ends
+                message_rate=4,
+                agents=agents,
+                cap=cap,
+                drain_s=15,
+                progress=False,
+            )
+        )
+        acked = run.acked
+
+        def texts(author: str, skip: frozenset[tuple[str, int]] = frozenset()) -> dict[str, int]:
+            per: dict[str, int] = {}
+            for key, (who, _) in list(acked.items()):
+                if who == author and key not in skip:
+                    per[key[0]] = per.get(key[0], 0) + 1
+            return per
+
+        task = asyncio.create_task(run.run())
+        try:
+            # Every pair is talking: each conversation has an agent's answer acknowledged.
+            await asyncio.wait_for(run.reached(lambda: len(texts("agent")) == pairs), 30)
+
+            redis_srv.stop()
+            await asyncio.gather(until_ready(a, 503), until_ready(b, 503))
+            # The store still takes texts while the bus is down: more are acknowledged.
+            before = len(acked)
+            await asyncio.wait_for(run.reached(lambda: len(acked) >= before + pairs), 30)
+            redis_srv.start()
+            await asyncio.gather(until_ready(a), until_ready(b))
+            back = frozenset(acked)
+
+            # Every conversation goes on: new texts both ways in each, after the outage.
+            def going_on() -> bool:
+                visitors, answers = texts("visitor", back), texts("agent", back)
+                return len(visitors) == len(answers) == pairs and min(answers.values()) >= 2
+
+            await asyncio.wait_for(run.reached(going_on), 30)
+            run.finish()
+            result = await asyncio.wait_for(task, 60)
+        finally:
+            run.finish()
+            if not task.done():  # the test failed half way: stop the run, quietly
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        statuses = [await readyz(a), await readyz(b)]
+    assert statuses == [200, 200]
+    report = json.dumps(result)  # in full: pytest would abbreviate the dict
+    assert result["lost"] == 0 and result["duplicated"] == 0, report
+    assert result["cap_violations"] == 0 and result["max_held"] <= cap, report
+    assert result["conversations"] == result["closed"] == result["assigned"] == pairs, report
+    assert result["errors"] == 0, report
+    # The outage did cost live frames, and resuming on the gap is what recovered them.
+    assert result["gaps_resumed"] > 0, report
