@@ -65,8 +65,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             from chatserver.redis_keys import new_node_id
 
             node_id = new_node_id()
-            bus = RedisBus(settings.redis_url, hub.deliver, node_id)
             cluster = Cluster(settings, node_id, dispatcher)
+
+            async def redis_back() -> None:
+                hub.forget_all()
+                await cluster.redis_back()
+
+            def on_bus_reconnect() -> None:
+                hub.tasks.spawn(redis_back())
+
+            bus = RedisBus(settings.redis_url, hub.deliver, node_id, on_reconnect=on_bus_reconnect)
+            bus.linked_clients.append(cluster.redis)
             hub.presence = cluster.presence
         else:
             bus = InMemoryBus(hub.deliver)

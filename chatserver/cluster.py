@@ -65,6 +65,20 @@ class Cluster:
         await self.presence.stop()
         await self.redis.aclose()
 
+    async def redis_back(self) -> None:
+        """Redis returned (perhaps empty, perhaps with a new leader elected before this
+        node's next heartbeat): say at once which agents are here, and tell whoever routes
+        that they are connected, so none of them is taken for gone."""
+        try:
+            await self.presence.heartbeat()
+        except Exception as exc:  # the regular heartbeat retries
+            log.warning("presence after Redis came back: %r", exc)
+        for agent_id in sorted(self.presence.local_agents()):
+            try:
+                await self.dispatcher.agent_connected(agent_id)
+            except Exception as exc:
+                log.warning("agent %s not re-announced: %r", agent_id, exc)
+
     async def _elected(self) -> None:
         log.info("node %s routes for the cluster", self.node_id)
         await self.dispatcher.lead(await self.presence.online_agents())

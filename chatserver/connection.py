@@ -87,6 +87,7 @@ def server_transport(ws: WebSocket) -> Any:
 
 class Connection:
     __slots__ = (
+        "_held",
         "ws",
         "codec",
         "role",
@@ -135,6 +136,8 @@ class Connection:
         self._sending_since: float | None = None  # loop time the writer's send began
         self._watchdog: asyncio.TimerHandle | None = None
         self.info: dict[str, Any] = {}
+        # While the socket is being set up (``hold``): frames that must wait for `welcome`.
+        self._held: list[OutFrame] | None = None
         # Set by the endpoint: takes a closed socket out of its rooms at once.
         self.on_close: Callable[[], None] | None = None
 
@@ -150,8 +153,28 @@ class Connection:
             self._watch()
             await self.queue.put(frame.encoded(self.codec))
 
+    def hold(self) -> None:
+        """Keep live frames back until ``push_first``: a socket joins its rooms before it
+        is told its state, and nothing may reach it before that first frame."""
+        if self._held is None:
+            self._held = []
+
+    def push_first(self, frame: OutFrame) -> None:
+        """Send ``frame``, then whatever was held back meanwhile, in order."""
+        held, self._held = self._held or [], None
+        self.push(frame)
+        for later in held:
+            self.push(later)
+
     def push(self, frame: OutFrame) -> None:
         if self.closed:
+            return
+        if self._held is not None:
+            if len(self._held) >= self.queue.maxsize:
+                log.warning("slow consumer dropped (%s): too much before welcome", self.role)
+                self.close(CloseCode.SLOW_CONSUMER)
+                return
+            self._held.append(frame)
             return
         if self._watchdog is None:
             self._watch()

@@ -46,6 +46,8 @@ if TYPE_CHECKING:
     from chatserver.hub import Hub
 
 log = logging.getLogger("livedesk.dispatch")
+# A routing event Redis refused is offered again for about a minute (backoff up to 5 s).
+FORWARD_ATTEMPTS = 16
 
 
 def router_config(settings: Any) -> RouterConfig:
@@ -227,9 +229,28 @@ class Dispatcher:
 
     async def _event(self, op: str, **args: Any) -> Any:
         if self.forward is not None and not self.is_leader:
-            await self.forward({"op": op, **args})
+            event = {"op": op, **args}
+            try:
+                await self.forward(event)
+            except LivedeskError as exc:
+                # Redis is away: what caused the event is already stored and acknowledged,
+                # so keep the socket and hand the event over once Redis takes it again.
+                log.warning("routing event %s not forwarded (%s); retrying", op, exc)
+                self.hub.tasks.spawn(self._forward_later(event))
             return None
         return await self._run_event(op, args)
+
+    async def _forward_later(self, event: dict[str, Any]) -> None:
+        assert self.forward is not None
+        delay = 0.2
+        for _attempt in range(FORWARD_ATTEMPTS):
+            await asyncio.sleep(delay)
+            try:
+                await self.forward(event)
+                return
+            except LivedeskError:
+                delay = min(delay * 2, 5.0)
+        log.error("routing event dropped after %d attempts: %r", FORWARD_ATTEMPTS, event)
 
     async def _run_event(self, op: str, args: dict[str, Any]) -> Any:
         """Run an event's handler, then wait until what it decided for its own conversation

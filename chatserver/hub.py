@@ -211,6 +211,7 @@ class Hub:
     async def attach_visitor(self, conn: Connection, visitor: Visitor) -> None:
         visitor_id = visitor.id
         verified = visitor.customer_email is not None
+        conn.hold()
         self.visitors[visitor_id] = visitor_summary(visitor)
         conv = await self.store.open_conversation_of(visitor_id)
         self.join(conn, visitor_channel(visitor_id))
@@ -223,7 +224,7 @@ class Hub:
         if visitor.customer_email and self.credits is not None:
             self.join(conn, customer_channel(visitor.customer_email))
             credits = {"balance": await self.credits.balance(visitor.customer_email)}
-        conn.push(
+        conn.push_first(
             OutFrame(
                 {
                     "type": "welcome",
@@ -241,6 +242,7 @@ class Hub:
 
     async def attach_agent(self, conn: Connection, principal: Principal) -> None:
         self.agent_names[principal.agent_id] = principal.name
+        conn.hold()
         self.join(conn, agent_channel(principal.agent_id))
         if self.presence is not None:
             await self.presence.agent_connected(principal.agent_id)
@@ -251,7 +253,7 @@ class Hub:
         status = "online"
         if self.dispatch is not None:
             status = await self.dispatch.agent_connected(principal.agent_id)
-        conn.push(
+        conn.push_first(
             OutFrame(
                 {
                     "type": "welcome",
@@ -335,6 +337,12 @@ class Hub:
         else:
             self.forget(conv.id)
         return ref
+
+    def forget_all(self) -> None:
+        """The bus was down: stored events other nodes published meanwhile never reached
+        this cache, so every entry is re-read from the store on its next use."""
+        self.convs.clear()
+        self.visitor_open.clear()
 
     def forget(self, conv_id: str) -> None:
         ref = self.convs.pop(conv_id, None)

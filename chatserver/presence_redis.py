@@ -121,6 +121,10 @@ class RedisPresence:
             self.last_error = exc
             raise PresenceUnavailable(f"presence heartbeat failed: {exc}") from exc
 
+    def local_agents(self) -> set[int]:
+        """Agents with a socket on this node."""
+        return self._local.agents()
+
     async def agent_connected(self, agent_id: int) -> None:
         if self._local.add(agent_id):
             await self._write("sadd", agent_id)

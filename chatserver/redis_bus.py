@@ -80,6 +80,15 @@ class Backoff:
         self.attempt = 0
 
 
+async def drop_idle_connections(client: Redis | None) -> None:
+    """Close the pooled connections nobody is using. After Redis went away they are dead,
+    and without retries (see ``redis_client``) the first command on each would fail even
+    once Redis is back."""
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await client.connection_pool.disconnect(inuse_connections=False)
+
+
 def redis_client(url: str, *, timeout_s: float = 5.0, **kwargs: Any) -> Redis:
     """A client that fails fast and never retries on its own: the supervised loops here
     own reconnecting, and redis-py's default retry could resend a pipeline of PUBLISHes
@@ -157,6 +166,9 @@ class RedisBus:
         self._publish_sha = _PUBLISH_SHA
         self._pub_client: Redis | None = None
         self._sub_client: Redis | None = None
+        # Other clients of this node (the cluster's) whose idle connections go stale with
+        # the bus's when Redis goes away.
+        self.linked_clients: list[Redis] = []
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ lifecycle
@@ -363,6 +375,9 @@ class RedisBus:
                 self._set_state(sub_ok=False)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if not self._stopping:
+                    for client in (self._pub_client, *self.linked_clients):
+                        await drop_idle_connections(client)
             await asyncio.sleep(backoff.next_delay())
 
     async def _session(self, pubsub: PubSub, backoff: Backoff, *, reconnected: bool) -> None:

@@ -198,7 +198,7 @@ async def test_redis_restart_mid_chat_loses_and_doubles_nothing(
         "during the outage",
         "after the outage",
     ]
-    # The answer reaches the visitor once, live or (see the xfail below) by resume.
+    # The answer reaches the visitor exactly once, live or by resume.
     reply = await agent.send_text("still here", conversation_id=conv_id)
     await visitor.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
     await visitor.recv_type("resumed", timeout=10)
@@ -207,12 +207,6 @@ async def test_redis_restart_mid_chat_loses_and_doubles_nothing(
     assert all(len(v) == 1 for v in texts.values())
 
 
-@pytest.mark.xfail(
-    reason="product bug (issue 9 report): after Redis comes back, the first command on "
-    "each pooled Redis connection that sat idle through the outage fails and is not "
-    "retried, so the first frames a node publishes are dropped although /readyz says 200",
-    strict=False,  # not every node's pool holds a stale connection
-)
 async def test_after_a_redis_restart_the_first_frames_are_delivered_live(
     nodes: tuple[HubProcess, HubProcess], redis_srv: RedisServer, chat: Chat
 ) -> None:
@@ -343,13 +337,6 @@ async def leader_holder(redis_url: str) -> bytes | None:
         return await redis.get(leader_key())
 
 
-@pytest.mark.xfail(
-    reason="product bug (issue 9 report): the leader elected after Redis comes back builds "
-    "its router from presence before the nodes' next heartbeat re-announces their agents, "
-    "and nothing tells it later: agents connected all along get no new chats, visitors are "
-    "offered the offline form, and held chats are requeued after disconnect_grace_s",
-    strict=False,  # a heartbeat can beat the election (here: rarely): then it passes
-)
 async def test_after_a_redis_restart_agents_connected_all_along_still_get_new_chats(
     postgres_url: str, redis_srv: RedisServer
 ) -> None:

@@ -124,3 +124,22 @@ async def test_with_cap_five_the_sixth_chat_waits_until_one_closes(backend: Back
         assert (await ana.recv_type("assigned"))["conversation"]["conversation_id"] == sixth
     finally:
         server.stop()
+
+
+async def test_an_agent_coming_online_hears_welcome_before_the_chat_waiting_for_them(
+    backend: Backend,
+) -> None:
+    settings = backend.settings()
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    try:
+        _, conv_id = await visitor_writes(server, "anyone there?")  # nobody online: it waits
+        ana = await connect_agent(
+            server, await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        )
+        first = await ana.recv()
+        assert first["type"] == "welcome"
+        assigned = await ana.recv_type("assigned")
+        assert assigned["conversation"]["conversation_id"] == conv_id
+    finally:
+        server.stop()
