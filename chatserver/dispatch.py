@@ -92,6 +92,7 @@ class Dispatcher:
         self._visitor_of: dict[str, str] = {}
         # Per conversation, the last decision still being carried out (see ``_then``).
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._queued_seen = 0  # the queue length boards were last woken for
         # Cluster mode: only the leader routes; the others forward events to it.
         self.is_leader = True
         self.presence: Any = None
@@ -457,7 +458,11 @@ class Dispatcher:
             by_conv.setdefault(decision.conv_id, []).append(decision)
         for conv_id, steps in by_conv.items():
             self._then(conv_id, steps)
-        metrics.QUEUED.set(self.router.queued_count)
+        queued = self.router.queued_count
+        metrics.QUEUED.set(queued)
+        if queued != self._queued_seen:
+            self._queued_seen = queued
+            self.hub.wake_boards()
 
     def _then(self, conv_id: str, steps: list[Decision]) -> None:
         """Carry out ``steps`` after whatever is still pending for the conversation."""

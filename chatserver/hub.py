@@ -57,6 +57,8 @@ log = logging.getLogger("livedesk.hub")
 RESUME_PAGE = 500
 # How long an `assigned` frame may wait for this node to hear its conversation live.
 SUBSCRIBE_WAIT_S = 2.0
+# Only ever handed to the boards' wakers (never to a socket: no client knows it).
+QUEUE_CHANGED = OutFrame({"type": "queue_changed"})
 
 
 @dataclass(slots=True)
@@ -167,6 +169,12 @@ class Hub:
         for conn in listeners:
             conn.push(frame)
         metrics.FRAMES_OUT.inc(len(listeners))
+
+    def wake_boards(self) -> None:
+        """The routing picture changed with nothing stored (a chat queued): this node's
+        supervisor boards push now rather than at their next tick."""
+        for listener in tuple(self.listeners.get(SUPERVISORS_CHANNEL, ())):
+            listener.push(QUEUE_CHANGED)
 
     def join(self, conn: Connection, channel: str) -> None:
         if channel in conn.rooms:
