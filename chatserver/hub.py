@@ -41,6 +41,7 @@ from chatserver.protocol import (
     Send,
     SetStatus,
     Typing,
+    error_frame,
     message_frame,
 )
 from chatserver.store import Append, Appended, Store
@@ -70,6 +71,34 @@ class ConvRef:
     agent_id: int | None
     state: str
     language: str | None = None
+
+
+def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
+    """What the sender hears when the store refused an append."""
+    if isinstance(exc, Forbidden):
+        return ProtocolError("forbidden", "not your conversation", ref)
+    if isinstance(exc, Conflict):
+        if str(exc) == "not_active":
+            return ProtocolError("conflict", "the conversation is not active", ref)
+        return ProtocolError("conversation_closed", "the conversation is closed", ref)
+    return ProtocolError("unavailable", "not saved; retry the same frame", ref)
+
+
+def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
+    """The result of a done append; a refusal as the sender's ProtocolError."""
+    exc = future.exception() if not future.cancelled() else StoreUnavailable("cancelled")
+    if exc is None:
+        return future.result()
+    if isinstance(exc, (Forbidden, Conflict, StoreUnavailable)):
+        raise _refusal(exc, ref) from exc
+    raise exc
+
+
+def refuse(conn: Connection, exc: ProtocolError) -> None:
+    """An `error` frame for a refused frame; the socket stays (ws.py closes on a flood)."""
+    conn.strikes += 1
+    metrics.ERRORS.labels(code=exc.code).inc()
+    conn.push(error_frame(exc.code, exc.message, exc.ref))
 
 
 def _system_event(conv_id: str, event: str, data: dict[str, Any]) -> Append:
@@ -410,22 +439,44 @@ class Hub:
         raise ProtocolError("forbidden", "not your conversation")
 
     async def _send(self, conn: Connection, frame: Send) -> None:
-        if conn.role == "visitor":
-            result, conv_id, created = await self._visitor_send(conn, frame)
-            author = "visitor"
-        else:
-            principal: Principal = conn.identity
-            conv_id = frame.conversation_id or ""
-            item = Append(
-                conversation_id=conv_id,
-                author="agent",
-                author_id=str(principal.agent_id),
-                author_name=principal.name,
-                body=frame.text,
-                client_msg_id=frame.client_msg_id,
-            )
-            result = await self._append(item, frame.client_msg_id)
-            created, author = None, "agent"
+        if conn.role != "visitor":
+            self._agent_send(conn, frame)
+            return
+        result, conv_id, created = await self._visitor_send(conn, frame)
+        self._ack(conn, frame, result, conv_id, "visitor")
+        await self._after_send(frame, result, conv_id, created, "visitor")
+
+    def _agent_send(self, conn: Connection, frame: Send) -> None:
+        """An agent's text, without waiting for its commit: an agent writes into several
+        chats at once, and the socket's next frame must not wait behind this one's commit.
+        The store commits in the order submitted, so acks (or errors) go out in order too;
+        the store checks that the agent holds the conversation."""
+        principal: Principal = conn.identity
+        conv_id = frame.conversation_id or ""
+        item = Append(
+            conversation_id=conv_id,
+            author="agent",
+            author_id=str(principal.agent_id),
+            author_name=principal.name,
+            body=frame.text,
+            client_msg_id=frame.client_msg_id,
+        )
+
+        def committed(future: asyncio.Future[Appended]) -> None:
+            try:
+                result = _appended(future, frame.client_msg_id)
+            except ProtocolError as exc:
+                refuse(conn, exc)
+                return
+            self._ack(conn, frame, result, conv_id, "agent")
+            if result.first_human_reply:
+                self.tasks.spawn(self._after_send(frame, result, conv_id, None, "agent"))
+
+        self.store.writer.submit(item).add_done_callback(committed)
+
+    def _ack(
+        self, conn: Connection, frame: Send, result: Appended, conv_id: str, author: str
+    ) -> None:
         conn.push(
             OutFrame(
                 {
@@ -438,6 +489,16 @@ class Hub:
             )
         )
         metrics.MESSAGES_BY_AUTHOR[author].inc()
+
+    async def _after_send(
+        self,
+        frame: Send,
+        result: Appended,
+        conv_id: str,
+        created: Conversation | None,
+        author: str,
+    ) -> None:
+        """What a stored send sets off: routing, billing, the bot or suggestions."""
         if self.dispatch is not None:
             if created is not None:
                 await self.dispatch.conversation_waiting(created)
@@ -573,14 +634,8 @@ class Hub:
     async def _append(self, item: Append, ref: str | None) -> Appended:
         try:
             return await self.store.append(item)
-        except Forbidden as exc:
-            raise ProtocolError("forbidden", "not your conversation", ref) from exc
-        except Conflict as exc:
-            if str(exc) == "not_active":
-                raise ProtocolError("conflict", "the conversation is not active", ref) from exc
-            raise ProtocolError("conversation_closed", "the conversation is closed", ref) from exc
-        except StoreUnavailable as exc:
-            raise ProtocolError("unavailable", "not saved; retry the same frame", ref) from exc
+        except (Forbidden, Conflict, StoreUnavailable) as exc:
+            raise _refusal(exc, ref) from exc
 
     async def _typing(self, conn: Connection, frame: Typing) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=True)

@@ -13,12 +13,12 @@ from chatserver import metrics
 from chatserver.auth import current_principal, origin_allowed
 from chatserver.connection import Connection
 from chatserver.errors import CloseCode
+from chatserver.hub import refuse
 from chatserver.protocol import (
     ProtocolError,
     Role,
     choose_subprotocol,
     decode,
-    error_frame,
     parse_client_frame,
     token_from_subprotocols,
 )
@@ -100,7 +100,7 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
                 _close(conn, CloseCode.MESSAGE_TOO_BIG)
                 break
             if not conn.bucket.allow():
-                _refuse(conn, ProtocolError("rate_limited", "too many frames; slow down"))
+                refuse(conn, ProtocolError("rate_limited", "too many frames; slow down"))
                 if conn.strikes > settings.flood_errors_before_close:
                     _close(conn, CloseCode.POLICY_VIOLATION)
                     break
@@ -112,7 +112,7 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
                 await hub.handle(conn, frame)
                 conn.strikes = 0
             except ProtocolError as exc:
-                _refuse(conn, exc)
+                refuse(conn, exc)
                 if conn.strikes > settings.flood_errors_before_close:
                     _close(conn, CloseCode.POLICY_VIOLATION)
                     break
@@ -127,12 +127,6 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
         if conn.closed and conn.close_code is not None:
             await conn.drain()
         await conn.stop()
-
-
-def _refuse(conn: Connection, exc: ProtocolError) -> None:
-    conn.strikes += 1
-    metrics.ERRORS.labels(code=exc.code).inc()
-    conn.push(error_frame(exc.code, exc.message, exc.ref))
 
 
 def _close(conn: Connection, code: CloseCode) -> None:
