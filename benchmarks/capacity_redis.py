@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from redis.asyncio import Redis  # noqa: E402
 
 from chatserver.capacity import RedisCapacityLedger  # noqa: E402
-from tests.servers import free_port, wait_for_port  # noqa: E402
+from tests.servers import redis_server  # noqa: E402
 
 
 async def rate(ops: int, concurrency: int, one: Callable[[int], Awaitable[object]]) -> float:
@@ -100,44 +98,12 @@ def main() -> None:
 
         uvloop.install()
 
-    proc: subprocess.Popen[bytes] | None = None
-    workdir: str | None = None
-    url = args.url
-    if url is None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            sys.exit("redis-server not found; pass --url")
-        port = free_port()
-        workdir = tempfile.mkdtemp(prefix="livedesk-bench-redis-")
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_for_port(port)
-        url = f"redis://127.0.0.1:{port}/0"
-    try:
+    with contextlib.ExitStack() as stack:
+        # Without --url: a redis-server of the run's own (the tests' helper starts it).
+        url = args.url or stack.enter_context(redis_server()).url
         result = asyncio.run(run(url, args.ops, args.concurrency, args.agents))
-        result["own_server"] = proc is not None
-        result["loop"] = args.loop
-    finally:
-        if proc is not None:
-            proc.kill()
-            proc.wait(10)
-        if workdir is not None:
-            shutil.rmtree(workdir, ignore_errors=True)
+    result["own_server"] = args.url is None
+    result["loop"] = args.loop
     print(json.dumps(result))
 
 

@@ -16,7 +16,7 @@ from chatserver.leader import LeaderLease, RouterInbox, RouterOutbox
 from chatserver.presence_redis import RedisPresence
 from chatserver.redis_bus import redis_client
 from chatserver.redis_keys import KEY_PREFIX
-from chatserver.tasks import TaskSet
+from chatserver.tasks import InOrderPerKey, TaskSet
 from router import AgentSnapshot, Snapshot
 
 if TYPE_CHECKING:
@@ -98,23 +98,15 @@ class Cluster:
         otherwise, so the store reads an event needs before it reaches the router overlap
         instead of queueing every node's events behind each other."""
         in_flight = asyncio.Semaphore(FORWARDED_IN_FLIGHT)
-        last_of: dict[str, asyncio.Task[None]] = {}
-
-        def finished(key: str, task: asyncio.Task[None]) -> None:
-            in_flight.release()
-            if last_of.get(key) is task:
-                del last_of[key]
-
+        ordered = InOrderPerKey(self.tasks)
         async for event in inbox:
             await in_flight.acquire()
-            key = self.dispatcher.ordering_key(event)
-            task = self.tasks.spawn(self._handle_after(last_of.get(key), event))
-            last_of[key] = task
-            task.add_done_callback(lambda t, key=key: finished(key, t))
+            task = ordered.spawn(
+                self.dispatcher.ordering_key(event), lambda event=event: self._handle(event)
+            )
+            task.add_done_callback(lambda _: in_flight.release())
 
-    async def _handle_after(self, before: asyncio.Task[None] | None, event: dict[str, Any]) -> None:
-        if before is not None:
-            await asyncio.wait([before])
+    async def _handle(self, event: dict[str, Any]) -> None:
         try:
             await self.dispatcher.handle_forwarded(event)
         except Exception:  # one bad event must not stop the leader's routing

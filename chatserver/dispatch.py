@@ -22,6 +22,7 @@ from chatserver.errors import Conflict, LivedeskError
 from chatserver.hours import BusinessHours
 from chatserver.models import Agent, Conversation
 from chatserver.store import Store, now_ms
+from chatserver.tasks import InOrderPerKey
 from router import (
     AgentInfo,
     AgentLeft,
@@ -90,8 +91,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._visitor_of: dict[str, str] = {}
-        # Per conversation, the last decision still being carried out (see ``_then``).
-        self._pending: dict[str, asyncio.Task[None]] = {}
+        # Decisions still being carried out, in order per conversation (see ``_then``).
+        self._pending = InOrderPerKey(hub.tasks)
         self._queued_seen = 0  # the queue length boards were last woken for
         # Cluster mode: only the leader routes; the others forward events to it.
         self.is_leader = True
@@ -258,7 +259,7 @@ class Dispatcher:
         is carried out: a visitor's first message must find the chat already assigned, not
         still with the bot."""
         result = await getattr(self, f"_on_{op}")(**args)
-        pending = self._pending.get(args.get("conv_id", ""))
+        pending = self._pending.last(args.get("conv_id", ""))
         if pending is not None:
             await asyncio.wait([pending])
         return result
@@ -466,19 +467,9 @@ class Dispatcher:
 
     def _then(self, conv_id: str, steps: list[Decision]) -> None:
         """Carry out ``steps`` after whatever is still pending for the conversation."""
-        before = self._pending.get(conv_id)
-        task = self.hub.tasks.spawn(self._after(before, steps))
-        self._pending[conv_id] = task
+        self._pending.spawn(conv_id, lambda: self._carry_out_steps(steps))
 
-        def done(t: asyncio.Task[None]) -> None:
-            if self._pending.get(conv_id) is t:
-                del self._pending[conv_id]
-
-        task.add_done_callback(done)
-
-    async def _after(self, before: asyncio.Task[None] | None, steps: list[Decision]) -> None:
-        if before is not None:
-            await asyncio.wait([before])
+    async def _carry_out_steps(self, steps: list[Decision]) -> None:
         replanned = False
         for d in steps:
             if replanned and not isinstance(d, SlotFreed):
