@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +33,41 @@ def is_sqlite(url: str) -> bool:
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
+def _switch_to_wal(cur: Any, busy_timeout_s: float) -> None:
+    """Two processes opening a fresh file race to switch it; the loser is refused without
+    SQLite's busy wait, so it waits here instead, until the winner's switch is visible."""
+    deadline = time.monotonic() + busy_timeout_s
+    pause_s = 0.005
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)
+        pause_s = min(pause_s * 2, 0.2)
+        cur.execute("PRAGMA journal_mode")
+        if str(cur.fetchone()[0]).lower() == "wal":
+            return
+
+
 def _sqlite_pragmas(busy_timeout_s: float) -> Any:
     def apply(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
-        # WAL lets readers go on while the group-commit writer writes; NORMAL sync is
-        # durable across process crashes (only an OS crash can lose the last commit).
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        # WAL lets readers go on while the group-commit writer writes. The mode is stored in
+        # the file, so it is switched only when it is not WAL yet: asking for it on every new
+        # connection starts a write, which SQLite refuses at once, without its busy wait, when
+        # another connection committed since this one began reading (seen in CI as
+        # "database is locked" while two engines opened one file).
+        cur.execute("PRAGMA journal_mode")
+        if str(cur.fetchone()[0]).lower() != "wal":
+            _switch_to_wal(cur, busy_timeout_s)
+        # NORMAL sync is durable across process crashes (only an OS crash can lose the last
+        # commit).
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         cur.close()
 
     return apply
