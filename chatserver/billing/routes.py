@@ -35,6 +35,7 @@ from chatserver.billing.errors import (
     InvalidPacks,
     MalformedPayload,
 )
+from chatserver.http_body import BadRequest, json_object, read_body
 
 log = logging.getLogger(__name__)
 
@@ -96,23 +97,15 @@ async def _credits_granted(request: Request, request_info: ledger.SupportRequest
 # --- WooCommerce ---------------------------------------------------------------------------
 
 
-async def _read_body(request: Request) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_WEBHOOK_BYTES:
-            raise HTTPException(413, "delivery too large")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 async def woocommerce_webhook(request: Request) -> Response:
     settings = request.app.state.settings
     engine = request.app.state.engine
     if not settings.woocommerce_secret:
         return _error(404, "not_configured", "the WooCommerce integration is off")
-    body = await _read_body(request)
+    try:
+        body = await read_body(request, MAX_WEBHOOK_BYTES, "delivery too large")
+    except BadRequest as exc:
+        return _error(exc.status, exc.code, exc.message)
     headers = request.headers
     signature = headers.get("x-wc-webhook-signature")
     if woocommerce.is_ping(body, signature):
@@ -256,11 +249,9 @@ async def _admin_write(request: Request, kind: str) -> Response:
     principal = await _require_admin(request)
     email = _email_param(request)
     try:
-        data = await request.json()
-    except ValueError:
-        return _error(400, "invalid_json", "body is not JSON")
-    if not isinstance(data, dict):
-        return _error(400, "invalid_json", "body must be a JSON object")
+        data = await json_object(request, empty_is_object=False, invalid="invalid_json")
+    except BadRequest as exc:
+        return _error(exc.status, exc.code, exc.message)
     amount, reason, action_id = data.get("amount"), data.get("reason", ""), data.get("action_id")
     if isinstance(amount, bool) or not isinstance(amount, int):
         return _error(400, "invalid_field", "amount must be an integer")

@@ -23,8 +23,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
 from chatserver.billing import ledger, woocommerce
-from chatserver.billing.routes import routes
+from chatserver.billing.routes import MAX_WEBHOOK_BYTES, routes
 from chatserver.db import make_engine
+from chatserver.http_body import MAX_BODY
 from chatserver.settings import Settings
 from tests.integration.test_billing_ledger import build_schema
 
@@ -313,6 +314,16 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient, db: AsyncEngine)
     assert [o for _, o in await ledger.delivery_outcomes(db)] == ["malformed"]
 
 
+async def test_oversized_delivery_is_413_and_leaves_no_trace(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    body = order_body(customer_note="x" * (MAX_WEBHOOK_BYTES + 1))
+    response = await deliver(client, body)
+    assert (response.status_code, response.json()["error"]) == (413, "too_large")
+    assert await count(db, ledger.entries) == 0
+    assert await count(db, ledger.deliveries) == 0
+
+
 async def test_unknown_sku_grants_nothing(client: httpx.AsyncClient, db: AsyncEngine) -> None:
     body = (DATA / "order_1300_unknown_sku.json").read_bytes()
     response = await deliver(client, body, "order.created")
@@ -435,6 +446,21 @@ async def test_admin_grant_adjust_show_and_export(
 async def test_admin_grant_validates(client: httpx.AsyncClient, body: Any, status: int) -> None:
     response = await client.post("/api/credits/a@b.example/grant", json=body, headers=ADMIN)
     assert response.status_code == status
+
+
+@pytest.mark.usefixtures("fake_auth")
+async def test_admin_grant_refuses_a_huge_or_non_json_body_and_moves_nothing(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    url = "/api/credits/a@b.example/grant"
+    huge = {"amount": 5, "reason": "r" * (MAX_BODY + 1), "action_id": "big"}
+    too_large = await client.post(url, json=huge, headers=ADMIN)
+    assert (too_large.status_code, too_large.json()["error"]) == (413, "too_large")
+    not_json = await client.post(
+        url, content=b"amount=5", headers={**ADMIN, "content-type": "application/json"}
+    )
+    assert (not_json.status_code, not_json.json()["error"]) == (400, "invalid_json")
+    assert await count(db, ledger.entries) == 0
 
 
 @pytest.mark.usefixtures("fake_auth")
