@@ -97,26 +97,28 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.hub = hub
         app.state.bus = bus
         app.state.dispatch = dispatcher
-        await store.start()
-        await bus.start()
-        if cluster is not None:
-            await cluster.start()
-        await dispatcher.start()
-        await dashboard.start(app.state)
-        app.state.ready = True
-        try:
-            yield
-        finally:
-            app.state.ready = False
-            await dashboard.stop(app.state)
-            await dispatcher.stop()
+        async with contextlib.AsyncExitStack() as started:
+            # What has started is stopped in reverse order, also when a later start fails
+            # (the database or Redis refusing the dispatcher's first reads, say).
+            await store.start()
+            started.push_async_callback(store.stop)
+            await bus.start()
+            started.push_async_callback(bus.stop)
+            started.push_async_callback(credits.stop)
+            started.push_async_callback(assist.stop)
+            started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
-                await cluster.stop()
-            await hub.tasks.stop()
-            await assist.stop()
-            await credits.stop()
-            await bus.stop()
-            await store.stop()
+                await cluster.start()
+                started.push_async_callback(cluster.stop)
+            await dispatcher.start()
+            started.push_async_callback(dispatcher.stop)
+            await dashboard.start(app.state)
+            started.push_async_callback(dashboard.stop, app.state)
+            app.state.ready = True
+            try:
+                yield
+            finally:
+                app.state.ready = False
 
     routes = [
         Route("/healthz", api.healthz),
