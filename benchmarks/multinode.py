@@ -1,5 +1,6 @@
 """Two hub processes on Redis and PostgreSQL, visitors on one node and agents on the other,
-next to one process on its embedded default, under the same load in the same run.
+next to one process on its embedded default and one process on Redis and PostgreSQL, under
+the same load in the same run.
 
 Every visitor message and agent reply crosses nodes through Redis. Prints one JSON line:
 the single-node and cross-node figures (delivered messages/s, round-trip p50/p99 ms, how
@@ -78,6 +79,11 @@ def main() -> None:
     agents = -(-args.pairs // args.cap)
     load = (args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
     single: dict[str, Any] = asyncio.run(run(*load, hub=HubProcess(agents=agents, cap=args.cap)))
+    # The same backends as the two nodes but one process: what crossing nodes costs, apart
+    # from what Redis and PostgreSQL cost.
+    with redis_server() as redis, postgres_database() as database_url:
+        one_backed = HubProcess(agents, args.cap, database_url=database_url, redis_url=redis.url)
+        backed: dict[str, Any] = asyncio.run(run(*load, hub=one_backed))
     with redis_server() as redis, postgres_database() as database_url:
         cross: dict[str, Any] = asyncio.run(
             run(*load, hub=TwoNodes(database_url, redis.url, agents, args.cap))
@@ -99,12 +105,16 @@ def main() -> None:
                 "pairs": args.pairs,
                 "offered_messages_per_s": single["offered_messages_per_s"],
                 "single_node": {k: single[k] for k in keys},
+                "one_node_redis_postgres": {k: backed[k] for k in keys},
                 "two_nodes_cross": {k: cross[k] for k in keys},
                 "throughput_ratio": round(cross["messages_per_s"] / single["messages_per_s"], 3)
                 if single["messages_per_s"]
                 else None,
                 "p50_ratio": round(cross["p50_ms"] / single["p50_ms"], 2)
                 if single["p50_ms"]
+                else None,
+                "p50_ratio_vs_one_node_same_backends": round(cross["p50_ms"] / backed["p50_ms"], 2)
+                if backed["p50_ms"]
                 else None,
             }
         )

@@ -5,13 +5,15 @@ its queue and is closed with SLOW_CONSUMER instead of slowing anyone else down.
 
 What a socket that stops reading can cost the server, and for how long:
 
-* our queue: at most ``queue_frames`` frames (shared ``bytes``: a frame fanned out to many
-  sockets is encoded once), emptied the moment the socket is dropped;
+* our queue: at most ``queue_frames`` frames and ``queue_bytes`` bytes (shared ``bytes``: a
+  frame fanned out to many sockets is encoded once), emptied the moment the socket is
+  dropped; a single frame larger than the byte budget still goes out, alone;
 * uvicorn's transport buffer: ``send`` waits while it is above its high-water mark
   (64 KiB), so at most that and one frame;
 * the kernel's send buffer (up to ``net.ipv4.tcp_wmem``'s maximum): the kernel's, not ours.
 
-A socket is dropped (its queue emptied, 4000 sent if it can go) when its queue overflows,
+A socket is dropped (its queue emptied, 4000 sent if it can go) when its queue overflows
+(in frames or in bytes; a resume replay it asked for waits for room instead),
 or when one send has waited ``STALL_TIMEOUT_S`` (the peer drained nothing for that long,
 however quiet its conversation). A graceful close never completes towards a peer that
 does not read: the close frame waits behind what it did not read, and uvicorn's own
@@ -93,6 +95,9 @@ class Connection:
         "role",
         "identity",
         "queue",
+        "queue_bytes",
+        "_queued_bytes",
+        "_room",
         "bucket",
         "strikes",
         "rooms",
@@ -117,12 +122,16 @@ class Connection:
         queue_frames: int,
         rate: float,
         burst: int,
+        queue_bytes: int = 1 << 30,
     ) -> None:
         self.ws = ws
         self.codec: Codec = codec
         self.role: Role = role
         self.identity = identity  # visitor id (str) or the agent's Principal
         self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(maxsize=queue_frames)
+        self.queue_bytes = queue_bytes
+        self._queued_bytes = 0  # what the queue holds, encoded
+        self._room = asyncio.Event()  # set by the writer as it takes frames off the queue
         self.bucket = TokenBucket(rate, burst)
         self.strikes = 0  # frames refused for flooding or bad input, in a row
         self.rooms: set[str] = set()
@@ -141,6 +150,21 @@ class Connection:
         # Set by the endpoint: takes a closed socket out of its rooms at once.
         self.on_close: Callable[[], None] | None = None
 
+    @classmethod
+    def for_settings(
+        cls, ws: WebSocket, codec: Codec, role: Role, identity: Any, settings: Any
+    ) -> Connection:
+        return cls(
+            ws,
+            codec,
+            role,
+            identity,
+            queue_frames=settings.send_queue_frames,
+            rate=settings.rate_limit_per_s,
+            burst=settings.rate_limit_burst,
+            queue_bytes=settings.send_queue_bytes,
+        )
+
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport = server_transport(self.ws)
@@ -149,9 +173,17 @@ class Connection:
     async def push_waiting(self, frame: OutFrame) -> None:
         """For what this socket asked for itself (a resume replay): wait for room in the
         queue instead of treating a long answer as a slow consumer."""
-        if not self.closed:
-            self._watch()
-            await self.queue.put(frame.encoded(self.codec))
+        if self.closed:
+            return
+        data = frame.encoded(self.codec)
+        self._watch()
+        while self._queued_bytes and self._queued_bytes + len(data) > self.queue_bytes:
+            self._room.clear()
+            await self._room.wait()
+            if self.closed:
+                return
+        await self.queue.put(data)
+        self._queued_bytes += len(data)
 
     def hold(self) -> None:
         """Keep live frames back until ``push_first``: a socket joins its rooms before it
@@ -178,11 +210,18 @@ class Connection:
             return
         if self._watchdog is None:
             self._watch()
+        data = frame.encoded(self.codec)
+        if self._queued_bytes and self._queued_bytes + len(data) > self.queue_bytes:
+            log.warning("slow consumer dropped (%s): send queue over its bytes", self.role)
+            self._drop(CloseCode.SLOW_CONSUMER)
+            return
         try:
-            self.queue.put_nowait(frame.encoded(self.codec))
+            self.queue.put_nowait(data)
         except asyncio.QueueFull:
             log.warning("slow consumer dropped (%s): send queue full", self.role)
             self.close(CloseCode.SLOW_CONSUMER)
+            return
+        self._queued_bytes += len(data)
 
     def close(self, code: CloseCode) -> None:
         """Close after what is already queued (or at once, if the queue is full)."""
@@ -209,8 +248,7 @@ class Connection:
         close frame goes out if the transport takes it, else the connection is aborted."""
         if not self.closed:
             self._mark_closed(code)
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self._empty_queue()
         if self._writer is not None:
             self._writer.cancel()
         self._closer = asyncio.create_task(self._close_at_once(code), name="livedesk-closer")
@@ -229,6 +267,14 @@ class Connection:
         except Exception:  # the peer is gone already
             return False
         return True
+
+    def _empty_queue(self) -> None:
+        """Throw away what was queued, and wake a resume replay waiting for room (it sees
+        the socket closed and stops)."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self._queued_bytes = 0
+        self._room.set()
 
     # -------------------------------------------------------------------- the transport
 
@@ -294,6 +340,9 @@ class Connection:
         try:
             while True:
                 data = await self.queue.get()
+                if data is not None:
+                    self._queued_bytes -= len(data)
+                    self._room.set()
                 self._sending_since = loop.time()
                 if data is None:
                     await self._send_close(self.info.get("close", CloseCode.NORMAL))
@@ -336,7 +385,6 @@ class Connection:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-        while not self.queue.empty():
-            self.queue.get_nowait()
+        self._empty_queue()
         if self.close_code is not None and self._unsent():
             self._abort_later()

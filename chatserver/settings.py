@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 30
     flood_errors_before_close: int = 20
     send_queue_frames: int = 1000
+    send_queue_bytes: int = 1024 * 1024
 
     # Routing (the router's RouterConfig is built from these).
     default_agent_cap: int = 5

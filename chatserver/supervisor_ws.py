@@ -50,15 +50,7 @@ async def supervisor_endpoint(ws: WebSocket) -> None:
         return
     codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
     await ws.accept(subprotocol=subprotocol)
-    conn = Connection(
-        ws,
-        codec,
-        "agent",
-        principal,
-        queue_frames=settings.send_queue_frames,
-        rate=settings.rate_limit_per_s,
-        burst=settings.rate_limit_burst,
-    )
+    conn = Connection.for_settings(ws, codec, "agent", principal, settings)
     conn.info["supervisor"] = True
     # Registered with the agent's sockets so a password change or deactivation ends it too.
     state.sessions.add(principal.agent_id, conn)

@@ -16,7 +16,6 @@ from chatserver.errors import CloseCode
 from chatserver.hub import refuse
 from chatserver.protocol import (
     ProtocolError,
-    Role,
     choose_subprotocol,
     decode,
     parse_client_frame,
@@ -43,7 +42,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     visitor.last_seen_ms = now_ms()
     codec, subprotocol = choose_subprotocol(offered)
     await ws.accept(subprotocol=subprotocol)
-    conn = _connection(ws, codec, "visitor", visitor.id, settings)
+    conn = Connection.for_settings(ws, codec, "visitor", visitor.id, settings)
     conn.info.update(site=visitor.site, name=visitor.name)
     await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor))
 
@@ -59,24 +58,12 @@ async def agent_endpoint(ws: WebSocket) -> None:
         return
     codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
     await ws.accept(subprotocol=subprotocol)
-    conn = _connection(ws, codec, "agent", principal, state.settings)
+    conn = Connection.for_settings(ws, codec, "agent", principal, state.settings)
     state.sessions.add(principal.agent_id, conn)
     try:
         await _serve(conn, state, lambda: state.hub.attach_agent(conn, principal))
     finally:
         state.sessions.discard(principal.agent_id, conn)
-
-
-def _connection(ws: WebSocket, codec: Any, role: Role, identity: Any, settings: Any) -> Connection:
-    return Connection(
-        ws,
-        codec,
-        role,
-        identity,
-        queue_frames=settings.send_queue_frames,
-        rate=settings.rate_limit_per_s,
-        burst=settings.rate_limit_burst,
-    )
 
 
 async def _serve(conn: Connection, state: Any, attach: Any) -> None:

@@ -12,7 +12,7 @@ import logging
 import select
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgpack
 import pytest
@@ -102,10 +102,11 @@ async def flood(server: LiveServer, frame_chars: int, frames: int) -> tuple[Any,
     return visitor, agent, conv_id, deaf
 
 
-def big_frames(tmp_path: Path, text_chars: int, queue: int) -> Any:
+def big_frames(tmp_path: Path, text_chars: int, queue: int, queue_bytes: int = 1 << 30) -> Any:
     return make_settings(
         tmp_path,
         send_queue_frames=queue,
+        send_queue_bytes=queue_bytes,
         max_text_chars=text_chars,
         max_frame_bytes=4 * text_chars,
         rate_limit_per_s=100_000.0,
@@ -130,6 +131,33 @@ async def test_a_tab_that_never_reads_again_is_reset_after_its_queue_overflows(
             await deaf.wait_reset(timeout=20)
         assert "send queue full" in caplog.text
         # Everyone else carries on.
+        ack = await agent.send_text("still here?", conversation_id=conv_id)
+        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
+    finally:
+        if deaf is not None:
+            deaf.close()
+        server.stop()
+
+
+async def test_a_tab_that_never_reads_again_is_reset_once_its_queue_passes_its_byte_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Room for 100,000 frames, but a budget of 4 big ones: the bytes, not the frame count,
+    drop the tab, long before a send could have stalled for the limit."""
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
+    text_chars = 60_000
+    settings = big_frames(tmp_path, text_chars, queue=100_000, queue_bytes=4 * text_chars)
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    deaf: DeafTab | None = None
+    try:
+        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
+            visitor, agent, conv_id, deaf = await flood(
+                server, text_chars, frames_to_overflow(text_chars, 8)
+            )
+            await deaf.wait_reset(timeout=20)
+        assert "send queue over its bytes" in caplog.text
+        assert "a send waited" not in caplog.text
         ack = await agent.send_text("still here?", conversation_id=conv_id)
         assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
     finally:
@@ -212,9 +240,18 @@ class DeafWebSocket:
         await asyncio.Event().wait()
 
 
-def deaf_connection(queue: int) -> tuple[Connection, DeafWebSocket]:
+def deaf_connection(queue: int, queue_bytes: int = 1 << 30) -> tuple[Connection, DeafWebSocket]:
     ws = DeafWebSocket()
-    conn = Connection(ws, "msgpack", "visitor", "v-1", queue, rate=1e6, burst=1_000_000)  # type: ignore[arg-type]
+    conn = Connection(
+        ws,  # type: ignore[arg-type]
+        "msgpack",
+        "visitor",
+        "v-1",
+        queue,
+        rate=1e6,
+        burst=1_000_000,
+        queue_bytes=queue_bytes,
+    )
     conn.start()
     return conn, ws
 
@@ -272,3 +309,91 @@ async def test_a_close_stuck_behind_unread_bytes_is_aborted_too(
     await asyncio.wait_for(ws.server.transport.aborted.wait(), 5)
     assert conn.close_code == CloseCode.UNAUTHORIZED
     await conn.stop()
+
+
+async def test_the_byte_budget_drops_a_live_push_but_lets_a_lone_big_frame_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    conn, ws = deaf_connection(queue=1000, queue_bytes=1000)
+    conn.push(OutFrame({"type": "message", "text": "x" * 5000}))
+    # Alone in the queue, a frame over the budget is not refused for its size...
+    assert not conn.closed and conn.queue.qsize() == 1
+    # ...but nothing more fits behind it.
+    conn.push(OutFrame({"type": "message", "text": "one more"}))
+    assert conn.closed and conn.close_code == CloseCode.SLOW_CONSUMER
+    assert conn.queue.empty()
+    await conn.drain()
+    assert ws.closes == [CloseCode.SLOW_CONSUMER]
+    await conn.stop()
+
+
+async def test_a_resume_replay_waits_for_byte_room_instead_of_dropping_the_socket() -> None:
+    """What a socket asked for itself (a resume) is paced by the writer, not refused."""
+    ws = ReadingWebSocket()
+    conn = Connection(
+        ws,  # type: ignore[arg-type]
+        "msgpack",
+        "visitor",
+        "v-1",
+        1000,
+        rate=1e6,
+        burst=1_000_000,
+        queue_bytes=3000,
+    )
+    room = WatchedEvent()
+    conn._room = room
+    conn.start()
+    replay = [OutFrame({"type": "message", "seq": i, "text": "y" * 1000}) for i in range(20)]
+    pushing = asyncio.create_task(_push_all(conn, replay))
+    await ws.sent_count(1)  # the writer holds the first frame: the queue fills behind it
+    await asyncio.wait_for(room.waited.wait(), 5)  # the replay waits for room...
+    assert not pushing.done() and not conn.closed  # ...and the socket is kept
+    assert 0 < conn._queued_bytes <= 3000
+    ws.release.set()  # the peer reads again
+    await asyncio.wait_for(pushing, 5)
+    await ws.sent_count(20)
+    assert [msgpack.unpackb(m)["seq"] for m in ws.sent] == list(range(20))
+    assert not conn.closed
+    await conn.stop()
+
+
+async def _push_all(conn: Connection, frames: list[OutFrame]) -> None:
+    for frame in frames:
+        await conn.push_waiting(frame)
+
+
+class WatchedEvent(asyncio.Event):
+    """An event that says when someone started waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waited = asyncio.Event()
+
+    async def wait(self) -> Literal[True]:
+        self.waited.set()
+        return await super().wait()
+
+
+class ReadingWebSocket:
+    """The first send waits until ``release``; every send after it goes through."""
+
+    def __init__(self) -> None:
+        self.server = FakeServerProtocol()
+        self._receive = self.server.receive
+        self.sent: list[bytes] = []
+        self.release = asyncio.Event()
+        self._progress = asyncio.Condition()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self._progress:
+            self.sent.append(message["bytes"])
+            self._progress.notify_all()
+        await self.release.wait()
+
+    async def sent_count(self, n: int) -> None:
+        async with self._progress:
+            await asyncio.wait_for(self._progress.wait_for(lambda: len(self.sent) >= n), 5)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        return None

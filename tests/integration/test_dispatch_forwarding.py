@@ -1,0 +1,83 @@
+"""A node that does not route forwards its routing events to the leader; while Redis
+refuses them they are offered again, and a later event for the same agent or conversation
+must not overtake them (the leader runs each key's events in the order they were sent).
+
+The real-process case (Redis stopped under two nodes) is
+tests/integration/test_cluster_redis_refuses.py; this pins the order, which that cannot
+provoke on demand."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from chatserver.dispatch import Dispatcher
+from chatserver.leader import RouterUnavailable
+from chatserver.tasks import TaskSet
+from tests.integration.conftest import make_settings
+
+
+class Follower:
+    """What a non-leading node's dispatcher needs of its hub: an owner for its tasks."""
+
+    def __init__(self) -> None:
+        self.tasks = TaskSet("test")
+
+
+class RedisThatRefuses:
+    """The forward: refuses while ``down``, records what it took, in order."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.taken: list[dict[str, Any]] = []
+        self.changed = asyncio.Condition()
+
+    async def forward(self, event: dict[str, Any]) -> None:
+        if self.down:
+            raise RouterUnavailable("routing event not queued: connection refused")
+        async with self.changed:
+            self.taken.append(event)
+            self.changed.notify_all()
+
+    async def until_taken(self, n: int) -> list[str]:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: len(self.taken) >= n), 10)
+        return [e["op"] for e in self.taken]
+
+
+def follower(tmp_path: Path, redis: RedisThatRefuses) -> tuple[Dispatcher, Follower]:
+    hub = Follower()
+    dispatcher = Dispatcher(hub, None, make_settings(tmp_path))  # type: ignore[arg-type]
+    dispatcher.is_leader = False
+    dispatcher.forward = redis.forward
+    return dispatcher, hub
+
+
+async def test_an_event_sent_after_a_refused_one_for_the_same_agent_does_not_overtake_it(
+    tmp_path: Path,
+) -> None:
+    redis = RedisThatRefuses()
+    dispatcher, hub = follower(tmp_path, redis)
+    try:
+        await dispatcher.agent_disconnected(7)  # refused: offered again later
+        redis.down = False
+        # Redis is back before the retry comes round: the reconnect must still go second,
+        # or the leader would take a connected agent for gone.
+        await dispatcher.agent_connected(7)
+        assert await redis.until_taken(2) == ["agent_disconnected", "agent_connected"]
+    finally:
+        await hub.tasks.stop()
+
+
+async def test_events_for_other_keys_are_not_held_behind_a_refused_one(tmp_path: Path) -> None:
+    redis = RedisThatRefuses()
+    dispatcher, hub = follower(tmp_path, redis)
+    try:
+        await dispatcher.agent_disconnected(7)
+        redis.down = False
+        await dispatcher.agent_connected(8)  # another agent: straight through
+        assert redis.taken == [{"op": "agent_connected", "agent_id": 8}]
+        assert await redis.until_taken(2) == ["agent_connected", "agent_disconnected"]
+    finally:
+        await hub.tasks.stop()
