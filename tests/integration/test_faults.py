@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from chatserver.auth import Tokens
 from chatserver.loadtest import PASSWORD, Config, HubProcess, LoadTest
+from chatserver.settings import Settings
 from chatserver.store import Store
 from tests.cluster_nodes import cluster, readyz, running, target, until_ready
 from tests.integration.conftest import add_agents, make_settings
@@ -51,17 +52,24 @@ def frames_to_overflow(frame_bytes: int, queue: int) -> int:
     return wmem_max // frame_bytes + queue + 40
 
 
-async def test_slow_consumer_is_closed_with_4000_and_nobody_else_waits(tmp_path: Path) -> None:
-    text_chars = 60_000
-    queue = 8
-    settings = make_settings(
+def big_frames(tmp_path: Path, text_chars: int, queue: int, queue_bytes: int = 1 << 30) -> Settings:
+    """Frames of ``text_chars`` characters allowed and sent as fast as the test likes, into
+    a send queue of ``queue`` frames and ``queue_bytes`` bytes."""
+    return make_settings(
         tmp_path,
         send_queue_frames=queue,
+        send_queue_bytes=queue_bytes,
         max_text_chars=text_chars,
         max_frame_bytes=4 * text_chars,
         rate_limit_per_s=100_000.0,
         rate_limit_burst=100_000,
     )
+
+
+async def test_slow_consumer_is_closed_with_4000_and_nobody_else_waits(tmp_path: Path) -> None:
+    text_chars = 60_000
+    queue = 8
+    settings = big_frames(tmp_path, text_chars, queue)
     await add_agents(settings, ("ana@example.com", "agent", 5))
     server = LiveServer(settings).start()
     try:

@@ -26,8 +26,8 @@ from chatserver import connection
 from chatserver.connection import Connection
 from chatserver.errors import CloseCode
 from chatserver.protocol import OutFrame
-from tests.integration.conftest import add_agents, make_settings
-from tests.integration.test_faults import frames_to_overflow
+from tests.integration.conftest import add_agents
+from tests.integration.test_faults import big_frames, frames_to_overflow
 from tests.integration.test_hub_conversation import start_chat
 from tests.live import LiveServer
 
@@ -100,18 +100,6 @@ async def flood(server: LiveServer, frame_chars: int, frames: int) -> tuple[Any,
         visitor.inbox.clear()
         agent.inbox.clear()
     return visitor, agent, conv_id, deaf
-
-
-def big_frames(tmp_path: Path, text_chars: int, queue: int, queue_bytes: int = 1 << 30) -> Any:
-    return make_settings(
-        tmp_path,
-        send_queue_frames=queue,
-        send_queue_bytes=queue_bytes,
-        max_text_chars=text_chars,
-        max_frame_bytes=4 * text_chars,
-        rate_limit_per_s=100_000.0,
-        rate_limit_burst=100_000,
-    )
 
 
 async def test_a_tab_that_never_reads_again_is_reset_after_its_queue_overflows(
