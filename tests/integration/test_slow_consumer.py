@@ -102,29 +102,34 @@ async def flood(server: LiveServer, frame_chars: int, frames: int) -> tuple[Any,
     return visitor, agent, conv_id, deaf
 
 
+async def deaf_tab_is_reset(settings: Any, frames: int, caplog: pytest.LogCaptureFixture) -> str:
+    """A chat with a deaf second tab, flooded with ``frames`` big messages: waits until the
+    tab is reset, checks the conversation carries on, and returns what the hub logged."""
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    deaf: DeafTab | None = None
+    try:
+        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
+            visitor, agent, conv_id, deaf = await flood(server, settings.max_text_chars, frames)
+            await deaf.wait_reset(timeout=20)
+        # Everyone else carries on.
+        ack = await agent.send_text("still here?", conversation_id=conv_id)
+        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
+        return caplog.text
+    finally:
+        if deaf is not None:
+            deaf.close()
+        server.stop()
+
+
 async def test_a_tab_that_never_reads_again_is_reset_after_its_queue_overflows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
     text_chars, queue = 60_000, 8
     settings = big_frames(tmp_path, text_chars, queue)
-    await add_agents(settings, ("ana@example.com", "agent", 5))
-    server = LiveServer(settings).start()
-    deaf: DeafTab | None = None
-    try:
-        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
-            visitor, agent, conv_id, deaf = await flood(
-                server, text_chars, frames_to_overflow(text_chars, queue)
-            )
-            await deaf.wait_reset(timeout=20)
-        assert "send queue full" in caplog.text
-        # Everyone else carries on.
-        ack = await agent.send_text("still here?", conversation_id=conv_id)
-        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
-    finally:
-        if deaf is not None:
-            deaf.close()
-        server.stop()
+    logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, queue), caplog)
+    assert "send queue full" in logged
 
 
 async def test_a_tab_that_never_reads_again_is_reset_once_its_queue_passes_its_byte_budget(
@@ -135,23 +140,9 @@ async def test_a_tab_that_never_reads_again_is_reset_once_its_queue_passes_its_b
     monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
     text_chars = 60_000
     settings = big_frames(tmp_path, text_chars, queue=100_000, queue_bytes=4 * text_chars)
-    await add_agents(settings, ("ana@example.com", "agent", 5))
-    server = LiveServer(settings).start()
-    deaf: DeafTab | None = None
-    try:
-        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
-            visitor, agent, conv_id, deaf = await flood(
-                server, text_chars, frames_to_overflow(text_chars, 8)
-            )
-            await deaf.wait_reset(timeout=20)
-        assert "send queue over its bytes" in caplog.text
-        assert "a send waited" not in caplog.text
-        ack = await agent.send_text("still here?", conversation_id=conv_id)
-        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
-    finally:
-        if deaf is not None:
-            deaf.close()
-        server.stop()
+    logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, 8), caplog)
+    assert "send queue over its bytes" in logged
+    assert "a send waited" not in logged
 
 
 async def test_a_tab_that_stops_reading_in_a_quiet_moment_is_reset_after_a_stalled_send(
@@ -163,23 +154,9 @@ async def test_a_tab_that_stops_reading_in_a_quiet_moment_is_reset_after_a_stall
     monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
     text_chars = 60_000
     settings = big_frames(tmp_path, text_chars, queue=100_000)
-    await add_agents(settings, ("ana@example.com", "agent", 5))
-    server = LiveServer(settings).start()
-    deaf: DeafTab | None = None
-    try:
-        with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
-            visitor, agent, conv_id, deaf = await flood(
-                server, text_chars, frames_to_overflow(text_chars, 0)
-            )
-            await deaf.wait_reset(timeout=20)
-        assert "a send waited" in caplog.text
-        assert "send queue full" not in caplog.text
-        ack = await agent.send_text("still here?", conversation_id=conv_id)
-        assert (await visitor.recv_type("message", seq=ack["seq"]))["text"] == "still here?"
-    finally:
-        if deaf is not None:
-            deaf.close()
-        server.stop()
+    logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, 0), caplog)
+    assert "a send waited" in logged
+    assert "send queue full" not in logged
 
 
 # ---------------------------------------------------------------------------- the Connection alone
