@@ -65,6 +65,7 @@ from websockets.uri import parse_uri
 
 from benchmarks._hub import HubProcess, now
 from benchmarks.hub_roundtrip import Sequencer
+from chatserver.settings import Settings
 
 PROTO = "livedesk.v1.msgpack"
 TCP_CLOSE = 7  # tcpi_state when the peer reset the connection
@@ -240,6 +241,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     env = {}
     if args.queue:
         env["LIVEDESK_SEND_QUEUE_FRAMES"] = str(args.queue)
+    if args.queue_bytes:
+        env["LIVEDESK_SEND_QUEUE_BYTES"] = str(args.queue_bytes)
     agents = -(-(args.pairs + args.busy) // args.cap) + 1
     hub = HubProcess(agents=agents, cap=args.cap, **env)
     hub_log = Path(hub.dir) / "hub.log"
@@ -546,7 +549,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "flood_rate": args.flood_rate,
         "text_chars": args.text_chars,
         "frame_kb": round(len(args.flood_char.encode()) * args.text_chars / 1024, 1),
-        "send_queue_frames": args.queue or 1000,
+        "send_queue_frames": args.queue or Settings.model_fields["send_queue_frames"].default,
+        "send_queue_bytes": args.queue_bytes or Settings.model_fields["send_queue_bytes"].default,
         "slow_per_wave": args.slow,
         "slow_rcvbuf": args.rcvbuf,
         "control": args.control,
@@ -573,6 +577,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ),
         "hub_said": {
             "queue_full": logged.count("slow consumer dropped (visitor): send queue full"),
+            "queue_bytes_full": logged.count(
+                "slow consumer dropped (visitor): send queue over its bytes"
+            ),
             "send_stalled": logged.count("slow consumer dropped (visitor): a send waited"),
             "aborted": logged.count("socket aborted"),
         },
@@ -603,6 +610,7 @@ def main() -> None:
     )
     parser.add_argument("--rcvbuf", type=int, default=4096, help="a slow tab's SO_RCVBUF")
     parser.add_argument("--queue", type=int, default=0, help="send queue frames (0: default)")
+    parser.add_argument("--queue-bytes", type=int, default=0, help="send queue bytes (0: default)")
     parser.add_argument(
         "--cap",
         type=int,
