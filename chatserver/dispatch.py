@@ -93,9 +93,9 @@ class Dispatcher:
         self._visitor_of: dict[str, str] = {}
         # Decisions still being carried out, in order per conversation (see ``_then``).
         self._pending = InOrderPerKey(hub.tasks)
-        # Events Redis refused, offered again in order per ``ordering_key``: a later event
-        # with the same key waits behind them instead of overtaking them.
-        self._unforwarded = InOrderPerKey(hub.tasks)
+        # Events handed to the leader, one after another per ``ordering_key``: one Redis
+        # refused (or is slow to refuse) holds back the later ones with its key.
+        self._forwarding = InOrderPerKey(hub.tasks)
         self._queued_seen = 0  # the queue length boards were last woken for
         # Cluster mode: only the leader routes; the others forward events to it.
         self.is_leader = True
@@ -235,29 +235,25 @@ class Dispatcher:
     async def _event(self, op: str, **args: Any) -> Any:
         if self.forward is not None and not self.is_leader:
             event = {"op": op, **args}
-            key = self.ordering_key(event)
-            if self._unforwarded.last(key) is not None:
-                self._unforwarded.spawn(key, lambda: self._forward_later(event, 0.0))
-                return None
-            try:
-                await self.forward(event)
-            except LivedeskError as exc:
-                # Redis is away: what caused the event is already stored and acknowledged,
-                # so keep the socket and hand the event over once Redis takes it again.
-                log.warning("routing event %s not forwarded (%s); retrying", op, exc)
-                self._unforwarded.spawn(key, lambda: self._forward_later(event, 0.2))
+            self._forwarding.spawn(self.ordering_key(event), lambda: self._hand_over(event))
             return None
         return await self._run_event(op, args)
 
-    async def _forward_later(self, event: dict[str, Any], delay: float) -> None:
+    async def _hand_over(self, event: dict[str, Any]) -> None:
+        """Forward ``event`` to the leader. While Redis is away, what caused the event is
+        already stored and acknowledged, so the socket is not failed: the event is offered
+        again with backoff (and the later events with its key wait behind it)."""
         assert self.forward is not None
-        for _attempt in range(FORWARD_ATTEMPTS):
-            await asyncio.sleep(delay)
+        delay = 0.2
+        for attempt in range(FORWARD_ATTEMPTS):
             try:
                 await self.forward(event)
                 return
-            except LivedeskError:
-                delay = min(max(delay, 0.1) * 2, 5.0)
+            except LivedeskError as exc:
+                if attempt == 0:
+                    log.warning("routing event %s not forwarded (%s); retrying", event["op"], exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
         log.error("routing event dropped after %d attempts: %r", FORWARD_ATTEMPTS, event)
 
     async def _run_event(self, op: str, args: dict[str, Any]) -> Any:

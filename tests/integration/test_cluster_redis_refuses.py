@@ -1,5 +1,5 @@
 """A node that does not route forwards routing events to the leader over Redis; while Redis
-refuses them, the node offers each again with backoff (``Dispatcher._forward_later``)
+refuses them, the node offers each again with backoff (``Dispatcher._hand_over``)
 instead of failing the frame that caused it. Real processes: two hub nodes on one
 PostgreSQL database and the test run's own Redis."""
 

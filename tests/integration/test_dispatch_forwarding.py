@@ -31,14 +31,21 @@ class RedisThatRefuses:
     def __init__(self) -> None:
         self.down = True
         self.taken: list[dict[str, Any]] = []
+        self.refused = 0
         self.changed = asyncio.Condition()
 
     async def forward(self, event: dict[str, Any]) -> None:
-        if self.down:
-            raise RouterUnavailable("routing event not queued: connection refused")
         async with self.changed:
+            if self.down:
+                self.refused += 1
+                self.changed.notify_all()
+                raise RouterUnavailable("routing event not queued: connection refused")
             self.taken.append(event)
             self.changed.notify_all()
+
+    async def until_refused(self, n: int) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: self.refused >= n), 10)
 
     async def until_taken(self, n: int) -> list[str]:
         async with self.changed:
@@ -60,7 +67,8 @@ async def test_an_event_sent_after_a_refused_one_for_the_same_agent_does_not_ove
     redis = RedisThatRefuses()
     dispatcher, hub = follower(tmp_path, redis)
     try:
-        await dispatcher.agent_disconnected(7)  # refused: offered again later
+        await dispatcher.agent_disconnected(7)
+        await redis.until_refused(1)  # refused: offered again later
         redis.down = False
         # Redis is back before the retry comes round: the reconnect must still go second,
         # or the leader would take a connected agent for gone.
@@ -75,9 +83,11 @@ async def test_events_for_other_keys_are_not_held_behind_a_refused_one(tmp_path:
     dispatcher, hub = follower(tmp_path, redis)
     try:
         await dispatcher.agent_disconnected(7)
+        await redis.until_refused(1)
         redis.down = False
         await dispatcher.agent_connected(8)  # another agent: straight through
-        assert redis.taken == [{"op": "agent_connected", "agent_id": 8}]
+        # Agent 8's event is taken while agent 7's still waits out its backoff.
+        assert await redis.until_taken(1) == ["agent_connected"]
         assert await redis.until_taken(2) == ["agent_connected", "agent_disconnected"]
     finally:
         await hub.tasks.stop()
