@@ -2,6 +2,8 @@
 // and customer panel. Nothing is lost across reconnects: every chat remembers the highest
 // seq it has shown and resumes from there; unacknowledged sends are retried with the same
 // client_msg_id, which the hub stores once. User text is only ever set with textContent.
+// With manual accept on, offered chats wait above the tabs as "incoming" cards with a
+// countdown until the agent accepts or declines them, or the hub withdraws them.
 (() => {
   "use strict";
   const { el, api, duration, socket } = window.Desk;
@@ -12,9 +14,15 @@
   const empty = document.getElementById("empty");
   const link = document.getElementById("link");
   const statusBtn = document.getElementById("status");
+  const offersBox = document.getElementById("offers");
+  const offerList = document.getElementById("offer-list");
+  const offerCount = document.getElementById("offer-count");
+  const announcer = document.getElementById("announce");
   const baseTitle = document.title;
   const chats = new Map(); // conversation_id -> chat
   const outbox = new Map(); // client_msg_id -> send frame, until acked
+  const offers = new Map(); // conversation_id -> offer, oldest (most urgent) first
+  const settled = new Map(); // conversation_id -> "accept" | "decline" | "lapsed", until the hub says
   let order = []; // conversation ids in tab order
   let active = null;
   let wire = null;
@@ -37,11 +45,19 @@
     document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
   }
 
+  // The badge counts what waits for the agent: unread messages and unanswered offers.
   function updateTitle() {
     let unread = 0;
     for (const chat of chats.values()) unread += chat.unread;
-    document.title = unread ? "(" + unread + ") " + baseTitle : baseTitle;
+    const waiting = unread + offers.size;
+    document.title = waiting ? "(" + waiting + ") " + baseTitle : baseTitle;
     document.body.dataset.unread = String(unread);
+    document.body.dataset.offers = String(offers.size);
+  }
+
+  function announce(text) {
+    announcer.textContent = "";
+    setTimeout(() => { announcer.textContent = text; }, 50); // a fresh change is read out
   }
 
   function isWatched(chat) {
@@ -549,6 +565,225 @@
     }
   });
 
+  // ------------------------------------------------------------------ incoming offers
+
+  // Manual accept: the hub offers a chat with a deadline; the card shows what the offer and
+  // the store tell cheaply (the offered agent may already read the conversation), a
+  // countdown, and Accept / Decline. The hub's timer is the one that counts: at zero the card
+  // waits a moment for `offer_withdrawn` (which says why) before it goes on its own.
+  const OFFER_GRACE_MS = 3000;
+  const WITHDRAWN = {
+    accept_timeout: "timeout", declined: "declined", agent_gone: "you were away",
+    closed: "visitor left", transfer: "transferred",
+  };
+
+  function offerName(offer) {
+    const c = offer.detail && offer.detail.customer;
+    return (c && c.name) || "Visitor " + offer.id.slice(0, 4);
+  }
+
+  function addOffer(id, deadlineS) {
+    const known = offers.get(id);
+    const deadline = deadlineS > 0 ? Date.now() + deadlineS * 1000 : null;
+    if (known) {
+      // Still offered after a reconnect: a stated deadline wins; one that ran out here while
+      // the hub still holds the offer was wrong, so the time becomes unknown.
+      if (deadline !== null) Object.assign(known, { deadline, total: deadlineS * 1000 });
+      else if (known.expired) known.deadline = null;
+      known.expired = false;
+      known.card.classList.remove("expired");
+      setOfferButtons(known, true);
+      renderOffers();
+      tickOffers();
+      return;
+    }
+    const offer = { id, deadline, total: deadline === null ? 0 : deadlineS * 1000, expired: false, detail: null, preview: null };
+    buildOffer(offer);
+    offers.set(id, offer);
+    settled.delete(id);
+    offerList.append(offer.card);
+    renderOffers();
+    tickOffers();
+    beep();
+    announce("Incoming chat from " + offerName(offer) + ". Alt+Y accepts, Alt+N declines.");
+    loadOffer(offer);
+  }
+
+  function buildOffer(offer) {
+    const id = offer.id;
+    offer.card = el("li", { class: "offer", dataset: { conversationId: id }, title: "Conversation " + id });
+    const body = el("div", {
+      class: "offer-body", role: "group",
+      "aria-labelledby": "offer-name-" + id, "aria-describedby": "offer-facts-" + id + " offer-preview-" + id,
+    });
+    offer.name = el("strong", { class: "offer-name", id: "offer-name-" + id });
+    offer.timer = el("span", { class: "offer-timer", role: "timer", "aria-label": "time left to answer" });
+    const head = el("div", { class: "offer-head" });
+    head.append(offer.name, offer.timer);
+    offer.facts = el("p", { class: "offer-facts", id: "offer-facts-" + id });
+    offer.previewEl = el("p", { class: "offer-preview", id: "offer-preview-" + id, hidden: true });
+    offer.fill = el("span");
+    const bar = el("div", { class: "offer-bar", "aria-hidden": "true" });
+    bar.append(offer.fill);
+    offer.accept = el("button", { type: "button", class: "accept", onclick: () => answerOffer(id, true) }, "Accept");
+    offer.decline = el("button", { type: "button", class: "decline", onclick: () => answerOffer(id, false) }, "Decline");
+    const actions = el("div", { class: "offer-actions" });
+    actions.append(offer.accept, offer.decline);
+    body.append(head, offer.facts, offer.previewEl, bar, actions);
+    offer.card.append(body);
+    labelOffer(offer);
+  }
+
+  function labelOffer(offer) {
+    const name = offerName(offer);
+    if (offer.name.textContent !== name) {
+      offer.name.textContent = name;
+      offer.name.title = name; // the card truncates it
+      offer.accept.setAttribute("aria-label", "Accept chat with " + name);
+      offer.decline.setAttribute("aria-label", "Decline chat with " + name);
+    }
+    const facts = [];
+    const conv = offer.detail && offer.detail.conversation;
+    const c = offer.detail && offer.detail.customer;
+    if (c) {
+      if (c.language || (conv && conv.language)) facts.push((c.language || conv.language).toUpperCase());
+      facts.push(c.verified ? "verified" : "not verified");
+      if (c.credits) facts.push(c.credits.balance + " credits");
+      if (c.past && c.past.length) facts.push(c.past.length + " earlier chat" + (c.past.length === 1 ? "" : "s"));
+    }
+    if (conv && conv.team) facts.push("team " + conv.team);
+    if (conv && conv.created_ms) facts.push("waiting " + duration((Date.now() - conv.created_ms) / 1000));
+    facts.push("#" + offer.id.slice(0, 6));
+    const text = facts.join(" · ");
+    if (offer.facts.textContent !== text) offer.facts.textContent = text;
+    if (offer.previewEl.textContent !== (offer.preview || "")) offer.previewEl.textContent = offer.preview || "";
+    offer.previewEl.hidden = !offer.preview;
+  }
+
+  // Who is asking and what they wrote first: the two reads the console already makes for
+  // a chat (customer panel, transcript), done once while the offer stands.
+  async function loadOffer(offer) {
+    const base = "/api/desk/conversations/" + encodeURIComponent(offer.id);
+    const [detail, transcript] = await Promise.allSettled([api("GET", base), api("GET", base + "/transcript")]);
+    if (offers.get(offer.id) !== offer) return; // answered or withdrawn meanwhile
+    if (detail.status === "fulfilled") offer.detail = detail.value;
+    if (transcript.status === "fulfilled") {
+      const said = (transcript.value.items || []).filter((i) => i.type === "message" && i.author === "visitor");
+      if (said.length) offer.preview = said[0].text + (said.length > 1 ? "  (+" + (said.length - 1) + " more)" : "");
+    }
+    labelOffer(offer);
+  }
+
+  function renderOffers() {
+    offersBox.hidden = offers.size === 0;
+    offerCount.textContent = String(offers.size);
+    // The keyboard shortcuts act on the most urgent offer: the first one still open.
+    const first = urgentOffer();
+    for (const offer of offers.values()) {
+      const on = offer === first;
+      offer.accept.title = on ? "Alt+Y" : "";
+      offer.decline.title = on ? "Alt+N" : "";
+      if (on) {
+        offer.accept.setAttribute("aria-keyshortcuts", "Alt+Y");
+        offer.decline.setAttribute("aria-keyshortcuts", "Alt+N");
+      } else {
+        offer.accept.removeAttribute("aria-keyshortcuts");
+        offer.decline.removeAttribute("aria-keyshortcuts");
+      }
+    }
+    updateTitle();
+  }
+
+  function urgentOffer() {
+    for (const offer of offers.values()) if (!offer.expired) return offer;
+    return null;
+  }
+
+  function setOfferButtons(offer, on) {
+    offer.accept.disabled = !on;
+    offer.decline.disabled = !on;
+  }
+
+  function removeOffer(id, note) {
+    const offer = offers.get(id);
+    if (!offer) return;
+    const hadFocus = offer.card.contains(document.activeElement);
+    offers.delete(id);
+    offer.card.remove();
+    renderOffers();
+    if (hadFocus) {
+      // Keep the keyboard where the work is: the next offer, else the open chat.
+      const next = urgentOffer();
+      if (next) next.accept.focus();
+      else if (chats.get(active)) chats.get(active).input.focus();
+    }
+    if (note) toast(note);
+  }
+
+  function answerOffer(id, accept) {
+    const offer = offers.get(id);
+    if (!offer || offer.expired) return;
+    const type = accept ? "accept" : "decline";
+    if (!wire || !wire.send({ type, conversation_id: id })) {
+      toast("Not connected: the answer was not sent. Try again in a moment.");
+      return;
+    }
+    settled.set(id, type);
+    removeOffer(id);
+  }
+
+  function offerWithdrawn(f) {
+    const id = f.conversation_id;
+    const why = WITHDRAWN[f.reason] || f.reason || "withdrawn";
+    const offer = offers.get(id);
+    const mine = settled.get(id);
+    settled.delete(id);
+    if (offer) {
+      removeOffer(id, "Offer from " + offerName(offer) + " moved on (" + why + ").");
+    } else if (mine === "accept") {
+      // Our accept crossed the hub's timer: the chat went on without us.
+      toast("Too late: that chat had already moved on (" + why + ").");
+    }
+  }
+
+  function tickOffers() {
+    const now = Date.now();
+    for (const offer of [...offers.values()]) {
+      labelOffer(offer); // the "waiting" time
+      if (offer.deadline === null) {
+        offer.timer.textContent = "–:––"; // offered before a reconnect: the hub keeps the time
+        offer.timer.setAttribute("aria-label", "time left unknown");
+        offer.fill.style.setProperty("--left", "1");
+        offer.card.classList.remove("urgent");
+        continue;
+      }
+      offer.timer.setAttribute("aria-label", "time left to answer");
+      const left = offer.deadline - now;
+      if (left <= -OFFER_GRACE_MS) {
+        settled.set(offer.id, "lapsed");
+        removeOffer(offer.id, "Offer from " + offerName(offer) + " expired.");
+        continue;
+      }
+      const text = duration(Math.ceil(Math.max(0, left) / 1000));
+      if (offer.timer.textContent !== text) offer.timer.textContent = text;
+      offer.fill.style.setProperty("--left", String(Math.max(0, Math.min(1, left / offer.total))));
+      offer.card.classList.toggle("urgent", left <= Math.min(10000, offer.total / 3));
+      if (left <= 0 && !offer.expired) {
+        const hadFocus = offer.card.contains(document.activeElement);
+        offer.expired = true;
+        offer.card.classList.add("expired");
+        setOfferButtons(offer, false);
+        renderOffers();
+        if (hadFocus) {
+          const next = urgentOffer();
+          if (next) next.accept.focus();
+        }
+      }
+    }
+  }
+
+  setInterval(() => { if (offers.size) tickOffers(); }, 250);
+
   // ------------------------------------------------------------------ status, toasts
 
   function showStatus(status) {
@@ -596,6 +831,8 @@
       openClose(chat);
     } else if (e.code === "KeyA") {
       statusBtn.click();
+    } else if ((e.code === "KeyY" || e.code === "KeyN") && !e.shiftKey && urgentOffer()) {
+      answerOffer(urgentOffer().id, e.code === "KeyY");
     } else {
       handled = false;
     }
@@ -621,11 +858,21 @@
       case "welcome": {
         showStatus(f.agent.status || "online");
         const live = new Set();
+        const offered = new Set();
         for (const summary of f.conversations) {
+          if (summary.state === "offered") {
+            // Still offered to us: the welcome does not say until when.
+            offered.add(summary.conversation_id);
+            addOffer(summary.conversation_id, null);
+            continue;
+          }
           live.add(summary.conversation_id);
           const chat = ensureChat(summary.conversation_id, summary.visitor);
           resume(chat);
         }
+        // Offers that ended while we were away go quietly; so do answers nobody confirmed.
+        for (const id of [...offers.keys()]) if (!offered.has(id)) removeOffer(id);
+        settled.clear();
         // Chats that left us while we were away (transfer, requeue) go; closed ones stay.
         for (const chat of [...chats.values()]) {
           if (!live.has(chat.id) && chat.state !== "closed") removeChat(chat.id, "A chat left you while offline.");
@@ -635,15 +882,30 @@
       }
       case "assigned": {
         const summary = f.conversation;
-        const fresh = !chats.has(summary.conversation_id);
-        const chat = ensureChat(summary.conversation_id, summary.visitor);
+        const id = summary.conversation_id;
+        const fresh = !chats.has(id);
+        const accepted = settled.get(id) === "accept";
+        settled.delete(id);
+        removeOffer(id); // accepted here or in another tab
+        const chat = ensureChat(id, summary.visitor);
         chat.state = summary.state;
         resume(chat);
-        if (fresh) beep();
+        if (accepted) {
+          if (active !== id) activate(id); // the agent just took it: go there
+        } else if (fresh) {
+          beep(); // an accepted one already rang as an offer
+        }
         break;
       }
       case "unassigned":
+        removeOffer(f.conversation_id); // `offer_withdrawn` came first and said why
         removeChat(f.conversation_id, "A chat was moved away from you.");
+        break;
+      case "offer":
+        addOffer(f.conversation_id, Number(f.deadline_s));
+        break;
+      case "offer_withdrawn":
+        offerWithdrawn(f);
         break;
       case "message":
       case "event":
