@@ -57,6 +57,7 @@ def router_config(settings: Any) -> RouterConfig:
         default_cap=settings.default_agent_cap,
         auto_accept=settings.auto_accept,
         accept_timeout_s=settings.accept_timeout_s,
+        reoffer_after_s=settings.reoffer_after_s,
         disconnect_grace_s=settings.disconnect_grace_s,
         language_fallback_s=settings.language_fallback_s,
         first_reply_timeout_s=settings.first_reply_timeout_s,

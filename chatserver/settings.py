@@ -10,7 +10,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIVEDESK_", extra="ignore")
+    # "none" sets an optional setting (a timeout that may be off) to None from the environment.
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEDESK_", extra="ignore", env_parse_none_str="none"
+    )
 
     database_url: str = "sqlite:///./livedesk.db"
     # How long a SQLite write waits for a lock before the sender gets `unavailable`.
@@ -49,6 +52,7 @@ class Settings(BaseSettings):
     routing_policy: str = "least_loaded"
     auto_accept: bool = True
     accept_timeout_s: float = 30.0
+    reoffer_after_s: float | None = 60.0
     disconnect_grace_s: float = 30.0
     language_fallback_s: float | None = 60.0
     first_reply_timeout_s: float | None = 120.0

@@ -24,6 +24,10 @@ class RouterConfig:
     # None: parked chats count as a full slot (the default).
     parked_after_s: float | None = None
     parked_weight: float = 0.5
+    # An agent who let an offer pass (declined it or let it time out) is not offered that
+    # conversation again for this long; None: never again, and a visitor every agent has
+    # passed on then waits for ever.
+    reoffer_after_s: float | None = 60.0
     # After the shared ledger refuses an agent (another node filled them) we stop offering
     # to that agent for this long, instead of hammering Redis with doomed reservations.
     ledger_backoff_s: float = 5.0
@@ -43,6 +47,8 @@ class RouterConfig:
         validate_cap(self.default_cap)
         if self.accept_timeout_s <= 0:
             raise ValueError("accept_timeout_s must be positive")
+        if self.reoffer_after_s is not None and self.reoffer_after_s <= 0:
+            raise ValueError("reoffer_after_s must be positive or None")
         if self.disconnect_grace_s < 0:
             raise ValueError("disconnect_grace_s must not be negative")
         if not 0.0 <= self.parked_weight <= 1.0:

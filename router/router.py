@@ -50,6 +50,7 @@ _REPLY: Final = 3
 _PARK: Final = 4
 _SAT: Final = 5
 _REFRESH: Final = 6
+_REOFFER: Final = 7
 
 QUEUED: Final = "queued"
 OFFERED: Final = "offered"
@@ -101,6 +102,7 @@ class _Conv:
         "key",
         "queued_in",
         "excluded",
+        "reoffer_token",
         "offer_token",
         "lang_token",
         "reply_token",
@@ -121,7 +123,9 @@ class _Conv:
         self.agent_id: str | None = None
         self.key = key
         self.queued_in: BucketKey | None = None
-        self.excluded: set[str] | None = None
+        # Agents this conversation must not go to, each until a time (inf: for good).
+        self.excluded: dict[str, float] | None = None
+        self.reoffer_token = 0
         self.offer_token = 0
         self.lang_token = 0
         self.reply_token = 0
@@ -456,7 +460,7 @@ class Router:
                 self._detach(cs, out, emit_freed=True)
             if to_team is not None:
                 cs.team = to_team
-            cs.excluded = {old} if old is not None else None
+            cs.excluded = {old: math.inf} if old is not None else None
             cs.key = to_front(cs.key)
             out.append(Requeued(conv_id, "transfer", old))
             self._place(cs, now, out, returning_ok=False)
@@ -519,6 +523,9 @@ class Router:
             elif kind == _PARK and cs.park_token == token:
                 cs.park_token = 0
                 self._maybe_park(cs, when, out)
+            elif kind == _REOFFER and cs.reoffer_token == token:
+                cs.reoffer_token = 0
+                self._reoffer(cs, when, out)
 
     def _settle(self, now: float, out: list[Decision]) -> None:
         """Place what the timers set loose: queue it all silently, let agents with room
@@ -877,17 +884,39 @@ class Router:
         a = self._agents[aid]
         out.append(OfferExpired(cs.conv.id, aid, reason))
         self._detach(cs, out, emit_freed=True)
-        self._exclude(cs, aid)
+        after = self.config.reoffer_after_s
+        self._exclude(cs, aid, math.inf if after is None else now + after)
+        if after is not None and not cs.reoffer_token:
+            cs.reoffer_token = self._timer(now + after, _REOFFER, cs.conv.id)
         out.append(Requeued(cs.conv.id, reason, aid))
         self._place(cs, now, out, returning_ok=False)
         self._fill_agent(a, now, out)
 
     @staticmethod
-    def _exclude(cs: _Conv, agent_id: str) -> None:
+    def _exclude(cs: _Conv, agent_id: str, until: float = math.inf) -> None:
         if cs.excluded is None:
-            cs.excluded = {agent_id}
+            cs.excluded = {agent_id: until}
         else:
-            cs.excluded.add(agent_id)
+            cs.excluded[agent_id] = until
+
+    def _reoffer(self, cs: _Conv, now: float, out: list[Decision]) -> None:
+        """Agents who let this conversation's offer pass may be offered it again: else,
+        once every agent had passed once, the visitor would wait for ever."""
+        if not cs.excluded:
+            return
+        for agent_id, until in list(cs.excluded.items()):
+            if until <= now + _EPS:
+                del cs.excluded[agent_id]
+        if cs.excluded:
+            soonest = min(cs.excluded.values())
+            if soonest != math.inf:
+                cs.reoffer_token = self._timer(soonest, _REOFFER, cs.conv.id)
+        else:
+            cs.excluded = None
+        if cs.state == QUEUED:
+            aid = self._pools.best(cs.bucket_key, cs.excluded)
+            if aid is not None:
+                self._fill_agent(self._agents[aid], now, out)
 
     def _language_fallback(self, cs: _Conv, now: float, out: list[Decision]) -> None:
         if cs.fell_back:
@@ -908,7 +937,7 @@ class Router:
         if cs.state != ACTIVE or cs.first_reply_done or cs.agent_id is None:
             return
         old = self._agents[cs.agent_id]
-        excluded = {old.info.id} | (cs.excluded or set())
+        excluded = {old.info.id, *(cs.excluded or ())}
         aid = self._pools.best(cs.bucket_key, excluded)
         timeout = self.config.first_reply_timeout_s
         if aid is None:
@@ -962,6 +991,8 @@ class Router:
             return cs.lang_token == token
         if kind == _REPLY:
             return cs.reply_token == token
+        if kind == _REOFFER:
+            return cs.reoffer_token == token
         return cs.park_token == token
 
     def _eta(self, bkey: BucketKey, position: int) -> float | None:

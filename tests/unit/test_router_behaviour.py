@@ -44,7 +44,11 @@ def of(ds: list[Decision], kind: type[D]) -> list[D]:
 
 def quiet(**kw: object) -> RouterConfig:
     """No timers other than those a test asks for."""
-    base: dict[str, object] = {"first_reply_timeout_s": None, "language_fallback_s": None}
+    base: dict[str, object] = {
+        "first_reply_timeout_s": None,
+        "language_fallback_s": None,
+        "reoffer_after_s": None,
+    }
     base.update(kw)
     return RouterConfig(**base)  # type: ignore[arg-type]
 
@@ -261,6 +265,49 @@ def test_decline_offers_to_the_next_agent_and_never_back() -> None:
     assert Requeued("c", "declined", "a") in ds and of(ds, Queued)
     ds = r.agent_online(AgentInfo(id="b"), 2)
     assert of(ds, Offer)[0].agent_id == "b"
+
+
+def test_the_only_agent_who_declined_is_offered_the_chat_again_after_the_reoffer_wait() -> None:
+    r = Router(quiet(auto_accept=False, reoffer_after_s=60))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.enqueue(conv("c"), 0)
+    ds = r.decline("c", "a", 1)
+    assert of(ds, Queued) and not of(ds, Offer)  # not straight back to the one who said no
+    assert r.next_deadline() == 61
+    assert not of(r.tick(60), Offer)
+    assert [d.agent_id for d in of(r.tick(61), Offer)] == ["a"]
+
+
+def test_an_offer_nobody_answered_comes_back_after_the_reoffer_wait() -> None:
+    r = Router(quiet(auto_accept=False, accept_timeout_s=30, reoffer_after_s=60))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.enqueue(conv("c"), 0)
+    ds = r.tick(30)
+    assert OfferExpired("c", "a", "accept_timeout") in ds and not of(ds, Offer)
+    ds = r.tick(90)
+    offer = of(ds, Offer)
+    assert [d.agent_id for d in offer] == ["a"] and offer[0].deadline == 120
+
+
+def test_each_agent_who_passed_waits_out_their_own_reoffer_time() -> None:
+    r = Router(quiet(auto_accept=False, reoffer_after_s=60))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.agent_online(AgentInfo(id="b"), 0)
+    first = of(r.enqueue(conv("c"), 0), Offer)[0].agent_id
+    other = "b" if first == "a" else "a"
+    assert [d.agent_id for d in of(r.decline("c", first, 1), Offer)] == [other]
+    assert of(r.decline("c", other, 2), Queued)
+    # The first one's wait ends at 61, the other's at 62: at 61 only the first may have it.
+    assert [d.agent_id for d in of(r.tick(61), Offer)] == [first]
+
+
+def test_reoffer_after_none_keeps_an_agent_who_passed_away_for_good() -> None:
+    r = Router(quiet(auto_accept=False, reoffer_after_s=None))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.enqueue(conv("c"), 0)
+    r.decline("c", "a", 1)
+    assert r.next_deadline() is None
+    assert not of(r.tick(10_000), Offer)
 
 
 def test_offer_failed_tries_the_next_agent_and_backs_off_the_full_one() -> None:

@@ -1,0 +1,18 @@
+"""Settings come from the environment; an optional timeout can be turned off there."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatserver.settings import Settings
+
+
+def test_an_optional_timeout_is_turned_off_with_none_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIVEDESK_REOFFER_AFTER_S", "none")
+    monkeypatch.setenv("LIVEDESK_FIRST_REPLY_TIMEOUT_S", "45")
+    settings = Settings()
+    assert settings.reoffer_after_s is None
+    assert settings.first_reply_timeout_s == 45.0
+    assert Settings.model_fields["reoffer_after_s"].default == 60.0
