@@ -395,11 +395,16 @@ class Dispatcher:
         await self._call(lambda now: self.router.first_human_reply(conv_id, now))
 
     async def _on_answer_offer(self, conv_id: str, agent_id: int, accept: bool) -> None:
-        # An answer for an offer that already moved on (timeout) is refused and logged.
+        # An answer for an offer that already moved on (timeout) raises RouterError: the
+        # routing node tells the agent; forwarded, the leader logs it.
         if accept:
-            await self._call(lambda now: self.router.accept(conv_id, str(agent_id), now))
+            await self._call(
+                lambda now: self.router.accept(conv_id, str(agent_id), now), strict=True
+            )
         else:
-            await self._call(lambda now: self.router.decline(conv_id, str(agent_id), now))
+            await self._call(
+                lambda now: self.router.decline(conv_id, str(agent_id), now), strict=True
+            )
 
     async def _on_transfer(
         self,

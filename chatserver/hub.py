@@ -46,6 +46,7 @@ from chatserver.protocol import (
 )
 from chatserver.store import Append, Appended, Store
 from chatserver.tasks import TaskSet
+from router import RouterError
 
 if TYPE_CHECKING:
     from chatserver.assist import Assistant
@@ -360,9 +361,14 @@ class Hub:
         elif isinstance(frame, Answer):
             principal: Principal = conn.identity
             if self.dispatch is not None:
-                await self.dispatch.answer_offer(
-                    frame.conversation_id, principal.agent_id, accept=frame.accept
-                )
+                try:
+                    await self.dispatch.answer_offer(
+                        frame.conversation_id, principal.agent_id, accept=frame.accept
+                    )
+                except RouterError:
+                    raise ProtocolError(
+                        "conflict", "that offer is no longer yours (it moved on or ended)"
+                    ) from None
 
     # ------------------------------------------------------------------ the cache
 

@@ -49,6 +49,12 @@ async def test_manual_accept_assigns_and_an_unanswered_offer_moves_on(backend: B
         withdrawn = await holder.recv_type("offer_withdrawn", conversation_id=second)
         assert withdrawn["reason"] == "accept_timeout"
         await other.recv_type("offer", conversation_id=second)
+        # Too late: the one who let it lapse is told so, and keeps the socket.
+        await holder.send({"type": "accept", "conversation_id": second})
+        late = await holder.recv_type("error")
+        assert late["code"] == "conflict"
+        await holder.send({"type": "ping"})
+        await holder.recv_type("pong")
     finally:
         server.stop()
 
