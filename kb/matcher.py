@@ -25,6 +25,7 @@ from kb.normalize import content_words, fold_variants, words
 from kb.stems import (
     FUZZY_QUALITY,
     SECONDARY_LEN,
+    SHORT_MARK,
     index_keys,
     primary_key,
     query_keys,
@@ -46,6 +47,8 @@ UNKNOWN_WORD_FACTOR = 0.5
 MAX_WALK = 1000
 SNIPPET_CHARS = 160
 _MAX_FUZZY_KEYS = 4
+# Float sums of the same weights in another order may differ in the last bits.
+_BOUND_SLACK = 1.0 + 1e-9
 _SPACES = re.compile(r"\s+")
 
 
@@ -108,11 +111,21 @@ class KnowledgeIndex:
                 tags_weight if mask & TAGS else 0.0,
                 body_weight if mask & BODY else 0.0,
             )
+        # With a zero field weight, a word found only there earns nothing and finds nothing.
+        self._every_field_counts = min(self._field_weight[1:]) > 0.0
+        self._top_field_weight = max(self._field_weight)
+        # Masks with a strongest field in them: a primary key there earns full credit.
+        self._full_mask = [w == self._top_field_weight for w in self._field_weight]
         self._docs: dict[int, _Doc] = {}
         self._ids: dict[str, int] = {}
         self._next = 0
         self._postings: dict[str, dict[int, int]] = {}
         self._head_df: dict[str, int] = {}
+        # Article slots by base language: the language factor touches only the other ones.
+        self._by_base: dict[str | None, set[int]] = {}
+        # Per key, the articles that have it in a strongest field (the title, by default): a
+        # query word found through its primary key there earns full credit.
+        self._full: dict[str, set[int]] = {}
         # Single-deletion neighbours of primary keys, for one-typo lookups (SymSpell's trick).
         self._near: dict[str, set[str]] = {}
         for article in articles:
@@ -142,7 +155,8 @@ class KnowledgeIndex:
             title, _, body = variant.partition("\n")
             title_words.extend(words(title))
             for text, field in ((title, TITLE), (body, BODY)):
-                for word in content_words(text):
+                # Each distinct word once: a body says "order" many times, one key set will do.
+                for word in dict.fromkeys(content_words(text)):
                     for key in index_keys(word, short_prefix=field == TITLE):
                         fields[key] = fields.get(key, 0) | field
         for tag in article.tags:
@@ -152,18 +166,24 @@ class KnowledgeIndex:
                         fields[key] = fields.get(key, 0) | TAGS
         idx = self._next
         self._next += 1
+        postings, head_df, full_mask = self._postings, self._head_df, self._full_mask
         for key, mask in fields.items():
-            if key not in self._postings:
-                self._postings[key] = {}
+            posting = postings.get(key)
+            if posting is None:
+                posting = postings[key] = {}
                 if len(key) >= SECONDARY_LEN and key[0].isalnum():
                     for near in _deletes(key) | {key}:
                         self._near.setdefault(near, set()).add(key)
-            self._postings[key][idx] = mask
+            posting[idx] = mask
             if mask & (TITLE | TAGS):
-                self._head_df[key] = self._head_df.get(key, 0) + 1
+                head_df[key] = head_df.get(key, 0) + 1
+            if full_mask[mask] and key[0] != SHORT_MARK:
+                self._full.setdefault(key, set()).add(idx)
+        base = base_lang(article.lang)
+        self._by_base.setdefault(base, set()).add(idx)
         self._docs[idx] = _Doc(
             article=article,
-            base=base_lang(article.lang),
+            base=base,
             title_words=" ".join(dict.fromkeys(title_words)),
             keys=frozenset(fields),
             snippet=_snippet(article.body),
@@ -175,15 +195,26 @@ class KnowledgeIndex:
         if idx is None:
             return False
         doc = self._docs.pop(idx)
+        same_base = self._by_base[doc.base]
+        same_base.discard(idx)
+        if not same_base:
+            del self._by_base[doc.base]
+        postings, head_df, full_mask = self._postings, self._head_df, self._full_mask
         for key in doc.keys:
-            posting = self._postings[key]
-            if posting.pop(idx) & (TITLE | TAGS):
-                self._head_df[key] -= 1
-                if not self._head_df[key]:
-                    del self._head_df[key]
+            posting = postings[key]
+            mask = posting.pop(idx)
+            if mask & (TITLE | TAGS):
+                head_df[key] -= 1
+                if not head_df[key]:
+                    del head_df[key]
+            if full_mask[mask] and key[0] != SHORT_MARK:
+                full = self._full[key]
+                full.discard(idx)
+                if not full:
+                    del self._full[key]
             if not posting:
                 # The typo neighbours may still point here; lookups check the key still exists.
-                del self._postings[key]
+                del postings[key]
         return True
 
     # -- search -----------------------------------------------------------------------------
@@ -210,30 +241,65 @@ class KnowledgeIndex:
             return []
         want = base_lang(lang)
         floor = 1.0 if want is None else min(1.0, self.other_language_factor)
-        coverage: dict[int, float] = {}
-        query_of: dict[int, str] = {}
-        for variant in fold_variants(text, lang):
+        factor = self.other_language_factor
+        variants = fold_variants(text, lang)
+        # Articles with full credit for every query word are sure to be the shortlist when there
+        # is one reading of the text, and then (other languages marked down) only those in the
+        # visitor's language count: see _full_credit.
+        full_credit = len(variants) == 1 and factor <= 1.0 and self._top_field_weight > 0.0
+        within = None
+        if full_credit and want is not None and factor < 1.0:
+            within = self._by_base.get(want, set())
+        found: list[tuple[dict[int, float], float, str]] = []
+        for variant in variants:
             query_words = list(dict.fromkeys(content_words(variant)))
             if not query_words:
                 continue
-            joined = " ".join(words(variant))
-            for idx, cov in self._coverage(query_words, floor).items():
-                if cov > coverage.get(idx, 0.0):
-                    coverage[idx] = cov
-                    query_of[idx] = joined
-        if not coverage:
+            raw, total = self._coverage(query_words, floor, full_credit, within)
+            if raw:
+                found.append((raw, total, " ".join(words(variant))))
+        if not found:
             return []
-        if want is not None:
-            factor = self.other_language_factor
-            for idx in coverage:
-                if self._docs[idx].base != want:
+        # (slot, coverage, the variant it was found with), RERANK_CANDIDATES best by coverage.
+        shortlist: list[tuple[int, float, str]] = []
+        if len(found) == 1:
+            # The usual case: rank the raw sums (coverage is raw / total, one total for all)
+            # and divide only for the shortlist; the language factor touches only the
+            # articles in another language, found by a set difference.
+            raw, total, joined = found[0]
+            other: dict[int, float] = {}
+            if want is not None:
+                other = {i: raw[i] for i in raw.keys() - self._by_base.get(want, set())}
+                for idx, v in other.items():
+                    raw[idx] = v * factor
+            for idx, _ in heapq.nlargest(RERANK_CANDIDATES, raw.items(), key=itemgetter(1)):
+                if idx in other:
+                    shortlist.append((idx, other[idx] / total * factor, joined))
+                else:
+                    shortlist.append((idx, raw[idx] / total, joined))
+        else:
+            coverage: dict[int, float] = {}
+            query_of: dict[int, str] = {}
+            for raw, total, joined in found:
+                for idx, v in raw.items():
+                    cov = v / total
+                    if cov > coverage.get(idx, 0.0):
+                        coverage[idx] = cov
+                        query_of[idx] = joined
+            if want is not None:
+                for idx in coverage.keys() - self._by_base.get(want, set()):
                     coverage[idx] *= factor
-        shortlist = heapq.nlargest(RERANK_CANDIDATES, coverage.items(), key=itemgetter(1))
+            shortlist = [
+                (idx, cov, query_of[idx])
+                for idx, cov in heapq.nlargest(
+                    RERANK_CANDIDATES, coverage.items(), key=itemgetter(1)
+                )
+            ]
         scored: list[tuple[float, int]] = []
-        for idx, cov in shortlist:
+        for idx, cov, joined in shortlist:
             doc = self._docs[idx]
-            similar = fuzz.token_set_ratio(query_of[idx], doc.title_words, processor=None) / 100.0
-            lang_factor = 1.0 if want is None or doc.base == want else self.other_language_factor
+            similar = fuzz.token_set_ratio(joined, doc.title_words, processor=None) / 100.0
+            lang_factor = 1.0 if want is None or doc.base == want else factor
             score = (1.0 - self.fuzz_weight) * cov + self.fuzz_weight * similar * lang_factor
             scored.append((min(1.0, score), idx))
         scored.sort(key=lambda si: (-si[0], self._docs[si[1]].article.id))
@@ -243,56 +309,86 @@ class KnowledgeIndex:
             out.append(Suggestion(a.id, round(score, 4), a.title, a.lang, self._docs[idx].snippet))
         return out
 
-    def _coverage(self, query_words: list[str], floor_factor: float) -> dict[int, float]:
-        """Per candidate article, the rarity-weighted share of the query words it contains.
+    def _coverage(
+        self,
+        query_words: list[str],
+        floor_factor: float,
+        full_credit: bool = False,
+        within: set[int] | None = None,
+    ) -> tuple[dict[int, float], float]:
+        """Per candidate article, the rarity-weighted sum of the query words it contains, and
+        the sum of all the query words' weights: coverage is the one divided by the other.
 
         Words are taken rarest first (MaxScore): once the words left could not lift an article
         that has none of the earlier ones into the rerank shortlist, they are only looked up for
         articles already in it, instead of walking their (long) posting lists.
+
+        With ``full_credit``, when enough articles (``within`` that set, if given) earn full
+        credit for every word, they are found by intersecting sets and nothing is walked: see
+        ``_full_credit`` for when that is exact.
         """
         n = len(self._docs)
+        postings = self._postings
         plan: list[tuple[float, list[tuple[str, float]]]] = []
         for word in query_words:
             keys = query_keys(word)
             primary = primary_key(word)
-            rarity_key: str | None = primary if primary in self._postings else None
+            rarity_key: str | None = primary if primary in postings else None
             if rarity_key is None and len(primary) >= SECONDARY_LEN:
                 fuzzy = self._typo_neighbours(primary)
                 keys.extend((k, FUZZY_QUALITY) for k in fuzzy)
                 if fuzzy:
-                    rarity_key = max(fuzzy, key=lambda k: len(self._postings[k]))
+                    rarity_key = max(fuzzy, key=lambda k: len(postings[k]))
             if rarity_key is None:
                 weight = UNKNOWN_WORD_FACTOR * math.log(1.0 + (n + 0.5) / 0.5)
             else:
                 head = self._head_df.get(rarity_key, 0)
-                df = head + BODY_DF_SHARE * (len(self._postings[rarity_key]) - head)
+                df = head + BODY_DF_SHARE * (len(postings[rarity_key]) - head)
                 weight = max(0.1, math.log(1.0 + (n - df + 0.5) / (df + 0.5)))
-            plan.append((weight, [(k, q) for k, q in keys if k in self._postings]))
+            plan.append((weight, [(k, q) for k, q in keys if k in postings]))
         total = sum(w for w, _ in plan)
         if not total:
-            return {}
+            return {}, 0.0
         plan.sort(key=lambda wk: -wk[0])
+        if full_credit:
+            sure = self._full_credit(plan, within)
+            if sure is not None:
+                return sure, total
         remaining = total
         acc: dict[int, float] = {}
         fw = self._field_weight
         for weight, keys in plan:
-            threshold = 0.0
-            if len(acc) >= RERANK_CANDIDATES:
-                kth = heapq.nlargest(RERANK_CANDIDATES, acc.values())[-1]
-                threshold = kth * floor_factor
-            walk = sum(len(self._postings[k]) for k, _ in keys)
             # A word in thousands of articles says little; past the cap it only re-ranks the
             # articles the rarer words found (a bound on latency, not on exactness).
-            if remaining < threshold or (acc and walk > MAX_WALK):
-                # No article outside ``acc`` can reach the shortlist any more: probe, don't walk.
-                for idx in acc:
-                    best = 0.0
-                    for key, quality in keys:
-                        mask = self._postings[key].get(idx)
-                        if mask and quality * fw[mask] > best:
-                            best = quality * fw[mask]
-                    if best:
-                        acc[idx] += weight * best
+            walk = sum(len(postings[k]) for k, _ in keys)
+            probe = bool(acc) and walk > MAX_WALK
+            if not probe and len(acc) >= RERANK_CANDIDATES:
+                # No article outside ``acc`` can reach the shortlist any more once the words
+                # left weigh less than its k-th best.  That k-th best is at most what the words
+                # so far can earn: only when that is more than the words left is it worth finding.
+                so_far = (total - remaining) * self._top_field_weight * _BOUND_SLACK
+                if remaining <= so_far * floor_factor:
+                    kth = heapq.nlargest(RERANK_CANDIDATES, acc.values())[-1]
+                    probe = remaining < kth * floor_factor
+            # What each field mask earns for this word through each key: weight x quality x
+            # field weight, so the loops below only index and add.
+            if probe:
+                # Probe, don't walk: only the articles already found can still get in.
+                tables = [(postings[k], [weight * (q * f) for f in fw]) for k, q in keys]
+                if len(tables) == 1:
+                    posting, table = tables[0]
+                    for idx in acc.keys() & posting.keys():
+                        acc[idx] += table[posting[idx]]
+                elif tables:
+                    gets = [(posting.get, table) for posting, table in tables]
+                    for idx in acc:
+                        best = 0.0
+                        for get, table in gets:
+                            mask = get(idx)
+                            if mask and table[mask] > best:
+                                best = table[mask]
+                        if best:
+                            acc[idx] += best
             else:
                 if walk > MAX_WALK:
                     # A very common first word: its weaker keys (supersets of the primary
@@ -300,14 +396,56 @@ class KnowledgeIndex:
                     keys = [kq for kq in keys if kq[1] == 1.0] or keys
                 best_of: dict[int, float] = {}
                 for key, quality in keys:
-                    for idx, mask in self._postings[key].items():
-                        credit = quality * fw[mask]
+                    table = [weight * (quality * f) for f in fw]
+                    posting = postings[key]
+                    if not best_of and self._every_field_counts:
+                        best_of = {idx: table[mask] for idx, mask in posting.items()}
+                        continue
+                    for idx, mask in posting.items():
+                        credit = table[mask]
                         if credit > best_of.get(idx, 0.0):
                             best_of[idx] = credit
-                for idx, credit in best_of.items():
-                    acc[idx] = acc.get(idx, 0.0) + weight * credit
+                if not acc:
+                    acc = best_of
+                else:
+                    for idx, credit in best_of.items():
+                        acc[idx] = acc.get(idx, 0.0) + credit
             remaining -= weight
-        return {idx: v / total for idx, v in acc.items()}
+        return acc, total
+
+    def _full_credit(
+        self, plan: list[tuple[float, list[tuple[str, float]]]], within: set[int] | None
+    ) -> dict[int, float] | None:
+        """The shortlist, when at least RERANK_CANDIDATES articles (``within`` that set) have
+        every query word, through its primary key, in a strongest field; else None.
+
+        No other article can score as high as these (each of them misses full credit for some
+        word).  Among equals the walk keeps the ones it met first, and it meets them in slot
+        order (slots only grow, so every posting list is oldest first): the RERANK_CANDIDATES
+        smallest slots are exactly what it would shortlist.  Only with one reading of the text
+        (several readings rank by the best of each) and, when other languages are marked down,
+        ``within`` the visitor's.  A query of very common words only, the walk's worst case
+        (thousands of articles to sum up), is usually answered here.
+        """
+        sets: list[set[int]] = []
+        for _, keys in plan:
+            if not keys or keys[0][1] != 1.0:  # the primary key is missing: a typo or unknown
+                return None
+            found = self._full.get(keys[0][0])
+            if found is None or len(found) < RERANK_CANDIDATES:
+                return None
+            sets.append(found)
+        if within is not None:
+            sets.append(within)
+        sets.sort(key=len)
+        both = sets[0].intersection(*sets[1:])
+        if len(both) < RERANK_CANDIDATES:
+            return None
+        # The same sum, in the same order, as the walk below adds up for each of them.
+        raw = 0.0
+        for weight, _ in plan:
+            raw += weight * (1.0 * self._top_field_weight)
+        return dict.fromkeys(sorted(both)[:RERANK_CANDIDATES], raw)
 
     def _typo_neighbours(self, key: str) -> list[str]:
         found: set[str] = set()

@@ -32,6 +32,14 @@ _UNDECOMPOSABLE = str.maketrans(
     {"đ": "dj", "ð": "d", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "ħ": "h", "ı": "i", "þ": "th"}
 )
 
+# Combining marks (canonical combining class > 0) to nothing, for str.translate, over the
+# first 12,288 code points: Latin, Greek, Cyrillic, their marks, punctuation, currency signs.
+# Text with a character past that goes the slow way, one character at a time.
+_TABLE_END = "\u3000"
+_DROP_MARKS: dict[int, int | None] = {
+    code: None if unicodedata.combining(chr(code)) else code for code in range(ord(_TABLE_END))
+}
+
 _SERBIAN_ONLY_CYRILLIC = frozenset("ђјљњћџ")
 _RUSSIAN_ONLY_CYRILLIC = frozenset("ыэъёщйь")
 _CYRILLIC_KEEP_LANGS = frozenset({"ru", "uk", "be", "bg", "kk", "ky", "tg", "mn"})
@@ -88,7 +96,12 @@ def fold(text: str, lang: str | None = None, policy: CyrillicPolicy | None = Non
     if policy == "serbian":
         s = s.translate(_SERBIAN_TABLE)
     s = s.translate(_UNDECOMPOSABLE)
-    s = "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
+    s = unicodedata.normalize("NFKD", s)
+    if not s.isascii():
+        if max(s) < _TABLE_END:
+            s = s.translate(_DROP_MARKS)
+        else:
+            s = "".join(c for c in s if not unicodedata.combining(c))
     s = _APOSTROPHES.sub("", s)
     return _LETTER_HYPHEN.sub(r"\1", s)
 

@@ -66,3 +66,12 @@ def test_a_three_letter_query_word_may_stand_for_a_longer_title_word() -> None:
     assert ("<pay", 0.7) in query_keys("pay")
     assert "<pay" in index_keys("payment", short_prefix=True)
     assert "<pay" not in index_keys("payment", short_prefix=False)
+
+
+def test_fold_drops_combining_marks_on_the_fast_table_and_past_it() -> None:
+    # Up to U+2FFF a lookup table drops the marks; text with a later character goes the slow
+    # way, and both must fold the same.
+    assert fold("e\u0301\u0308 \u1dc0a", None) == "e a"  # marks inside the table's range
+    assert fold("ša\ufe20 日本", None) == "sa 日本"  # U+FE20 is a combining mark past it
+    assert fold("ša\u20d7 日本", None) == "sa 日本"
+    assert fold("x\U0001d165y", None) == "xy"  # a combining mark outside the BMP
