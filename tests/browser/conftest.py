@@ -142,6 +142,38 @@ def hub(tmp_path: Path, site: EmbedSite) -> Iterator[LiveServer]:
         live.stop()
 
 
+class Wire:
+    """An event loop in a thread for the wire clients; ``run`` waits for one coroutine."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.clients: list[Client] = []
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        async def close_all() -> None:
+            for client in self.clients:
+                await client.close()
+
+        self.run(close_all())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+
+@pytest.fixture
+def wire() -> Iterator[Wire]:
+    w = Wire()
+    try:
+        yield w
+    finally:
+        w.stop()
+
+
 class WireAgent:
     """An agent driven over the wire from its own asyncio loop in a thread.
 

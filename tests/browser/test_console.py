@@ -4,10 +4,8 @@ cannot run inside a running loop)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +16,7 @@ from websockets.asyncio.client import connect
 from chatserver.auth import session_cookie_name
 from chatserver.demo import seed_demo
 from chatserver.settings import Settings
+from tests.browser.conftest import Wire
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import Client, LiveServer, connect_visitor
 
@@ -26,29 +25,6 @@ T = TypeVar("T")
 DOCS_IMG = Path(__file__).parents[2] / "docs" / "img"
 ANA = ("ana@demo.livedesk", "demo-ana")
 MARIUS = ("marius@demo.livedesk", "demo-marius")
-
-
-class Wire:
-    """An event loop in a thread for the wire clients; ``run`` waits for one coroutine."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.clients: list[Client] = []
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        async def close_all() -> None:
-            for client in self.clients:
-                await client.close()
-
-        self.run(close_all())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 async def http_login(server: LiveServer, email: str, password: str) -> str:
@@ -89,15 +65,6 @@ def secure_settings(tmp_path: Path) -> Settings:
     # Secure cookies with the __Host- prefix over http://127.0.0.1: Chromium treats
     # loopback as a secure context, so the production cookie is what these tests drive.
     return make_settings(tmp_path, cookie_secure=True, first_reply_timeout_s=None)
-
-
-@pytest.fixture
-def wire() -> Iterator[Wire]:
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 @pytest.fixture

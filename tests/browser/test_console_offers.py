@@ -18,22 +18,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_console import Wire, new_visitor
+from tests.browser.conftest import Wire
+from tests.browser.test_console import new_visitor
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
 ANA = "ana@example.com"
 LONG_DEADLINE_S = 120.0  # never runs out during a test that answers the offer
-
-
-@pytest.fixture
-def wire() -> Iterator[Wire]:
-    w = Wire()
-    try:
-        yield w
-    finally:
-        w.stop()
 
 
 @pytest.fixture
