@@ -21,7 +21,7 @@ import pytest
 from tests.browser.conftest import Wire
 from tests.browser.test_console import new_visitor
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
-from tests.live import LiveServer
+from tests.live import Client, LiveServer
 
 pytestmark = pytest.mark.browser
 ANA = "ana@example.com"
@@ -121,6 +121,13 @@ def agent_id(wire: Wire, server: LiveServer, email: str = ANA) -> int:
     return int(agent.id)
 
 
+def visitor_writes(wire: Wire, server: LiveServer, name: str, text: str) -> tuple[Client, str]:
+    """A visitor (closed with the wire) who writes first: the conversation to be offered."""
+    client, conv_id = wire.run(new_visitor(server, name, text))
+    wire.clients.append(client)
+    return client, conv_id
+
+
 def test_an_offer_shows_with_a_countdown_and_accepting_opens_the_chat(
     browser: Any, manual_desk: Callable[..., LiveServer], wire: Wire, artifacts: Path
 ) -> None:
@@ -132,10 +139,9 @@ def test_an_offer_shows_with_a_countdown_and_accepting_opens_the_chat(
     expect(page.locator("#offers")).to_be_hidden()  # nothing offered yet
     beeps = int(page.evaluate("document.body.dataset.beeps || 0"))
 
-    vera, conv_id = wire.run(
-        new_visitor(server, "Vera <b>Bold</b>", "Hello, I was charged twice for my order")
+    vera, conv_id = visitor_writes(
+        wire, server, "Vera <b>Bold</b>", "Hello, I was charged twice for my order"
     )
-    wire.clients.append(vera)
     card = console.offer(conv_id)
     expect(card).to_be_visible()
     expect(page.locator("#offers")).to_be_visible()
@@ -188,8 +194,7 @@ def test_declining_an_offer_passes_the_chat_on(
     server = manual_desk()
     console = open_console(browser, server)
     page = console.page
-    walt, conv_id = wire.run(new_visitor(server, "Walt", "Is anyone there?"))
-    wire.clients.append(walt)
+    walt, conv_id = visitor_writes(wire, server, "Walt", "Is anyone there?")
     card = console.offer(conv_id)
     expect(card).to_be_visible()
     expect(card.get_by_role("button", name=re.compile(r"^Decline chat with Walt"))).to_be_visible()
@@ -220,8 +225,7 @@ def test_an_unanswered_offer_goes_away_when_the_hub_withdraws_it(
     server = manual_desk(accept_timeout_s=3.0)
     console = open_console(browser, server)
     page = console.page
-    una, conv_id = wire.run(new_visitor(server, "Una", "Hello?"))
-    wire.clients.append(una)
+    una, conv_id = visitor_writes(wire, server, "Una", "Hello?")
     card = console.offer(conv_id)
     expect(card).to_be_visible()
     expect(card.locator("[role=timer]")).to_have_text(re.compile(r"^0:0[0-3]$"))
@@ -251,11 +255,9 @@ def test_several_offers_are_listed_each_with_its_own_countdown(
     console = open_console(browser, server)
     page = console.page
     payload = '<img src=x onerror="alert(1)">'
-    first, first_conv = wire.run(new_visitor(server, payload, "First: " + payload))
-    wire.clients.append(first)
+    first, first_conv = visitor_writes(wire, server, payload, "First: " + payload)
     expect(console.offer(first_conv)).to_be_visible()
-    second, second_conv = wire.run(new_visitor(server, "Walt", "Second in line"))
-    wire.clients.append(second)
+    second, second_conv = visitor_writes(wire, server, "Walt", "Second in line")
 
     cards = page.locator("#offers .offer")
     expect(cards).to_have_count(2)
@@ -296,8 +298,7 @@ def test_an_offer_still_standing_after_a_reload_comes_back_from_the_welcome(
     server = manual_desk()
     console = open_console(browser, server)
     page = console.page
-    rita, conv_id = wire.run(new_visitor(server, "Rita", "Can you help me?"))
-    wire.clients.append(rita)
+    rita, conv_id = visitor_writes(wire, server, "Rita", "Can you help me?")
     expect(console.offer(conv_id)).to_be_visible()
 
     # The hub keeps the offer through the disconnect grace; the new socket's `welcome` lists

@@ -205,18 +205,16 @@ class DeafWebSocket:
         await asyncio.Event().wait()
 
 
+def visitor_connection(ws: Any, queue: int, queue_bytes: int = 1 << 30) -> Connection:
+    """A visitor's Connection over ``ws``, not rate limited, not started."""
+    return Connection(
+        ws, "msgpack", "visitor", "v-1", queue, rate=1e6, burst=1_000_000, queue_bytes=queue_bytes
+    )
+
+
 def deaf_connection(queue: int, queue_bytes: int = 1 << 30) -> tuple[Connection, DeafWebSocket]:
     ws = DeafWebSocket()
-    conn = Connection(
-        ws,  # type: ignore[arg-type]
-        "msgpack",
-        "visitor",
-        "v-1",
-        queue,
-        rate=1e6,
-        burst=1_000_000,
-        queue_bytes=queue_bytes,
-    )
+    conn = visitor_connection(ws, queue, queue_bytes)
     conn.start()
     return conn, ws
 
@@ -296,16 +294,7 @@ async def test_the_byte_budget_drops_a_live_push_but_lets_a_lone_big_frame_throu
 async def test_a_resume_replay_waits_for_byte_room_instead_of_dropping_the_socket() -> None:
     """What a socket asked for itself (a resume) is paced by the writer, not refused."""
     ws = ReadingWebSocket()
-    conn = Connection(
-        ws,  # type: ignore[arg-type]
-        "msgpack",
-        "visitor",
-        "v-1",
-        1000,
-        rate=1e6,
-        burst=1_000_000,
-        queue_bytes=3000,
-    )
+    conn = visitor_connection(ws, 1000, queue_bytes=3000)
     room = WatchedEvent()
     conn._room = room
     conn.start()
