@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from tests.browser import test_console as console
-from tests.browser.test_console import ANA, DOCS_IMG, MARIUS, Wire, log_in, new_visitor
+from tests.browser.conftest import Wire
+from tests.browser.test_console import ANA, DOCS_IMG, MARIUS, log_in, new_visitor
 from tests.live import LiveServer
 
-# The console's fixtures: a seeded hub with secure cookies, and the wire's event loop.
+# The console's seeded hub with secure cookies (the wire's event loop is the conftest's).
 desk = console.desk
-wire = console.wire
 
 pytestmark = pytest.mark.browser
 
