@@ -60,12 +60,12 @@ from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close, Frame, Opcode
 from websockets.protocol import State
-from websockets.typing import Origin, Subprotocol
-from websockets.uri import parse_uri
+from websockets.typing import Subprotocol
 
 from benchmarks._hub import HubProcess, now
 from benchmarks.hub_roundtrip import Sequencer
 from chatserver.settings import Settings
+from tests.live import raw_visitor_socket
 
 PROTO = "livedesk.v1.msgpack"
 TCP_CLOSE = 7  # tcpi_state when the peer reset the connection
@@ -124,18 +124,7 @@ def closed_is_error(r: Run, who: str) -> Iterator[None]:
 
 async def open_slow(hub: HubProcess, token: str, rcvbuf: int) -> Slow:
     loop = asyncio.get_running_loop()
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: the window
-    sock.setblocking(False)
-    await loop.sock_connect(sock, ("127.0.0.1", hub.port))
-    proto = ClientProtocol(
-        parse_uri(f"{hub.ws_base}/ws/visitor"),
-        origin=Origin(hub.base),
-        subprotocols=[Subprotocol(PROTO), Subprotocol(f"livedesk.token.{token}")],
-        max_size=None,
-    )
-    proto.send_request(proto.connect())
-    await loop.sock_sendall(sock, b"".join(proto.data_to_send()))
+    sock, proto = await raw_visitor_socket(hub.port, hub.ws_base, hub.base, token, rcvbuf)
     head = b""
     while not head.endswith(b"\r\n\r\n"):  # the handshake only, not one byte of a frame
         byte = await asyncio.wait_for(loop.sock_recv(sock, 1), 30)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import uuid
 from collections.abc import Callable
@@ -13,6 +14,9 @@ import httpx
 import msgpack
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.client import ClientProtocol
+from websockets.typing import Origin, Subprotocol
+from websockets.uri import parse_uri
 
 from chatserver.app import create_app
 from chatserver.settings import Settings
@@ -161,6 +165,30 @@ class Client:
 
 def _subprotocols(codec: str) -> list[str]:
     return ["livedesk.v1.json" if codec == "json" else "livedesk.v1.msgpack"]
+
+
+async def raw_visitor_socket(
+    port: int, ws_base: str, origin: str, token: str, rcvbuf: int
+) -> tuple[socket.socket, ClientProtocol]:
+    """A visitor's websocket on a plain non-blocking socket whose receive buffer is
+    ``rcvbuf`` (set before connecting: it is the window the server sees), with the
+    handshake request sent and nothing read yet: for a tab that will stop reading."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    proto = ClientProtocol(
+        parse_uri(f"{ws_base}/ws/visitor"),
+        origin=Origin(origin),
+        subprotocols=[
+            Subprotocol(p) for p in (*_subprotocols("msgpack"), f"livedesk.token.{token}")
+        ],
+        max_size=None,
+    )
+    proto.send_request(proto.connect())
+    await loop.sock_sendall(sock, b"".join(proto.data_to_send()))
+    return sock, proto
 
 
 async def visitor_session(server: LiveServer, **body: Any) -> dict[str, Any]:

@@ -7,12 +7,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from chatserver.cli import build_parser
 from chatserver.loadtest import Config, HubProcess, LoadTest, Stats, Stream
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import LiveServer
+
+
+@contextlib.asynccontextmanager
+async def load_running(run: LoadTest) -> AsyncIterator[asyncio.Task[dict]]:
+    """``run`` goes on while the block does (the block ends it with ``run.finish()`` and
+    awaits the task); a block that fails half way stops it quietly."""
+    task = asyncio.create_task(run.run())
+    try:
+        yield task
+    finally:
+        run.finish()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
 
 def assert_clean(result: dict) -> None:
@@ -105,8 +121,7 @@ async def test_loadtest_by_url_rides_out_a_hub_restart_and_still_counts_exactly(
             acked = list(run.acked.items())
             return {key[0] for key, (who, _) in acked if who == "agent" and key not in skip}
 
-        task = asyncio.create_task(run.run())
-        try:
+        async with load_running(run) as task:
             await asyncio.wait_for(run.reached(lambda: len(answered(set())) == pairs), 30)
             hub.kill()
             await asyncio.to_thread(hub.start)
@@ -115,12 +130,6 @@ async def test_loadtest_by_url_rides_out_a_hub_restart_and_still_counts_exactly(
             await asyncio.wait_for(run.reached(lambda: len(answered(back)) == pairs), 30)
             run.finish()
             result = await asyncio.wait_for(task, 60)
-        finally:
-            run.finish()
-            if not task.done():  # the test failed half way: stop the run, quietly
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
     finally:
         hub.cleanup()
     report = json.dumps(result)  # in full: pytest would abbreviate the dict

@@ -16,11 +16,8 @@ from typing import Any, Literal
 
 import msgpack
 import pytest
-from websockets.client import ClientProtocol
 from websockets.frames import Frame
 from websockets.protocol import State
-from websockets.typing import Origin, Subprotocol
-from websockets.uri import parse_uri
 
 from chatserver import connection
 from chatserver.connection import Connection
@@ -29,9 +26,8 @@ from chatserver.protocol import OutFrame
 from tests.integration.conftest import add_agents
 from tests.integration.test_faults import big_frames, frames_to_overflow
 from tests.integration.test_hub_conversation import start_chat
-from tests.live import LiveServer
+from tests.live import LiveServer, raw_visitor_socket
 
-MSGPACK = "livedesk.v1.msgpack"
 TCP_CLOSE = 7  # tcpi_state once the peer has reset the connection
 
 
@@ -48,18 +44,7 @@ class DeafTab:
     @classmethod
     async def open(cls, server: LiveServer, token: str) -> DeafTab:
         loop = asyncio.get_running_loop()
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        await loop.sock_connect(sock, ("127.0.0.1", server.port))
-        proto = ClientProtocol(
-            parse_uri(f"{server.ws_url}/ws/visitor"),
-            origin=Origin(server.url),
-            subprotocols=[Subprotocol(MSGPACK), Subprotocol(f"livedesk.token.{token}")],
-            max_size=None,
-        )
-        proto.send_request(proto.connect())
-        await loop.sock_sendall(sock, b"".join(proto.data_to_send()))
+        sock, proto = await raw_visitor_socket(server.port, server.ws_url, server.url, token, 4096)
         frames: list[Frame] = []
         while not frames:  # the welcome says the tab has joined the conversation's room
             data = await asyncio.wait_for(loop.sock_recv(sock, 4096), 10)
@@ -247,11 +232,15 @@ async def test_stop_cancels_a_pending_close_task() -> None:
     assert closer.cancelled()
 
 
-async def test_a_send_stalled_past_the_limit_drops_the_socket_without_more_traffic(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.fixture
+def quick_stall(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send stalls after 50 ms, and a close that cannot go out is aborted 50 ms later."""
     monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.05)
     monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+
+
+@pytest.mark.usefixtures("quick_stall")
+async def test_a_send_stalled_past_the_limit_drops_the_socket_without_more_traffic() -> None:
     conn, ws = deaf_connection(queue=1000)
     conn.push(OutFrame({"type": "message", "text": "never read"}))
     await asyncio.wait_for(ws.server.transport.aborted.wait(), 5)
@@ -260,12 +249,9 @@ async def test_a_send_stalled_past_the_limit_drops_the_socket_without_more_traff
     await conn.stop()
 
 
-async def test_a_close_stuck_behind_unread_bytes_is_aborted_too(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.usefixtures("quick_stall")
+async def test_a_close_stuck_behind_unread_bytes_is_aborted_too() -> None:
     """Our own close (say, a password change) to a peer that stopped reading."""
-    monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
     conn, ws = deaf_connection(queue=1000)
     conn.push(OutFrame({"type": "message", "text": "never read"}))
     conn.close(CloseCode.UNAUTHORIZED)
