@@ -75,50 +75,80 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0)
     parser.add_argument("--ramp", type=float, default=5.0)
     parser.add_argument("--cap", type=int, default=5)
+    parser.add_argument(
+        "--setups",
+        default=",".join(SETUPS),
+        help="which of single_node, one_node_redis_postgres, two_nodes_cross to run (comma"
+        " separated; the ratios need the setups they compare)",
+    )
     args = parser.parse_args()
-    agents = -(-args.pairs // args.cap)
+    chosen = [name for name in args.setups.split(",") if name]
+    unknown = set(chosen) - set(SETUPS)
+    if unknown:
+        parser.error(f"unknown setups: {', '.join(sorted(unknown))}")
     load = (args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
-    single: dict[str, Any] = asyncio.run(run(*load, hub=HubProcess(agents=agents, cap=args.cap)))
-    # The same backends as the two nodes but one process: what crossing nodes costs, apart
-    # from what Redis and PostgreSQL cost.
+    results = {name: SETUPS[name](load, args.cap) for name in SETUPS if name in chosen}
+    line: dict[str, Any] = {
+        "benchmark": "multinode",
+        "pairs": args.pairs,
+        "offered_messages_per_s": next(iter(results.values()))["offered_messages_per_s"],
+    }
+    line |= {name: {k: result[k] for k in KEYS} for name, result in results.items()}
+    cross = results.get("two_nodes_cross")
+    single = results.get("single_node")
+    backed = results.get("one_node_redis_postgres")
+    if cross and single:
+        line["throughput_ratio"] = _ratio(cross["messages_per_s"], single["messages_per_s"], 3)
+        line["p50_ratio"] = _ratio(cross["p50_ms"], single["p50_ms"], 2)
+    if cross and backed:
+        line["p50_ratio_vs_one_node_same_backends"] = _ratio(cross["p50_ms"], backed["p50_ms"], 2)
+    print(json.dumps(line))
+
+
+KEYS = (
+    "messages_per_s",
+    "p50_ms",
+    "p99_ms",
+    "assign_p50_ms",
+    "assign_max_ms",
+    "server_rss_mb",
+    "errors",
+    "unanswered_after_5s",
+)
+
+
+def _ratio(a: float, b: float, digits: int) -> float | None:
+    return round(a / b, digits) if b else None
+
+
+def _agents(pairs: int, cap: int) -> int:
+    return -(-pairs // cap)
+
+
+def single_node(load: tuple[Any, ...], cap: int) -> dict[str, Any]:
+    """One process on its embedded default (SQLite, in-process bus)."""
+    return asyncio.run(run(*load, hub=HubProcess(agents=_agents(load[0], cap), cap=cap)))
+
+
+def one_node_redis_postgres(load: tuple[Any, ...], cap: int) -> dict[str, Any]:
+    """The two nodes' backends, one process: what crossing nodes costs, apart from what
+    Redis and PostgreSQL cost."""
     with redis_server() as redis, postgres_database() as database_url:
-        one_backed = HubProcess(agents, args.cap, database_url=database_url, redis_url=redis.url)
-        backed: dict[str, Any] = asyncio.run(run(*load, hub=one_backed))
+        hub = HubProcess(_agents(load[0], cap), cap, database_url=database_url, redis_url=redis.url)
+        return asyncio.run(run(*load, hub=hub))
+
+
+def two_nodes_cross(load: tuple[Any, ...], cap: int) -> dict[str, Any]:
     with redis_server() as redis, postgres_database() as database_url:
-        cross: dict[str, Any] = asyncio.run(
-            run(*load, hub=TwoNodes(database_url, redis.url, agents, args.cap))
-        )
-    keys = (
-        "messages_per_s",
-        "p50_ms",
-        "p99_ms",
-        "assign_p50_ms",
-        "assign_max_ms",
-        "server_rss_mb",
-        "errors",
-        "unanswered_after_5s",
-    )
-    print(
-        json.dumps(
-            {
-                "benchmark": "multinode",
-                "pairs": args.pairs,
-                "offered_messages_per_s": single["offered_messages_per_s"],
-                "single_node": {k: single[k] for k in keys},
-                "one_node_redis_postgres": {k: backed[k] for k in keys},
-                "two_nodes_cross": {k: cross[k] for k in keys},
-                "throughput_ratio": round(cross["messages_per_s"] / single["messages_per_s"], 3)
-                if single["messages_per_s"]
-                else None,
-                "p50_ratio": round(cross["p50_ms"] / single["p50_ms"], 2)
-                if single["p50_ms"]
-                else None,
-                "p50_ratio_vs_one_node_same_backends": round(cross["p50_ms"] / backed["p50_ms"], 2)
-                if backed["p50_ms"]
-                else None,
-            }
-        )
-    )
+        hub = TwoNodes(database_url, redis.url, _agents(load[0], cap), cap)
+        return asyncio.run(run(*load, hub=hub))
+
+
+SETUPS = {
+    "single_node": single_node,
+    "one_node_redis_postgres": one_node_redis_postgres,
+    "two_nodes_cross": two_nodes_cross,
+}
 
 
 if __name__ == "__main__":
