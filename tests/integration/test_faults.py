@@ -18,13 +18,13 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from chatserver.auth import Tokens
-from chatserver.loadtest import PASSWORD, Config, HubProcess, LoadTest
+from chatserver.loadtest import PASSWORD, HubProcess, LoadTest
 from chatserver.settings import Settings
 from chatserver.store import Store
 from tests.cluster_nodes import cluster, readyz, running, target, until_ready
 from tests.integration.conftest import add_agents, make_settings
 from tests.integration.test_hub_conversation import start_chat
-from tests.integration.test_loadtest import assert_clean, load_running
+from tests.integration.test_loadtest import assert_clean, load_running, open_ended
 from tests.live import Client, LiveServer, connect_agent, connect_visitor, login_cookie
 from tests.servers import RedisServer
 
@@ -409,21 +409,7 @@ async def test_redis_restart_mid_load_on_two_nodes_loses_and_doubles_nothing(
     a, b = cluster(postgres_url, redis_srv.url, 2, agents=agents, cap=cap)
     await a.seed()
     async with running(a, b):
-        run = LoadTest(
-            Config(
-                url=a.base,
-                agent_url=b.base,
-                duration=60,  # an upper bound: the test ends the run itself
-                visitors_per_s=100,
-                max_visitors=pairs,
-                messages=10_000,  # writing until the run ends
-                message_rate=4,
-                agents=agents,
-                cap=cap,
-                drain_s=15,
-                progress=False,
-            )
-        )
+        run = LoadTest(open_ended(a.base, pairs, agents, cap, agent_url=b.base))
         acked = run.acked
 
         def texts(author: str, skip: frozenset[tuple[str, int]] = frozenset()) -> dict[str, int]:

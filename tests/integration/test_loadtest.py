@@ -16,6 +16,23 @@ from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import LiveServer
 
 
+def open_ended(url: str, pairs: int, agents: int, cap: int, agent_url: str | None = None) -> Config:
+    """``pairs`` visitors at once, all writing until the test ends the run itself."""
+    return Config(
+        url=url,
+        agent_url=agent_url,
+        duration=60,  # an upper bound
+        visitors_per_s=100,
+        max_visitors=pairs,
+        messages=10_000,
+        message_rate=4,
+        agents=agents,
+        cap=cap,
+        drain_s=15,
+        progress=False,
+    )
+
+
 @contextlib.asynccontextmanager
 async def load_running(run: LoadTest) -> AsyncIterator[asyncio.Task[dict]]:
     """``run`` goes on while the block does (the block ends it with ``run.finish()`` and
@@ -101,20 +118,7 @@ async def test_loadtest_by_url_rides_out_a_hub_restart_and_still_counts_exactly(
     await hub.seed()
     hub.start()
     try:
-        run = LoadTest(
-            Config(
-                url=hub.base,
-                duration=60,  # an upper bound: the test ends the run itself
-                visitors_per_s=100,
-                max_visitors=pairs,
-                messages=10_000,  # writing until the run ends
-                message_rate=4,
-                agents=agents,
-                cap=2,
-                drain_s=15,
-                progress=False,
-            )
-        )
+        run = LoadTest(open_ended(hub.base, pairs, agents, cap=2))
 
         def answered(skip: set[tuple[str, int]]) -> set[str]:
             """Conversations with an agent's text acknowledged, other than those in ``skip``."""
