@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chatserver.spreadsheet import safe_cell
+
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 
@@ -208,13 +210,6 @@ def _iso(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
-def _cell(value: object) -> str:
-    # A leading = + - @ makes spreadsheets evaluate the cell; tags and outcomes are typed
-    # by agents, so neutralise them.
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def daily_csv(convs: Iterable[Row], agent_names: Mapping[int, str]) -> str:
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
@@ -227,15 +222,15 @@ def daily_csv(convs: Iterable[Row], agent_names: Mapping[int, str]) -> str:
                 _iso(c["created_ms"]),
                 c["state"],
                 c.get("agent_id") or "",
-                _cell(agent_names.get(c.get("agent_id") or -1, "")),
-                _cell(c.get("team")),
-                _cell(c.get("language")),
+                safe_cell(agent_names.get(c.get("agent_id") or -1, "")),
+                safe_cell(c.get("team")),
+                safe_cell(c.get("language")),
                 "" if frt is None else round(frt, 1),
                 "" if res is None else round(res, 1),
                 c.get("closed_by") or "",
                 "yes" if abandoned(c) else "no",
-                _cell(",".join(split_tags(c.get("tags")))),
-                _cell(c.get("outcome")),
+                safe_cell(",".join(split_tags(c.get("tags")))),
+                safe_cell(c.get("outcome")),
                 "" if c.get("csat_score") is None else c["csat_score"],
             ]
         )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.billing import ledger, rules
 from chatserver.billing.errors import BillingError
+from chatserver.spreadsheet import safe_row
 
 
 def register(subparsers: Any) -> None:
@@ -123,4 +124,4 @@ async def _write_csv(engine: AsyncEngine, out: TextIO) -> None:
     writer = csv.writer(out)
     writer.writerow(ledger.EXPORT_COLUMNS)
     async for entry in ledger.export_entries(engine):
-        writer.writerow(["" if v is None else v for v in entry.as_dict().values()])
+        writer.writerow(safe_row(entry.as_dict().values()))

@@ -36,6 +36,7 @@ from chatserver.billing.errors import (
     MalformedPayload,
 )
 from chatserver.http_body import BadRequest, json_object, read_body
+from chatserver.spreadsheet import safe_row
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ async def csv_lines(engine: Any) -> AsyncIterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(ledger_csv_header())
     async for entry in ledger.export_entries(engine):
-        writer.writerow(["" if v is None else v for v in entry.as_dict().values()])
+        writer.writerow(safe_row(entry.as_dict().values()))
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue()
             buffer.seek(0)

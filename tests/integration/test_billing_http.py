@@ -474,3 +474,33 @@ async def test_admin_api_needs_the_admin_role(client: httpx.AsyncClient, db: Asy
     form = await client.post(url, data={"amount": "5"}, headers=ADMIN)
     assert form.status_code == 415
     assert await count(db, ledger.entries) == 0
+
+
+@pytest.mark.usefixtures("fake_auth")
+async def test_export_csv_neutralises_formulas_in_emails_and_reasons_as_the_report_does(
+    client: httpx.AsyncClient,
+) -> None:
+    import csv
+    import io
+
+    from chatserver import reports
+    from chatserver.spreadsheet import safe_cell
+
+    evil = '=hyperlink("evil.example";"x")@evil.example'
+    reasons = ["@SUM(1+1)", "+1", "-2+3", "\tcmd", "\rcmd", "plain"]
+    for i, reason in enumerate(reasons):
+        body = {"amount": 2, "reason": reason, "action_id": f"f-{i}"}
+        response = await client.post(f"/api/credits/{evil}/grant", json=body, headers=ADMIN)
+        assert response.status_code == 201
+    fix = {"amount": -1, "reason": "=1+1", "action_id": "f-fix"}
+    assert (await client.post(f"/api/credits/{evil}/adjust", json=fix, headers=ADMIN)).is_success
+
+    export = await client.get("/api/credits/export.csv", headers=ADMIN)
+    rows = list(csv.DictReader(io.StringIO(export.text)))
+    assert {row["customer_email"] for row in rows} == {"'" + evil}
+    assert reports.safe_cell is safe_cell  # the daily report applies the very same rule
+    expected = [safe_cell(r) for r in reasons] + ["'=1+1"]
+    assert [row["reason"] for row in rows] == expected
+    assert expected[:5] == ["'@SUM(1+1)", "'+1", "'-2+3", "'\tcmd", "'\rcmd"]
+    # Numbers stay numbers: a negative amount is not a formula to neutralise.
+    assert [row["amount"] for row in rows][-1] == "-1"
