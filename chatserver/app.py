@@ -104,7 +104,6 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(store.stop)
             await bus.start()
             started.push_async_callback(bus.stop)
-            started.push_async_callback(credits.stop)
             started.push_async_callback(assist.stop)
             started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
@@ -112,6 +111,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                 started.push_async_callback(cluster.stop)
             await dispatcher.start()
             started.push_async_callback(dispatcher.stop)
+            # After the dispatcher: opening a paid-support order's conversation queues it.
+            credits.start()
+            started.push_async_callback(credits.stop)
             await dashboard.start(app.state)
             started.push_async_callback(dashboard.stop, app.state)
             app.state.ready = True

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     billing_block_minutes: int = Field(default=30, gt=0)
     shop_url: str | None = None  # where a visitor with no credits is sent to buy more
     no_credit_policy: Literal["lowest_priority", "bot_only"] = "lowest_priority"
+    # The billing worker (debits due, paid-support orders): how often it looks for work
+    # another process left or a failure postponed, and the longest it waits between two
+    # attempts at one item, which is also how long a process that died holding an item
+    # keeps it from the others.
+    billing_poll_s: float = Field(default=2.0, gt=0)
+    billing_retry_s: float = Field(default=30.0, gt=0)
     # --- end billing ---
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from chatserver import metrics
+from chatserver.billing.due import record_close_due, record_reply_due
 from chatserver.db import (
     DEFAULT_BUSY_TIMEOUT_S,
     DEFAULT_POOL_SIZE,
@@ -190,6 +191,8 @@ def write_batch(conn: Connection, items: list[Append]) -> list[Appended | Except
             ],
         )
         conn.execute(_INSERT, rows)
+        # The debit falls due in the reply's own transaction: no crash can split them.
+        record_reply_due(conn, first_reply, ts)
     for i, outcome in enumerate(results):
         if isinstance(outcome, _SameAs):
             original = results[outcome.index]
@@ -545,6 +548,8 @@ class Store:
                     created_ms=ts,
                 )
             )
+            if to_state == "closed":
+                record_close_due(conn, conv_id, ts)
             return dict(row._mapping)
 
         return Conversation.model_validate(await self.write(run))

@@ -17,6 +17,10 @@ class InvalidAmount(BillingError):
     """A grant or adjustment of zero, or of the wrong sign."""
 
 
+class AmountOutOfRange(InvalidAmount):
+    """An entry larger than one entry may move, or a balance past its bound; nothing written."""
+
+
 class InsufficientCredit(BillingError):
     """The entry would take the balance below zero; nothing was written."""
 

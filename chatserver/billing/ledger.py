@@ -118,7 +118,7 @@ class SupportRequestInfo:
 
 @dataclass(frozen=True, slots=True)
 class OrderOutcome:
-    outcome: str  # applied, unchanged, stale, flagged
+    outcome: str  # applied, unchanged, stale, flagged, refused (amounts out of bounds)
     customer_email: str | None = None
     granted: int = 0
     reversed: int = 0
@@ -307,6 +307,7 @@ async def _admin_entry(
                 raise IdempotencyConflict(f"{key!r} was already used for a different entry")
             return EntryResult(existing, created=False, balance=await _current(conn, email))
         balance = await _current(conn, email)
+        rules.check_amount(amount, balance)
         if balance + amount < 0:
             raise InsufficientCredit(f"balance {balance} cannot take {amount}")
         values = dict(
@@ -452,6 +453,14 @@ async def apply_order(
         granted = await _granted_per_line(conn, source, order.id)
         balance = await _current(conn, email)
         plan = rules.plan_order(order, packs, granted, balance, stored)
+        out_of_range = rules.plan_out_of_range(plan, balance)
+        if out_of_range is not None:
+            # Nothing moves and nothing is remembered of the order: a corrected delivery
+            # applies as if this one never came. A human hears of it.
+            raised += await _flag(
+                conn, source, order.id, "amount_out_of_range", email, out_of_range, now_ms
+            )
+            return OrderOutcome("refused", email, balance=balance, flags=tuple(raised))
         steps = await _steps_per_line(conn, source, order.id)
         granted_now = reversed_now = 0
         for change in plan.changes:

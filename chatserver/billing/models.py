@@ -24,7 +24,9 @@ class CreditEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_email: str = Field(foreign_key="credit_customers.email", index=True, max_length=320)
     kind: str = Field(max_length=16)  # grant, debit, reversal, adjust
-    amount: int  # signed: grants positive, debits and reversals negative
+    # Signed: grants positive, debits and reversals negative. 64-bit, and bounded by
+    # rules.MAX_ENTRY_CREDITS, so that no SUM over a customer can overflow.
+    amount: int = Field(sa_type=sa.BigInteger)
     # Unique: the same order line step, conversation or admin action can never be written twice.
     idempotency_key: str = Field(max_length=255, sa_column_kwargs={"unique": True})
     reason: str = Field(default="", max_length=500)
@@ -50,7 +52,7 @@ class WcOrder(SQLModel, table=True):
     modified_ms: int = Field(sa_type=sa.BigInteger)
     # Credits of a refunded order that were already spent and so could not be reversed; kept
     # so that replays do not claw them back later from credits bought since.
-    written_off: int = Field(default=0)
+    written_off: int = Field(default=0, sa_type=sa.BigInteger)
     updated_ms: int = Field(sa_type=sa.BigInteger)
 
 
@@ -71,7 +73,10 @@ class BillingFlag(SQLModel, table=True):
 
 
 class SupportRequest(SQLModel, table=True):
-    """Outbox: a paid-support order the hub should open a pending conversation for."""
+    """Outbox: a paid-support order the hub should open a pending conversation for.
+
+    Written with the order's grant; the hub's billing worker opens the conversation
+    (``chatserver.billing.due``)."""
 
     __tablename__ = "support_requests"
 
@@ -79,10 +84,41 @@ class SupportRequest(SQLModel, table=True):
     key: str = Field(max_length=255, sa_column_kwargs={"unique": True})
     customer_email: str = Field(max_length=320, index=True)
     order_number: str = Field(max_length=64)
-    credits: int
+    credits: int = Field(sa_type=sa.BigInteger)
     note: str = Field(max_length=500)
     created_ms: int = Field(sa_type=sa.BigInteger)
+    # When a hub opened the conversation: done.
     claimed_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # Not taken again before: a hub's claim while it works on it, or the wait after a failure.
+    not_before_ms: int = Field(default=0, sa_type=sa.BigInteger)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class BillingDue(SQLModel, table=True):
+    """Outbox: a debit the hub owes the ledger.
+
+    Written in the same transaction as what makes it due (a human's first reply; the close
+    of a conversation a human answered), for verified customers only, so that neither a
+    crash nor a lost connection can leave a reply stored and its debit forgotten. The hub's
+    billing worker carries it out until it is charged, already charged or refused."""
+
+    __tablename__ = "billing_due"
+    __table_args__ = (sa.Index("ix_billing_due_pending", "done_ms", "not_before_ms"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "reply:{conversation}" or "close:{conversation}": due at most once each.
+    key: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=16)  # reply, close
+    conversation_id: str = Field(max_length=32)
+    customer_email: str = Field(max_length=320)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    not_before_ms: int = Field(default=0, sa_type=sa.BigInteger)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    done_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    # charged, already_charged, insufficient, not_due, not_billed (the other billing mode)
+    outcome: str | None = Field(default=None, max_length=32)
 
 
 class WebhookDelivery(SQLModel, table=True):

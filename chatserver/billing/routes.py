@@ -179,6 +179,13 @@ async def _handle_delivery(request: Request, body: bytes) -> tuple[Response, str
     except MalformedPayload as exc:
         return _error(400, "malformed", str(exc)), "malformed", str(exc)
 
+    if result.outcome == "refused":
+        detail = f"flags={list(result.flags)}"
+        return (
+            _error(422, "amount_out_of_range", "the order's credits are out of bounds"),
+            "refused",
+            detail,
+        )
     if result.moved and result.customer_email is not None and result.balance is not None:
         await _publish_balance(request, result.customer_email, result.balance)
     if result.support_request is not None:

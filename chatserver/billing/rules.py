@@ -11,13 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from chatserver.billing.errors import InvalidEmail
+from chatserver.billing.errors import AmountOutOfRange, InvalidEmail
 from chatserver.billing.woocommerce import Order, pack_key
 
 GRANT_STATUSES = frozenset({"processing", "completed"})
 REVERSE_STATUSES = frozenset({"refunded", "cancelled"})
 
 BillingMode = Literal["per_conversation", "per_minutes"]
+
+# Bounds on what one entry may move and what a balance may reach: far beyond any real pack
+# or grant, and far below where a 64-bit column or SUM overflows (2^63 ≈ 9.2e18), so that
+# no number of entries a shop could write makes a balance unreadable.
+MAX_ENTRY_CREDITS = 1_000_000
+MAX_BALANCE = 1_000_000_000
 
 
 def normalise_email(raw: str) -> str:
@@ -26,6 +32,29 @@ def normalise_email(raw: str) -> str:
     if not at or not local or not domain or any(c.isspace() for c in email) or len(email) > 320:
         raise InvalidEmail(f"not an e-mail address: {raw!r}")
     return email
+
+
+def check_amount(amount: int, balance: int) -> None:
+    """Raise AmountOutOfRange unless an entry of ``amount`` on ``balance`` stays in bounds."""
+    if abs(amount) > MAX_ENTRY_CREDITS:
+        raise AmountOutOfRange(
+            f"one entry moves at most {MAX_ENTRY_CREDITS} credits, not {abs(amount)}"
+        )
+    if balance + amount > MAX_BALANCE:
+        raise AmountOutOfRange(f"a balance may not exceed {MAX_BALANCE} credits")
+
+
+def plan_out_of_range(plan: OrderPlan, balance: int) -> str | None:
+    """Why an order's grants are out of bounds (a line of 10^12 units, say), or None."""
+    granted = 0
+    for change in plan.changes:
+        if change.amount > 0:
+            try:
+                check_amount(change.amount, balance + granted)
+            except AmountOutOfRange as exc:
+                return f"line {change.line_item_id}: {exc}"
+            granted += change.amount
+    return None
 
 
 def blocks_for_human_time(human_ms: int, block_minutes: int) -> int:
