@@ -504,3 +504,31 @@ async def test_export_csv_neutralises_formulas_in_emails_and_reasons_as_the_repo
     assert expected[:5] == ["'@SUM(1+1)", "'+1", "'-2+3", "'\tcmd", "'\rcmd"]
     # Numbers stay numbers: a negative amount is not a formula to neutralise.
     assert [row["amount"] for row in rows][-1] == "-1"
+
+
+@pytest.mark.usefixtures("fake_auth")
+async def test_admin_grants_near_2_to_the_62_are_refused_with_a_clear_400(
+    client: httpx.AsyncClient, db: AsyncEngine
+) -> None:
+    url = "/api/credits/a@b.example"
+    for i in range(2):
+        body = {"amount": 2**62 + i, "reason": "", "action_id": f"huge-{i}"}
+        response = await client.post(url + "/grant", json=body, headers=ADMIN)
+        assert (response.status_code, response.json()["error"]) == (400, "invalid_field")
+        assert "at most" in response.json()["detail"]
+    assert await count(db, ledger.entries) == 0
+    shown = await client.get(url, headers=ADMIN)  # the customer stays readable
+    assert (shown.status_code, shown.json()["balance"]) == (200, 0)
+
+
+async def test_an_order_of_10_to_the_12_units_is_refused_with_a_422_and_moves_nothing(
+    client: httpx.AsyncClient, db: AsyncEngine, server: Server
+) -> None:
+    items = [dict(item) for item in ORDER["line_items"]]
+    items[0]["quantity"] = 10**12
+    response = await deliver(client, order_body(line_items=items))
+    assert (response.status_code, response.json()["error"]) == (422, "amount_out_of_range")
+    assert await count(db, ledger.entries) == 0
+    assert [f["kind"] for f in await ledger.open_flags(db)] == ["amount_out_of_range"]
+    assert (await ledger.delivery_outcomes(db))[-1][1] == "refused"
+    assert server.published == [] and server.support == []

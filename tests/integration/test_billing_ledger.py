@@ -4,6 +4,7 @@ processes racing on the same customer."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib.util
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -28,6 +29,7 @@ BILLING_TABLES = frozenset(
         "billing_flags",
         "support_requests",
         "webhook_deliveries",
+        "billing_due",
     }
 )
 NOW = 1_714_644_000_000
@@ -296,3 +298,71 @@ async def test_concurrent_order_deliveries_and_debits_converge(
     assert balance.balance == 12 - balance.used
     assert balance.used <= 2
     assert len(await ledger.pending_support_requests(first)) == 1
+
+
+async def test_amounts_past_the_bounds_are_refused_and_move_nothing(db_url: str) -> None:
+    """Two grants near 2^62 once overflowed SUM (SQLite) or the column (PostgreSQL) and
+    left the customer unreadable: both are refused, and the balance stays readable."""
+    from chatserver.billing import rules
+    from chatserver.billing.errors import AmountOutOfRange
+
+    engine = make_engine(db_url)
+    try:
+        for i in range(2):
+            with pytest.raises(AmountOutOfRange):
+                await ledger.grant(engine, EMAIL, 2**62 + i, key=f"huge-{i}", now_ms=NOW)
+        with pytest.raises(AmountOutOfRange):
+            await ledger.adjust(engine, EMAIL, -(2**62), key="huge-adjust", now_ms=NOW)
+        assert (await ledger.get_balance(engine, EMAIL)).balance == 0
+        # The largest entry is taken up to the balance bound (all but the last written in
+        # one statement, for speed), and not one credit more.
+        top = rules.MAX_ENTRY_CREDITS
+        await ledger.grant(engine, EMAIL, top, key="top-0", now_ms=NOW)
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.insert(ledger.entries),
+                [
+                    dict(
+                        customer_email=EMAIL,
+                        kind="grant",
+                        amount=top,
+                        idempotency_key=f"top-{i}",
+                        reason="",
+                        created_ms=NOW,
+                    )
+                    for i in range(1, rules.MAX_BALANCE // top - 1)
+                ],
+            )
+        await ledger.grant(engine, EMAIL, top, key="top-last", now_ms=NOW)
+        with pytest.raises(AmountOutOfRange):
+            await ledger.grant(engine, EMAIL, 1, key="one-too-many", now_ms=NOW)
+        assert (await ledger.get_balance(engine, EMAIL)).balance == rules.MAX_BALANCE
+        assert await _count_entries(engine, "grant") == rules.MAX_BALANCE // top
+    finally:
+        await engine.dispose()
+
+
+async def test_an_order_line_worth_too_many_credits_is_refused_and_flagged(db_url: str) -> None:
+    order = woocommerce.parse_order((DATA / "order_1234_processing.json").read_bytes())
+    huge = dataclasses.replace(
+        order,
+        line_items=tuple(
+            dataclasses.replace(item, quantity=10**12) if item.sku == "SUPPORT-5" else item
+            for item in order.line_items
+        ),
+    )
+    engine = make_engine(db_url)
+    try:
+        outcome = await ledger.apply_order(engine, SHOP, huge, {"SUPPORT-5": 5}, NOW)
+        assert (outcome.outcome, outcome.moved, outcome.flags) == (
+            "refused",
+            False,
+            ("amount_out_of_range",),
+        )
+        assert await _count_entries(engine, "grant") == 0
+        assert await ledger.pending_support_requests(engine) == []
+        # Nothing was remembered of it: the corrected order applies in full.
+        fixed = await ledger.apply_order(engine, SHOP, order, {"SUPPORT-5": 5}, NOW + 1)
+        assert (fixed.outcome, fixed.granted) == ("applied", 10)
+    finally:
+        await engine.dispose()
