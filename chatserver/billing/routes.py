@@ -4,9 +4,9 @@ Optional hooks on ``app.state``, called after the ledger transaction committed:
 
 * ``publish_balance(customer_email: str, balance: int) -> Awaitable[None]``: after any change.
 * ``on_credits_granted(customer_email: str, order_number: str, credits: int) -> Awaitable[None]``:
-  when an order first grants credits (a paid-support order). The same request is also kept in
-  the ``support_requests`` outbox (``ledger.pending_support_requests``), so a process that
-  missed the call can still open the conversation.
+  when an order first grants credits (a paid-support order). The request itself is in the
+  ``support_requests`` outbox, written with the grant; the hub's billing worker opens the
+  conversation from there (``chatserver.billing.due``), and this call only wakes it.
 """
 
 from __future__ import annotations
