@@ -350,3 +350,42 @@ async def order_done(engine: AsyncEngine) -> bool:
     async with engine.connect() as conn:
         claimed = (await conn.execute(sa.select(ledger.support_requests.c.claimed_ms))).scalar()
     return claimed is not None
+
+
+async def test_a_customer_without_credits_is_told_once_however_often_the_debit_is_tried(
+    backend: Backend, engine: AsyncEngine
+) -> None:
+    settings = backend.settings(shop_url="https://shop.example.com", **FAST_RETRIES)
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    try:
+        agent, _ = await agent_client(server)
+        visitor = await verified_visitor(server)
+        conv_id = str((await visitor.send_text("help, no credits"))["conversation_id"])
+        await agent.recv_type("assigned", timeout=30)
+        await agent.send_text("Hello", conversation_id=conv_id)
+        told = await visitor.recv_type("event", event="no_credits", timeout=30)
+        assert told["data"]["shop_url"] == "https://shop.example.com"
+        await until(
+            waiting_for(engine, conv_id, due.REPLY, lambda r: r["outcome"] == "insufficient"),
+            "the debit refused for no credits",
+        )
+        # As if the process died after telling but before marking the debit done.
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.update(due.billing_due).values(done_ms=None, outcome=None, not_before_ms=0)
+            )
+        await until(
+            waiting_for(engine, conv_id, due.REPLY, lambda r: r["attempts"] == 2 and r["done_ms"]),
+            "the debit tried again",
+        )
+        async with engine.connect() as conn:
+            events = (
+                await conn.execute(
+                    sa.text("SELECT count(*) FROM messages WHERE body = 'no_credits'")
+                )
+            ).scalar_one()
+        assert events == 1
+        assert await debits_of(engine, conv_id) == []
+    finally:
+        server.stop()
