@@ -25,7 +25,7 @@ from chatserver.billing.ledger import support_requests
 from chatserver.store import now_ms
 
 log = logging.getLogger("livedesk.billing")
-CLAIM_BATCH = 50
+CLAIM_BATCH = 20
 
 
 class Settler(Protocol):
@@ -84,17 +84,25 @@ class BillingWorker:
     async def drain(self) -> None:
         """Until nothing is due that this process may take."""
         while await due.anything_due(self.engine, now_ms()):
+            claimed_ms = now_ms()
             lease = self.retry_ms
-            debits = await due.claim_debits(self.engine, now_ms(), lease, CLAIM_BATCH)
-            orders = await due.claim_support(self.engine, now_ms(), lease, CLAIM_BATCH)
+            debits = await due.claim_debits(self.engine, claimed_ms, lease, CLAIM_BATCH)
+            orders = await due.claim_support(self.engine, claimed_ms, lease, CLAIM_BATCH)
             if not debits and not orders:
                 return  # another process claimed them in between
-            for debit in debits:
+            deadline_ms = claimed_ms + lease // 2
+            for i, debit in enumerate(debits):
+                if now_ms() > deadline_ms:
+                    await due.release(self.engine, due.billing_due, [d.id for d in debits[i:]])
+                    break
                 work = functools.partial(self.settler.settle_debit, debit)
                 outcome = await self._carry_out(due.billing_due, debit.id, debit.attempts, work)
                 if outcome is not None:
                     await due.finish_debit(self.engine, debit.id, outcome, now_ms())
-            for order in orders:
+            for i, order in enumerate(orders):
+                if now_ms() > deadline_ms:
+                    await due.release(self.engine, support_requests, [o.id for o in orders[i:]])
+                    break
                 work = functools.partial(_opened, self.settler, order)
                 outcome = await self._carry_out(support_requests, order.id, order.attempts, work)
                 if outcome is not None:

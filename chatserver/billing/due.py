@@ -12,7 +12,10 @@ processes from working on one row at once:
   writer at a time.
 
 A claim moves ``not_before_ms`` one lease ahead: a process that dies while holding a row
-lets it go when the lease ends. A failure moves it one back-off ahead.
+lets it go when the lease ends. A failure moves it one back-off ahead. A process works on a
+claimed batch for half its lease at most and gives the rest back, so that a slow batch is
+not taken over while it is still being worked on (should one item outlast the lease, the
+ledger's keys still make the second attempt harmless).
 """
 
 from __future__ import annotations
@@ -174,6 +177,18 @@ async def retry_later(
             sa.update(table)
             .where(table.c.id == row_id, _done(table).is_(None))
             .values(not_before_ms=not_before_ms, last_error=error[:MAX_ERROR_CHARS])
+        )
+
+
+async def release(engine: AsyncEngine, table: sa.Table, row_ids: list[int]) -> None:
+    """Give back claimed rows not worked on, for any process to take at once."""
+    if not row_ids:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(table)
+            .where(table.c.id.in_(row_ids), _done(table).is_(None))
+            .values(not_before_ms=0, attempts=table.c.attempts - 1)
         )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chatserver.auth import identity_hash
 from chatserver.billing import due, ledger, rules
+from chatserver.billing_worker import BillingWorker
 from chatserver.db import make_engine, upgrade
 from chatserver.loadtest import PASSWORD, HubProcess
 from chatserver.models import Visitor
@@ -290,6 +292,61 @@ async def test_two_processes_claim_each_due_item_exactly_once(
     # ...and after it, a process that died holding them is replaced.
     again = await due.claim_debits(engine, now_ms() + 61_000, 60_000, limit=count)
     assert len(again) == count and all(item.attempts == 2 for item in again)
+
+
+class LedgerSettler:
+    """What a hub's ``Credits`` does with a due debit, without the hub: the real ledger."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.settled: list[str] = []
+
+    async def settle_debit(self, item: due.DueDebit) -> str:
+        self.settled.append(item.conversation_id)
+        result = await ledger.debit_for_conversation(
+            self.engine, item.conversation_id, item.customer_email, now_ms()
+        )
+        return result.status.value
+
+    async def open_support(self, item: due.DueSupport) -> None:
+        raise AssertionError("no orders here")
+
+
+async def test_two_workers_draining_at_once_charge_each_conversation_once(
+    db_url: str, engine: AsyncEngine
+) -> None:
+    count = 120  # more than one claim takes, so both workers get some
+    await ledger.grant(engine, BUYER, count + 5, key="test-grant", now_ms=now_ms())
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.insert(due.billing_due),
+            [
+                {
+                    "key": due.due_key(due.REPLY, f"c{i}"),
+                    "kind": due.REPLY,
+                    "conversation_id": f"c{i}",
+                    "customer_email": BUYER,
+                    "created_ms": 1,
+                    "not_before_ms": 0,
+                    "attempts": 0,
+                }
+                for i in range(count)
+            ],
+        )
+    other = make_engine(db_url)
+    settings = SimpleNamespace(**FAST_RETRIES)
+    settlers = [LedgerSettler(engine), LedgerSettler(other)]
+    workers = [BillingWorker(s, s.engine, settings) for s in settlers]
+    try:
+        await asyncio.gather(*(w.drain() for w in workers))
+    finally:
+        await other.dispose()
+    settled = settlers[0].settled + settlers[1].settled
+    assert sorted(settled) == sorted(f"c{i}" for i in range(count))  # each once, by one worker
+    assert settlers[0].settled and settlers[1].settled
+    assert await balance(engine) == 5
+    rows = await due.debits(engine)
+    assert {r["outcome"] for r in rows} == {"charged"} and all(r["attempts"] == 1 for r in rows)
 
 
 # ---------------------------------------------------------------------------- the outbox
