@@ -36,15 +36,15 @@ PREFIX_CREDIT = 0.8
 FUZZY_CREDIT = 0.65
 # A query word the knowledge base has never seen (a product name, a topic it lacks) weighs
 # against every article, a little less than a rare word it knows.
-UNKNOWN_WORD_FACTOR = 0.6
+UNKNOWN_WORD_FACTOR = 1.0
 K1 = 1.2
 B = 0.5
 # BM25 divides by the average length; a fixed one keeps an article's figures unchanged when
 # others come and go (upserts touch only the article concerned).
 REF_LEN = 60.0
 
-DEFAULT_MIN_SCORE = 0.42
-DEFAULT_CONFIDENT_SCORE = 0.62
+DEFAULT_MIN_SCORE = 0.285
+DEFAULT_CONFIDENT_SCORE = 0.55
 # Two near-equal articles in the visitor's language: offer both rather than pick one.
 CONFIDENT_MARGIN = 0.04
 SHORTLIST = 12
@@ -54,10 +54,13 @@ SNIPPET_CHARS = 160
 _MAX_FUZZY_KEYS = 3
 _SPACES = re.compile(r"\s+")
 
-# Confidence = lang factor x (these weights on: query coverage, head coverage, squashed BM25).
-W_QUERY = 0.5
-W_HEAD = 0.3
-W_BM25 = 0.2
+# Confidence = lang factor x (coverage of the question's words, of the article's title and
+# tags) + the BM25 sum squashed to [0, 1).
+# Chosen by a grid search on the dev part of tests/data/kb_queries*.jsonl (see docs/kb.md); the
+# share of all the query's words an article covers turned out to add nothing over these three.
+W_FOCUS = 0.25
+W_HEAD = 0.5
+W_BM25 = 0.25
 BM25_HALF = 6.0
 
 
@@ -309,22 +312,26 @@ class KnowledgeIndex:
             for idx in acc.keys() - self._by_base.get(want, set()):
                 acc[idx] *= factor
         shortlist = heapq.nlargest(SHORTLIST, acc.items(), key=itemgetter(1))
-        total = sum(weight * best for weight, best, _ in plan)
+        # The words of the questions and complaints alone (all words when there are none).
+        top_weight = max(weight for weight, _, _ in plan)
+        focus_total = sum(weight * best for weight, best, _ in plan if weight >= top_weight)
         scored: list[tuple[float, int]] = []
         for idx, raw in shortlist:
             doc = self._docs[idx]
-            covered = 0.0
+            focus = 0.0
             for weight, best, keys in plan:
+                if weight < top_weight:
+                    continue
                 got = 0.0
                 for posting, credit in keys:
                     if idx in posting and credit > got:
                         got = credit
-                covered += weight * min(got, best)
-            qcov = covered / total if total else 0.0
+                focus += weight * min(got, best)
+            fcov = focus / focus_total if focus_total else 0.0
             hcov = self._head_coverage(doc, plan, idx)
             lang_factor = 1.0 if want is None or doc.base == want else factor
             squashed = raw / (raw + BM25_HALF * lang_factor)
-            score = lang_factor * (W_QUERY * qcov + W_HEAD * hcov) + W_BM25 * squashed
+            score = lang_factor * (W_FOCUS * fcov + W_HEAD * hcov) + W_BM25 * squashed
             scored.append((min(1.0, score), idx))
         scored.sort(key=lambda si: (-si[0], self._docs[si[1]].article.id))
         out: list[Suggestion] = []
