@@ -10,7 +10,7 @@ falls back to its surface form and, in the matcher, to a prefix key.
 Stop words come from stopwordsiso plus a short hand list of chat fillers
 (``kb.normalize.STOPWORDS``).  stopwordsiso's lists are generous ("order", "problem", "деньги"
 are on them), so a word from them is dropped only when the knowledge base does not use it in
-a title or tag: the caller passes that vocabulary.
+a tag: the caller passes that vocabulary.
 
 Long messages are split into sentences (simplemma's splitter); a question or a complaint
 weighs most, a story sentence less, and a greeting or sign-off is all stop words anyway.
@@ -150,7 +150,7 @@ def _raw_words(text: str, policy: CyrillicPolicy) -> list[str]:
 
 
 def is_stop(word: Word, keep: Collection[str]) -> bool:
-    """A filler or function word, unless the knowledge base titles or tags use it."""
+    """A filler or function word, unless the knowledge base's tags use it."""
     if len(word.surface) < 2 or word.surface.isdigit():
         return True
     if word.surface in STOPWORDS:
@@ -206,9 +206,7 @@ def sentence_weight(sentence: str, words: list[Word], only: bool) -> float:
     return STORY_WEIGHT
 
 
-def weighted_words(
-    text: str, lang: str | None, keep: Collection[str]
-) -> list[tuple[Word, float]]:
+def weighted_words(text: str, lang: str | None, keep: Collection[str]) -> list[tuple[Word, float]]:
     """The content words of a visitor's text, each once, with its sentence's weight (the
     heaviest sentence it appears in)."""
     parts = sentences(text, lang) if len(text) > 60 else [text]

@@ -133,9 +133,7 @@ def evaluate(index: KnowledgeIndex, queries: Sequence[Query]) -> EvalReport:
     styles: dict[str, list[Outcome]] = {}
     for o in outcomes:
         styles.setdefault(o.query.style or "unlabelled", []).append(o)
-    same = [
-        o.rank for o in outcomes if o.query.expected and o.query.style != "cross_language"
-    ]
+    same = [o.rank for o in outcomes if o.query.expected and o.query.style != "cross_language"]
     answerable = [o for o in outcomes if o.query.expected]
     no_answer = [o for o in outcomes if not o.query.expected]
     said_nothing = [o for o in outcomes if not o.got]

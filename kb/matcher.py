@@ -79,6 +79,7 @@ class _Doc:
     base: str | None
     # The title's and tags' content words, each as its terms: what the article is about.
     head: tuple[tuple[str, ...], ...]
+    tag_terms: tuple[tuple[str, ...], ...]
     keys: frozenset[str]
     prefix_keys: frozenset[str]
     snippet: str
@@ -130,8 +131,9 @@ class KnowledgeIndex:
         self._next = 0
         self._postings: dict[str, dict[int, float]] = {}
         self._prefixes: dict[str, dict[int, float]] = {}
-        # Title and tag terms, counted: stopwordsiso words the knowledge base uses stay words.
-        self._head_vocab: Counter[str] = Counter()
+        # Tag terms, counted: a stopwordsiso word an author chose as a tag ("order") stays a
+        # word; titles are not enough ("How much does shipping cost").
+        self._tag_vocab: Counter[str] = Counter()
         self._by_base: dict[str | None, set[int]] = {}
         # Single-deletion neighbours of prefix keys, for one-typo lookups (SymSpell's trick).
         self._near: dict[str, set[str]] = {}
@@ -185,14 +187,16 @@ class KnowledgeIndex:
                         self._near.setdefault(near, set()).add(key)
             posting[idx] = part
         head = tuple(dict.fromkeys(w.terms for w in title + tags))
-        for terms in head:
-            self._head_vocab.update(terms)
+        tag_terms = tuple(dict.fromkeys(w.terms for w in tags))
+        for terms in tag_terms:
+            self._tag_vocab.update(terms)
         base = base_lang(lang)
         self._by_base.setdefault(base, set()).add(idx)
         self._docs[idx] = _Doc(
             article=article,
             base=base,
             head=head,
+            tag_terms=tag_terms,
             keys=frozenset(tf),
             prefix_keys=frozenset(prefix_best),
             snippet=_snippet(article.body),
@@ -215,11 +219,11 @@ class KnowledgeIndex:
                 if not posting:
                     # Typo neighbours may still point here; lookups check the key still exists.
                     del table[key]
-        for terms in doc.head:
-            self._head_vocab.subtract(terms)
+        for terms in doc.tag_terms:
+            self._tag_vocab.subtract(terms)
             for t in terms:
-                if self._head_vocab[t] <= 0:
-                    del self._head_vocab[t]
+                if self._tag_vocab[t] <= 0:
+                    del self._tag_vocab[t]
         return True
 
     # -- search -----------------------------------------------------------------------------
@@ -252,7 +256,7 @@ class KnowledgeIndex:
         reads with the credit x idf each earns."""
         plan: list[tuple[float, float, list[tuple[dict[int, float], float]]]] = []
         postings, prefixes = self._postings, self._prefixes
-        for word, weight in weighted_words(text, lang, self._head_vocab):
+        for word, weight in weighted_words(text, lang, self._tag_vocab):
             keys: list[tuple[dict[int, float], float]] = []
             for t in word.terms:
                 posting = postings.get(t)
@@ -311,7 +315,7 @@ class KnowledgeIndex:
         if want is not None and factor != 1.0:
             for idx in acc.keys() - self._by_base.get(want, set()):
                 acc[idx] *= factor
-        shortlist = heapq.nlargest(SHORTLIST, acc.items(), key=itemgetter(1))
+        shortlist = heapq.nlargest(max(SHORTLIST, limit), acc.items(), key=itemgetter(1))
         # The words of the questions and complaints alone (all words when there are none).
         top_weight = max(weight for weight, _, _ in plan)
         focus_total = sum(weight * best for weight, best, _ in plan if weight >= top_weight)
@@ -362,7 +366,10 @@ class KnowledgeIndex:
         return hit / total if total else 0.0
 
     def _touched(
-        self, term: str, plan: list[tuple[float, float, list[tuple[dict[int, float], float]]]], idx: int
+        self,
+        term: str,
+        plan: list[tuple[float, float, list[tuple[dict[int, float], float]]]],
+        idx: int,
     ) -> bool:
         posting = self._postings.get(term)
         prefix = self._prefixes.get(term[:PREFIX_LEN])
@@ -376,10 +383,17 @@ class KnowledgeIndex:
         found: set[str] = set()
         for near in _deletes(key) | {key}:
             found |= self._near.get(near, set())
+        # Keys are cut words, so an edit near the cut shows as two ("passw" vs "paswo" for
+        # "pasword"): one edit within the first four letters is also a typo neighbour.
         hits = [
             k
             for k in found
-            if k in self._prefixes and k != key and OSA.distance(k, key, score_cutoff=1) <= 1
+            if k in self._prefixes
+            and k != key
+            and (
+                OSA.distance(k, key, score_cutoff=1) <= 1
+                or OSA.distance(k[:4], key[:4], score_cutoff=1) <= 1
+            )
         ]
         hits.sort(key=lambda k: (-len(self._prefixes[k]), k))
         return hits[:_MAX_FUZZY_KEYS]
