@@ -27,7 +27,7 @@ from operator import itemgetter
 
 from rapidfuzz.distance import OSA
 
-from kb.analyze import Word, analyse, weighted_words
+from kb.analyze import Word, analyse, is_stop, weighted_words
 from kb.article import Article, base_lang
 from kb.normalize import STOPWORDS
 
@@ -186,8 +186,10 @@ class KnowledgeIndex:
                     for near in _deletes(key) | {key}:
                         self._near.setdefault(near, set()).add(key)
             posting[idx] = part
-        head = tuple(dict.fromkeys(w.terms for w in title + tags))
         tag_terms = tuple(dict.fromkeys(w.terms for w in tags))
+        # A visitor's stop word can never touch the head, so it does not count in it either.
+        own_tags = {t for terms in tag_terms for t in terms}
+        head = tuple(dict.fromkeys(w.terms for w in title + tags if not is_stop(w, own_tags)))
         for terms in tag_terms:
             self._tag_vocab.update(terms)
         base = base_lang(lang)

@@ -39,7 +39,7 @@ def test_matcher_quality_stays_above_its_floor() -> None:
     assert report.same_language_top3 >= 0.85
     assert report.by_style["long"]["top3_recall"] >= 0.85
     assert report.no_answer_precision >= 0.68
-    assert report.no_answer_recall >= 0.75
+    assert report.no_answer_recall >= 0.72
 
 
 def test_percentile_is_nearest_rank() -> None:
