@@ -12,7 +12,7 @@ BM25 sums are not comparable between queries, so what ``suggest`` returns is a *
 in [0, 1] computed for the few best articles only: how much of the query's weight the article
 covers, how much of the article's own title and tags the query touched, and the BM25 sum
 squashed.  One threshold on that number is "no good answer" (chosen on the dev part of the
-evaluation set, see docs/kb.md).
+evaluation set, tests/data/kb_queries.jsonl).
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ _SPACES = re.compile(r"\s+")
 
 # Confidence = lang factor x (coverage of the question's words, of the article's title and
 # tags) + the BM25 sum squashed to [0, 1).
-# Chosen by a grid search on the dev part of tests/data/kb_queries*.jsonl (see docs/kb.md); the
+# Chosen by a grid search on the dev part, tests/data/kb_queries.jsonl (never the held-out); the
 # share of all the query's words an article covers turned out to add nothing over these three.
 W_FOCUS = 0.25
 W_HEAD = 0.5
