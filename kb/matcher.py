@@ -49,7 +49,7 @@ DEFAULT_CONFIDENT_SCORE = 0.55
 CONFIDENT_MARGIN = 0.04
 SHORTLIST = 12
 # Posting lists longer than this are only probed for articles the rarer words found.
-MAX_WALK = 600
+MAX_WALK = 300
 SNIPPET_CHARS = 160
 _MAX_FUZZY_KEYS = 3
 _SPACES = re.compile(r"\s+")
@@ -292,14 +292,32 @@ class KnowledgeIndex:
         for weight, _, keys in sorted(plan, key=lambda p: -p[0] * p[1]):
             if not keys:
                 continue
+            if len(keys) == 1:
+                # The usual case, added straight in: no per-word table to merge.
+                posting, credit = keys[0]
+                c = weight * credit
+                if not acc:
+                    acc = {idx: c * part for idx, part in posting.items()}
+                elif len(posting) > MAX_WALK:
+                    get = posting.get
+                    for idx in acc:
+                        part = get(idx)
+                        if part is not None:
+                            acc[idx] += c * part
+                else:
+                    acc_get = acc.get
+                    for idx, part in posting.items():
+                        acc[idx] = acc_get(idx, 0.0) + c * part
+                continue
             best_of: dict[int, float] = {}
             for posting, credit in keys:
                 c = weight * credit
                 if acc and len(posting) > MAX_WALK:
-                    for idx in acc.keys() & posting.keys():
-                        v = c * posting[idx]
-                        if v > best_of.get(idx, 0.0):
-                            best_of[idx] = v
+                    get = posting.get
+                    for idx in acc:
+                        part = get(idx)
+                        if part is not None and c * part > best_of.get(idx, 0.0):
+                            best_of[idx] = c * part
                 elif not best_of:
                     best_of = {idx: c * part for idx, part in posting.items()}
                 else:
@@ -310,8 +328,9 @@ class KnowledgeIndex:
             if not acc:
                 acc = best_of
             else:
+                acc_get = acc.get
                 for idx, v in best_of.items():
-                    acc[idx] = acc.get(idx, 0.0) + v
+                    acc[idx] = acc_get(idx, 0.0) + v
         want = base_lang(lang)
         factor = self.other_language_factor
         if want is not None and factor != 1.0:
@@ -321,6 +340,9 @@ class KnowledgeIndex:
         # The words of the questions and complaints alone (all words when there are none).
         top_weight = max(weight for weight, _, _ in plan)
         focus_total = sum(weight * best for weight, best, _ in plan if weight >= top_weight)
+        # The posting lists the query read, by identity: a head term was touched if its own
+        # list or its prefix's list is among them.
+        touched = {id(posting) for _, _, keys in plan for posting, _ in keys}
         scored: list[tuple[float, int]] = []
         for idx, raw in shortlist:
             doc = self._docs[idx]
@@ -334,7 +356,7 @@ class KnowledgeIndex:
                         got = credit
                 focus += weight * min(got, best)
             fcov = focus / focus_total if focus_total else 0.0
-            hcov = self._head_coverage(doc, plan, idx)
+            hcov = self._head_coverage(doc, touched)
             lang_factor = 1.0 if want is None or doc.base == want else factor
             squashed = raw / (raw + BM25_HALF * lang_factor)
             score = lang_factor * (W_FOCUS * fcov + W_HEAD * hcov) + W_BM25 * squashed
@@ -346,40 +368,22 @@ class KnowledgeIndex:
             out.append(Suggestion(a.id, round(score, 4), a.title, a.lang, self._docs[idx].snippet))
         return out
 
-    def _head_coverage(
-        self,
-        doc: _Doc,
-        plan: list[tuple[float, float, list[tuple[dict[int, float], float]]]],
-        idx: int,
-    ) -> float:
+    def _head_coverage(self, doc: _Doc, touched: set[int]) -> float:
         """The share of the article's title and tag words (by rarity) the query touched."""
         if not doc.head:
             return 0.0
         total = 0.0
         hit = 0.0
+        postings, prefixes = self._postings, self._prefixes
         for terms in doc.head:
-            posting = self._postings.get(terms[0])
+            posting = postings.get(terms[0])
             w = self._idf(len(posting)) if posting else 1.0
             total += w
             for t in terms:
-                if self._touched(t, plan, idx):
+                if id(postings.get(t)) in touched or id(prefixes.get(t[:PREFIX_LEN])) in touched:
                     hit += w
                     break
         return hit / total if total else 0.0
-
-    def _touched(
-        self,
-        term: str,
-        plan: list[tuple[float, float, list[tuple[dict[int, float], float]]]],
-        idx: int,
-    ) -> bool:
-        posting = self._postings.get(term)
-        prefix = self._prefixes.get(term[:PREFIX_LEN])
-        for _, _, keys in plan:
-            for p, _ in keys:
-                if p is posting or p is prefix:
-                    return True
-        return False
 
     def _typo_neighbours(self, key: str) -> list[str]:
         found: set[str] = set()
