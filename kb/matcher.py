@@ -43,8 +43,8 @@ B = 0.5
 # others come and go (upserts touch only the article concerned).
 REF_LEN = 60.0
 
-DEFAULT_MIN_SCORE = 0.285
-DEFAULT_CONFIDENT_SCORE = 0.55
+DEFAULT_MIN_SCORE = 0.36
+DEFAULT_CONFIDENT_SCORE = 0.6
 # Two near-equal articles in the visitor's language: offer both rather than pick one.
 CONFIDENT_MARGIN = 0.04
 SHORTLIST = 12
@@ -58,10 +58,12 @@ _SPACES = re.compile(r"\s+")
 # tags) + the BM25 sum squashed to [0, 1).
 # Chosen by a grid search on the dev part, tests/data/kb_queries.jsonl (never the held-out); the
 # share of all the query's words an article covers turned out to add nothing over these three.
-W_FOCUS = 0.25
-W_HEAD = 0.5
-W_BM25 = 0.25
-BM25_HALF = 6.0
+W_FOCUS = 0.18
+W_HEAD = 0.35
+W_BM25 = 0.47
+# The BM25 sum is squashed as raw / (raw + half), half in units of the rarest word's idf, so
+# the figure means the same in a knowledge base of 10 articles or 10,000.
+BM25_HALF_IDF = 1.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +345,7 @@ class KnowledgeIndex:
         # The posting lists the query read, by identity: a head term was touched if its own
         # list or its prefix's list is among them.
         touched = {id(posting) for _, _, keys in plan for posting, _ in keys}
+        half = BM25_HALF_IDF * self._idf(0)
         scored: list[tuple[float, int]] = []
         for idx, raw in shortlist:
             doc = self._docs[idx]
@@ -358,8 +361,9 @@ class KnowledgeIndex:
             fcov = focus / focus_total if focus_total else 0.0
             hcov = self._head_coverage(doc, touched)
             lang_factor = 1.0 if want is None or doc.base == want else factor
-            squashed = raw / (raw + BM25_HALF * lang_factor)
-            score = lang_factor * (W_FOCUS * fcov + W_HEAD * hcov) + W_BM25 * squashed
+            # ``raw`` already carries the language factor.
+            squashed = raw / (raw + half)
+            score = lang_factor * (W_FOCUS * fcov + W_HEAD * hcov + W_BM25 * squashed)
             scored.append((min(1.0, score), idx))
         scored.sort(key=lambda si: (-si[0], self._docs[si[1]].article.id))
         out: list[Suggestion] = []
