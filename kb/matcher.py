@@ -50,6 +50,7 @@ CONFIDENT_MARGIN = 0.04
 SHORTLIST = 12
 # Posting lists longer than this are only probed for articles the rarer words found.
 MAX_WALK = 300
+STORY_WALK = 30
 SNIPPET_CHARS = 160
 _MAX_FUZZY_KEYS = 3
 _SPACES = re.compile(r"\s+")
@@ -290,17 +291,20 @@ class KnowledgeIndex:
         if not any(keys for _, _, keys in plan):
             return []
         acc: dict[int, float] = {}
-        # Heaviest words first: a long posting list of a light word is only probed.
+        top_weight = max(weight for weight, _, _ in plan)
+        # Heaviest words first.  Once something is found, a long posting list, or any list of a
+        # story word (lighter than the question's), is only probed for the articles found.
         for weight, _, keys in sorted(plan, key=lambda p: -p[0] * p[1]):
             if not keys:
                 continue
+            walk = STORY_WALK if weight < top_weight else MAX_WALK
             if len(keys) == 1:
                 # The usual case, added straight in: no per-word table to merge.
                 posting, credit = keys[0]
                 c = weight * credit
                 if not acc:
                     acc = {idx: c * part for idx, part in posting.items()}
-                elif len(posting) > MAX_WALK:
+                elif len(posting) > walk:
                     get = posting.get
                     for idx in acc:
                         part = get(idx)
@@ -314,7 +318,7 @@ class KnowledgeIndex:
             best_of: dict[int, float] = {}
             for posting, credit in keys:
                 c = weight * credit
-                if acc and len(posting) > MAX_WALK:
+                if acc and len(posting) > walk:
                     get = posting.get
                     for idx in acc:
                         part = get(idx)
@@ -340,7 +344,6 @@ class KnowledgeIndex:
                 acc[idx] *= factor
         shortlist = heapq.nlargest(max(SHORTLIST, limit), acc.items(), key=itemgetter(1))
         # The words of the questions and complaints alone (all words when there are none).
-        top_weight = max(weight for weight, _, _ in plan)
         focus_total = sum(weight * best for weight, best, _ in plan if weight >= top_weight)
         # The posting lists the query read, by identity: a head term was touched if its own
         # list or its prefix's list is among them.
