@@ -96,6 +96,15 @@ _PROBLEM_STARTS = tuple(
 )
 
 
+# "Where" and "when" tell a tracking question from a cancelling one ("where is my order" /
+# "cancel my order"), so they stay words, at a fraction of a topic word's weight.
+CUE_WORDS = frozenset(
+    fold(w, "ru" if any("\u0400" <= c <= "\u04ff" for c in w) else None)
+    for w in "where when kje kdaj kur kada unde când где когда gde gdje kad".split()
+)
+CUE_FACTOR = 0.5
+
+
 @dataclass(frozen=True, slots=True)
 class Word:
     """One word of a text: the folded forms it may meet an article under, best first."""
@@ -153,6 +162,8 @@ def is_stop(word: Word, keep: Collection[str]) -> bool:
     """A filler or function word, unless the knowledge base's tags use it."""
     if len(word.surface) < 2 or word.surface.isdigit():
         return True
+    if word.surface in CUE_WORDS:
+        return False
     if word.surface in STOPWORDS:
         return True
     if word.surface in ISO_STOPWORDS or word.terms[0] in ISO_STOPWORDS:
@@ -216,6 +227,7 @@ def weighted_words(text: str, lang: str | None, keep: Collection[str]) -> list[t
         ws = analyse(part, lang, policies=policies)
         weight = sentence_weight(part, ws, len(parts) == 1)
         for w in ws:
-            if not is_stop(w, keep) and weight > best.get(w, 0.0):
-                best[w] = weight
+            got = weight * CUE_FACTOR if w.surface in CUE_WORDS else weight
+            if not is_stop(w, keep) and got > best.get(w, 0.0):
+                best[w] = got
     return list(best.items())

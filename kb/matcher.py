@@ -27,7 +27,7 @@ from operator import itemgetter
 
 from rapidfuzz.distance import OSA
 
-from kb.analyze import Word, analyse, is_stop, weighted_words
+from kb.analyze import CUE_WORDS, Word, analyse, is_stop, weighted_words
 from kb.article import Article, base_lang
 from kb.normalize import STOPWORDS
 
@@ -105,7 +105,9 @@ def _content(words: list[Word]) -> list[Word]:
     return [
         w
         for w in words
-        if len(w.surface) > 1 and not w.surface.isdigit() and w.surface not in STOPWORDS
+        if len(w.surface) > 1
+        and not w.surface.isdigit()
+        and (w.surface not in STOPWORDS or w.surface in CUE_WORDS)
     ]
 
 
