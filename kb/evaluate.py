@@ -6,7 +6,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,8 @@ class Query:
     text: str
     lang: str | None
     expected: tuple[str, ...]
+    # How the query is written (keyword, sentence, long, typo, no_answer …), for ``by_style``.
+    style: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,11 @@ class EvalReport:
     n: int
     n_answerable: int
     n_no_answer: int
+    # Per style: n, top1, top3_recall (answerable) or said_nothing (no_answer).
+    by_style: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Answerable queries whose article is in their own language (cross_language left out).
+    same_language_top1: float = 0.0
+    same_language_top3: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,13 +78,16 @@ def read_queries(path: str | Path) -> list[Query]:
             except json.JSONDecodeError as exc:
                 raise KbFormatError(str(path), line_no, f"invalid JSON: {exc.msg}") from exc
             text, lang, expected = row.get("text"), row.get("lang"), row.get("expected")
+            style = row.get("style", "")
             if not isinstance(text, str) or not text.strip():
                 raise KbFormatError(str(path), line_no, "text must be a non-empty string")
             if lang is not None and not isinstance(lang, str):
                 raise KbFormatError(str(path), line_no, "lang must be a string or null")
             if not isinstance(expected, list) or not all(isinstance(e, str) for e in expected):
                 raise KbFormatError(str(path), line_no, "expected must be a list of article ids")
-            queries.append(Query(text, lang, tuple(expected)))
+            if not isinstance(style, str):
+                raise KbFormatError(str(path), line_no, "style must be a string")
+            queries.append(Query(text, lang, tuple(expected), style))
     return queries
 
 
@@ -106,8 +116,24 @@ def run(
     return outcomes, times_ms
 
 
+def _style_figures(outcomes: Sequence[Outcome]) -> dict[str, float]:
+    n = len(outcomes)
+    if all(not o.query.expected for o in outcomes):
+        return {"n": n, "said_nothing": round(sum(not o.got for o in outcomes) / n, 4)}
+    ranks = [o.rank for o in outcomes]
+    return {
+        "n": n,
+        "top1": round(sum(r == 1 for r in ranks) / n, 4),
+        "top3_recall": round(sum(r is not None and r <= 3 for r in ranks) / n, 4),
+    }
+
+
 def evaluate(index: KnowledgeIndex, queries: Sequence[Query]) -> EvalReport:
     outcomes, times_ms = run(index, queries, limit=3)
+    styles: dict[str, list[Outcome]] = {}
+    for o in outcomes:
+        styles.setdefault(o.query.style or "unlabelled", []).append(o)
+    same = [o.rank for o in outcomes if o.query.expected and o.query.style != "cross_language"]
     answerable = [o for o in outcomes if o.query.expected]
     no_answer = [o for o in outcomes if not o.query.expected]
     said_nothing = [o for o in outcomes if not o.got]
@@ -132,4 +158,7 @@ def evaluate(index: KnowledgeIndex, queries: Sequence[Query]) -> EvalReport:
         n=len(outcomes),
         n_answerable=len(answerable),
         n_no_answer=len(no_answer),
+        by_style={k: _style_figures(v) for k, v in sorted(styles.items())},
+        same_language_top1=share(sum(r == 1 for r in same), len(same)),
+        same_language_top3=share(sum(r is not None and r <= 3 for r in same), len(same)),
     )

@@ -15,24 +15,31 @@ from kb.matcher import KnowledgeIndex
 DATA = Path(__file__).resolve().parent.parent / "data"
 ARTICLES = DATA / "kb_articles.jsonl"
 QUERIES = DATA / "kb_queries.jsonl"
+HELDOUT = DATA / "kb_queries_heldout.jsonl"
 
 
-def test_labelled_set_is_large_and_multilingual() -> None:
+def test_labelled_set_is_written_the_way_customers_write() -> None:
     articles = read_jsonl(ARTICLES)
-    queries = read_queries(QUERIES)
-    assert len(articles) >= 60 and len(queries) >= 150
+    queries = read_queries(QUERIES) + read_queries(HELDOUT)
+    assert len(articles) >= 60 and len(queries) >= 400
     assert {a.lang for a in articles} >= {"en", "sl", "lt", "ro", "ru", "sr-Latn", "sr-Cyrl"}
     assert len({q.lang.split("-")[0] for q in queries if q.lang}) >= 6
-    assert 0.15 <= sum(not q.expected for q in queries) / len(queries) <= 0.3
+    styles = [q.style for q in queries]
+    assert styles.count("sentence") / len(styles) >= 0.3
+    assert styles.count("long") / len(styles) >= 0.2
+    assert {"keyword", "typo", "no_diacritics", "script_swap", "no_answer"} <= set(styles)
+    titles = {a.title.casefold() for a in articles}
+    assert not any(q.text.casefold() in titles for q in queries)
 
 
 def test_matcher_quality_stays_above_its_floor() -> None:
+    # Floors a little under the dev-set figures in docs/kb.md.
     report = evaluate(KnowledgeIndex(read_jsonl(ARTICLES)), read_queries(QUERIES))
-    assert report.top3_recall >= 0.90
-    assert report.top1 >= 0.86
-    assert report.mrr >= 0.88
-    assert report.no_answer_precision >= 0.80
-    assert report.no_answer_recall >= 0.85
+    assert report.same_language_top1 >= 0.88
+    assert report.same_language_top3 >= 0.93
+    assert report.by_style["long"]["top3_recall"] >= 0.9
+    assert report.no_answer_precision >= 0.8
+    assert report.no_answer_recall >= 0.8
 
 
 def test_percentile_is_nearest_rank() -> None:
