@@ -229,7 +229,7 @@ async def transfer(request: Request) -> Response:
     if conv.state not in OPEN_STATES:
         return _error(409, "conversation_closed", "the conversation is closed")
     if to_agent is not None:
-        refused = _refuse_target(request, to_agent, override)
+        refused = await _refuse_target(request, to_agent, override)
         if refused is not None:
             return refused
     try:
@@ -246,15 +246,19 @@ async def transfer(request: Request) -> Response:
     return _json({"ok": True})
 
 
-def _refuse_target(request: Request, agent_id: int, override: bool) -> JSONResponse | None:
+async def _refuse_target(request: Request, agent_id: int, override: bool) -> JSONResponse | None:
     """Why a colleague cannot take a chat now, said in words before the router is asked:
     away or offline (`agent_unavailable`), or full (`agent_full`, which a supervisor may
     pass with ``override`` once they have been asked)."""
     snap = {int(a.id): a for a in request.app.state.dispatch.snapshot().agents}.get(agent_id)
     if snap is None or snap.status != "online" or not snap.connected:
+        agent = await request.app.state.store.get_agent(agent_id)
+        if agent is None or not agent.active:
+            return _error(404, "no_such_agent", "no such agent")
         status = "offline" if snap is None or not snap.connected else snap.status
-        name = snap.name if snap is not None else f"agent {agent_id}"
-        return _error(409, "agent_unavailable", f"{name} is {status} and cannot take chats now")
+        return _error(
+            409, "agent_unavailable", f"{agent.name} is {status} and cannot take chats now"
+        )
     if snap.load >= snap.cap and not override:
         return _error(
             409,

@@ -6,7 +6,7 @@
 // countdown until the agent accepts or declines them, or the hub withdraws them.
 (() => {
   "use strict";
-  const { el, api, duration, socket, userText } = window.Desk;
+  const { el, api, duration, socket, userText, describeEvent } = window.Desk;
   const me = document.getElementById("me");
   const myId = Number(me.dataset.agentId);
   const tabs = document.getElementById("tabs");
@@ -274,9 +274,9 @@
       }
     } else {
       li.classList.add("event");
-      li.append(el("p", { class: "text" }, describe(frame)));
+      li.append(el("p", { class: "text" }, describeEvent(frame)));
       const d = frame.data || {};
-      if (frame.event === "transferred" && d.note) li.append(userText("p", { class: "note" }, d.note, { links: true }));
+      if ((frame.event === "transferred" || frame.event === "order") && d.note) li.append(userText("p", { class: "note" }, d.note, { links: true }));
       if (frame.event === "handoff" && d.summary) {
         li.classList.add("handoff");
         li.append(userText("blockquote", { class: "summary" }, d.summary));
@@ -286,20 +286,6 @@
     chat.log.insertBefore(li, pendings);
     if (chat.pinned) chat.log.scrollTop = chat.log.scrollHeight;
     return true;
-  }
-
-  function describe(frame) {
-    const d = frame.data || {};
-    switch (frame.event) {
-      case "assigned": return "Assigned to " + ((d.agent && d.agent.name) || "an agent");
-      case "requeued": return "Back in the queue (" + (d.reason || "") + ")";
-      case "agent_left": return "The agent left";
-      case "transferred":
-        return "Transferred" + (d.to_team ? " to team " + d.to_team : "") + (d.note ? ":" : "");
-      case "closed": return "Closed by the " + (d.by || "agent");
-      case "handoff": return "The bot handed over";
-      default: return frame.event;
-    }
   }
 
   // Items are shown strictly in seq order: one that runs ahead waits in `early` while

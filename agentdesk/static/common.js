@@ -64,6 +64,31 @@
     return node;
   }
 
+  // Stored events in words, for the console's transcript and the dashboard's monitor.
+  const REQUEUE_REASON = {
+    agent_gone: "the agent went away", accept_timeout: "the offer was not answered",
+    declined: "the offer was declined", no_first_reply: "no first reply in time",
+    transfer: "transferred", ledger_full: "no room on the desk",
+  };
+
+  function describeEvent(frame) {
+    const d = frame.data || {};
+    switch (frame.event) {
+      case "assigned": return "Assigned to " + ((d.agent && d.agent.name) || "an agent");
+      case "requeued": return "Back in the queue: " + (REQUEUE_REASON[d.reason] || d.reason || "no reason given");
+      case "agent_left": return "The agent left";
+      case "transferred":
+        return "Transferred" + (d.to_team ? " to team " + d.to_team : d.to_agent ? "" : " back to the queue") + (d.note ? ":" : "");
+      case "closed": return "Closed by the " + (d.by || "agent");
+      case "human_requested": return "The visitor asked for a person";
+      case "handoff": return "The bot handed over";
+      case "offline": return "Nobody available: the visitor was offered the offline form";
+      case "no_credits": return "The customer has no credits left";
+      case "order": return "Paid-support order";
+      default: return "Event: " + String(frame.event).replace(/_/g, " ");
+    }
+  }
+
   async function api(method, url, body) {
     const init = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
     if (method !== "GET") {
@@ -141,5 +166,5 @@
     };
   }
 
-  window.Desk = { el, api, duration, socket, csrf, userText };
+  window.Desk = { el, api, duration, socket, csrf, userText, describeEvent };
 })();
