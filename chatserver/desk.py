@@ -302,6 +302,13 @@ async def takeover(request: Request) -> Response:
         return _error(409, "conversation_closed", "the conversation is closed")
     if conv.agent_id == principal.agent_id:
         return _json({"ok": True})
+    me = {int(a.id): a for a in request.app.state.dispatch.snapshot().agents}.get(
+        principal.agent_id
+    )
+    if me is None or not me.connected:
+        return _error(
+            409, "agent_unavailable", "open your console first: a chat taken over lands there"
+        )
     try:
         await request.app.state.dispatch.transfer(
             conv.id,

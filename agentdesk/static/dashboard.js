@@ -116,18 +116,52 @@
     if (series[0].length > MAX_POINTS) for (const s of series) s.shift();
   }
 
+  // uPlot gives every axis a fixed 50 px, which clips labels such as "12,000"; size each
+  // axis to its widest label instead.
+  function axisSize(self, values, axisIdx, cycleNum) {
+    const axis = self.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    let size = axis.ticks.size + axis.gap;
+    if (axis.side % 2 === 1) { // vertical: the labels' width
+      const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), "");
+      self.ctx.font = axis.font[0];
+      size += self.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+    } else {
+      size += 2 * 14; // horizontal: two lines of 12 px text (time, and the date under it)
+    }
+    return Math.ceil(size + 4);
+  }
+
+  function chartWidth() {
+    const panel = $("chart-queue");
+    return Math.max(280, panel.clientWidth || 600);
+  }
+
   function makeCharts() {
     if (!window.uPlot) return null;
-    const width = Math.max(300, $("chart-queue").clientWidth || 600);
+    const width = chartWidth();
+    const y = { size: axisSize };
     const queue = new uPlot({
       width, height: 180, title: "Queue and oldest wait",
       series: [{}, { label: "queued", stroke: "#c2410c" }, { label: "oldest wait (s)", stroke: "#7c3aed", scale: "s" }],
-      axes: [{}, {}, { scale: "s", side: 1, grid: { show: false } }],
+      axes: [{ size: axisSize }, y, { scale: "s", side: 1, grid: { show: false }, size: axisSize }],
     }, [series[0], series[1], series[4]], $("chart-queue"));
     const load = new uPlot({
       width, height: 180, title: "Load and capacity",
       series: [{}, { label: "chats held", stroke: "#0369a1" }, { label: "seats online", stroke: "#16a34a" }],
+      axes: [{ size: axisSize }, y],
     }, [series[0], series[2], series[3]], $("chart-load"));
+    // The panel's width changes with the window and with the monitor opening beside it.
+    if (window.ResizeObserver) {
+      let last = width;
+      new ResizeObserver(() => {
+        const now = chartWidth();
+        if (Math.abs(now - last) < 2) return;
+        last = now;
+        queue.setSize({ width: now, height: 180 });
+        load.setSize({ width: now, height: 180 });
+      }).observe($("chart-queue").parentElement);
+    }
     return { queue, load };
   }
 
