@@ -12,7 +12,9 @@ export function initials(name) {
 }
 
 export function createLog(t, { onArticle, onHuman }) {
-  const el = h("ol", { className: "log", role: "log", "aria-live": "polite", "aria-label": t("messages"), tabindex: "0" });
+  // A list that announces what is added (aria-live), not role="log": that role would take
+  // the list semantics away from its <li> items.
+  const el = h("ol", { className: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages"), tabindex: "0" });
   const mine = new Map(); // client_msg_id → item
   const seqs = new Set(); // (conversation, seq) already on screen
   let seenMark = null;
