@@ -114,7 +114,7 @@ def test_a_supervisor_is_asked_before_a_transfer_beyond_an_agents_cap(
 
     board = log_in(browser, desk, *MARIUS)
     expect(board.locator("#link")).to_have_text("online")
-    board.locator(f'.chip[data-conversation-id="{conv}"]').click()
+    board.locator(f'tr[data-agent-id="{ana_id}"] .chip').click()
     expect(board.locator("#monitor-log")).to_contain_text("Please help")
     target = board.locator("#monitor-target")
     expect(target.locator("option", has_text="Bob")).to_have_count(1)
@@ -325,13 +325,17 @@ def test_the_customer_panel_follows_a_spent_credit(
 # ---------------------------------------------------------------- small things
 
 
-def test_header_says_online_once_and_the_shortcuts_overlay_closes_on_escape(
-    browser: Any, desk: LiveServer
-) -> None:
+def test_the_console_header_says_online_once(browser: Any, desk: LiveServer) -> None:
     page = log_in(browser, desk, *ANA)
     expect(page.locator("#link")).to_have_text("online")
     header = page.locator("header.bar").inner_text()
     assert len(re.findall(r"\bonline\b", header, re.IGNORECASE)) == 1, header
+    page.context.close()
+
+
+def test_the_shortcuts_overlay_closes_on_escape(browser: Any, desk: LiveServer) -> None:
+    page = log_in(browser, desk, *ANA)
+    expect(page.locator("#link")).to_have_text("online")
     page.click("#help-toggle")
     expect(page.locator("#help")).to_be_visible()
     page.keyboard.press("Escape")
@@ -339,9 +343,7 @@ def test_header_says_online_once_and_the_shortcuts_overlay_closes_on_escape(
     page.context.close()
 
 
-def test_a_failed_login_keeps_the_email_and_pages_have_a_favicon(
-    browser: Any, desk: LiveServer
-) -> None:
+def test_a_failed_login_keeps_the_email(browser: Any, desk: LiveServer) -> None:
     context = browser.new_context()
     page = context.new_page()
     page.goto(desk.url + "/login")
@@ -351,6 +353,13 @@ def test_a_failed_login_keeps_the_email_and_pages_have_a_favicon(
     expect(page.locator("[role=alert]")).to_contain_text("Wrong e-mail or password")
     expect(page.locator("input[name=email]")).to_have_value(ANA[0])
     expect(page.locator("input[name=password]")).to_have_value("")
+    context.close()
+
+
+def test_the_desk_pages_have_a_favicon(browser: Any, desk: LiveServer) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(desk.url + "/login")
     icon = page.locator('link[rel="icon"]')
     href = icon.get_attribute("href")
     assert href
