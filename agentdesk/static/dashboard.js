@@ -60,6 +60,9 @@
       body.append(tr);
       if (a.status === "online") { load += a.load; cap += a.cap; online += 1; } else elsewhere += a.load;
     }
+    // Names are kept for the chats on the board (and the one watched) only.
+    const shown = new Set(rows.flatMap((a) => a.chats));
+    for (const id of names.keys()) if (!shown.has(id) && id !== watching) names.delete(id);
     $("load-total").textContent = load + "/" + cap;
     $("load-hint").textContent = elsewhere ? "+" + elsewhere + " held by agents away" : "chats held / seats of available agents";
     $("agents-online").textContent = String(online);
