@@ -13,7 +13,7 @@ from chatserver.billing import due, ledger
 from chatserver.billing.due import DueDebit, DueSupport
 from chatserver.billing.ledger import DebitStatus
 from chatserver.billing_worker import BillingWorker
-from chatserver.bus import customer_channel
+from chatserver.bus import agent_channel, customer_channel
 from chatserver.models import Conversation, Visitor
 from chatserver.store import Append, now_ms
 
@@ -54,6 +54,18 @@ class Credits:
     async def publish_balance(self, customer_email: str, balance: int) -> None:
         """The billing routes call this after every ledger change; so do we."""
         self.hub.publish(customer_channel(customer_email), {"type": "balance", "balance": balance})
+        await self._tell_agent(customer_email, balance)
+
+    async def _tell_agent(self, customer_email: str, balance: int) -> None:
+        """The agent talking to the customer sees the same balance as the customer."""
+        visitor_id = customer_visitor_id(self.settings.secret_key, customer_email)
+        conv = await self.store.open_conversation_of(visitor_id)
+        if conv is None or conv.agent_id is None:
+            return
+        self.hub.publish(
+            agent_channel(conv.agent_id),
+            {"type": "balance", "conversation_id": conv.id, "balance": balance},
+        )
 
     async def priority(self, visitor_id: str) -> int | None:
         """Queue class for a new conversation; None: no human will come (bot only)."""

@@ -217,10 +217,11 @@ class Board:
             [c for c in convs if c["created_ms"] >= day0],
             [m for m in texts if m["created_ms"] >= day0],
             self.target_s,
+            now,
         )
         hour_convs = [c for c in convs if c["created_ms"] >= hour0]
         hour = reports.service_levels(
-            hour_convs, [m for m in texts if m["created_ms"] >= hour0], self.target_s
+            hour_convs, [m for m in texts if m["created_ms"] >= hour0], self.target_s, now
         )
         return {
             "sla": {"today": today.as_dict(), "hour": hour.as_dict()},

@@ -218,15 +218,20 @@ async def transfer(request: Request) -> Response:
     principal, conv = await _writable(request)
     body = await _body(request)
     to_agent, to_team = body.get("to_agent"), _text(body, "to_team", 64)
+    to_queue = body.get("to_queue") is True
     if to_agent is not None and type(to_agent) is not int:
         raise HTTPException(400, "`to_agent` must be an agent id")
-    if (to_agent is None) == (to_team is None):
-        raise HTTPException(400, "give exactly one of `to_agent` and `to_team`")
+    if [to_agent is not None, to_team is not None, to_queue].count(True) != 1:
+        raise HTTPException(400, "give exactly one of `to_agent`, `to_team` and `to_queue`")
     override = body.get("override") is True
     if override and not principal.has_role("supervisor"):
         raise HTTPException(403, "only supervisors may transfer beyond an agent's cap")
     if conv.state not in OPEN_STATES:
         return _error(409, "conversation_closed", "the conversation is closed")
+    if to_agent is not None:
+        refused = await _refuse_target(request, to_agent, override)
+        if refused is not None:
+            return refused
     try:
         await request.app.state.dispatch.transfer(
             conv.id,
@@ -239,6 +244,28 @@ async def transfer(request: Request) -> Response:
     except RouterError as exc:
         return _error(409, "conflict", str(exc))
     return _json({"ok": True})
+
+
+async def _refuse_target(request: Request, agent_id: int, override: bool) -> JSONResponse | None:
+    """Why a colleague cannot take a chat now, said in words before the router is asked:
+    away or offline (`agent_unavailable`), or full (`agent_full`, which a supervisor may
+    pass with ``override`` once they have been asked)."""
+    snap = {int(a.id): a for a in request.app.state.dispatch.snapshot().agents}.get(agent_id)
+    if snap is None or snap.status != "online" or not snap.connected:
+        agent = await request.app.state.store.get_agent(agent_id)
+        if agent is None or not agent.active:
+            return _error(404, "no_such_agent", "no such agent")
+        status = "offline" if snap is None or not snap.connected else snap.status
+        return _error(
+            409, "agent_unavailable", f"{agent.name} is {status} and cannot take chats now"
+        )
+    if snap.load >= snap.cap and not override:
+        return _error(
+            409,
+            "agent_full",
+            f"{snap.name} already holds {snap.load:g} of {snap.cap} chats",
+        )
+    return None
 
 
 async def close(request: Request) -> Response:
@@ -275,6 +302,13 @@ async def takeover(request: Request) -> Response:
         return _error(409, "conversation_closed", "the conversation is closed")
     if conv.agent_id == principal.agent_id:
         return _json({"ok": True})
+    me = {int(a.id): a for a in request.app.state.dispatch.snapshot().agents}.get(
+        principal.agent_id
+    )
+    if me is None or not me.connected:
+        return _error(
+            409, "agent_unavailable", "open your console first: a chat taken over lands there"
+        )
     try:
         await request.app.state.dispatch.transfer(
             conv.id,
@@ -307,7 +341,7 @@ async def agents_list(request: Request) -> Response:
                 "name": agent.name,
                 "role": agent.role,
                 "teams": sorted(_teams(agent.teams)),
-                "status": snap.status if snap else "offline",
+                "status": snap.status if snap and snap.connected else "offline",
                 "load": snap.load if snap else 0,
                 "cap": agent.cap,
             }

@@ -791,6 +791,32 @@ class Hub:
         summary = conversation_summary(conv, name)
         summary["visitor"] = visitor
         self.publish(channel, {"type": "assigned", "conversation": summary})
+        if self.assist is not None:
+            # An agent taking a chat mid-way (transfer, hand-off from the bot) would otherwise
+            # see no suggestion until the visitor writes again.
+            self.assist.spawn(self._suggest_on_arrival(conv, agent_id))
+
+    async def _suggest_on_arrival(self, conv: Conversation, agent_id: int) -> None:
+        """Suggestions for the visitor's latest words, to the agent who just took the chat."""
+        assert self.assist is not None
+        conv_id, lang = conv.id, conv.language
+        rows = await self.store.messages_after(conv_id, max(0, conv.last_seq - 50), 500)
+        said = [r for r in rows if r["author"] == "visitor" and r["kind"] == "text"]
+        if not said:
+            return
+        last = said[-1]
+        found = await self.assist.suggest(last["body"], lang)
+        if not found:
+            return
+        self.publish(
+            agent_channel(agent_id),
+            {
+                "type": "suggestions",
+                "conversation_id": conv_id,
+                "for_seq": last["seq"],
+                "items": [suggestion_dict(s) for s in found],
+            },
+        )
 
     def queue_update(self, conv_id: str, visitor_id: str, position: int, eta_s: float) -> None:
         self.publish(

@@ -98,25 +98,43 @@ class ServiceLevels:
     frt_p50_s: float | None
     frt_p90_s: float | None
     avg_response_s: float | None
-    within_target: float | None  # share of answered or abandoned answered within the target
+    # Share answered within the target, of those answered, abandoned, or still unanswered
+    # after the target (a chat waiting past it is already a miss, before anyone answers).
+    within_target: float | None
     abandonment: float | None
     csat_avg: float | None
     csat_count: int
     target_s: float
+    waiting_over_target: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def waiting_over(conv: Row, target_s: float, now_ms: int) -> bool:
+    """Still open, nobody human has answered, and the target has already passed."""
+    return (
+        conv.get("closed_ms") is None
+        and conv.get("first_human_reply_ms") is None
+        and not abandoned(conv)
+        and (now_ms - conv["created_ms"]) / 1000 > target_s
+    )
+
+
 def service_levels(
-    convs: Sequence[Row], messages: Iterable[Row], target_s: float = 30.0
+    convs: Sequence[Row],
+    messages: Iterable[Row],
+    target_s: float = 30.0,
+    now_ms: int | None = None,
 ) -> ServiceLevels:
     """Figures for the conversations opened in one window (``convs``) and the replies
-    written in it (``messages``)."""
+    written in it (``messages``); with ``now_ms``, chats still waiting past the target
+    count as misses."""
     frts = [f for f in (first_response_s(c) for c in convs) if f is not None]
     gone = sum(1 for c in convs if abandoned(c))
     within = sum(1 for f in frts if f <= target_s)
-    decided = len(frts) + gone
+    late = 0 if now_ms is None else sum(1 for c in convs if waiting_over(c, target_s, now_ms))
+    decided = len(frts) + gone + late
     scores = [c["csat_score"] for c in convs if c.get("csat_score") is not None]
     return ServiceLevels(
         conversations=len(convs),
@@ -130,6 +148,7 @@ def service_levels(
         csat_avg=_round(_mean(scores), 2),
         csat_count=len(scores),
         target_s=target_s,
+        waiting_over_target=late,
     )
 
 

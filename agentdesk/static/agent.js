@@ -6,7 +6,7 @@
 // countdown until the agent accepts or declines them, or the hub withdraws them.
 (() => {
   "use strict";
-  const { el, api, duration, socket } = window.Desk;
+  const { el, api, duration, socket, userText, describeEvent } = window.Desk;
   const me = document.getElementById("me");
   const myId = Number(me.dataset.agentId);
   const tabs = document.getElementById("tabs");
@@ -27,6 +27,47 @@
   let active = null;
   let wire = null;
   let audio = null;
+
+  // ------------------------------------------------------------------ kept in this browser
+
+  // What must survive a reload: the last seq the agent has read per chat (so a replay does
+  // not count old messages as unread) and unsent drafts. Per agent, in localStorage.
+  const READ_KEY = "livedesk.read." + myId;
+  const DRAFT_PREFIX = "livedesk.draft." + myId + ".";
+
+  function stored(key, fallback) {
+    try { const v = localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); } catch { return fallback; }
+  }
+
+  function store(key, value) {
+    try {
+      if (value === null) localStorage.removeItem(key); else localStorage.setItem(key, JSON.stringify(value));
+    } catch { /* storage full or blocked: the console still works, it only forgets more */ }
+  }
+
+  function readSeqOf(id) {
+    return Number(stored(READ_KEY, {})[id] || 0);
+  }
+
+  function rememberRead(chat) {
+    if (chat.lastSeq <= chat.readSeq) return;
+    chat.readSeq = chat.lastSeq;
+    const all = stored(READ_KEY, {});
+    all[chat.id] = chat.readSeq;
+    store(READ_KEY, all);
+  }
+
+  function pruneRead() {
+    const all = stored(READ_KEY, {});
+    for (const id of Object.keys(all)) if (!chats.has(id)) delete all[id];
+    store(READ_KEY, all);
+  }
+
+  function forgetChat(id) {
+    const all = stored(READ_KEY, {});
+    if (id in all) { delete all[id]; store(READ_KEY, all); }
+    store(DRAFT_PREFIX + id, null);
+  }
 
   // ------------------------------------------------------------------ notifications
 
@@ -73,6 +114,7 @@
   function makeChat(id, visitor) {
     const chat = {
       id, visitor: visitor || null, state: "active", lastSeq: 0, seenSent: 0, unread: 0,
+      readSeq: readSeqOf(id), pinned: true,
       waitingSince: null, resuming: false, early: new Map(), suggestions: [], suggestAt: 0, detail: null,
       canned: [], cannedAt: 0, typingTimer: null, lastTyping: 0,
     };
@@ -107,6 +149,11 @@
     form.addEventListener("submit", (e) => { e.preventDefault(); sendReply(chat); });
     chat.input.addEventListener("keydown", (e) => composerKey(chat, e));
     chat.input.addEventListener("input", () => composerInput(chat));
+    chat.input.value = stored(DRAFT_PREFIX + id, "") || "";
+    // The log follows new items only while the agent reads its end.
+    chat.log.addEventListener("scroll", () => {
+      if (!chat.pane.hidden) chat.pinned = chat.log.scrollHeight - chat.log.scrollTop - chat.log.clientHeight < 40;
+    });
     const main = el("div", { class: "chat-main" });
     main.append(chat.log, chat.typing, form);
 
@@ -143,6 +190,7 @@
     const chat = chats.get(id);
     if (!chat) return;
     chats.delete(id);
+    forgetChat(id);
     const at = order.indexOf(id);
     order = order.filter((x) => x !== id);
     chat.tab.remove();
@@ -159,8 +207,11 @@
 
   function refreshLabels(chat) {
     const name = visitorName(chat);
-    chat.tabName.textContent = name;
-    chat.title.textContent = name;
+    if (chat.shownName !== name) {
+      chat.shownName = name;
+      chat.tabName.replaceChildren(userText("bdi", {}, name));
+      chat.title.replaceChildren(userText("bdi", {}, name));
+    }
     chat.stateLabel.textContent = chat.state;
     chat.tab.classList.toggle("closed", chat.state === "closed");
     chat.tabUnread.textContent = chat.unread ? String(chat.unread) : "";
@@ -180,6 +231,8 @@
       other.tab.classList.toggle("active", on);
     }
     chat.unread = 0;
+    // A chat filled while hidden had no height to scroll: open it at its end.
+    if (chat.pinned) chat.log.scrollTop = chat.log.scrollHeight;
     refreshLabels(chat);
     updateTitle();
     markSeen(chat);
@@ -188,7 +241,9 @@
   }
 
   function markSeen(chat) {
-    if (!isWatched(chat) || chat.lastSeq <= chat.seenSent || !wire) return;
+    if (!isWatched(chat)) return;
+    rememberRead(chat);
+    if (chat.lastSeq <= chat.seenSent || !wire) return;
     if (wire.send({ type: "seen", conversation_id: chat.id, seq: chat.lastSeq })) chat.seenSent = chat.lastSeq;
   }
 
@@ -208,40 +263,29 @@
     const who = frame.author === "visitor" ? visitorName(chat)
       : frame.author === "agent" ? (frame.author_name || "Agent") : LABEL[frame.author];
     const meta = el("div", { class: "meta" });
-    meta.append(el("span", { class: "who" }, who), el("time", {}, new Date(frame.ts).toLocaleTimeString()));
+    const whoEl = frame.author === "visitor" || frame.author === "agent" ? userText("bdi", { class: "who" }, who) : el("span", { class: "who" }, who);
+    meta.append(whoEl, el("time", {}, new Date(frame.ts).toLocaleTimeString()));
     li.append(meta);
     if (frame.type === "message") {
-      li.append(el("p", { class: "text" }, frame.text));
+      li.append(userText("p", { class: "text" }, frame.text, { links: true }));
       if (frame.client_msg_id) {
         const pending = chat.log.querySelector('li.pending[data-cmid="' + CSS.escape(frame.client_msg_id) + '"]');
         if (pending) pending.remove();
       }
     } else {
       li.classList.add("event");
-      li.append(el("p", { class: "text" }, describe(frame)));
-      if (frame.event === "handoff" && frame.data && frame.data.summary) {
+      li.append(el("p", { class: "text" }, describeEvent(frame)));
+      const d = frame.data || {};
+      if ((frame.event === "transferred" || frame.event === "order") && d.note) li.append(userText("p", { class: "note" }, d.note, { links: true }));
+      if (frame.event === "handoff" && d.summary) {
         li.classList.add("handoff");
-        li.append(el("blockquote", { class: "summary" }, frame.data.summary));
+        li.append(userText("blockquote", { class: "summary" }, d.summary));
       }
     }
     const pendings = chat.log.querySelector("li.pending");
     chat.log.insertBefore(li, pendings);
-    chat.log.scrollTop = chat.log.scrollHeight;
+    if (chat.pinned) chat.log.scrollTop = chat.log.scrollHeight;
     return true;
-  }
-
-  function describe(frame) {
-    const d = frame.data || {};
-    switch (frame.event) {
-      case "assigned": return "Assigned to " + ((d.agent && d.agent.name) || "an agent");
-      case "requeued": return "Back in the queue (" + (d.reason || "") + ")";
-      case "agent_left": return "The agent left";
-      case "transferred":
-        return "Transferred" + (d.to_team ? " to team " + d.to_team : "") + (d.note ? ": " + d.note : "");
-      case "closed": return "Closed by the " + (d.by || "agent");
-      case "handoff": return "The bot handed over";
-      default: return frame.event;
-    }
   }
 
   // Items are shown strictly in seq order: one that runs ahead waits in `early` while
@@ -272,7 +316,7 @@
       if (frame.author === "visitor") {
         chat.waitingSince = chat.waitingSince || frame.ts || Date.now();
         chat.typing.hidden = true;
-        if (!isWatched(chat)) {
+        if (!isWatched(chat) && frame.seq > chat.readSeq) {
           chat.unread += 1;
           if (!chat.resuming) beep(); // a replay after reconnect counts, but rings once
         }
@@ -297,16 +341,19 @@
     const frame = { type: "send", conversation_id: chat.id, text, client_msg_id: newId() };
     outbox.set(frame.client_msg_id, frame);
     const li = el("li", { class: "item agent pending", dataset: { cmid: frame.client_msg_id } });
-    li.append(el("div", { class: "meta" }, "sending…"), el("p", { class: "text" }, text));
+    li.append(el("div", { class: "meta" }, "sending…"), userText("p", { class: "text" }, text, { links: true }));
     chat.log.append(li);
+    chat.pinned = true;
     chat.log.scrollTop = chat.log.scrollHeight;
     chat.input.value = "";
+    store(DRAFT_PREFIX + chat.id, null);
     hideCanned(chat);
     wire && wire.send(frame);
     wire && wire.send({ type: "typing", conversation_id: chat.id, active: false });
   }
 
   function composerInput(chat) {
+    store(DRAFT_PREFIX + chat.id, chat.input.value || null);
     const now = Date.now();
     if (wire && chat.state !== "closed" && now - chat.lastTyping > 2000) {
       chat.lastTyping = now;
@@ -357,6 +404,7 @@
     const c = chat.canned[index];
     if (!c) return;
     chat.input.value = c.text;
+    store(DRAFT_PREFIX + chat.id, c.text);
     hideCanned(chat);
     chat.input.focus();
   }
@@ -406,6 +454,7 @@
     if (!s) return;
     const current = chat.input.value.trim();
     chat.input.value = current ? current + " " + s.snippet : s.snippet;
+    store(DRAFT_PREFIX + chat.id, chat.input.value);
     chat.input.focus();
     chat.suggestAt = (index + 1) % chat.suggestions.length;
   }
@@ -430,8 +479,9 @@
     if (!c) { box.append(el("p", { class: "muted" }, "Loading…")); return; }
     const dl = el("dl", { class: "facts" });
     const fact = (k, v, cls) => dl.append(el("dt", {}, k), el("dd", { class: cls || "" }, v));
-    fact("Name", c.name || "–");
-    fact("E-mail", c.email || "–");
+    const said = (k, v) => dl.append(el("dt", {}, k), v ? userText("dd", {}, v) : el("dd", {}, "–"));
+    said("Name", c.name);
+    said("E-mail", c.email);
     fact("Identity", c.verified ? "verified" : "not verified", c.verified ? "ok" : "warn");
     fact("Language", c.language || "–");
     if (c.credits) {
@@ -459,8 +509,8 @@
     box.append(el("h4", {}, "Team notes"));
     const notes = el("ul", { class: "notes", "aria-label": "Team notes" });
     for (const n of c.notes || []) {
-      const li = el("li", {}, n.body);
-      li.append(el("span", { class: "muted" }, " — " + n.author_name + ", " + new Date(n.created_ms).toLocaleString()));
+      const li = el("li");
+      li.append(userText("bdi", {}, n.body, { links: true }), el("span", { class: "muted" }, " — " + n.author_name + ", " + new Date(n.created_ms).toLocaleString()));
       notes.append(li);
     }
     box.append(notes);
@@ -473,8 +523,8 @@
       if (!body) return;
       try {
         const saved = await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/notes", { body });
-        const li = el("li", {}, saved.body);
-        li.append(el("span", { class: "muted" }, " — " + saved.author_name + ", " + new Date().toLocaleString()));
+        const li = el("li");
+        li.append(userText("bdi", {}, saved.body, { links: true }), el("span", { class: "muted" }, " — " + saved.author_name + ", " + new Date().toLocaleString()));
         notes.prepend(li);
         input.value = "";
       } catch (err) {
@@ -491,7 +541,7 @@
       for (const item of data.items) {
         if (item.type !== "message") continue;
         const li = el("li", { class: "item " + item.author });
-        li.append(el("span", { class: "who" }, item.author + ": "), el("span", {}, item.text));
+        li.append(el("span", { class: "who" }, item.author + ": "), userText("bdi", {}, item.text, { links: true }));
         ol.append(li);
       }
       details.append(ol);
@@ -511,18 +561,33 @@
     const select = document.getElementById("transfer-target");
     document.getElementById("transfer-error").textContent = "";
     document.getElementById("transfer-note").value = "";
-    select.replaceChildren();
+    select.replaceChildren(el("option", { value: "queue:" }, "Back to the queue (the next free colleague)"));
     try {
       const data = await api("GET", "/api/desk/agents");
-      for (const a of data.agents) {
-        if (a.id === myId) continue;
-        select.append(el("option", { value: "agent:" + a.id }, a.name + " (" + a.status + ", " + a.load + "/" + a.cap + ")"));
+      // Colleagues who can take it now come first; the others are listed, greyed, with why.
+      const colleagues = data.agents.filter((a) => a.id !== myId).map((a) => ({ ...a, why: unavailable(a) }));
+      colleagues.sort((a, b) => (!a.why - !b.why) * -1 || a.name.localeCompare(b.name));
+      const group = el("optgroup", { label: "Colleagues" });
+      for (const a of colleagues) {
+        const label = a.name + (a.why ? " — " + a.why : " (" + a.load + "/" + a.cap + ")");
+        group.append(el("option", { value: "agent:" + a.id, disabled: !!a.why, dataset: { why: a.why || "" } }, label));
       }
-      for (const t of data.teams) select.append(el("option", { value: "team:" + t }, "Team " + t));
+      if (colleagues.length) select.append(group);
+      if (data.teams.length) {
+        const teams = el("optgroup", { label: "Teams" });
+        for (const t of data.teams) teams.append(el("option", { value: "team:" + t }, "Team " + t));
+        select.append(teams);
+      }
     } catch (err) {
       document.getElementById("transfer-error").textContent = err.message;
     }
     transferDialog.showModal();
+  }
+
+  function unavailable(a) {
+    if (a.status !== "online") return a.status;
+    if (a.load >= a.cap) return "full (" + a.load + "/" + a.cap + ")";
+    return null;
   }
 
   document.getElementById("transfer-form").addEventListener("submit", async (e) => {
@@ -531,7 +596,9 @@
     const chat = dialogChat;
     const [kind, value] = document.getElementById("transfer-target").value.split(/:(.*)/s);
     const body = { note: document.getElementById("transfer-note").value };
-    if (kind === "agent") body.to_agent = Number(value); else body.to_team = value;
+    if (kind === "agent") body.to_agent = Number(value);
+    else if (kind === "team") body.to_team = value;
+    else body.to_queue = true;
     try {
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/transfer", body);
       transferDialog.close();
@@ -636,8 +703,9 @@
 
   function labelOffer(offer) {
     const name = offerName(offer);
-    if (offer.name.textContent !== name) {
-      offer.name.textContent = name;
+    if (offer.shownName !== name) {
+      offer.shownName = name;
+      offer.name.replaceChildren(userText("bdi", {}, name));
       offer.name.title = name; // the card truncates it
       offer.accept.setAttribute("aria-label", "Accept chat with " + name);
       offer.decline.setAttribute("aria-label", "Decline chat with " + name);
@@ -656,7 +724,10 @@
     facts.push("#" + offer.id.slice(0, 6));
     const text = facts.join(" · ");
     if (offer.facts.textContent !== text) offer.facts.textContent = text;
-    if (offer.previewEl.textContent !== (offer.preview || "")) offer.previewEl.textContent = offer.preview || "";
+    if (offer.shownPreview !== (offer.preview || "")) {
+      offer.shownPreview = offer.preview || "";
+      offer.previewEl.replaceChildren(userText("bdi", {}, offer.shownPreview));
+    }
     offer.previewEl.hidden = !offer.preview;
   }
 
@@ -786,9 +857,12 @@
 
   // ------------------------------------------------------------------ status, toasts
 
+  // "online" already names the connection beside it: the agent's own state reads differently.
+  const STATUS_LABEL = { online: "Available", away: "Away" };
+
   function showStatus(status) {
     statusBtn.dataset.status = status;
-    statusBtn.textContent = status;
+    statusBtn.textContent = STATUS_LABEL[status] || status;
     statusBtn.setAttribute("aria-pressed", status === "online" ? "true" : "false");
   }
 
@@ -803,9 +877,17 @@
     setTimeout(() => t.remove(), 4000);
   }
 
-  document.getElementById("help-toggle").addEventListener("click", () => {
-    const help = document.getElementById("help");
+  const help = document.getElementById("help");
+  const helpToggle = document.getElementById("help-toggle");
+  helpToggle.addEventListener("click", () => {
     help.hidden = !help.hidden;
+    helpToggle.setAttribute("aria-expanded", help.hidden ? "false" : "true");
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || help.hidden) return;
+    help.hidden = true;
+    helpToggle.setAttribute("aria-expanded", "false");
+    helpToggle.focus();
   });
 
   // ------------------------------------------------------------------ keyboard
@@ -868,6 +950,7 @@
           }
           live.add(summary.conversation_id);
           const chat = ensureChat(summary.conversation_id, summary.visitor);
+          chat.readSeq = Math.max(chat.readSeq, summary.agent_seen_seq || 0);
           resume(chat);
         }
         // Offers that ended while we were away go quietly; so do answers nobody confirmed.
@@ -877,6 +960,7 @@
         for (const chat of [...chats.values()]) {
           if (!live.has(chat.id) && chat.state !== "closed") removeChat(chat.id, "A chat left you while offline.");
         }
+        pruneRead();
         for (const frame of outbox.values()) wire.send(frame); // same ids: stored once
         break;
       }
@@ -949,7 +1033,15 @@
       }
       case "balance": {
         const chat = chats.get(f.conversation_id);
-        if (chat) loadCustomer(chat);
+        if (chat) {
+          const credits = chat.detail && chat.detail.customer && chat.detail.customer.credits;
+          if (credits && typeof f.balance === "number") {
+            credits.used += credits.balance - f.balance;
+            credits.balance = f.balance;
+            renderCustomer(chat);
+          }
+          loadCustomer(chat);
+        }
         else for (const c of chats.values()) if (c.detail && c.detail.customer.verified) loadCustomer(c);
         break;
       }

@@ -17,6 +17,78 @@
     return node;
   }
 
+  // Characters that change how text looks without showing themselves (bidi overrides and
+  // isolates, zero-width spaces, the BOM): shown as a visible code instead, so what a person
+  // reads is what was stored. ZWJ/ZWNJ stay: emoji and several scripts need them.
+  const FORMAT_CHARS = /[\u00AD\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]/g;
+  const URL_RE = /\bhttps?:\/\/[^\s<>"'\u00AD\u061C\u180E\u200B\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\uFEFF]+/gi;
+
+  function appendPlain(node, text) {
+    let at = 0;
+    for (const m of text.matchAll(FORMAT_CHARS)) {
+      if (m.index > at) node.append(text.slice(at, m.index));
+      const code = "U+" + m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
+      node.append(el("span", { class: "cf", title: "invisible character " + code }, code));
+      at = m.index + m[0].length;
+    }
+    if (at < text.length) node.append(text.slice(at));
+  }
+
+  // Only http(s) becomes a link, built as an element (never markup), opened without a
+  // window.opener and without a referrer.
+  function appendLinked(node, text) {
+    let at = 0;
+    for (const m of text.matchAll(URL_RE)) {
+      let raw = m[0].replace(/[.,;:!?)\]}'"]+$/, "");
+      let href = null;
+      try {
+        const url = new URL(raw);
+        if (url.protocol === "http:" || url.protocol === "https:") href = url.href;
+      } catch { href = null; }
+      if (!href || !raw) continue;
+      if (m.index > at) appendPlain(node, text.slice(at, m.index));
+      node.append(el("a", { href, target: "_blank", rel: "noopener noreferrer nofollow", class: "ut-link" }, raw));
+      at = m.index + raw.length;
+    }
+    if (at < text.length) appendPlain(node, text.slice(at));
+  }
+
+  // Text a visitor (or anyone outside the desk) wrote: isolated from the text around it
+  // (dir=auto; <bdi> inline), format characters made visible, links optional.
+  function userText(tag, attrs, text, { links = false } = {}) {
+    const node = el(tag, attrs);
+    node.setAttribute("dir", "auto");
+    node.classList.add("ut");
+    const value = text === undefined || text === null ? "" : String(text);
+    if (links) appendLinked(node, value); else appendPlain(node, value);
+    return node;
+  }
+
+  // Stored events in words, for the console's transcript and the dashboard's monitor.
+  const REQUEUE_REASON = {
+    agent_gone: "the agent went away", accept_timeout: "the offer was not answered",
+    declined: "the offer was declined", no_first_reply: "no first reply in time",
+    transfer: "transferred", ledger_full: "no room on the desk",
+  };
+
+  function describeEvent(frame) {
+    const d = frame.data || {};
+    switch (frame.event) {
+      case "assigned": return "Assigned to " + ((d.agent && d.agent.name) || "an agent");
+      case "requeued": return "Back in the queue: " + (REQUEUE_REASON[d.reason] || d.reason || "no reason given");
+      case "agent_left": return "The agent left";
+      case "transferred":
+        return "Transferred" + (d.to_team ? " to team " + d.to_team : d.to_agent ? "" : " back to the queue") + (d.note ? ":" : "");
+      case "closed": return "Closed by the " + (d.by || "agent");
+      case "human_requested": return "The visitor asked for a person";
+      case "handoff": return "The bot handed over";
+      case "offline": return "Nobody available: the visitor was offered the offline form";
+      case "no_credits": return "The customer has no credits left";
+      case "order": return "Paid-support order";
+      default: return "Event: " + String(frame.event).replace(/_/g, " ");
+    }
+  }
+
   async function api(method, url, body) {
     const init = { method, headers: { accept: "application/json" }, credentials: "same-origin" };
     if (method !== "GET") {
@@ -33,7 +105,10 @@
     const data = type.includes("json") ? await response.json() : await response.text();
     if (!response.ok) {
       const message = typeof data === "string" ? data : data.message || data.error;
-      throw new Error(message || "HTTP " + response.status);
+      const error = new Error(message || "HTTP " + response.status);
+      error.code = typeof data === "string" ? null : data.error || null;
+      error.status = response.status;
+      throw error;
     }
     return data;
   }
@@ -91,5 +166,5 @@
     };
   }
 
-  window.Desk = { el, api, duration, socket, csrf };
+  window.Desk = { el, api, duration, socket, csrf, userText, describeEvent };
 })();

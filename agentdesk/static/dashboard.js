@@ -2,13 +2,14 @@
 // (the first frame carries everything). Silent monitoring rides the same socket.
 (() => {
   "use strict";
-  const { el, api, duration, socket } = window.Desk;
+  const { el, api, duration, socket, userText, describeEvent } = window.Desk;
   const agents = new Map(); // id -> row
   const series = [[], [], [], [], []]; // ts, queued, load, capacity, oldest wait
   const MAX_POINTS = 6 * 720;
   let charts = null;
   let watching = null;
   let watchSeq = 0;
+  const names = new Map(); // conversation id -> the visitor's name (or a promise of it)
   const $ = (id) => document.getElementById(id);
 
   // ------------------------------------------------------------------ board
@@ -33,12 +34,16 @@
     const body = $("agents").tBodies[0];
     const rows = [...agents.values()].sort((a, b) => a.name.localeCompare(b.name));
     body.replaceChildren();
+    // The Load tile is about who can take chats now: chats held by available agents against
+    // their seats. Chats still held by away agents are counted apart, not against seats
+    // that are not there (which read 8/5).
     let load = 0;
     let cap = 0;
     let online = 0;
+    let elsewhere = 0;
     for (const a of rows) {
       const tr = el("tr", { dataset: { agentId: a.id }, class: a.status });
-      tr.append(el("td", {}, a.name));
+      tr.append(userText("td", {}, a.name));
       tr.append(el("td", { class: "status " + a.status }, a.status + (a.connected ? "" : " (disconnected)")));
       const loadCell = el("td", { class: "load" + (a.cap_warning ? " over" : "") });
       const bar = el("span", { class: "bar" });
@@ -47,14 +52,19 @@
       tr.append(loadCell);
       const chatsCell = el("td", { class: "chats" });
       for (const id of a.chats) {
-        chatsCell.append(el("button", { type: "button", class: "chip", title: "Watch " + id, onclick: () => watch(id) }, id.slice(0, 6)));
+        const chip = el("button", { type: "button", class: "chip", dataset: { conversationId: id }, onclick: () => watch(id) });
+        labelChip(chip, id);
+        chatsCell.append(chip);
       }
       tr.append(chatsCell);
       body.append(tr);
-      load += a.load;
-      if (a.status === "online") { cap += a.cap; online += 1; }
+      if (a.status === "online") { load += a.load; cap += a.cap; online += 1; } else elsewhere += a.load;
     }
+    // Names are kept for the chats on the board (and the one watched) only.
+    const shown = new Set(rows.flatMap((a) => a.chats));
+    for (const id of names.keys()) if (!shown.has(id) && id !== watching) names.delete(id);
     $("load-total").textContent = load + "/" + cap;
+    $("load-hint").textContent = elsewhere ? "+" + elsewhere + " held by agents away" : "chats held / seats of available agents";
     $("agents-online").textContent = String(online);
   }
 
@@ -109,18 +119,52 @@
     if (series[0].length > MAX_POINTS) for (const s of series) s.shift();
   }
 
+  // uPlot gives every axis a fixed 50 px, which clips labels such as "12,000"; size each
+  // axis to its widest label instead.
+  function axisSize(self, values, axisIdx, cycleNum) {
+    const axis = self.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    let size = axis.ticks.size + axis.gap;
+    if (axis.side % 2 === 1) { // vertical: the labels' width
+      const longest = (values || []).reduce((a, v) => (String(v).length > a.length ? String(v) : a), "");
+      self.ctx.font = axis.font[0];
+      size += self.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+    } else {
+      size += 2 * 14; // horizontal: two lines of 12 px text (time, and the date under it)
+    }
+    return Math.ceil(size + 4);
+  }
+
+  function chartWidth() {
+    const panel = $("chart-queue");
+    return Math.max(280, panel.clientWidth || 600);
+  }
+
   function makeCharts() {
     if (!window.uPlot) return null;
-    const width = Math.max(300, $("chart-queue").clientWidth || 600);
+    const width = chartWidth();
+    const y = { size: axisSize };
     const queue = new uPlot({
       width, height: 180, title: "Queue and oldest wait",
       series: [{}, { label: "queued", stroke: "#c2410c" }, { label: "oldest wait (s)", stroke: "#7c3aed", scale: "s" }],
-      axes: [{}, {}, { scale: "s", side: 1, grid: { show: false } }],
+      axes: [{ size: axisSize }, y, { scale: "s", side: 1, grid: { show: false }, size: axisSize }],
     }, [series[0], series[1], series[4]], $("chart-queue"));
     const load = new uPlot({
       width, height: 180, title: "Load and capacity",
       series: [{}, { label: "chats held", stroke: "#0369a1" }, { label: "seats online", stroke: "#16a34a" }],
+      axes: [{ size: axisSize }, y],
     }, [series[0], series[2], series[3]], $("chart-load"));
+    // The panel's width changes with the window and with the monitor opening beside it.
+    if (window.ResizeObserver) {
+      let last = width;
+      new ResizeObserver(() => {
+        const now = chartWidth();
+        if (Math.abs(now - last) < 2) return;
+        last = now;
+        queue.setSize({ width: now, height: 180 });
+        load.setSize({ width: now, height: 180 });
+      }).observe($("chart-queue").parentElement);
+    }
     return { queue, load };
   }
 
@@ -133,14 +177,42 @@
 
   // ------------------------------------------------------------------ monitoring
 
+  // Conversations are shown by who is in them, not by id; the id stays in the tooltip.
+  function visitorName(id) {
+    if (!names.has(id)) {
+      names.set(id, api("GET", "/api/desk/conversations/" + encodeURIComponent(id)).then(
+        (d) => (d.customer && d.customer.name) || "Visitor " + id.slice(0, 4),
+        () => "Visitor " + id.slice(0, 4),
+      ));
+    }
+    return names.get(id);
+  }
+
+  function labelChip(chip, id) {
+    chip.title = "Watch conversation " + id;
+    chip.textContent = "Visitor " + id.slice(0, 4);
+    visitorName(id).then((name) => {
+      chip.replaceChildren(userText("bdi", {}, name));
+      chip.setAttribute("aria-label", "Watch the chat with " + name);
+    });
+  }
+
+  function say(text, ok) {
+    $("monitor-error").textContent = ok ? "" : text;
+    $("monitor-status").textContent = ok ? text : "";
+    $("monitor-confirm").hidden = true;
+  }
+
   function watch(id) {
     if (watching) wire.send({ type: "unwatch", conversation_id: watching });
     watching = id;
     watchSeq = 0;
     $("monitor").hidden = false;
-    $("monitor-title").textContent = id;
+    $("monitor-title").replaceChildren(el("span", {}, "Visitor " + id.slice(0, 4)));
+    $("monitor-title").title = id;
+    visitorName(id).then((name) => { if (watching === id) $("monitor-title").replaceChildren(userText("bdi", {}, name)); });
     $("monitor-log").replaceChildren();
-    $("monitor-error").textContent = "";
+    say("", true);
     wire.send({ type: "watch", conversation_id: id, after_seq: 0 });
     loadTargets();
   }
@@ -149,9 +221,20 @@
     if (f.conversation_id !== watching || f.seq <= watchSeq) return;
     watchSeq = f.seq;
     const li = el("li", { class: "item " + f.author + (f.type === "event" ? " event" : ""), dataset: { seq: f.seq } });
-    const who = f.author === "agent" ? f.author_name || "Agent" : f.author;
-    li.append(el("span", { class: "who" }, who + ": "));
-    li.append(el("span", { class: "text" }, f.type === "message" ? f.text : f.event + (f.data && f.data.summary ? " — " + f.data.summary : "")));
+    const conv = f.conversation_id;
+    if (f.type === "message") {
+      const who = el("span", { class: "who" });
+      if (f.author === "visitor") {
+        who.append("Visitor");
+        visitorName(conv).then((name) => who.replaceChildren(userText("bdi", {}, name)));
+      } else if (f.author === "agent") who.append(userText("bdi", {}, f.author_name || "Agent"));
+      else who.append(f.author === "bot" ? "Bot" : "System");
+      li.append(who, el("span", {}, ": "), userText("span", { class: "text" }, f.text, { links: true }));
+    } else {
+      li.append(el("span", { class: "text" }, describeEvent(f)));
+      const d = f.data || {};
+      if (d.summary || d.note) li.append(el("span", {}, " — "), userText("span", { class: "text" }, d.summary || d.note));
+    }
     $("monitor-log").append(li);
     $("monitor-log").scrollTop = $("monitor-log").scrollHeight;
   }
@@ -161,34 +244,49 @@
     select.replaceChildren();
     try {
       const data = await api("GET", "/api/desk/agents");
-      for (const a of data.agents) select.append(el("option", { value: "agent:" + a.id }, a.name + " (" + a.load + "/" + a.cap + ")"));
+      for (const a of data.agents) {
+        const why = a.status !== "online" ? " — " + a.status : a.load >= a.cap ? " — full" : "";
+        select.append(el("option", { value: "agent:" + a.id, disabled: a.status !== "online" }, a.name + " (" + a.load + "/" + a.cap + ")" + why));
+      }
       for (const t of data.teams) select.append(el("option", { value: "team:" + t }, "Team " + t));
     } catch (err) {
-      $("monitor-error").textContent = err.message;
+      say(err.message, false);
     }
   }
 
   $("monitor-takeover").addEventListener("click", async () => {
     try {
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(watching) + "/takeover", {});
-      $("monitor-error").textContent = "Taken over: it is in your console now.";
+      say("Taken over: it is in your console now.", true);
     } catch (err) {
-      $("monitor-error").textContent = err.message;
+      say(err.message, false);
     }
   });
 
-  $("monitor-transfer").addEventListener("click", async () => {
+  // Beyond an agent's cap only when the supervisor says so, after being told: the server
+  // refuses a full agent (`agent_full`) unless the request carries `override`.
+  async function transfer(override) {
     const [kind, value] = $("monitor-target").value.split(/:(.*)/s);
-    const body = { note: "moved by a supervisor", override: true };
+    const body = { note: "moved by a supervisor" };
     if (kind === "agent") body.to_agent = Number(value); else body.to_team = value;
-    if (kind === "team") delete body.override;
+    if (override) body.override = true;
     try {
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(watching) + "/transfer", body);
-      $("monitor-error").textContent = "Transferred.";
+      say("Transferred.", true);
+      loadTargets();
     } catch (err) {
-      $("monitor-error").textContent = err.message;
+      say(err.message, false);
+      if (err.code === "agent_full") {
+        $("monitor-error").textContent = err.message + ". Transfer anyway, beyond the cap?";
+        $("monitor-confirm").hidden = false;
+        $("monitor-override").focus();
+      }
     }
-  });
+  }
+
+  $("monitor-transfer").addEventListener("click", () => transfer(false));
+  $("monitor-override").addEventListener("click", () => transfer(true));
+  $("monitor-cancel").addEventListener("click", () => say("", true));
 
   $("monitor-stop").addEventListener("click", () => {
     if (watching) wire.send({ type: "unwatch", conversation_id: watching });
@@ -228,7 +326,7 @@
     onframe(f) {
       if (f.type === "board") onBoard(f);
       else if (f.type === "message" || f.type === "event") onWatched(f);
-      else if (f.type === "error") $("monitor-error").textContent = f.message;
+      else if (f.type === "error") say(f.message, false);
     },
     onstate(state) {
       $("link").textContent = state === "ended" ? "session ended — log in again" : state;

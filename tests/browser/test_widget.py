@@ -320,7 +320,7 @@ def test_keyboard_and_phone_screen(browser: Any, hub: LiveServer, artifacts: Pat
         panel = page.locator(f"{W} [role=dialog]")
         expect(panel).to_be_visible()
         expect(panel).to_have_attribute("aria-labelledby", "ld-title")
-        expect(page.locator(f"{W} [role=log]")).to_have_count(1)
+        expect(page.locator(f"{W} ol.log[aria-live=polite]")).to_have_count(1)
         expect(page.locator(f"{W} [role=status]").first).to_be_attached()
         # Nobody is online: the offline form replaces the composer and keeps the focus inside.
         expect(page.locator(f"{W} form.offline")).to_be_visible()

@@ -76,3 +76,15 @@ def test_csv_neutralises_spreadsheet_formulas() -> None:
     )
     line = text.splitlines()[1]
     assert "'=cmd" in line and ",'+1," in line
+
+
+def test_chats_still_waiting_past_the_target_count_as_misses() -> None:
+    convs = [
+        conv(1, 0, reply=10, closed=100),  # answered within 30 s
+        conv(2, 0),  # waiting 65 s at `now`: already a miss
+        conv(3, 50),  # waiting 15 s: not decided yet
+    ]
+    now = T0 + 65_000
+    sl = reports.service_levels(convs, [], target_s=30, now_ms=now)
+    assert sl.within_target == 0.5
+    assert sl.waiting_over_target == 1

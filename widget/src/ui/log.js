@@ -2,7 +2,7 @@
 // Own messages appear at once as pending bubbles (keyed by client_msg_id) and turn into the
 // stored message when the server's copy or ack arrives, so nothing shows twice.
 import { append, h, icon, ICONS } from "./dom.js";
-import { linkify } from "./linkify.js";
+import { linkify, visible } from "./linkify.js";
 
 export function initials(name) {
   // Array.from keeps a letter outside the BMP whole; one name gives one letter.
@@ -12,7 +12,9 @@ export function initials(name) {
 }
 
 export function createLog(t, { onArticle, onHuman }) {
-  const el = h("ol", { className: "log", role: "log", "aria-live": "polite", "aria-label": t("messages"), tabindex: "0" });
+  // A list that announces what is added (aria-live), not role="log": that role would take
+  // the list semantics away from its <li> items.
+  const el = h("ol", { className: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages"), tabindex: "0" });
   const mine = new Map(); // client_msg_id → item
   const seqs = new Set(); // (conversation, seq) already on screen
   let seenMark = null;
@@ -23,7 +25,8 @@ export function createLog(t, { onArticle, onHuman }) {
   }
 
   function whoLine(label, isBot) {
-    return h("span", { className: "who" }, label, isBot && h("span", { className: "tag", "aria-hidden": "true" }, "bot"));
+    // The name may be anyone's writing: isolated, so it cannot reorder the line around it.
+    return h("span", { className: "who" }, h("bdi", {}, visible(String(label))), isBot && h("span", { className: "tag", "aria-hidden": "true" }, "bot"));
   }
 
   function item(kind, label, text, extra = {}) {
@@ -34,7 +37,7 @@ export function createLog(t, { onArticle, onHuman }) {
       : isBot
         ? h("span", { className: "avatar bot", "aria-hidden": "true" }, icon(ICONS.bot))
         : h("span", { className: "avatar", "aria-hidden": "true" }, initials(label));
-    const bubble = h("div", { className: "bubble" });
+    const bubble = h("div", { className: "bubble", dir: "auto" });
     bubble.append(linkify(text));
     const body = h("div", { className: "body" }, whoLine(label, isBot), bubble);
     const li = h("li", { className: "item" + (isMine ? " mine" : ""), "data-author": kind, ...extra }, avatar, body);

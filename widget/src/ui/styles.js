@@ -39,11 +39,12 @@ header h2{flex:1;margin:0;font-size:16px;font-weight:650}
 .mine .body{align-items:flex-end}
 .who{font-size:12px;color:var(--ld-muted);margin:0 4px 2px;display:flex;gap:6px;align-items:center}
 .tag{font-size:10px;font-weight:700;letter-spacing:.04em;text-transform:uppercase;background:#e6f4ea;color:#1e6b34;border-radius:4px;padding:0 4px}
-.bubble{padding:8px 12px;border-radius:14px;background:var(--ld-soft);white-space:pre-wrap;overflow-wrap:anywhere}
+.bubble{unicode-bidi:isolate;padding:8px 12px;border-radius:14px;background:var(--ld-soft);white-space:pre-wrap;overflow-wrap:anywhere}
 .mine .bubble{background:var(--ld-accent);color:var(--ld-on-accent)}
 .mine .bubble a{color:inherit}
 .bubble a{color:var(--ld-accent)}
 .pending .bubble{opacity:.65}
+.cf{font-size:10px;font-family:ui-monospace,monospace;border:1px dotted currentColor;border-radius:3px;padding:0 2px;margin:0 1px}
 .failed .bubble{outline:2px solid #d7263d}
 .meta{font-size:11px;color:var(--ld-muted);margin:2px 4px 0}
 .note{align-self:center;max-width:90%;text-align:center;font-size:12px;color:var(--ld-muted);font-style:italic}
@@ -77,6 +78,7 @@ header h2{flex:1;margin:0;font-size:16px;font-weight:650}
 .error{color:#b0182b}
 @media (max-width:480px){
  .root{bottom:12px;right:12px}
+ input,textarea{font-size:16px}
  .root.left{left:12px}
  .root.open{inset:0}
  .root.open .launcher{display:none}
