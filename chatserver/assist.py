@@ -3,13 +3,19 @@ with the store, live suggestions for agents, and one bot brain per waiting conve
 
 Matching is CPU work (milliseconds on a large KB), so it runs on one worker thread: the
 event loop stays free, and index updates and lookups never interleave.
+
+Every node keeps its own index, so an edit must reach all of them: the node that writes
+announces the changed ids on the bus (``on_change``) and each node re-reads them from the
+store (``refresh``); a slow check of the tables (``sync``) catches writes nobody announced,
+such as ``livedesk kb import`` into a running hub's database or a frame the bus dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +36,10 @@ articles_t = KbArticle.__table__  # type: ignore[attr-defined]
 canned_t = KbCannedReply.__table__  # type: ignore[attr-defined]
 SUGGESTIONS = 3
 TYPING_DEBOUNCE_S = 0.3
+# Ids per store read when re-reading changed articles (SQLite caps bound parameters).
+REFRESH_CHUNK = 500
+# A bus frame names at most this many ids; a bigger change asks every node for a full sync.
+ANNOUNCE_MAX_IDS = 200
 
 
 def suggestion_dict(s: Suggestion) -> dict[str, Any]:
@@ -53,6 +63,9 @@ class Assistant:
         self._latest: dict[str, tuple[str, str | None, Any]] = {}
         self._suggesting: set[str] = set()
         self.tasks = TaskSet("assistant")
+        # Set by the app: tells every node (this one included) which articles changed.
+        self.on_change: Callable[[list[str] | None], None] | None = None
+        self._signature: tuple[int, int, int] | None = None
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
@@ -78,8 +91,100 @@ class Assistant:
             self.index = KnowledgeIndex(articles)
             self.canned = CannedIndex(canned)
 
+        signature = await self._read_signature()
         await self._run(build)
+        self._signature = signature
         log.info("knowledge base: %d articles, %d canned replies", len(articles), len(canned))
+
+    # ------------------------------------------------------------------ keeping in step
+
+    async def _read_signature(self) -> tuple[int, int, int]:
+        """Changes whenever an article is added, edited or deleted, by anyone."""
+
+        def read(conn: Connection) -> tuple[int, int, int]:
+            stamp = articles_t.c.updated_ms
+            row = conn.execute(sa.select(sa.func.count(), sa.func.max(stamp), sa.func.sum(stamp)))
+            count, newest, total = row.one()
+            return int(count), int(newest or 0), int(total or 0)
+
+        return await self.store.read(read)
+
+    async def refresh(self, ids: Sequence[str]) -> int:
+        """Re-read the named articles from the store: changed ones are re-indexed, deleted
+        ones dropped, unchanged ones left alone. Returns how many changed here."""
+        wanted = list(dict.fromkeys(ids))
+        rows: list[Any] = []
+        for start in range(0, len(wanted), REFRESH_CHUNK):
+            chunk = wanted[start : start + REFRESH_CHUNK]
+
+            def read(conn: Connection, chunk: list[str] = chunk) -> list[Any]:
+                return list(conn.execute(sa.select(articles_t).where(articles_t.c.id.in_(chunk))))
+
+            rows.extend(await self.store.read(read))
+        fresh = {
+            a.id: a
+            for a in (row_to_article(KbArticle.model_validate(dict(r._mapping))) for r in rows)
+        }
+
+        def apply() -> int:
+            changed = 0
+            for article_id in wanted:
+                article = fresh.get(article_id)
+                if article is None:
+                    changed += self.index.remove(article_id)
+                elif self.index.get(article_id) != article:
+                    self.index.upsert(article)
+                    changed += 1
+            return changed
+
+        return int(await self._run(apply))
+
+    async def sync(self) -> int:
+        """Catch up with article writes this node was not told of; cheap when there are none."""
+        signature = await self._read_signature()
+        if signature == self._signature:
+            return 0
+
+        def read(conn: Connection) -> dict[str, int]:
+            rows = conn.execute(sa.select(articles_t.c.id, articles_t.c.updated_ms))
+            return {r.id: r.updated_ms for r in rows}
+
+        stored = await self.store.read(read)
+        known = {a.id: a.updated_ms for a in await self._run(self.index.articles)}
+        stale = [i for i, stamp in stored.items() if known.get(i) != stamp]
+        gone = [i for i in known if i not in stored]
+        changed = await self.refresh(stale + gone) if stale or gone else 0
+        # Taken before the rows were read: a write in between changes it again next time.
+        self._signature = signature
+        if changed:
+            log.info("knowledge base: %d articles changed in the store", changed)
+        return changed
+
+    def on_bus(self, ids: list[str] | None) -> None:
+        """Another node (or this one) announced changed articles; None: too many to name."""
+        if ids is None:
+            self._signature = None
+            self.spawn(self.sync())
+        else:
+            self.spawn(self.refresh(ids))
+
+    def start_sync(self, interval_s: float) -> None:
+        if interval_s > 0:
+            self.spawn(self._sync_loop(interval_s))
+
+    async def _sync_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)  # a period, not a wait for something
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is down: try again next period
+                log.warning("knowledge base sync failed: %r", exc)
+
+    def announce(self, ids: list[str]) -> None:
+        if self.on_change is not None and ids:
+            self.on_change(ids if len(ids) <= ANNOUNCE_MAX_IDS else None)
 
     async def stop(self) -> None:
         for handle in self._debounce.values():
@@ -141,14 +246,7 @@ class Assistant:
     # ------------------------------------------------------------------ editing
 
     async def save_article(self, article: Article) -> Article:
-        stamped = Article(
-            id=article.id,
-            lang=article.lang,
-            title=article.title,
-            body=article.body,
-            tags=article.tags,
-            updated_ms=now_ms(),
-        )
+        stamped = dataclasses.replace(article, updated_ms=now_ms())
         row = article_to_row(stamped, stamped.updated_ms).model_dump()
 
         def write(conn: Connection) -> None:
@@ -162,6 +260,7 @@ class Assistant:
         await self.store.write(write)
         # Only this article is re-indexed: an edit never rebuilds the whole index.
         await self._run(self.index.upsert, stamped)
+        self.announce([stamped.id])
         return stamped
 
     async def delete_article(self, article_id: str) -> bool:
@@ -171,6 +270,7 @@ class Assistant:
             )
         )
         await self._run(self.index.remove, article_id)
+        self.announce([article_id])
         return bool(deleted)
 
     async def save_canned(self, reply: CannedReply) -> None:
@@ -221,6 +321,11 @@ def bot_message_data(reply: BotReply) -> dict[str, Any]:
             {"id": s.article_id, "title": s.title, "snippet": s.snippet} for s in reply.articles
         ],
     }
+
+
+def kb_changed_frame(ids: list[str] | None) -> dict[str, Any]:
+    """The bus frame that tells every node's assistant to re-read articles (None: all)."""
+    return {"type": "kb_changed", "articles": ids}
 
 
 def canned_dict(reply: CannedReply) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from chatserver.assist import bot_message_data, suggestion_dict
 from chatserver.auth import Principal
 from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.bus import (
+    KB_CHANNEL,
     SUPERVISORS_CHANNEL,
     Bus,
     agent_channel,
@@ -170,6 +171,10 @@ class Hub:
         the conversation's room, and stored events keep this node's cache in step."""
         body = frame.body
         kind = body.get("type")
+        if kind == "kb_changed" and channel == KB_CHANNEL:
+            if self.assist is not None:
+                self.assist.on_bus(body.get("articles"))
+            return
         listeners = tuple(self.listeners.get(channel, ()))
         if kind == "assigned" and channel.startswith("agent:") and listeners:
             room = conversation_channel(body["conversation"]["conversation_id"])
