@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,10 +26,11 @@ from sqlalchemy import Connection
 from chatserver.bot.brain import BotBrain, BotReply, HumanRequested
 from chatserver.store import Store, now_ms
 from chatserver.tasks import TaskSet
-from kb.article import Article, CannedReply
+from kb.article import Article, CannedReply, base_lang
 from kb.canned import CannedIndex
 from kb.matcher import KnowledgeIndex, Suggestion
 from kb.models import KbArticle, KbCannedReply, article_to_row, canned_to_row, row_to_article
+from kb.reply import whole_reply
 
 log = logging.getLogger("livedesk.assist")
 
@@ -40,13 +42,17 @@ TYPING_DEBOUNCE_S = 0.3
 REFRESH_CHUNK = 500
 # A bus frame names at most this many ids; a bigger change asks every node for a full sync.
 ANNOUNCE_MAX_IDS = 200
+# The Help view's list shows the first sentence or so of each article.
+TOP_SNIPPET_CHARS = 160
 
 
-def suggestion_dict(s: Suggestion) -> dict[str, Any]:
+def suggestion_dict(s: Suggestion, article: Article | None = None) -> dict[str, Any]:
+    """One suggestion on the wire; ``reply`` is what Insert puts into the agent's composer."""
     return {
         "article_id": s.article_id,
         "title": s.title,
         "snippet": s.snippet,
+        "reply": whole_reply(article) if article is not None else s.snippet,
         "score": round(s.score, 3),
         "lang": s.lang,
     }
@@ -66,6 +72,7 @@ class Assistant:
         # Set by the app: tells every node (this one included) which articles changed.
         self.on_change: Callable[[list[str] | None], None] | None = None
         self._signature: tuple[int, int, int] | None = None
+        self._opened: Counter[str] = Counter()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
@@ -202,8 +209,37 @@ class Assistant:
     ) -> list[Suggestion]:
         return list(await self._run(self.index.suggest, text, lang, limit))
 
+    async def suggestion_items(
+        self, text: str, lang: str | None, limit: int = SUGGESTIONS
+    ) -> list[dict[str, Any]]:
+        """Suggestions as the wire carries them, whole replies included (on the worker, where
+        the index is read)."""
+
+        def items() -> list[dict[str, Any]]:
+            found = self.index.suggest(text, lang, limit)
+            return [suggestion_dict(s, self.index.get(s.article_id)) for s in found]
+
+        return list(await self._run(items))
+
     async def article(self, article_id: str) -> Article | None:
-        return await self._run(self.index.get, article_id)
+        found: Article | None = await self._run(self.index.get, article_id)
+        if found is not None:
+            self._opened[article_id] += 1
+        return found
+
+    async def top_articles(self, lang: str | None, limit: int) -> list[Article]:
+        """What the Help view shows before anyone types: the articles in the visitor's
+        language read most often on this node, then the newest."""
+        wanted = base_lang(lang)
+
+        def pick() -> list[Article]:
+            mine = [
+                a for a in self.index.articles() if wanted is None or base_lang(a.lang) == wanted
+            ]
+            mine.sort(key=lambda a: (-self._opened[a.id], -a.updated_ms, a.title))
+            return mine[:limit]
+
+        return list(await self._run(pick))
 
     async def canned_lookup(
         self, prefix: str, lang: str | None, limit: int = 5
@@ -211,7 +247,11 @@ class Assistant:
         return list(await self._run(self.canned.lookup, prefix, lang, limit))
 
     def suggest_latest(
-        self, key: str, text: str, lang: str | None, deliver: Callable[[list[Suggestion]], None]
+        self,
+        key: str,
+        text: str,
+        lang: str | None,
+        deliver: Callable[[list[dict[str, Any]]], None],
     ) -> None:
         """Suggestions for a conversation's latest words. While one lookup runs, newer
         text replaces older, so a fast writer costs one lookup at a time, not one each."""
@@ -226,7 +266,7 @@ class Assistant:
         try:
             while key in self._latest:
                 text, lang, deliver = self._latest.pop(key)
-                deliver(await self.suggest(text, lang))
+                deliver(await self.suggestion_items(text, lang))
         finally:
             self._suggesting.discard(key)
 
@@ -297,7 +337,7 @@ class Assistant:
     def brain(self, conv_id: str, lang: str | None) -> BotBrain:
         brain = self._brains.get(conv_id)
         if brain is None:
-            brain = self._brains[conv_id] = BotBrain(self.index, lang)
+            brain = self._brains[conv_id] = BotBrain(_CurrentIndex(self), lang)
         return brain
 
     def forget(self, conv_id: str) -> BotBrain | None:
@@ -313,19 +353,48 @@ class Assistant:
         return list(await self._run(brain.on_visitor_message, text, now_ms()))
 
 
+class _CurrentIndex:
+    """The bot asks whatever index agents' suggestions use at that moment (``load`` may
+    replace it), so the bot and the agents never disagree about the knowledge base."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self._assistant = assistant
+
+    def suggest(self, text: str, lang: str | None = None, limit: int = 3) -> list[Suggestion]:
+        return self._assistant.index.suggest(text, lang, limit)
+
+    def best(self, text: str, lang: str | None = None) -> Suggestion | None:
+        return self._assistant.index.best(text, lang)
+
+
 def bot_message_data(reply: BotReply) -> dict[str, Any]:
     """What a bot message carries beside its text: its kind and the articles it offers."""
-    return {
+    data: dict[str, Any] = {
         "bot_kind": reply.kind,
         "articles": [
             {"id": s.article_id, "title": s.title, "snippet": s.snippet} for s in reply.articles
         ],
     }
+    if reply.quick_replies:
+        data["quick_replies"] = [
+            {"label": q.label, "action": q.action, **({"text": q.text} if q.text else {})}
+            for q in reply.quick_replies
+        ]
+    return data
 
 
 def kb_changed_frame(ids: list[str] | None) -> dict[str, Any]:
     """The bus frame that tells every node's assistant to re-read articles (None: all)."""
     return {"type": "kb_changed", "articles": ids}
+
+
+def top_article_dict(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "snippet": whole_reply(article, TOP_SNIPPET_CHARS),
+        "lang": article.lang,
+    }
 
 
 def canned_dict(reply: CannedReply) -> dict[str, Any]:
@@ -339,5 +408,7 @@ def article_dict(article: Article) -> dict[str, Any]:
         "title": article.title,
         "body": article.body,
         "tags": list(article.tags),
+        "answer": article.answer,
+        "reply": whole_reply(article),
         "updated_ms": article.updated_ms,
     }

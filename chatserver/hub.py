@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
-from chatserver.assist import bot_message_data, suggestion_dict
+from chatserver.assist import bot_message_data
 from chatserver.auth import Principal
 from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.bus import (
@@ -47,7 +47,7 @@ from chatserver.protocol import (
 )
 from chatserver.store import Append, Appended, Store
 from chatserver.tasks import TaskSet
-from router import RouterError
+from router import RouterError, Snapshot
 
 if TYPE_CHECKING:
     from chatserver.assist import Assistant
@@ -119,6 +119,19 @@ def _system_event(conv_id: str, event: str, data: dict[str, Any]) -> Append:
 def _log_failure(future: asyncio.Future[Any]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.warning("background append failed: %s", future.exception())
+
+
+def reply_eta_s(snapshot: Snapshot) -> int | None:
+    """How soon a new chat can expect a person, for the widget's welcome line: now when an
+    online agent has a free slot, else the queue ahead of it shared among the slots that
+    free up; None when nobody is online."""
+    online = [a for a in snapshot.agents if a.status == "online" and a.connected]
+    if not online:
+        return None
+    if any(a.load < a.cap for a in online):
+        return 0
+    slots = sum(a.cap for a in online)
+    return round((snapshot.queued + 1) * snapshot.mean_handle_s / slots)
 
 
 def visitor_summary(visitor: Visitor) -> dict[str, Any]:
@@ -276,6 +289,7 @@ class Hub:
                     "verified": verified,
                     "conversation": summary,
                     "available": await self.dispatch.available() if self.dispatch else True,
+                    "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
                     "credits": credits,
                     "shop_url": self.settings.shop_url,
                     "limits": self._limits(),
@@ -589,14 +603,14 @@ class Hub:
         assert self.assist is not None and ref.agent_id is not None
         channel = agent_channel(ref.agent_id)
 
-        def deliver(found: list[Any]) -> None:
+        def deliver(items: list[dict[str, Any]]) -> None:
             self.publish(
                 channel,
                 {
                     "type": "suggestions",
                     "conversation_id": conv_id,
                     "for_seq": seq,
-                    "items": [suggestion_dict(s) for s in found],
+                    "items": items,
                 },
             )
 
