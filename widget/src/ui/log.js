@@ -11,12 +11,13 @@ export function initials(name) {
   return letters.toUpperCase();
 }
 
-export function createLog(t, { onArticle, onHuman }) {
+export function createLog(t, { onArticle, onHuman, onQuickReply }) {
   const el = h("ol", { className: "log", role: "log", "aria-live": "polite", "aria-label": t("messages"), tabindex: "0" });
   const mine = new Map(); // client_msg_id → item
   const seqs = new Set(); // (conversation, seq) already on screen
   let seenMark = null;
   let humanChip = null;
+  let quickBar = null;
 
   function scroll() {
     el.scrollTop = el.scrollHeight;
@@ -68,7 +69,25 @@ export function createLog(t, { onArticle, onHuman }) {
     const label = frame.author === "visitor" ? t("you") : frame.author === "bot" ? t("bot") : frame.author_name || t("agent");
     const { li, body } = item(frame.author, label, String(frame.text ?? ""), { "data-seq": frame.seq });
     if (frame.author === "visitor" && cmid) mine.set(cmid, li);
+    // Any newer message makes an older message's buttons stale (their question is past).
+    quickBar?.remove();
+    quickBar = null;
     if (frame.author === "bot") {
+      const quick = Array.isArray(frame.quick_replies) ? frame.quick_replies : [];
+      if (quick.length) {
+        quickBar = h(
+          "div",
+          { className: "chips quick", role: "group", "aria-label": String(frame.text ?? "").split("\n").pop() },
+          quick.map((q) =>
+            h(
+              "button",
+              { type: "button", className: "chip quick-reply", "data-action": q.action === "end" ? "end" : "reply", onclick: () => onQuickReply(q) },
+              String(q.label ?? ""),
+            ),
+          ),
+        );
+        body.append(quickBar);
+      }
       const chips = h("div", { className: "chips" });
       for (const article of Array.isArray(frame.articles) ? frame.articles : []) {
         chips.append(
@@ -138,6 +157,10 @@ export function createLog(t, { onArticle, onHuman }) {
       humanChip?.remove();
       humanChip = null;
     },
+    hideQuick() {
+      quickBar?.remove();
+      quickBar = null;
+    },
     card(node) {
       const li = h("li", { className: "card" }, node);
       el.append(li);
@@ -150,6 +173,7 @@ export function createLog(t, { onArticle, onHuman }) {
       seqs.clear();
       seenMark = null;
       humanChip = null;
+      quickBar = null;
     },
     append: (node) => append(el, [node]),
   };
