@@ -100,6 +100,7 @@ def test_visitor_ends_the_chat_after_confirming(
     expect(end_bar).to_be_hidden()  # nothing to end yet
     write(page, "Hello, a quick question")
     conv = agent.assigned()
+    expect(page.locator(f"{W} .intro")).to_be_hidden()  # the welcome line is for before
     end_bar.get_by_role("button", name="End chat").click()
     expect(end_bar).to_contain_text("End this chat?")
     end_bar.get_by_role("button", name="Cancel").click()

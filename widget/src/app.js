@@ -73,10 +73,12 @@ export function startWidget(config) {
     intro.textContent = when ? t("welcome") + " " + when : t("welcome");
   }
 
-  /** "End chat" under the composer while a conversation is open; it asks once before ending. */
+  /** "End chat" under the composer while a conversation is open (it asks once before ending);
+   * the welcome line only before. */
   function renderEndBar() {
     const open = Boolean(seq.id) && convState !== null && convState !== "closed";
     endBar.hidden = !open;
+    intro.hidden = open; // once chatting, the status line tells the wait
     if (!open || endBar.dataset.asking) return;
     endBar.replaceChildren(h("button", { type: "button", className: "link end", onclick: askEnd }, t("endChat")));
   }
