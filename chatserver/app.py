@@ -18,10 +18,10 @@ from starlette.staticfiles import StaticFiles
 import agentdesk
 import widget
 from chatserver import api, dashboard, desk, kb_api, pages, visitors
-from chatserver.assist import Assistant
+from chatserver.assist import Assistant, kb_changed_frame
 from chatserver.auth import Tokens
 from chatserver.billing.routes import routes as billing_routes
-from chatserver.bus import Bus, InMemoryBus
+from chatserver.bus import KB_CHANNEL, Bus, InMemoryBus
 from chatserver.credits import Credits
 from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         assist = Assistant(store)
         await assist.load()
         hub.assist = assist
+        # Edits made here reach every node's index (this one's too) through the bus.
+        assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
+        bus.subscribe(KB_CHANNEL)
         credits = Credits(hub, engine, settings)
         hub.credits = credits
         app.state.assist = assist
@@ -105,6 +108,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             await bus.start()
             started.push_async_callback(bus.stop)
             started.push_async_callback(assist.stop)
+            assist.start_sync(settings.kb_sync_interval_s)
             started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
                 await cluster.start()

@@ -3,13 +3,20 @@ with the store, live suggestions for agents, and one bot brain per waiting conve
 
 Matching is CPU work (milliseconds on a large KB), so it runs on one worker thread: the
 event loop stays free, and index updates and lookups never interleave.
+
+Every node keeps its own index, so an edit must reach all of them: the node that writes
+announces the changed ids on the bus (``on_change``) and each node re-reads them from the
+store (``refresh``); a slow check of the tables (``sync``) catches writes nobody announced,
+such as ``livedesk kb import`` into a running hub's database or a frame the bus dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -19,10 +26,11 @@ from sqlalchemy import Connection
 from chatserver.bot.brain import BotBrain, BotReply, HumanRequested
 from chatserver.store import Store, now_ms
 from chatserver.tasks import TaskSet
-from kb.article import Article, CannedReply
+from kb.article import Article, CannedReply, base_lang
 from kb.canned import CannedIndex
 from kb.matcher import KnowledgeIndex, Suggestion
 from kb.models import KbArticle, KbCannedReply, article_to_row, canned_to_row, row_to_article
+from kb.reply import whole_reply
 
 log = logging.getLogger("livedesk.assist")
 
@@ -30,13 +38,21 @@ articles_t = KbArticle.__table__  # type: ignore[attr-defined]
 canned_t = KbCannedReply.__table__  # type: ignore[attr-defined]
 SUGGESTIONS = 3
 TYPING_DEBOUNCE_S = 0.3
+# Ids per store read when re-reading changed articles (SQLite caps bound parameters).
+REFRESH_CHUNK = 500
+# A bus frame names at most this many ids; a bigger change asks every node for a full sync.
+ANNOUNCE_MAX_IDS = 200
+# The Help view's list shows the first sentence or so of each article.
+TOP_SNIPPET_CHARS = 160
 
 
-def suggestion_dict(s: Suggestion) -> dict[str, Any]:
+def suggestion_dict(s: Suggestion, article: Article | None = None) -> dict[str, Any]:
+    """One suggestion on the wire; ``reply`` is what Insert puts into the agent's composer."""
     return {
         "article_id": s.article_id,
         "title": s.title,
         "snippet": s.snippet,
+        "reply": whole_reply(article) if article is not None else s.snippet,
         "score": round(s.score, 3),
         "lang": s.lang,
     }
@@ -53,6 +69,10 @@ class Assistant:
         self._latest: dict[str, tuple[str, str | None, Any]] = {}
         self._suggesting: set[str] = set()
         self.tasks = TaskSet("assistant")
+        # Set by the app: tells every node (this one included) which articles changed.
+        self.on_change: Callable[[list[str] | None], None] | None = None
+        self._signature: tuple[int, int, int] | None = None
+        self._opened: Counter[str] = Counter()
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
@@ -78,8 +98,100 @@ class Assistant:
             self.index = KnowledgeIndex(articles)
             self.canned = CannedIndex(canned)
 
+        signature = await self._read_signature()
         await self._run(build)
+        self._signature = signature
         log.info("knowledge base: %d articles, %d canned replies", len(articles), len(canned))
+
+    # ------------------------------------------------------------------ keeping in step
+
+    async def _read_signature(self) -> tuple[int, int, int]:
+        """Changes whenever an article is added, edited or deleted, by anyone."""
+
+        def read(conn: Connection) -> tuple[int, int, int]:
+            stamp = articles_t.c.updated_ms
+            row = conn.execute(sa.select(sa.func.count(), sa.func.max(stamp), sa.func.sum(stamp)))
+            count, newest, total = row.one()
+            return int(count), int(newest or 0), int(total or 0)
+
+        return await self.store.read(read)
+
+    async def refresh(self, ids: Sequence[str]) -> int:
+        """Re-read the named articles from the store: changed ones are re-indexed, deleted
+        ones dropped, unchanged ones left alone. Returns how many changed here."""
+        wanted = list(dict.fromkeys(ids))
+        rows: list[Any] = []
+        for start in range(0, len(wanted), REFRESH_CHUNK):
+            chunk = wanted[start : start + REFRESH_CHUNK]
+
+            def read(conn: Connection, chunk: list[str] = chunk) -> list[Any]:
+                return list(conn.execute(sa.select(articles_t).where(articles_t.c.id.in_(chunk))))
+
+            rows.extend(await self.store.read(read))
+        fresh = {
+            a.id: a
+            for a in (row_to_article(KbArticle.model_validate(dict(r._mapping))) for r in rows)
+        }
+
+        def apply() -> int:
+            changed = 0
+            for article_id in wanted:
+                article = fresh.get(article_id)
+                if article is None:
+                    changed += self.index.remove(article_id)
+                elif self.index.get(article_id) != article:
+                    self.index.upsert(article)
+                    changed += 1
+            return changed
+
+        return int(await self._run(apply))
+
+    async def sync(self) -> int:
+        """Catch up with article writes this node was not told of; cheap when there are none."""
+        signature = await self._read_signature()
+        if signature == self._signature:
+            return 0
+
+        def read(conn: Connection) -> dict[str, int]:
+            rows = conn.execute(sa.select(articles_t.c.id, articles_t.c.updated_ms))
+            return {r.id: r.updated_ms for r in rows}
+
+        stored = await self.store.read(read)
+        known = {a.id: a.updated_ms for a in await self._run(self.index.articles)}
+        stale = [i for i, stamp in stored.items() if known.get(i) != stamp]
+        gone = [i for i in known if i not in stored]
+        changed = await self.refresh(stale + gone) if stale or gone else 0
+        # Taken before the rows were read: a write in between changes it again next time.
+        self._signature = signature
+        if changed:
+            log.info("knowledge base: %d articles changed in the store", changed)
+        return changed
+
+    def on_bus(self, ids: list[str] | None) -> None:
+        """Another node (or this one) announced changed articles; None: too many to name."""
+        if ids is None:
+            self._signature = None
+            self.spawn(self.sync())
+        else:
+            self.spawn(self.refresh(ids))
+
+    def start_sync(self, interval_s: float) -> None:
+        if interval_s > 0:
+            self.spawn(self._sync_loop(interval_s))
+
+    async def _sync_loop(self, interval_s: float) -> None:
+        while True:
+            await asyncio.sleep(interval_s)  # a period, not a wait for something
+            try:
+                await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the store is down: try again next period
+                log.warning("knowledge base sync failed: %r", exc)
+
+    def announce(self, ids: list[str]) -> None:
+        if self.on_change is not None and ids:
+            self.on_change(ids if len(ids) <= ANNOUNCE_MAX_IDS else None)
 
     async def stop(self) -> None:
         for handle in self._debounce.values():
@@ -97,8 +209,37 @@ class Assistant:
     ) -> list[Suggestion]:
         return list(await self._run(self.index.suggest, text, lang, limit))
 
+    async def suggestion_items(
+        self, text: str, lang: str | None, limit: int = SUGGESTIONS
+    ) -> list[dict[str, Any]]:
+        """Suggestions as the wire carries them, whole replies included (on the worker, where
+        the index is read)."""
+
+        def items() -> list[dict[str, Any]]:
+            found = self.index.suggest(text, lang, limit)
+            return [suggestion_dict(s, self.index.get(s.article_id)) for s in found]
+
+        return list(await self._run(items))
+
     async def article(self, article_id: str) -> Article | None:
-        return await self._run(self.index.get, article_id)
+        found: Article | None = await self._run(self.index.get, article_id)
+        if found is not None:
+            self._opened[article_id] += 1
+        return found
+
+    async def top_articles(self, lang: str | None, limit: int) -> list[Article]:
+        """What the Help view shows before anyone types: the articles in the visitor's
+        language read most often on this node, then the newest."""
+        wanted = base_lang(lang)
+
+        def pick() -> list[Article]:
+            mine = [
+                a for a in self.index.articles() if wanted is None or base_lang(a.lang) == wanted
+            ]
+            mine.sort(key=lambda a: (-self._opened[a.id], -a.updated_ms, a.title))
+            return mine[:limit]
+
+        return list(await self._run(pick))
 
     async def canned_lookup(
         self, prefix: str, lang: str | None, limit: int = 5
@@ -106,7 +247,11 @@ class Assistant:
         return list(await self._run(self.canned.lookup, prefix, lang, limit))
 
     def suggest_latest(
-        self, key: str, text: str, lang: str | None, deliver: Callable[[list[Suggestion]], None]
+        self,
+        key: str,
+        text: str,
+        lang: str | None,
+        deliver: Callable[[list[dict[str, Any]]], None],
     ) -> None:
         """Suggestions for a conversation's latest words. While one lookup runs, newer
         text replaces older, so a fast writer costs one lookup at a time, not one each."""
@@ -121,7 +266,7 @@ class Assistant:
         try:
             while key in self._latest:
                 text, lang, deliver = self._latest.pop(key)
-                deliver(await self.suggest(text, lang))
+                deliver(await self.suggestion_items(text, lang))
         finally:
             self._suggesting.discard(key)
 
@@ -141,14 +286,7 @@ class Assistant:
     # ------------------------------------------------------------------ editing
 
     async def save_article(self, article: Article) -> Article:
-        stamped = Article(
-            id=article.id,
-            lang=article.lang,
-            title=article.title,
-            body=article.body,
-            tags=article.tags,
-            updated_ms=now_ms(),
-        )
+        stamped = dataclasses.replace(article, updated_ms=now_ms())
         row = article_to_row(stamped, stamped.updated_ms).model_dump()
 
         def write(conn: Connection) -> None:
@@ -162,6 +300,7 @@ class Assistant:
         await self.store.write(write)
         # Only this article is re-indexed: an edit never rebuilds the whole index.
         await self._run(self.index.upsert, stamped)
+        self.announce([stamped.id])
         return stamped
 
     async def delete_article(self, article_id: str) -> bool:
@@ -171,6 +310,7 @@ class Assistant:
             )
         )
         await self._run(self.index.remove, article_id)
+        self.announce([article_id])
         return bool(deleted)
 
     async def save_canned(self, reply: CannedReply) -> None:
@@ -197,7 +337,7 @@ class Assistant:
     def brain(self, conv_id: str, lang: str | None) -> BotBrain:
         brain = self._brains.get(conv_id)
         if brain is None:
-            brain = self._brains[conv_id] = BotBrain(self.index, lang)
+            brain = self._brains[conv_id] = BotBrain(_CurrentIndex(self), lang)
         return brain
 
     def forget(self, conv_id: str) -> BotBrain | None:
@@ -213,13 +353,47 @@ class Assistant:
         return list(await self._run(brain.on_visitor_message, text, now_ms()))
 
 
+class _CurrentIndex:
+    """The bot asks whatever index agents' suggestions use at that moment (``load`` may
+    replace it), so the bot and the agents never disagree about the knowledge base."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self._assistant = assistant
+
+    def suggest(self, text: str, lang: str | None = None, limit: int = 3) -> list[Suggestion]:
+        return self._assistant.index.suggest(text, lang, limit)
+
+    def best(self, text: str, lang: str | None = None) -> Suggestion | None:
+        return self._assistant.index.best(text, lang)
+
+
 def bot_message_data(reply: BotReply) -> dict[str, Any]:
     """What a bot message carries beside its text: its kind and the articles it offers."""
-    return {
+    data: dict[str, Any] = {
         "bot_kind": reply.kind,
         "articles": [
             {"id": s.article_id, "title": s.title, "snippet": s.snippet} for s in reply.articles
         ],
+    }
+    if reply.quick_replies:
+        data["quick_replies"] = [
+            {"label": q.label, "action": q.action, **({"text": q.text} if q.text else {})}
+            for q in reply.quick_replies
+        ]
+    return data
+
+
+def kb_changed_frame(ids: list[str] | None) -> dict[str, Any]:
+    """The bus frame that tells every node's assistant to re-read articles (None: all)."""
+    return {"type": "kb_changed", "articles": ids}
+
+
+def top_article_dict(article: Article) -> dict[str, Any]:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "snippet": whole_reply(article, TOP_SNIPPET_CHARS),
+        "lang": article.lang,
     }
 
 
@@ -234,5 +408,7 @@ def article_dict(article: Article) -> dict[str, Any]:
         "title": article.title,
         "body": article.body,
         "tags": list(article.tags),
+        "answer": article.answer,
+        "reply": whole_reply(article),
         "updated_ms": article.updated_ms,
     }

@@ -33,6 +33,8 @@ def customer_channel(customer_email: str) -> str:
 
 
 SUPERVISORS_CHANNEL = "supervisors"
+# Knowledge-base edits: every node's assistant follows it and re-reads the named articles.
+KB_CHANNEL = "kb"
 
 
 class Bus(Protocol):

@@ -158,7 +158,7 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         store = Store(settings.database_url)
         assist = Assistant(store)
         try:
-            return await import_kb(
+            done = await import_kb(
                 assist,
                 Path(args.articles) if args.articles else None,
                 Path(args.canned) if args.canned else None,
@@ -166,10 +166,27 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         finally:
             await assist.stop()
             await store.stop()
+        if settings.redis_url and done[0]:
+            await _announce_kb_change(settings.redis_url)
+        return done
 
     articles, canned = asyncio.run(run())
     print(f"imported {articles} articles and {canned} canned replies")
     return 0
+
+
+async def _announce_kb_change(redis_url: str) -> None:
+    """Running hubs re-read the knowledge base now rather than at their next table check."""
+    from chatserver.assist import kb_changed_frame
+    from chatserver.bus import KB_CHANNEL
+    from chatserver.protocol import OutFrame
+    from chatserver.redis_bus import RedisBus
+    from chatserver.redis_keys import new_node_id
+
+    bus = RedisBus(redis_url, lambda channel, frame: None, new_node_id())
+    await bus.start()
+    bus.publish(KB_CHANNEL, OutFrame(kb_changed_frame(None)))
+    await bus.stop(drain_timeout_s=5.0)
 
 
 def cmd_kb_export(args: argparse.Namespace) -> int:

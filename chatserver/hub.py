@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatserver import metrics
-from chatserver.assist import bot_message_data, suggestion_dict
+from chatserver.assist import bot_message_data
 from chatserver.auth import Principal
 from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.bus import (
+    KB_CHANNEL,
     SUPERVISORS_CHANNEL,
     Bus,
     agent_channel,
@@ -46,7 +47,7 @@ from chatserver.protocol import (
 )
 from chatserver.store import Append, Appended, Store
 from chatserver.tasks import TaskSet
-from router import RouterError
+from router import RouterError, Snapshot
 
 if TYPE_CHECKING:
     from chatserver.assist import Assistant
@@ -120,6 +121,19 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.warning("background append failed: %s", future.exception())
 
 
+def reply_eta_s(snapshot: Snapshot) -> int | None:
+    """How soon a new chat can expect a person, for the widget's welcome line: now when an
+    online agent has a free slot, else the queue ahead of it shared among the slots that
+    free up; None when nobody is online."""
+    online = [a for a in snapshot.agents if a.status == "online" and a.connected]
+    if not online:
+        return None
+    if any(a.load < a.cap for a in online):
+        return 0
+    slots = sum(a.cap for a in online)
+    return round((snapshot.queued + 1) * snapshot.mean_handle_s / slots)
+
+
 def visitor_summary(visitor: Visitor) -> dict[str, Any]:
     return {
         "id": visitor.id,
@@ -170,6 +184,10 @@ class Hub:
         the conversation's room, and stored events keep this node's cache in step."""
         body = frame.body
         kind = body.get("type")
+        if kind == "kb_changed" and channel == KB_CHANNEL:
+            if self.assist is not None:
+                self.assist.on_bus(body.get("articles"))
+            return
         listeners = tuple(self.listeners.get(channel, ()))
         if kind == "assigned" and channel.startswith("agent:") and listeners:
             room = conversation_channel(body["conversation"]["conversation_id"])
@@ -271,6 +289,7 @@ class Hub:
                     "verified": verified,
                     "conversation": summary,
                     "available": await self.dispatch.available() if self.dispatch else True,
+                    "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
                     "credits": credits,
                     "shop_url": self.settings.shop_url,
                     "limits": self._limits(),
@@ -584,14 +603,14 @@ class Hub:
         assert self.assist is not None and ref.agent_id is not None
         channel = agent_channel(ref.agent_id)
 
-        def deliver(found: list[Any]) -> None:
+        def deliver(items: list[dict[str, Any]]) -> None:
             self.publish(
                 channel,
                 {
                     "type": "suggestions",
                     "conversation_id": conv_id,
                     "for_seq": seq,
-                    "items": [suggestion_dict(s) for s in found],
+                    "items": items,
                 },
             )
 

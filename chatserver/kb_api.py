@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver.assist import article_dict, canned_dict, suggestion_dict
+from chatserver.assist import article_dict, canned_dict, top_article_dict
 from chatserver.auth import origin_allowed, require_role
 from chatserver.http_body import BadRequest, json_object, require_json
 from kb.article import Article, CannedReply
@@ -34,14 +34,20 @@ async def search(request: Request) -> Response:
     lang = request.query_params.get("lang") or None
     if not query:
         return JSONResponse({"results": []})
-    found = await request.app.state.assist.suggest(query, lang, _limit(request, 5, 20))
-    return JSONResponse({"results": [_result(s) for s in found]})
+    found = await request.app.state.assist.suggestion_items(query, lang, _limit(request, 5, 20))
+    return JSONResponse({"results": [_result(item) for item in found]})
 
 
-def _result(suggestion: Any) -> dict[str, Any]:
-    item = suggestion_dict(suggestion)
+def _result(item: dict[str, Any]) -> dict[str, Any]:
     item["id"] = item.pop("article_id")
     return item
+
+
+async def top(request: Request) -> Response:
+    """The Help view's list before the visitor types anything."""
+    lang = request.query_params.get("lang") or None
+    found = await request.app.state.assist.top_articles(lang, _limit(request, 5, 20))
+    return JSONResponse({"results": [top_article_dict(a) for a in found]})
 
 
 async def get_article(request: Request) -> Response:
@@ -116,6 +122,7 @@ async def save_canned(request: Request) -> Response:
 
 routes = [
     Route("/api/kb/search", search, methods=["GET"]),
+    Route("/api/kb/top", top, methods=["GET"]),
     Route("/api/kb/articles", save_article, methods=["POST"]),
     Route("/api/kb/articles/{article_id}", get_article, methods=["GET"]),
     Route("/api/kb/articles/{article_id}", save_article, methods=["PUT"]),

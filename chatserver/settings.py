@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     group_commit_max_delay_ms: float = 2.0
 
     log_level: str = "info"
+    # How often each node checks the knowledge base tables for writes it was not told of on
+    # the bus (an import by `livedesk kb import`, a lost bus frame); 0 turns the check off.
+    kb_sync_interval_s: float = Field(default=2.0, ge=0)
 
     # --- billing (chatserver/billing): paid support credits and the WooCommerce webhook ---
     woocommerce_secret: str | None = None  # the webhook's secret; unset: the endpoint is off

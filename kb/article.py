@@ -13,6 +13,8 @@ class Article:
     body: str
     tags: tuple[str, ...] = field(default_factory=tuple)
     updated_ms: int = 0
+    # A reply an agent can send as it is (a summary of the body); empty: none written.
+    answer: str = ""
 
 
 @dataclass(frozen=True, slots=True)

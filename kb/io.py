@@ -15,7 +15,7 @@ from typing import Any
 from kb.article import Article, CannedReply
 from kb.errors import KbFormatError
 
-ARTICLE_FIELDS = ("id", "lang", "title", "body", "tags")
+ARTICLE_FIELDS = ("id", "lang", "title", "body", "tags", "answer")
 _REQUIRED = ("id", "lang", "title", "body")
 
 
@@ -40,6 +40,9 @@ def article_from_mapping(row: Mapping[str, Any], source: str, line: int) -> Arti
         updated = int(updated)
     if not isinstance(updated, int) or isinstance(updated, bool) or updated < 0:
         raise KbFormatError(*where, "updated_ms must be a non-negative integer (epoch ms)")
+    answer = row.get("answer")
+    if answer is not None and not isinstance(answer, str):
+        raise KbFormatError(*where, "answer must be a string")
     return Article(
         id=row["id"].strip(),
         lang=row["lang"].strip(),
@@ -47,6 +50,7 @@ def article_from_mapping(row: Mapping[str, Any], source: str, line: int) -> Arti
         body=row["body"].strip(),
         tags=_tags(row.get("tags"), where),
         updated_ms=updated,
+        answer=(answer or "").strip(),
     )
 
 
@@ -94,6 +98,8 @@ def article_to_dict(article: Article) -> dict[str, Any]:
         "body": article.body,
         "tags": list(article.tags),
     }
+    if article.answer:
+        out["answer"] = article.answer
     if article.updated_ms:
         out["updated_ms"] = article.updated_ms
     return out
@@ -201,6 +207,7 @@ def write_markdown_dir(path: str | Path, articles: Iterable[Article]) -> int:
             f"lang: {a.lang}",
             f"title: {json.dumps(a.title, ensure_ascii=False)}",
             f"tags: [{tags}]",
+            *([f"answer: {json.dumps(a.answer, ensure_ascii=False)}"] if a.answer else []),
             *([f"updated_ms: {a.updated_ms}"] if a.updated_ms else []),
             "---",
         ]
@@ -238,7 +245,8 @@ def write_csv(path: str | Path, articles: Iterable[Article]) -> int:
         writer = csv.writer(fh)
         writer.writerow([*ARTICLE_FIELDS, "updated_ms"])
         for a in articles:
-            writer.writerow([a.id, a.lang, a.title, a.body, ", ".join(a.tags), a.updated_ms])
+            row = [a.id, a.lang, a.title, a.body, ", ".join(a.tags), a.answer, a.updated_ms]
+            writer.writerow(row)
             count += 1
     return count
 

@@ -19,6 +19,7 @@ class KbArticle(SQLModel, table=True):
     body: str = Field(sa_type=sa.Text)
     # A JSON list of strings: tags may hold commas, and JSON reads the same on both backends.
     tags: str = Field(default="[]", sa_type=sa.Text)
+    answer: str = Field(default="", sa_type=sa.Text)
     created_ms: int = Field(sa_type=sa.BigInteger)
     # The in-memory index is rebuilt per article from rows newer than it has seen.
     updated_ms: int = Field(sa_type=sa.BigInteger, index=True)
@@ -42,6 +43,7 @@ def article_to_row(article: Article, now_ms: int) -> KbArticle:
         title=article.title,
         body=article.body,
         tags=json.dumps(list(article.tags), ensure_ascii=False),
+        answer=article.answer,
         created_ms=now_ms,
         updated_ms=article.updated_ms or now_ms,
     )
@@ -56,6 +58,7 @@ def row_to_article(row: KbArticle) -> Article:
         body=row.body,
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         updated_ms=row.updated_ms,
+        answer=row.answer or "",
     )
 
 

@@ -159,8 +159,9 @@
 
     const side = el("aside", { class: "side" });
     chat.suggestBox = el("section", { class: "suggestions", "aria-label": "Suggestions" });
+    chat.articleBox = el("section", { class: "article-view", "aria-label": "Article", hidden: true });
     chat.customerBox = el("section", { class: "customer", "aria-label": "Customer" });
-    side.append(chat.suggestBox, chat.customerBox);
+    side.append(chat.suggestBox, chat.articleBox, chat.customerBox);
     const body = el("div", { class: "chat-body" });
     body.append(main, side);
     chat.pane.append(head, body);
@@ -443,6 +444,8 @@
         el("strong", {}, s.title),
         el("p", {}, s.snippet),
         el("button", { type: "button", onclick: () => insertSuggestion(chat, i), title: i === 0 ? "Alt+I" : "" }, "Insert"),
+        " ",
+        el("button", { type: "button", class: "open-article", onclick: () => openArticle(chat, s.article_id) }, "Open"),
       );
       list.append(li);
     });
@@ -452,11 +455,55 @@
   function insertSuggestion(chat, index) {
     const s = chat.suggestions[index];
     if (!s) return;
+    insertText(chat, s.reply || s.snippet); // the whole reply; the snippet is only a preview
+    chat.suggestAt = (index + 1) % chat.suggestions.length;
+  }
+
+  function insertText(chat, text) {
     const current = chat.input.value.trim();
-    chat.input.value = current ? current + " " + s.snippet : s.snippet;
+    chat.input.value = current ? current + " " + text : text;
     store(DRAFT_PREFIX + chat.id, chat.input.value);
     chat.input.focus();
-    chat.suggestAt = (index + 1) % chat.suggestions.length;
+  }
+
+  // The full article beside the chat, as text (its body is never parsed as HTML).
+  async function openArticle(chat, articleId) {
+    const box = chat.articleBox;
+    const close = el("button", { type: "button", class: "close-article", onclick: () => closeArticle(chat) }, "Close");
+    box.replaceChildren(el("h3", {}, "Article"), el("p", { class: "muted" }, "Loading…"));
+    box.hidden = false;
+    let article;
+    try {
+      article = await api("GET", "/api/kb/articles/" + encodeURIComponent(articleId));
+    } catch (err) {
+      box.replaceChildren(el("h3", {}, "Article"), el("p", { class: "error" }, err.message), close);
+      return;
+    }
+    const title = el("h4", { tabindex: "-1" }, article.title);
+    const text = el("div", { class: "article-text" });
+    for (const para of String(article.body || "").split(/\n\s*\n/)) {
+      if (para.trim()) text.append(el("p", {}, para.trim()));
+    }
+    box.replaceChildren(
+      el("h3", {}, "Article"),
+      title,
+      text,
+      el("div", { class: "article-actions" }),
+    );
+    box.lastChild.append(
+      el("button", { type: "button", class: "insert-article", onclick: () => insertText(chat, article.reply || article.body) }, "Insert answer"),
+      " ",
+      close,
+    );
+    box.dataset.articleId = article.id;
+    title.focus();
+  }
+
+  function closeArticle(chat) {
+    chat.articleBox.hidden = true;
+    chat.articleBox.replaceChildren();
+    delete chat.articleBox.dataset.articleId;
+    chat.input.focus();
   }
 
   // ------------------------------------------------------------------ customer panel

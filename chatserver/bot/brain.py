@@ -46,6 +46,16 @@ class ArticleIndex(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class QuickReply:
+    """A button under a bot message: ``reply`` sends ``text`` as the visitor's message (the
+    bot reads it as if typed), ``end`` ends the chat."""
+
+    label: str
+    action: Literal["reply", "end"] = "reply"
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class BotReply:
     text: str
     kind: ReplyKind
@@ -54,6 +64,7 @@ class BotReply:
     author: Literal["bot"] = "bot"
     # Shown next to the message in the widget, so the visitor always sees it is the bot.
     label: str = "Bot"
+    quick_replies: tuple[QuickReply, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +166,21 @@ class BotBrain:
         assert n is not None, f"phrase {key!r} needs a count"
         return phrase[plural_category(self.lang, n)].format(n=n)
 
-    def _reply(self, kind: ReplyKind, text: str, articles: tuple[Suggestion, ...] = ()) -> BotReply:
-        return BotReply(text, kind, self.lang, articles, label=self._say("label"))
+    def _reply(
+        self,
+        kind: ReplyKind,
+        text: str,
+        articles: tuple[Suggestion, ...] = (),
+        quick_replies: tuple[QuickReply, ...] = (),
+    ) -> BotReply:
+        return BotReply(
+            text, kind, self.lang, articles, label=self._say("label"), quick_replies=quick_replies
+        )
+
+    def _yes_no(self) -> tuple[QuickReply, ...]:
+        # The button sends the word itself, so a typed "yes" and a pressed one are one path.
+        yes, no = self._say("yes"), self._say("no")
+        return (QuickReply(yes, text=yes), QuickReply(no, text=no))
 
     def _queue_text(self, position: int | None, eta_s: float | None) -> list[str]:
         parts: list[str] = []
@@ -215,24 +239,24 @@ class BotBrain:
         if isinstance(decision, Feedback):
             self._log[-1].helped = decision.helped
             self._awaiting_feedback = False
-            return [
-                self._reply(
-                    "helped" if decision.helped else "not_helped",
-                    self._say("helped" if decision.helped else "not_helped"),
-                )
-            ]
+            if decision.helped:
+                # Solved: offer to end rather than leave them waiting for a person they no
+                # longer need (the way to a person stays open, one button away).
+                end = QuickReply(self._say("end_chat"), action="end")
+                return [self._reply("helped", self._say("helped"), quick_replies=(end,))]
+            return [self._reply("not_helped", self._say("not_helped"))]
         if isinstance(decision, Answer):
             a = decision.article
             self._log.append(_Exchange(text, now_ms, "answer", (a,)))
             self._awaiting_feedback = True
             body = f"{self._say('answer')}\n\n{a.title}\n{a.snippet}\n\n{self._say('did_it_help')}"
-            return [self._reply("answer", body, (a,))]
+            return [self._reply("answer", body, (a,), self._yes_no())]
         if isinstance(decision, Offer):
             self._log.append(_Exchange(text, now_ms, "offer", decision.articles))
             self._awaiting_feedback = True
             lines = [f"{i}. {s.title}" for i, s in enumerate(decision.articles, start=1)]
             body = "\n".join([self._say("offer"), *lines, "", self._say("did_any_help")])
-            return [self._reply("offer", body, decision.articles)]
+            return [self._reply("offer", body, decision.articles, self._yes_no())]
         self._log.append(_Exchange(text, now_ms, "no_answer", ()))
         self._awaiting_feedback = False
         return [self._reply("no_answer", self._say("no_answer"))]
@@ -270,5 +294,6 @@ __all__ = [
     "HumanRequested",
     "NoAnswer",
     "Offer",
+    "QuickReply",
     "resolve_lang",
 ]

@@ -49,7 +49,7 @@ _SR_LATN: dict[str, Phrase] = {
         "few": "Ispred vas su {n} osobe.",
         "other": "Ispred vas je {n} osoba.",
     },
-    "queue_next": "Vi ste sledeći na redu.",
+    "queue_next": "Ispred vas nema nikoga.",
     "eta": {
         "one": "Očekivano vreme čekanja je oko {n} minut.",
         "few": "Očekivano vreme čekanja je oko {n} minuta.",
@@ -59,12 +59,16 @@ _SR_LATN: dict[str, Phrase] = {
     "ask": "Dok čekate, postavite mi pitanje – potražiću odgovor u našim člancima pomoći. "
     "Napišite „operater” bilo kada ako želite da sačekate čoveka.",
     "answer": "Ovaj članak bi trebalo da vam pomogne:",
-    "did_it_help": "Da li je ovo odgovorilo na vaše pitanje? (da/ne)",
-    "offer": "Pronašao sam nekoliko članaka koji bi mogli da pomognu:",
-    "did_any_help": "Da li vam je neki od njih pomogao? (da/ne)",
-    "no_answer": "Nažalost, nisam pronašao odgovor. Neko iz našeg tima će vam odgovoriti "
+    "did_it_help": "Da li je ovo odgovorilo na vaše pitanje?",
+    "offer": "Evo nekoliko članaka koji bi mogli da pomognu:",
+    "did_any_help": "Da li vam je neki od njih pomogao?",
+    "no_answer": "Nažalost, odgovor nije pronađen. Neko iz našeg tima će vam odgovoriti "
     "čim bude slobodan.",
-    "helped": "Odlično, drago mi je da je pomoglo! Ako vam treba još nešto, slobodno pišite.",
+    "helped": "Odlično, drago mi je da je pomoglo! Ako je to sve, razgovor možete završiti ovde. "
+    "Ako vam ipak treba čovek, samo napišite.",
+    "yes": "Da",
+    "no": "Ne",
+    "end_chat": "Završi razgovor",
     "not_helped": "Žao mi je. Neko iz našeg tima će preuzeti razgovor čim bude slobodan – "
     "zadržavate svoje mesto u redu.",
     "human_ack": "Naravno – prebaciću vas na čoveka. Zadržavate svoje mesto u redu.",
@@ -130,12 +134,16 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
         "ask": "While you wait, ask me anything – I'll look for an answer in our help articles. "
         'Write "human" at any time if you would rather wait for a person.',
         "answer": "This article should help:",
-        "did_it_help": "Did this answer your question? (yes/no)",
+        "did_it_help": "Did this answer your question?",
         "offer": "I found a few articles that may help:",
-        "did_any_help": "Did one of them answer your question? (yes/no)",
+        "did_any_help": "Did one of them answer your question?",
         "no_answer": "Sorry, I couldn't find an answer to that. Someone from our team will "
         "reply as soon as they are free.",
-        "helped": "Great, glad it helped! If you need anything else, just write.",
+        "helped": "Great, glad it helped! If that was all, you can end the chat here. If you "
+        "still need a person, just say so.",
+        "yes": "Yes",
+        "no": "No",
+        "end_chat": "End chat",
         "not_helped": "Sorry about that. Someone from our team will take over as soon as they "
         "are free – you keep your place in the queue.",
         "human_ack": "Of course – I'll hand you over to a person. You keep your place in the queue.",
@@ -151,7 +159,7 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
             "few": "Pred vami so v vrsti {n} osebe.",
             "other": "Pred vami je v vrsti {n} oseb.",
         },
-        "queue_next": "Na vrsti ste naslednji.",
+        "queue_next": "Pred vami ni nikogar več.",
         "eta": {
             "one": "Predvideni čas čakanja je približno {n} minuta.",
             "two": "Predvideni čas čakanja je približno {n} minuti.",
@@ -159,18 +167,22 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
             "other": "Predvideni čas čakanja je približno {n} minut.",
         },
         "eta_soon": "Nekdo iz naše ekipe bo z vami v manj kot minuti.",
-        "ask": "Medtem mi lahko zastavite vprašanje – poiskal bom odgovor v naših člankih pomoči. "
+        "ask": "Medtem mi lahko zastavite vprašanje – odgovor poiščem v naših člankih pomoči. "
         "Če želite počakati na človeka, kadar koli napišite »človek«.",
         "answer": "Ta članek bi vam moral pomagati:",
-        "did_it_help": "Ali je to odgovorilo na vaše vprašanje? (da/ne)",
-        "offer": "Našel sem nekaj člankov, ki bi vam lahko pomagali:",
-        "did_any_help": "Ali je kateri od njih odgovoril na vaše vprašanje? (da/ne)",
-        "no_answer": "Na to žal nisem našel odgovora. Nekdo iz naše ekipe vam bo odgovoril, "
+        "did_it_help": "Ali je to odgovorilo na vaše vprašanje?",
+        "offer": "Tukaj je nekaj člankov, ki bi vam lahko pomagali:",
+        "did_any_help": "Ali je kateri od njih odgovoril na vaše vprašanje?",
+        "no_answer": "Odgovora na to žal ni v naših člankih. Nekdo iz naše ekipe vam bo odgovoril, "
         "takoj ko bo prost.",
-        "helped": "Odlično, vesel sem, da je pomagalo! Če potrebujete še kaj, kar napišite.",
+        "helped": "Odlično, to me veseli! Če je bilo to vse, lahko klepet tukaj končate. Če "
+        "vseeno potrebujete človeka, nam to kar napišite.",
+        "yes": "Da",
+        "no": "Ne",
+        "end_chat": "Končaj klepet",
         "not_helped": "Žal mi je. Nekdo iz naše ekipe bo prevzel pogovor, takoj ko bo prost – "
         "vaše mesto v vrsti ostaja.",
-        "human_ack": "Seveda – predal vas bom človeku. Vaše mesto v vrsti ostaja.",
+        "human_ack": "Seveda – pogovor predam človeku. Vaše mesto v vrsti ostaja.",
         "offline": "Trenutno ni na voljo nikogar iz naše ekipe. Pustite svoj e-naslov in "
         "sporočilo, pa vam odgovorimo po e-pošti.",
     },
@@ -182,7 +194,7 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
             "few": "Prieš jus eilėje yra {n} žmonės.",
             "other": "Prieš jus eilėje yra {n} žmonių.",
         },
-        "queue_next": "Jūs esate kitas eilėje.",
+        "queue_next": "Prieš jus eilėje nieko nėra.",
         "eta": {
             "one": "Numatomas laukimo laikas – apie {n} minutę.",
             "few": "Numatomas laukimo laikas – apie {n} minutes.",
@@ -192,11 +204,15 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
         "ask": "Kol laukiate, užduokite man klausimą – paieškosiu atsakymo mūsų pagalbos "
         "straipsniuose. Bet kada parašykite „operatorius“, jei norite laukti žmogaus.",
         "answer": "Šis straipsnis turėtų padėti:",
-        "did_it_help": "Ar tai atsakė į jūsų klausimą? (taip/ne)",
+        "did_it_help": "Ar tai atsakė į jūsų klausimą?",
         "offer": "Radau keletą straipsnių, kurie gali padėti:",
-        "did_any_help": "Ar kuris nors iš jų atsakė į jūsų klausimą? (taip/ne)",
+        "did_any_help": "Ar kuris nors iš jų atsakė į jūsų klausimą?",
         "no_answer": "Deja, neradau atsakymo. Mūsų komandos narys atsakys, kai tik atsilaisvins.",
-        "helped": "Puiku, džiaugiuosi, kad padėjo! Jei dar ko nors reikia, rašykite.",
+        "helped": "Puiku, džiaugiuosi, kad padėjo! Jei tai viskas, pokalbį galite baigti čia. "
+        "Jei vis dėlto reikia žmogaus, tiesiog parašykite.",
+        "yes": "Taip",
+        "no": "Ne",
+        "end_chat": "Baigti pokalbį",
         "not_helped": "Atsiprašau. Mūsų komandos narys perims pokalbį, kai tik atsilaisvins – "
         "jūsų vieta eilėje išlieka.",
         "human_ack": "Žinoma – perduosiu jus žmogui. Jūsų vieta eilėje išlieka.",
@@ -211,7 +227,7 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
             "few": "În fața dvs. se află {n} persoane.",
             "other": "În fața dvs. se află {n} de persoane.",
         },
-        "queue_next": "Sunteți următorul la rând.",
+        "queue_next": "Nu mai este nimeni înaintea dvs.",
         "eta": {
             "one": "Timpul estimat de așteptare este de aproximativ {n} minut.",
             "few": "Timpul estimat de așteptare este de aproximativ {n} minute.",
@@ -221,12 +237,16 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
         "ask": "Cât așteptați, puneți-mi o întrebare – caut răspunsul în articolele noastre de "
         "ajutor. Scrieți „operator” oricând dacă doriți să așteptați o persoană.",
         "answer": "Acest articol ar trebui să vă ajute:",
-        "did_it_help": "V-a răspuns la întrebare? (da/nu)",
+        "did_it_help": "V-a răspuns la întrebare?",
         "offer": "Am găsit câteva articole care v-ar putea ajuta:",
-        "did_any_help": "V-a ajutat vreunul dintre ele? (da/nu)",
+        "did_any_help": "V-a ajutat vreunul dintre ele?",
         "no_answer": "Nu am găsit un răspuns la această întrebare. Un coleg din echipa noastră "
         "vă va răspunde imediat ce se eliberează.",
-        "helped": "Excelent, mă bucur că v-a ajutat! Dacă mai aveți nevoie de ceva, scrieți-ne.",
+        "helped": "Excelent, mă bucur că v-a ajutat! Dacă asta a fost tot, puteți încheia "
+        "conversația aici. Dacă totuși aveți nevoie de o persoană, scrieți-ne.",
+        "yes": "Da",
+        "no": "Nu",
+        "end_chat": "Încheie conversația",
         "not_helped": "Îmi pare rău. Un coleg din echipa noastră va prelua conversația imediat "
         "ce se eliberează – vă păstrați locul la rând.",
         "human_ack": "Desigur – vă transfer către o persoană. Vă păstrați locul la rând.",
@@ -241,7 +261,7 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
             "few": "Перед вами в очереди {n} человека.",
             "many": "Перед вами в очереди {n} человек.",
         },
-        "queue_next": "Вы следующий в очереди.",
+        "queue_next": "Перед вами в очереди никого нет.",
         "eta": {
             "one": "Примерное время ожидания — {n} минута.",
             "few": "Примерное время ожидания — {n} минуты.",
@@ -251,12 +271,16 @@ PHRASES: Final[dict[str, dict[str, Phrase]]] = {
         "ask": "Пока вы ждёте, задайте мне вопрос — я поищу ответ в наших справочных статьях. "
         "Напишите «оператор» в любой момент, если хотите дождаться человека.",
         "answer": "Эта статья должна помочь:",
-        "did_it_help": "Это ответ на ваш вопрос? (да/нет)",
-        "offer": "Я нашёл несколько статей, которые могут помочь:",
-        "did_any_help": "Помогла ли одна из них? (да/нет)",
-        "no_answer": "К сожалению, я не нашёл ответа. Сотрудник нашей команды ответит, как "
+        "did_it_help": "Это ответ на ваш вопрос?",
+        "offer": "Вот несколько статей, которые могут помочь:",
+        "did_any_help": "Помогла ли одна из них?",
+        "no_answer": "К сожалению, ответа найти не удалось. Сотрудник нашей команды ответит, как "
         "только освободится.",
-        "helped": "Отлично, рад, что это помогло! Если нужно что-то ещё, пишите.",
+        "helped": "Отлично, хорошо, что это помогло! Если это всё, чат можно завершить. Если "
+        "вам всё же нужен человек, просто напишите.",
+        "yes": "Да",
+        "no": "Нет",
+        "end_chat": "Завершить чат",
         "not_helped": "Извините. Сотрудник нашей команды подключится, как только освободится, — "
         "ваше место в очереди сохраняется.",
         "human_ack": "Конечно — я передам разговор человеку. Ваше место в очереди сохраняется.",

@@ -2,13 +2,14 @@
 the login page, the widget (closed, open, chatting), the console with a chat, and the
 dashboard.
 
-axe-core comes from npm (a devDependency in package.json): run ``npm ci`` in the repository
-root before the browser tests. Without it these tests fail and say so, rather than skip.
+axe-core comes inside the ``axe-playwright-python`` wheel (a dev dependency), so the
+README's test command brings it; without it these tests fail and say so, rather than skip.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,10 @@ from tests.browser.test_widget import W, write
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
-AXE = Path(__file__).parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+_AXE_WHEEL = find_spec("axe_playwright_python")
+AXE = Path(_AXE_WHEEL.origin if _AXE_WHEEL and _AXE_WHEEL.origin else "/nonexistent").with_name(
+    "axe.min.js"
+)
 BLOCKING = ("serious", "critical")
 
 
@@ -30,8 +34,8 @@ def axe_problems(page: Any) -> list[str]:
     """Serious and critical violations on the page as it is now, one line each."""
     if not AXE.is_file():
         pytest.fail(
-            f"axe-core is missing ({AXE} not found): run `npm ci` in the repository root "
-            "(axe-core is a devDependency in package.json)",
+            f"axe-core is missing ({AXE} not found): install the dev extras "
+            "(pip install -e '.[dev]' brings axe-playwright-python, which ships axe.min.js)",
             pytrace=False,
         )
     page.add_script_tag(path=str(AXE))

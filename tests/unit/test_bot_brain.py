@@ -220,3 +220,45 @@ def test_every_reply_is_the_bots(index: KnowledgeIndex) -> None:
 )
 def test_language_tags_resolve_to_a_phrase_table(tag: str | None, lang: str) -> None:
     assert resolve_lang(tag) == lang
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_yes_no_buttons_are_read_as_feedback_in_every_language(lang: str) -> None:
+    """A pressed button sends its label: the bot must read it as the typed word."""
+    yes, no = PHRASES[lang]["yes"], PHRASES[lang]["no"]
+    assert isinstance(yes, str) and isinstance(no, str)
+    assert feedback_of(yes) is True and feedback_of(no) is False
+    assert "(" not in str(PHRASES[lang]["did_it_help"]) + str(PHRASES[lang]["did_any_help"])
+
+
+@pytest.mark.parametrize(
+    ("lang", "question"),
+    [("en", "forgot password"), ("sl", "pozabil sem geslo"), ("ru", "забыл пароль")],
+)
+def test_a_helpful_answer_is_followed_by_an_offer_to_end(
+    index: KnowledgeIndex, lang: str, question: str
+) -> None:
+    brain = BotBrain(index, lang)
+    [asked] = brain.on_visitor_message(question)
+    assert isinstance(asked, BotReply) and asked.kind in ("answer", "offer")
+    labels = [q.label for q in asked.quick_replies]
+    assert labels == [PHRASES[lang]["yes"], PHRASES[lang]["no"]]
+    [helped] = brain.on_visitor_message(asked.quick_replies[0].text)
+    assert isinstance(helped, BotReply) and helped.kind == "helped"
+    assert [(q.action, q.label) for q in helped.quick_replies] == [
+        ("end", PHRASES[lang]["end_chat"])
+    ]
+
+
+def test_queue_and_bot_lines_use_no_gendered_forms_for_the_visitor_or_the_bot() -> None:
+    """ "Вы следующий", "Vi ste sledeći", "нашёл", "pronašao" assume a man on either side."""
+    gendered = {
+        "ru": ("следующий", "нашёл", "рад,", "рад "),
+        "sr-Latn": ("sledeći", "pronašao"),
+        "sl": ("naslednji", "našel", "vesel sem", "predal"),
+        "lt": ("esate kitas",),
+        "ro": ("următorul",),
+    }
+    for lang, words in gendered.items():
+        text = " ".join(str(v) for v in PHRASES[lang].values()).lower()
+        assert not [w for w in words if w in text], lang

@@ -27,12 +27,15 @@ ARTICLES = [
         ("povzetje", "plačilo"),
     ),
     Article("a2", "sr-Cyrl", 'Поруџбина, "наводници"', "Тело: са двотачком", (), updated_ms=5),
+    Article(
+        "a3", "en", "Cash on delivery", "Pay the courier.", (), answer='Yes: "pay" on delivery.'
+    ),
 ]
 
 
 def test_jsonl_round_trip_keeps_every_field(tmp_path: Path) -> None:
     path = tmp_path / "kb.jsonl"
-    assert write_jsonl(path, ARTICLES) == 2
+    assert write_jsonl(path, ARTICLES) == 3
     assert read_jsonl(path) == ARTICLES
 
 

@@ -10,6 +10,9 @@ export function createApi(server) {
     searchKb(q, lang) {
       return json("/api/kb/search?" + new URLSearchParams({ q, lang }));
     },
+    topKb(lang) {
+      return json("/api/kb/top?" + new URLSearchParams({ lang }));
+    },
     article(id) {
       return json("/api/kb/articles/" + encodeURIComponent(id));
     },

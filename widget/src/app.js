@@ -40,6 +40,8 @@ export function startWidget(config) {
   let retryTimer = 0;
   let outbox = storage.get("outbox", []);
   let rating = null;
+  let agentJoined = false; // has the visitor seen a person join since the chat last waited?
+  let replyEtaS = null; // the hub's estimate of how soon a person answers a new chat
   const forms = {};
   const status = { queue: [], credits: null };
 
@@ -50,14 +52,62 @@ export function startWidget(config) {
       kb.open(id);
     },
     onHuman: () => sendText(t("human")),
+    onQuickReply: (q) => (q.action === "end" ? endChat() : q.text && sendText(String(q.text))),
   });
   const composer = createComposer(t, { onSend: sendText, onTyping, maxChars: () => limits.max_text_chars });
   const typingLine = h("div", { className: "typing", "aria-hidden": "true" });
   const footer = h("div", { className: "footer" });
-  const chatView = h("div", { className: "view chat" }, log.el, typingLine, footer);
+  const intro = h("p", { className: "intro" });
+  const endBar = h("div", { className: "endbar", hidden: true });
+  const chatView = h("div", { className: "view chat" }, intro, log.el, typingLine, footer, endBar);
   const kb = createKb(t, api, config.lang, { onBack: showChat });
   const kbView = h("div", { className: "view kbview", hidden: true }, kb.el);
   panel.body.append(chatView, kbView);
+
+  /** The welcome line: who answers and how soon, before the visitor has written anything. */
+  function renderIntro() {
+    let when = "";
+    if (available && typeof replyEtaS === "number" && replyEtaS >= 0) {
+      when = replyEtaS < 60 ? t("replySoon") : t("replyIn", { eta: t("wait", { n: Math.round(replyEtaS / 60) }) });
+    }
+    intro.textContent = when ? t("welcome") + " " + when : t("welcome");
+  }
+
+  /** "End chat" under the composer while a conversation is open (it asks once before ending);
+   * the welcome line only before. */
+  function renderEndBar() {
+    const open = Boolean(seq.id) && convState !== null && convState !== "closed";
+    endBar.hidden = !open;
+    intro.hidden = open; // once chatting, the status line tells the wait
+    if (!open || endBar.dataset.asking) return;
+    endBar.replaceChildren(h("button", { type: "button", className: "link end", onclick: askEnd }, t("endChat")));
+  }
+
+  function askEnd() {
+    endBar.dataset.asking = "1";
+    const no = h("button", { type: "button", className: "link cancel", onclick: () => stopAsking(true) }, t("cancel"));
+    endBar.replaceChildren(
+      h("span", { id: "ld-end-ask" }, t("endAsk")),
+      " ",
+      h("button", { type: "button", className: "link confirm", "aria-describedby": "ld-end-ask", onclick: () => endChat() }, t("endChat")),
+      " ",
+      no,
+    );
+    no.focus();
+  }
+
+  function stopAsking(refocus) {
+    delete endBar.dataset.asking;
+    renderEndBar();
+    if (refocus) endBar.querySelector("button")?.focus();
+  }
+
+  function endChat() {
+    if (!seq.id || convState === "closed") return;
+    conn.send({ type: "close", conversation_id: seq.id });
+    log.hideQuick();
+    stopAsking(false);
+  }
 
   function showChat() {
     kbView.hidden = true;
@@ -155,6 +205,7 @@ export function startWidget(config) {
   }
 
   function sendText(text) {
+    log.hideQuick(); // the visitor answered (typed or pressed): the old question's buttons go
     const entry = { cmid: newId(), text: text.slice(0, limits.max_text_chars) };
     outbox.push(entry);
     persistOutbox();
@@ -189,6 +240,7 @@ export function startWidget(config) {
     if (seq.id && convState && convState !== "closed") return false;
     seq.reset(convId, 0);
     convState = convState === "closed" || !convState ? "bot" : convState;
+    agentJoined = false;
     lastSeenSent = 0;
     agentSeen = 0;
     storage.set({ conv: convId });
@@ -206,9 +258,11 @@ export function startWidget(config) {
       case "assigned":
         return t("joined", { name: (data.agent && data.agent.name) || t("agent") });
       case "requeued":
-        return t("requeued");
+        // Only someone who saw a person join is "back" in the queue: an offer an agent let
+        // lapse or declined was never shown to the visitor.
+        return agentJoined ? t("requeued") : null;
       case "agent_left":
-        return t("left");
+        return agentJoined ? t("left") : null;
       case "transferred":
         return t("transferred");
       case "closed":
@@ -228,14 +282,17 @@ export function startWidget(config) {
       convState = "active";
       nobodyComing = null;
       agentName = (data.agent && data.agent.name) || agentName;
+      agentJoined = true;
       status.queue = [];
       log.hideHuman();
     } else if (frame.event === "requeued" || frame.event === "agent_left") {
       convState = "bot";
+      agentJoined = false;
     } else if (frame.event === "closed") {
       convState = "closed";
       status.queue = [];
       typingLine.textContent = "";
+      log.hideQuick();
       showRating(frame.conversation_id);
     } else if (frame.event === "no_credits") {
       status.credits = 0;
@@ -245,6 +302,7 @@ export function startWidget(config) {
     }
     renderStatus();
     renderFooter();
+    renderEndBar();
   }
 
   function show(frame) {
@@ -290,6 +348,7 @@ export function startWidget(config) {
       case "welcome": {
         limits = { ...limits, ...(frame.limits || {}) };
         available = frame.available !== false;
+        replyEtaS = typeof frame.reply_eta_s === "number" ? frame.reply_eta_s : null;
         if (frame.credits && typeof frame.credits.balance === "number") status.credits = frame.credits.balance;
         status.shop = frame.shop_url || null;
         resuming = false;
@@ -308,6 +367,8 @@ export function startWidget(config) {
         flush();
         renderStatus();
         renderFooter();
+        renderIntro();
+        renderEndBar();
         break;
       }
       case "message":
@@ -318,6 +379,7 @@ export function startWidget(config) {
         if (frame.conversation_id) adopt(frame.conversation_id);
         log.confirm(frame.client_msg_id, frame.seq);
         settled(frame.client_msg_id, "sent");
+        renderEndBar();
         break;
       case "resumed":
         resuming = false;
@@ -326,6 +388,7 @@ export function startWidget(config) {
         log.seen(agentSeen);
         markSeen();
         renderFooter();
+        renderEndBar();
         break;
       case "typing":
         if (frame.who !== "agent" || frame.conversation_id !== seq.id) break;
@@ -351,6 +414,7 @@ export function startWidget(config) {
       case "offline":
         available = false;
         renderFooter();
+        renderIntro();
         break;
       case "rated":
         if (rating && rating.convId === frame.conversation_id) {
@@ -415,6 +479,7 @@ export function startWidget(config) {
   document.addEventListener("visibilitychange", markSeen);
 
   for (const entry of outbox) log.pending(entry.cmid, entry.text, "queued");
+  renderIntro();
   renderFooter();
   panel.mount();
   if (storage.get("open", false)) panel.open({ focus: false });

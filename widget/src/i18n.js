@@ -58,6 +58,13 @@ const en = {
   ended: "Your chat session has ended.",
   retry: "Reconnect",
   newReply: "New message",
+  welcome: "Hi! Ask us anything here.",
+  replySoon: "We usually reply within a minute.",
+  replyIn: "Expected reply time: {eta}.",
+  endChat: "End chat",
+  endAsk: "End this chat?",
+  cancel: "Cancel",
+  popular: "Popular articles",
 };
 
 const sl = {
@@ -87,7 +94,7 @@ const sl = {
     few: "Pred vami so {n} osebe",
     other: "Pred vami je {n} oseb",
   },
-  next: "Ste naslednji na vrsti",
+  next: "Pred vami ni nikogar",
   wait: {
     one: "približno {n} minuta",
     two: "približno {n} minuti",
@@ -96,7 +103,7 @@ const sl = {
   },
   soon: "manj kot minuta",
   waitLabel: "Predviden čas čakanja: {eta}",
-  joined: "{name} se je pridružil(a) klepetu",
+  joined: "{name} je zdaj v klepetu",
   left: "Svetovalec je zapustil klepet",
   requeued: "Spet ste v vrsti",
   transferred: "Predajamo vas sodelavcu",
@@ -138,6 +145,13 @@ const sl = {
   ended: "Vaša seja klepeta je potekla.",
   retry: "Poveži znova",
   newReply: "Novo sporočilo",
+  welcome: "Pozdravljeni! Tukaj nas lahko vprašate karkoli.",
+  replySoon: "Običajno odgovorimo v manj kot minuti.",
+  replyIn: "Predviden čas do odgovora: {eta}.",
+  endChat: "Končaj klepet",
+  endAsk: "Želite končati klepet?",
+  cancel: "Prekliči",
+  popular: "Priljubljeni članki",
 };
 
 const lt = {
@@ -167,7 +181,7 @@ const lt = {
     many: "Prieš jus yra {n} žmogaus",
     other: "Prieš jus yra {n} žmonių",
   },
-  next: "Jūs esate kitas eilėje",
+  next: "Prieš jus nieko nėra",
   wait: {
     one: "apie {n} minutę",
     few: "apie {n} minutes",
@@ -218,6 +232,13 @@ const lt = {
   ended: "Pokalbio sesija baigėsi.",
   retry: "Prisijungti iš naujo",
   newReply: "Nauja žinutė",
+  welcome: "Sveiki! Čia galite mūsų klausti bet ko.",
+  replySoon: "Paprastai atsakome greičiau nei per minutę.",
+  replyIn: "Numatomas atsakymo laikas: {eta}.",
+  endChat: "Baigti pokalbį",
+  endAsk: "Baigti šį pokalbį?",
+  cancel: "Atšaukti",
+  popular: "Populiarūs straipsniai",
 };
 
 const ro = {
@@ -289,6 +310,13 @@ const ro = {
   ended: "Sesiunea de chat s-a încheiat.",
   retry: "Reconectare",
   newReply: "Mesaj nou",
+  welcome: "Bună! Ne puteți întreba orice aici.",
+  replySoon: "De obicei răspundem în mai puțin de un minut.",
+  replyIn: "Timp estimat de răspuns: {eta}.",
+  endChat: "Încheie conversația",
+  endAsk: "Încheiați conversația?",
+  cancel: "Anulează",
+  popular: "Articole populare",
 };
 
 const ru = {
@@ -318,7 +346,7 @@ const ru = {
     many: "Перед вами {n} человек",
     other: "Перед вами {n} человека",
   },
-  next: "Вы следующий в очереди",
+  next: "Перед вами никого нет",
   wait: {
     one: "примерно {n} минута",
     few: "примерно {n} минуты",
@@ -327,7 +355,7 @@ const ru = {
   },
   soon: "меньше минуты",
   waitLabel: "Ожидание: {eta}",
-  joined: "{name} присоединился к чату",
+  joined: "{name} теперь в чате",
   left: "Оператор покинул чат",
   requeued: "Вы снова в очереди",
   transferred: "Мы передаём разговор коллеге",
@@ -364,6 +392,13 @@ const ru = {
   ended: "Сеанс чата завершён.",
   retry: "Подключиться снова",
   newReply: "Новое сообщение",
+  welcome: "Здравствуйте! Задайте здесь любой вопрос.",
+  replySoon: "Обычно мы отвечаем меньше чем за минуту.",
+  replyIn: "Примерное время ответа: {eta}.",
+  endChat: "Завершить чат",
+  endAsk: "Завершить этот чат?",
+  cancel: "Отмена",
+  popular: "Популярные статьи",
 };
 
 const srLatn = {
@@ -391,7 +426,7 @@ const srLatn = {
     few: "Ispred vas su {n} osobe",
     other: "Ispred vas je {n} osoba",
   },
-  next: "Vi ste sledeći na redu",
+  next: "Ispred vas nema nikoga",
   wait: {
     one: "približno {n} minut",
     few: "približno {n} minuta",
@@ -399,7 +434,7 @@ const srLatn = {
   },
   soon: "manje od minut",
   waitLabel: "Očekivano čekanje: {eta}",
-  joined: "{name} se pridružio razgovoru",
+  joined: "{name} je sada u razgovoru",
   left: "Operater je napustio razgovor",
   requeued: "Ponovo ste u redu",
   transferred: "Prebacujemo vas kolegi",
@@ -435,6 +470,13 @@ const srLatn = {
   ended: "Vaša sesija je istekla.",
   retry: "Poveži ponovo",
   newReply: "Nova poruka",
+  welcome: "Zdravo! Ovde nas možete pitati bilo šta.",
+  replySoon: "Obično odgovaramo za manje od minut.",
+  replyIn: "Očekivano vreme odgovora: {eta}.",
+  endChat: "Završi razgovor",
+  endAsk: "Završiti ovaj razgovor?",
+  cancel: "Otkaži",
+  popular: "Popularni članci",
 };
 
 // Digraphs come first in the walk below; {placeholders} are left as they are.

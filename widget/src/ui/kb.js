@@ -9,10 +9,11 @@ export function createKb(t, api, lang, { onBack }) {
   let timer = 0;
   let asked = 0;
   const input = h("input", { type: "search", "aria-label": t("search"), placeholder: t("search") });
-  const results = h("ul", { "aria-label": t("help") });
+  const heading = h("h3", { className: "kb-heading", id: "ld-kb-heading" });
+  const results = h("ul", { "aria-labelledby": "ld-kb-heading" });
   const article = h("article", { className: "article", hidden: true });
   const back = h("button", { type: "button", className: "link back" }, icon(ICONS.back), t("back"));
-  const el = h("div", { className: "kb" }, back, input, results, article);
+  const el = h("div", { className: "kb" }, back, input, heading, results, article);
 
   back.addEventListener("click", () => {
     if (!article.hidden && results.childElementCount) return showResults();
@@ -22,25 +23,25 @@ export function createKb(t, api, lang, { onBack }) {
   function showResults() {
     article.hidden = true;
     input.hidden = false;
+    heading.hidden = false;
     results.hidden = false;
     input.focus();
+    if (!input.value.trim()) search(); // nothing typed yet: the most read articles
   }
 
   async function search() {
     const q = input.value.trim();
     const mine = ++asked;
-    if (!q) {
-      results.textContent = "";
-      return;
-    }
     let found = [];
     try {
-      found = (await api.searchKb(q, lang)).results || [];
+      found = (q ? await api.searchKb(q, lang) : await api.topKb(lang)).results || [];
     } catch {
       found = null;
     }
     if (mine !== asked) return; // a newer query is on its way
+    heading.textContent = q ? t("help") : t("popular");
     results.textContent = "";
+    if (!q && found && !found.length) return; // an empty knowledge base: nothing to show yet
     if (!found || !found.length) {
       results.append(h("li", { className: found ? "empty" : "error" }, found ? t("noResults") : t("sendFailed")));
       return;
@@ -64,6 +65,7 @@ export function createKb(t, api, lang, { onBack }) {
   async function open(id) {
     article.hidden = false;
     input.hidden = true;
+    heading.hidden = true;
     results.hidden = true;
     article.textContent = "";
     try {

@@ -11,7 +11,7 @@ export function initials(name) {
   return letters.toUpperCase();
 }
 
-export function createLog(t, { onArticle, onHuman }) {
+export function createLog(t, { onArticle, onHuman, onQuickReply }) {
   // A list that announces what is added (aria-live), not role="log": that role would take
   // the list semantics away from its <li> items.
   const el = h("ol", { className: "log", "aria-live": "polite", "aria-relevant": "additions", "aria-label": t("messages"), tabindex: "0" });
@@ -19,6 +19,7 @@ export function createLog(t, { onArticle, onHuman }) {
   const seqs = new Set(); // (conversation, seq) already on screen
   let seenMark = null;
   let humanChip = null;
+  let quickBar = null;
 
   function scroll() {
     el.scrollTop = el.scrollHeight;
@@ -71,7 +72,25 @@ export function createLog(t, { onArticle, onHuman }) {
     const label = frame.author === "visitor" ? t("you") : frame.author === "bot" ? t("bot") : frame.author_name || t("agent");
     const { li, body } = item(frame.author, label, String(frame.text ?? ""), { "data-seq": frame.seq });
     if (frame.author === "visitor" && cmid) mine.set(cmid, li);
+    // Any newer message makes an older message's buttons stale (their question is past).
+    quickBar?.remove();
+    quickBar = null;
     if (frame.author === "bot") {
+      const quick = Array.isArray(frame.quick_replies) ? frame.quick_replies : [];
+      if (quick.length) {
+        quickBar = h(
+          "div",
+          { className: "chips quick", role: "group", "aria-label": String(frame.text ?? "").split("\n").pop() },
+          quick.map((q) =>
+            h(
+              "button",
+              { type: "button", className: "chip quick-reply", "data-action": q.action === "end" ? "end" : "reply", onclick: () => onQuickReply(q) },
+              String(q.label ?? ""),
+            ),
+          ),
+        );
+        body.append(quickBar);
+      }
       const chips = h("div", { className: "chips" });
       for (const article of Array.isArray(frame.articles) ? frame.articles : []) {
         chips.append(
@@ -141,6 +160,10 @@ export function createLog(t, { onArticle, onHuman }) {
       humanChip?.remove();
       humanChip = null;
     },
+    hideQuick() {
+      quickBar?.remove();
+      quickBar = null;
+    },
     card(node) {
       const li = h("li", { className: "card" }, node);
       el.append(li);
@@ -153,6 +176,7 @@ export function createLog(t, { onArticle, onHuman }) {
       seqs.clear();
       seenMark = null;
       humanChip = null;
+      quickBar = null;
     },
     append: (node) => append(el, [node]),
   };

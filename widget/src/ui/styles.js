@@ -51,6 +51,11 @@ header h2{flex:1;margin:0;font-size:16px;font-weight:650}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin-top:6px}
 .chip{border:1px solid var(--ld-accent);color:var(--ld-accent);background:var(--ld-bg);border-radius:16px;padding:4px 10px;font-size:13px;text-align:left}
 .chip:hover{background:var(--ld-soft)}
+.quick .chip{background:var(--ld-accent);color:var(--ld-on-accent);font-weight:600}
+.quick .chip:hover{background:var(--ld-accent);opacity:.9}
+.intro{margin:0;padding:10px 16px 0;font-size:13px;color:var(--ld-muted)}
+.endbar{padding:0 12px 8px;font-size:13px;color:var(--ld-muted);display:flex;gap:8px;align-items:center;justify-content:flex-end;flex-wrap:wrap}
+.kb-heading{margin:4px 0 0;font-size:13px;color:var(--ld-muted);font-weight:600}
 .typing{padding:0 16px 4px;font-size:12px;color:var(--ld-muted);min-height:18px}
 .composer{display:flex;gap:8px;padding:10px 12px;border-top:1px solid var(--ld-line);align-items:flex-end}
 .composer textarea{flex:1;resize:none;border:1px solid var(--ld-line);border-radius:10px;padding:8px 10px;max-height:120px;min-height:40px;background:var(--ld-bg)}

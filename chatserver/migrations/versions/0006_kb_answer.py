@@ -1,0 +1,23 @@
+"""Knowledge-base articles get an optional answer: a whole reply an agent can insert.
+
+Revision ID: 0006_kb_answer
+Revises: 0005_notes
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006_kb_answer"
+down_revision = "0005_notes"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("kb_articles") as batch:
+        batch.add_column(sa.Column("answer", sa.Text(), nullable=False, server_default=""))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("kb_articles") as batch:
+        batch.drop_column("answer")
