@@ -1,14 +1,14 @@
 """Knowledge-base articles get an optional answer: a whole reply an agent can insert.
 
-Revision ID: 0006_kb_answer
-Revises: 0005_notes
+Revision ID: 0007_kb_answer
+Revises: 0006_money
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_kb_answer"
-down_revision = "0005_notes"
+revision = "0007_kb_answer"
+down_revision = "0006_money"
 branch_labels = None
 depends_on = None
 
