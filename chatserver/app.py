@@ -70,11 +70,25 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             async def redis_back() -> None:
                 hub.forget_all()
                 await cluster.redis_back()
+                await hub.catch_up()
+
+            async def peer_gap() -> None:
+                hub.forget_all()
+                await hub.catch_up()
 
             def on_bus_reconnect() -> None:
                 hub.tasks.spawn(redis_back())
 
-            bus = RedisBus(settings.redis_url, hub.deliver, node_id, on_reconnect=on_bus_reconnect)
+            def on_peer_gap() -> None:
+                hub.tasks.spawn(peer_gap())
+
+            bus = RedisBus(
+                settings.redis_url,
+                hub.deliver,
+                node_id,
+                on_reconnect=on_bus_reconnect,
+                on_peer_gap=on_peer_gap,
+            )
             bus.linked_clients.append(cluster.redis)
             hub.presence = cluster.presence
         else:
