@@ -30,6 +30,7 @@ from chatserver.presence import InMemoryPresence
 from chatserver.sessions import AgentSockets
 from chatserver.settings import Settings, get_settings
 from chatserver.store import Store
+from chatserver.tasks import TaskSet
 from chatserver.ws import agent_endpoint, visitor_endpoint
 
 log = logging.getLogger("livedesk.app")
@@ -128,6 +129,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(dispatcher.stop)
             await dashboard.start(app.state)
             started.push_async_callback(dashboard.stop, app.state)
+            watcher = TaskSet("sessions")
+            watcher.spawn(app.state.sessions.watch(store, settings.session_check_interval_s))
+            started.push_async_callback(watcher.stop)
             app.state.ready = True
             try:
                 yield
