@@ -104,8 +104,8 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
     socket was sent, for a catch-up."""
     views: dict[str, OutFrame | None] = {}
     body = frame.body
-    seq = body.get("seq") if in_room else None
-    conv_id = body.get("conversation_id") if seq is not None else None
+    seq: int = body.get("seq", -1) if in_room else -1
+    conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
     sent = 0
     for conn in conns:
         who = audience_of(conn.role)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from chatserver.loadtest import HubProcess
 from tests.cluster_nodes import (
     Chat,
-    HubProcess,
     agent_email,
     agent_on,
     chat_across,
