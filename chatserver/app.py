@@ -71,24 +71,18 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             async def redis_back() -> None:
                 hub.forget_all()
                 await cluster.redis_back()
-                await hub.catch_up()
-
-            async def peer_gap() -> None:
-                hub.forget_all()
-                await hub.catch_up()
+                # What was published while the bus was down never reached these sockets.
+                hub.request_catch_up()
 
             def on_bus_reconnect() -> None:
                 hub.tasks.spawn(redis_back())
-
-            def on_peer_gap() -> None:
-                hub.tasks.spawn(peer_gap())
 
             bus = RedisBus(
                 settings.redis_url,
                 hub.deliver,
                 node_id,
                 on_reconnect=on_bus_reconnect,
-                on_peer_gap=on_peer_gap,
+                on_peer_gap=hub.request_catch_up,
             )
             bus.linked_clients.append(cluster.redis)
             hub.presence = cluster.presence

@@ -186,6 +186,8 @@ class Hub:
         self.presence: Presence | None = None
         self.tasks = TaskSet("hub")
         self.credits: Credits | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._catch_up_again = False
 
     # ------------------------------------------------------------------ fan-out
 
@@ -415,6 +417,22 @@ class Hub:
         this cache, so every entry is re-read from the store on its next use."""
         self.convs.clear()
         self.visitor_open.clear()
+
+    def request_catch_up(self) -> None:
+        """``catch_up`` after the cache is dropped, one at a time: a request made while one
+        runs is served by one more pass after it (the bus may report many gaps at once)."""
+        if self._catching_up is not None and not self._catching_up.done():
+            self._catch_up_again = True
+            return
+        self._catching_up = self.tasks.spawn(self._catch_up_passes())
+
+    async def _catch_up_passes(self) -> None:
+        again = True
+        while again:
+            self._catch_up_again = False
+            self.forget_all()
+            await self.catch_up()
+            again = self._catch_up_again
 
     async def catch_up(self) -> None:
         """Frames published while the bus was down (here or on another node) never reached

@@ -4,14 +4,12 @@ never the visitor, live or on resume, while the visitor keeps a gapless ``seq``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chatserver.protocol import AUDIENCES, HIDDEN_EVENT
+from chatserver.protocol import HIDDEN_EVENT
 from tests.integration.conftest import Backend, seed_agents
 from tests.integration.test_bot_and_kb import online_agent, seed_kb
 from tests.integration.test_desk_api import chat_with, login, online
@@ -20,7 +18,6 @@ from tests.live import Client, LiveServer, connect_visitor
 pytestmark = pytest.mark.conformance
 
 NOTE = "prefers e-mail; suspected fraud, check the card"
-PROTOCOL_MD = Path(__file__).parents[2] / "docs" / "protocol.md"
 
 
 @pytest.fixture
@@ -114,20 +111,3 @@ async def test_the_bots_handoff_summary_reaches_the_agent_and_never_the_visitor(
     assert [f["seq"] for f in items] == list(range(1, len(items) + 1))
     assert [f for f in items if summaries(f)] == []
     assert items[handoff["seq"] - 1]["event"] == HIDDEN_EVENT
-
-
-def test_every_event_and_frame_audience_is_stated_in_protocol_md() -> None:
-    """docs/protocol.md's audience table mirrors ``protocol.AUDIENCES``, row by row."""
-    text = PROTOCOL_MD.read_text()
-    section = text.split("### Audiences", 1)[1].split("\n## ", 1)[0]
-    rows = dict(re.findall(r"^\| `([a-z_:]+)` \| ([^|]+?) \|", section, re.M))
-    stated = {
-        kind: (
-            ", ".join(sorted(reach.audience)),
-            ", ".join(f"`{f}`" for f in sorted(reach.staff_fields)) or "—",
-        )
-        for kind, reach in AUDIENCES.items()
-    }
-    assert {k: v[0] for k, v in stated.items()} == rows
-    for kind, (_, fields) in stated.items():
-        assert f"| `{kind}` | {stated[kind][0]} | {fields} |" in section
