@@ -758,15 +758,18 @@ class Hub:
         if conv.state in ("bot", "offered", "active"):
             self.join(conn, conversation_channel(conv.id))
         after = frame.after_seq
-        conn.sent_seq.setdefault(conv.id, after)
+        # Marks only for a room it is in: a catch-up replays rooms.
+        in_room = conversation_channel(conv.id) in conn.rooms
+        if in_room:
+            conn.sent_seq.setdefault(conv.id, after)
+        who = audience_of(conn.role)
         while True:
             rows = await self._guard(self.store.messages_after(conv.id, after, RESUME_PAGE))
-            who = audience_of(conn.role)
             for row in rows:
                 view = for_audience(message_frame(row), who)
                 if view is not None:
                     await conn.push_waiting(view)
-                if row["seq"] > conn.sent_seq.get(conv.id, -1):
+                if in_room and row["seq"] > conn.sent_seq.get(conv.id, -1):
                     conn.sent_seq[conv.id] = row["seq"]
             if len(rows) < RESUME_PAGE:
                 break
