@@ -30,6 +30,7 @@ from chatserver.presence import InMemoryPresence
 from chatserver.sessions import AgentSockets
 from chatserver.settings import Settings, get_settings
 from chatserver.store import Store
+from chatserver.tasks import TaskSet
 from chatserver.ws import agent_endpoint, visitor_endpoint
 
 log = logging.getLogger("livedesk.app")
@@ -70,11 +71,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             async def redis_back() -> None:
                 hub.forget_all()
                 await cluster.redis_back()
+                # What was published while the bus was down never reached these sockets.
+                hub.request_catch_up()
 
             def on_bus_reconnect() -> None:
                 hub.tasks.spawn(redis_back())
 
-            bus = RedisBus(settings.redis_url, hub.deliver, node_id, on_reconnect=on_bus_reconnect)
+            bus = RedisBus(
+                settings.redis_url,
+                hub.deliver,
+                node_id,
+                on_reconnect=on_bus_reconnect,
+                on_peer_gap=hub.request_catch_up,
+            )
             bus.linked_clients.append(cluster.redis)
             hub.presence = cluster.presence
         else:
@@ -120,6 +129,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(credits.stop)
             await dashboard.start(app.state)
             started.push_async_callback(dashboard.stop, app.state)
+            watcher = TaskSet("sessions")
+            watcher.spawn(app.state.sessions.watch(store, settings.session_check_interval_s))
+            started.push_async_callback(watcher.stop)
             app.state.ready = True
             try:
                 yield

@@ -62,6 +62,8 @@ class Principal:
     role: str
     session_version: int
     csrf: str
+    # When the session's cookie stops being valid (Unix seconds); None: not known.
+    expires_at: float | None = None
 
     def has_role(self, *roles: str) -> bool:
         # admin > supervisor > agent: a higher role may do what a lower one may.
@@ -103,11 +105,15 @@ class Tokens:
 
     def read_session(self, cookie: str) -> dict[str, Any] | None:
         try:
-            data = self._session.loads(cookie, max_age=self.settings.session_ttl_s)
+            data, signed = self._session.loads(
+                cookie, max_age=self.settings.session_ttl_s, return_timestamp=True
+            )
         except (BadSignature, SignatureExpired):
             return None
         if not isinstance(data, dict) or type(data.get("a")) is not int:
             return None
+        # Sockets opened with the cookie must not outlive it (sessions.AgentSockets).
+        data["expires_at"] = signed.timestamp() + self.settings.session_ttl_s
         return data
 
 
@@ -214,6 +220,7 @@ async def current_principal(conn: HTTPConnection) -> Principal | None:
         role=agent.role,
         session_version=agent.session_version,
         csrf=str(data.get("c", "")),
+        expires_at=data["expires_at"],
     )
 
 

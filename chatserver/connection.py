@@ -111,6 +111,7 @@ class Connection:
         "_watchdog",
         "info",
         "on_close",
+        "sent_seq",
     )
 
     def __init__(
@@ -149,6 +150,9 @@ class Connection:
         self._held: list[OutFrame] | None = None
         # Set by the endpoint: takes a closed socket out of its rooms at once.
         self.on_close: Callable[[], None] | None = None
+        # conversation id -> the highest seq handed to this socket (or known to its client
+        # when it joined): what a catch-up after a bus outage replays from.
+        self.sent_seq: dict[str, int] = {}
 
     @classmethod
     def for_settings(

@@ -260,6 +260,7 @@ class _Waker:
     """Stands in a hub channel like a socket; a frame only sets the board's event."""
 
     __slots__ = ("rooms", "_event")
+    role = "agent"  # staff: hears what supervisors may see (``protocol.AUDIENCES``)
 
     def __init__(self, event: asyncio.Event) -> None:
         self.rooms: set[str] = set()

@@ -496,8 +496,8 @@ class Dispatcher:
                 continue  # the router changed its plan for this conversation
             try:
                 if isinstance(d, Offer) and not await self._reserve(d):
-                    # Another node's lease filled the agent: the router re-plans, and its
-                    # new decisions queue behind this task.
+                    # Another node's lease filled the agent, or the ledger could not say:
+                    # the router re-plans, and its new decisions queue behind this task.
                     await self._call(
                         lambda now, d=d: self.router.offer_failed(d.conv_id, d.agent_id, now)
                     )
@@ -510,8 +510,15 @@ class Dispatcher:
                 log.warning("could not carry out %s: %s", d, exc)
 
     async def _reserve(self, d: Offer) -> bool:
-        """A slot in the capacity ledger, which every node shares, before any offer."""
-        if not await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override):
+        """A slot in the capacity ledger, which every node shares, before any offer. A
+        reservation that raised is a refusal: the slot may not be there, so nobody may be
+        told the agent joined; the router backs off the agent and offers again later."""
+        try:
+            granted = await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override)
+        except Exception as exc:  # Redis down or failing: not granted
+            log.warning("capacity reservation for %s failed, refused: %r", d.conv_id, exc)
+            return False
+        if not granted:
             return False
         if d.override:
             log.warning("supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id)

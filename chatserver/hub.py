@@ -42,7 +42,9 @@ from chatserver.protocol import (
     Send,
     SetStatus,
     Typing,
+    audience_of,
     error_frame,
+    for_audience,
     message_frame,
 )
 from chatserver.store import Append, Appended, Store
@@ -62,6 +64,7 @@ RESUME_PAGE = 500
 SUBSCRIBE_WAIT_S = 2.0
 # Only ever handed to the boards' wakers (never to a socket: no client knows it).
 QUEUE_CHANGED = OutFrame({"type": "queue_changed"})
+CONV_PREFIX = conversation_channel("")
 
 
 @dataclass(slots=True)
@@ -94,6 +97,29 @@ def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
     if isinstance(exc, (Forbidden, Conflict, StoreUnavailable)):
         raise _refusal(exc, ref) from exc
     raise exc
+
+
+def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = False) -> None:
+    """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
+    each view encoded once; ``in_room`` (a conversation's channel): note the seq each
+    socket was sent, for a catch-up."""
+    views: dict[str, OutFrame | None] = {}
+    body = frame.body
+    seq: int = body.get("seq", -1) if in_room else -1
+    conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
+    sent = 0
+    for conn in conns:
+        who = audience_of(conn.role)
+        if who not in views:
+            views[who] = for_audience(frame, who)
+        view = views[who]
+        if view is None:
+            continue
+        conn.push(view)
+        sent += 1
+        if conv_id is not None and seq > conn.sent_seq.get(conv_id, -1):
+            conn.sent_seq[conv_id] = seq
+    metrics.FRAMES_OUT.inc(sent)
 
 
 def refuse(conn: Connection, exc: ProtocolError) -> None:
@@ -174,6 +200,8 @@ class Hub:
         self.presence: Presence | None = None
         self.tasks = TaskSet("hub")
         self.credits: Credits | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._catch_up_again = False
 
     # ------------------------------------------------------------------ fan-out
 
@@ -190,9 +218,12 @@ class Hub:
             return
         listeners = tuple(self.listeners.get(channel, ()))
         if kind == "assigned" and channel.startswith("agent:") and listeners:
-            room = conversation_channel(body["conversation"]["conversation_id"])
+            summary = body["conversation"]
+            room = conversation_channel(summary["conversation_id"])
             for conn in listeners:
                 self.join(conn, room)
+                # The console reads the history up to here on `assigned`.
+                conn.sent_seq.setdefault(summary["conversation_id"], summary["last_seq"])
             if not self.bus.subscribed(room):  # type: ignore[union-attr]
                 # The agent's console reads the history on `assigned`; if it did so before
                 # this node hears the conversation live, a message in between would be lost.
@@ -204,9 +235,7 @@ class Hub:
                 self.leave(conn, room)
         elif kind == "event" and channel.startswith("conv:"):
             self._note_event(body["conversation_id"], body["event"], body.get("data", {}))
-        for conn in listeners:
-            conn.push(frame)
-        metrics.FRAMES_OUT.inc(len(listeners))
+        push_to(listeners, frame, in_room=channel.startswith(CONV_PREFIX))
 
     async def _push_when_subscribed(
         self, room: str, listeners: tuple[Connection, ...], frame: OutFrame
@@ -214,9 +243,7 @@ class Hub:
         assert self.bus is not None
         if not await self.bus.until_subscribed(room, SUBSCRIBE_WAIT_S):
             log.warning("%s not subscribed after %ss; assigning anyway", room, SUBSCRIBE_WAIT_S)
-        for conn in listeners:
-            conn.push(frame)
-        metrics.FRAMES_OUT.inc(len(listeners))
+        push_to(listeners, frame)
 
     def wake_boards(self) -> None:
         """The routing picture changed with nothing stored (a chat queued): this node's
@@ -235,6 +262,8 @@ class Hub:
 
     def leave(self, conn: Connection, channel: str) -> None:
         conn.rooms.discard(channel)
+        if channel.startswith(CONV_PREFIX):
+            conn.sent_seq.pop(channel[len(CONV_PREFIX) :], None)
         room = self.listeners.get(channel)
         if room is None:
             return
@@ -275,6 +304,7 @@ class Hub:
         if conv is not None:
             self.remember(conv)
             self.join(conn, conversation_channel(conv.id))
+            conn.sent_seq.setdefault(conv.id, conv.last_seq)  # the client resumes from it
             summary = conversation_summary(conv, await self._agent_name(conv.agent_id))
         credits = None
         if visitor.customer_email and self.credits is not None:
@@ -307,6 +337,7 @@ class Hub:
         for conv in convs:
             self.remember(conv)
             self.join(conn, conversation_channel(conv.id))
+            conn.sent_seq.setdefault(conv.id, conv.last_seq)  # the client resumes from it
         status = "online"
         if self.dispatch is not None:
             status = await self.dispatch.agent_connected(principal.agent_id)
@@ -405,6 +436,56 @@ class Hub:
         this cache, so every entry is re-read from the store on its next use."""
         self.convs.clear()
         self.visitor_open.clear()
+
+    def request_catch_up(self) -> None:
+        """``catch_up`` after the cache is dropped, one at a time: a request made while one
+        runs is served by one more pass after it (the bus may report many gaps at once)."""
+        if self._catching_up is not None and not self._catching_up.done():
+            self._catch_up_again = True
+            return
+        self._catching_up = self.tasks.spawn(self._catch_up_passes())
+
+    async def _catch_up_passes(self) -> None:
+        again = True
+        while again:
+            self._catch_up_again = False
+            self.forget_all()
+            await self.catch_up()
+            again = self._catch_up_again
+
+    async def catch_up(self) -> None:
+        """Frames published while the bus was down (here or on another node) never reached
+        this node's sockets: replay from the store what each one was not sent, one read per
+        conversation. Clients drop repeats by seq, so an item that also arrives live is
+        harmless; a gap is not."""
+        rooms = [
+            (channel[len(CONV_PREFIX) :], tuple(conns))
+            for channel, conns in tuple(self.listeners.items())
+            if channel.startswith(CONV_PREFIX)
+        ]
+        replayed = 0
+        for conv_id, conns in rooms:
+            # Marks taken before the read: an item pushed live meanwhile may overtake an
+            # older one the read brings, and the older one must still go out.
+            marks = {c: c.sent_seq[conv_id] for c in conns if conv_id in c.sent_seq}
+            if not marks:
+                continue
+            after = min(marks.values())
+            try:
+                while True:
+                    rows = await self.store.messages_after(conv_id, after, RESUME_PAGE)
+                    for row in rows:
+                        late = tuple(c for c, mark in marks.items() if row["seq"] > mark)
+                        if late:
+                            push_to(late, message_frame(row), in_room=True)
+                            replayed += 1
+                    if len(rows) < RESUME_PAGE:
+                        break
+                    after = rows[-1]["seq"]
+            except StoreUnavailable as exc:  # those sockets catch up on their next resume
+                log.warning("catch-up of %s failed: %s", conv_id, exc)
+        if replayed:
+            log.info("caught up %d items missed while the bus was down", replayed)
 
     def forget(self, conv_id: str) -> None:
         ref = self.convs.pop(conv_id, None)
@@ -561,6 +642,7 @@ class Hub:
                     created = conv if is_new else None
                     for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
                         self.join(sibling, conversation_channel(conv.id))
+                        sibling.sent_seq.setdefault(conv.id, 0)
                 conv_id = self.remember(conv).id
             if frame.conversation_id is not None and frame.conversation_id != conv_id:
                 raise ProtocolError(
@@ -695,10 +777,19 @@ class Hub:
         if conv.state in ("bot", "offered", "active"):
             self.join(conn, conversation_channel(conv.id))
         after = frame.after_seq
+        # Marks only for a room it is in: a catch-up replays rooms.
+        in_room = conversation_channel(conv.id) in conn.rooms
+        if in_room:
+            conn.sent_seq.setdefault(conv.id, after)
+        who = audience_of(conn.role)
         while True:
             rows = await self._guard(self.store.messages_after(conv.id, after, RESUME_PAGE))
             for row in rows:
-                await conn.push_waiting(message_frame(row))
+                view = for_audience(message_frame(row), who)
+                if view is not None:
+                    await conn.push_waiting(view)
+                if in_room and row["seq"] > conn.sent_seq.get(conv.id, -1):
+                    conn.sent_seq[conv.id] = row["seq"]
             if len(rows) < RESUME_PAGE:
                 break
             after = rows[-1]["seq"]

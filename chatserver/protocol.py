@@ -295,3 +295,105 @@ def message_frame(row: dict[str, Any]) -> OutFrame:
         body["event"] = row["body"]
         body["data"] = json.loads(row["data"]) if row.get("data") else {}
     return OutFrame(body)
+
+
+# ---------------------------------------------------------------------------- audiences
+
+# Who may receive a frame: the conversation's visitor, its agent (any agent socket), the
+# team (supervisors' boards and watch sockets). Staff are agent and team alike.
+Audience = Literal["visitor", "agent", "team"]
+EVERYONE: frozenset[Audience] = frozenset({"visitor", "agent", "team"})
+STAFF: frozenset[Audience] = frozenset({"agent", "team"})
+VISITOR_ONLY: frozenset[Audience] = frozenset({"visitor"})
+TEAM_ONLY: frozenset[Audience] = frozenset({"team"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """A frame kind's audience; ``staff_fields`` are ``data`` fields of an event that only
+    staff see (the visitor gets the event without them)."""
+
+    audience: frozenset[Audience]
+    staff_fields: frozenset[str] = frozenset()
+
+
+# Every server frame type, and every stored event as ``event:<name>``: who receives it.
+# The hub enforces it for live fan-out, resume and catch-up; ``docs/protocol.md`` states
+# it (a test compares the two). A kind missing here reaches staff only.
+AUDIENCES: dict[str, Reach] = {
+    "welcome": Reach(EVERYONE),
+    "ack": Reach(EVERYONE),
+    "message": Reach(EVERYONE),
+    "event": Reach(EVERYONE),  # each stored event narrows it below
+    "typing": Reach(EVERYONE),
+    "seen": Reach(EVERYONE),
+    "resumed": Reach(EVERYONE),
+    "queue": Reach(VISITOR_ONLY),
+    "assigned": Reach(STAFF),
+    "unassigned": Reach(STAFF),
+    "offer": Reach(STAFF),
+    "offer_withdrawn": Reach(STAFF),
+    "status": Reach(STAFF),
+    "suggestions": Reach(STAFF),
+    "balance": Reach(VISITOR_ONLY),
+    "rated": Reach(VISITOR_ONLY),
+    "error": Reach(EVERYONE),
+    "pong": Reach(EVERYONE),
+    "board": Reach(TEAM_ONLY),
+    "queue_changed": Reach(TEAM_ONLY),
+    "watching": Reach(TEAM_ONLY),
+    "event:assigned": Reach(EVERYONE),
+    "event:requeued": Reach(EVERYONE),
+    "event:agent_left": Reach(EVERYONE),
+    # The visitor hears that a colleague takes over, not what one agent wrote to the next.
+    "event:transferred": Reach(EVERYONE, frozenset({"note", "override"})),
+    "event:closed": Reach(EVERYONE),
+    "event:human_requested": Reach(EVERYONE),
+    # The bot's summary of the visitor's words is written for the agent.
+    "event:handoff": Reach(STAFF),
+    "event:offline": Reach(EVERYONE),
+    "event:no_credits": Reach(EVERYONE),
+    "event:order": Reach(EVERYONE),
+    "event:hidden": Reach(VISITOR_ONLY),
+}
+# What a visitor gets in place of a stored item not meant for them: its place in the
+# conversation (``seq`` stays gapless), nothing of its content.
+HIDDEN_EVENT = "hidden"
+_UNDECLARED = Reach(STAFF)
+
+
+def reach_of(body: dict[str, Any]) -> Reach:
+    kind = body.get("type")
+    if kind == "event":
+        return AUDIENCES.get(f"event:{body.get('event')}", _UNDECLARED)
+    return AUDIENCES.get(kind if isinstance(kind, str) else "", _UNDECLARED)
+
+
+def audience_of(role: Role) -> Audience:
+    """A socket's audience: supervisors' sockets speak as agents and see what staff see."""
+    return "visitor" if role == "visitor" else "agent"
+
+
+def for_audience(frame: OutFrame, who: Audience) -> OutFrame | None:
+    """``frame`` as ``who`` may receive it: itself, a copy without staff-only fields, a
+    ``hidden`` stand-in that keeps a stored item's ``seq``, or None (not for them)."""
+    body = frame.body
+    reach = reach_of(body)
+    if who in reach.audience or (who == "agent" and "team" in reach.audience):
+        if who != "visitor" or not reach.staff_fields:
+            return frame
+        data = {k: v for k, v in body.get("data", {}).items() if k not in reach.staff_fields}
+        return OutFrame({**body, "data": data})
+    if "seq" in body and "conversation_id" in body:
+        return OutFrame(
+            {
+                "type": "event",
+                "conversation_id": body["conversation_id"],
+                "seq": body["seq"],
+                "author": "system",
+                "ts": body.get("ts"),
+                "event": HIDDEN_EVENT,
+                "data": {},
+            }
+        )
+    return None

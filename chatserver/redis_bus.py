@@ -15,7 +15,10 @@ node, reused as is for msgpack sockets on every node.
 The store stays the truth. A publish that fails, overflows the bounded queue or waits
 longer than ``stale_after_s`` is dropped and counted, never retried (a retried pipeline could
 deliver twice); a node whose subscription broke calls ``on_reconnect`` once it is back, so
-the hub can have its sockets catch up from ``seq``.
+the hub can have its sockets catch up from ``seq``. A node that dropped frames it published
+says so on the shared ``_resync`` channel as soon as Redis takes a publish again, and every
+other node calls ``on_peer_gap`` (its subscription may never have broken, or came back
+before the frames were dropped).
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ class RedisBus:
         *,
         prefix: str = KEY_PREFIX,
         on_reconnect: Callable[[], None] | None = None,
+        on_peer_gap: Callable[[], None] | None = None,
         queue_max: int = 10_000,
         batch_max: int = 256,
         stale_after_s: float = 10.0,
@@ -141,6 +145,7 @@ class RedisBus:
         self.handler = handler
         self.node_id = node_id
         self.on_reconnect = on_reconnect
+        self.on_peer_gap = on_peer_gap
         self.stats = BusStats()
         self._header = bytes([len(node)]) + node
         self._prefix = prefix
@@ -148,6 +153,9 @@ class RedisBus:
         # A channel of the node's own, always subscribed, so the subscription connection
         # exists (and its health is known) even when no socket listens to anything.
         self._control = bus_channel(f"_node:{node_id}", prefix).encode()
+        # Every node's: "I dropped frames I published; catch your sockets up".
+        self._resync_channel = bus_channel("_resync", prefix).encode()
+        self._gap = False  # frames of ours were dropped and nobody was told yet
         self._batch_max = batch_max
         self._stale_after_s = stale_after_s
         self._ping_interval_s = ping_interval_s
@@ -218,6 +226,7 @@ class RedisBus:
             self._overflowing = False
         except asyncio.QueueFull:
             self.stats.overflow += 1
+            self._gap = True
             if not self._overflowing:  # log the start of an overflow, not every frame of it
                 self._overflowing = True
                 log.warning("bus publish queue full (%d): dropping frames", self._queue.maxsize)
@@ -291,7 +300,8 @@ class RedisBus:
         self._notify()
 
     def _wanted_keys(self) -> set[bytes]:
-        return {bus_channel(c, self._prefix).encode() for c in self._wanted} | {self._control}
+        wanted = {bus_channel(c, self._prefix).encode() for c in self._wanted}
+        return wanted | {self._resync_channel, self._control}
 
     # ------------------------------------------------------------------ publisher
 
@@ -306,18 +316,25 @@ class RedisBus:
             try:
                 oldest_ok = _now() - self._stale_after_s
                 fresh = [(ch, data) for ch, data, at in batch if at >= oldest_ok]
-                self.stats.stale += len(batch) - len(fresh)
-                if fresh:
-                    await self._send(fresh)
+                if len(fresh) < len(batch):
+                    self.stats.stale += len(batch) - len(fresh)
+                    self._gap = True
+                if self._gap:
+                    fresh.append((self._resync_channel, self._header))
+                await self._send(fresh)
+                self._gap = False
             except asyncio.CancelledError:
                 raise
             except REDIS_DOWN as exc:
                 self.stats.failed += len(fresh)
+                self._gap = True
                 self._last_error = exc
                 self._set_state(pub_ok=False)
                 await self._until_redis_answers(backoff)
+                await self._tell_gap()
             except Exception:
                 self.stats.failed += len(batch)
+                self._gap = True
                 log.exception("bus publisher failed on a batch")
             finally:
                 for _ in batch:
@@ -334,6 +351,15 @@ class RedisBus:
             self._publish_sha = await self._pub_client.script_load(_PUBLISH_MANY)
             await self._pub_client.evalsha(self._publish_sha, 0, *args)
         self.stats.published += len(batch)
+
+    async def _tell_gap(self) -> None:
+        """Right after Redis answers again: the other nodes catch up now, not at this
+        node's next publish."""
+        try:
+            await self._send([(self._resync_channel, self._header)])
+            self._gap = False
+        except REDIS_DOWN as exc:  # the next batch carries the notice
+            self._last_error = exc
 
     async def _until_redis_answers(self, backoff: Backoff) -> None:
         """Probe with PING, backing off, rather than spend queued frames on a dead link."""
@@ -438,7 +464,7 @@ class RedisBus:
                     self._set_state(sub_ok=True)
                     if reconnected:
                         self.stats.reconnects += 1
-                        self._call_on_reconnect()
+                        self._call_hook(self.on_reconnect, "on_reconnect")
                 else:
                     self._notify()
             elif kind == "unsubscribe":
@@ -459,6 +485,10 @@ class RedisBus:
 
     def _on_message(self, raw_channel: Any, data: Any) -> None:
         channel_key = _as_bytes(raw_channel)
+        if channel_key == self._resync_channel:
+            if not _as_bytes(data).startswith(self._header):
+                self._call_hook(self.on_peer_gap, "on_peer_gap")
+            return
         if channel_key == self._control or not channel_key.startswith(self._channel_prefix):
             return
         payload = _as_bytes(data)
@@ -486,13 +516,14 @@ class RedisBus:
         except Exception:
             log.exception("bus handler failed on %s", channel)
 
-    def _call_on_reconnect(self) -> None:
-        if self.on_reconnect is None:
+    @staticmethod
+    def _call_hook(hook: Callable[[], None] | None, name: str) -> None:
+        if hook is None:
             return
         try:
-            self.on_reconnect()
+            hook()
         except Exception:
-            log.exception("bus on_reconnect hook failed")
+            log.exception("bus %s hook failed", name)
 
 
 def _as_bytes(value: Any) -> bytes:

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
 
     visitor_token_ttl_s: int = 30 * 24 * 3600
     session_ttl_s: int = 12 * 3600
+    # How often agent sockets are checked against their session: one whose cookie expired
+    # or was revoked (logout or password change, on any node) is closed within this.
+    session_check_interval_s: float = Field(default=5.0, gt=0)
     session_cookie: str = "livedesk_session"
     cookie_secure: bool = False
 

@@ -167,7 +167,10 @@ def test_agent_handles_a_chat_from_suggestion_to_transfer_and_close(
     assigned = wire.run(bob.recv_type("assigned"))
     assert assigned["conversation"]["conversation_id"] == conv_id
     moved = wire.run(vera.recv_type("event", event="transferred"))
-    assert moved["data"]["note"] == "Wants tracking details"
+    assert "note" not in moved["data"]  # the note is for Bob, not for Vera
+    wire.run(bob.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0}))
+    handed = wire.run(bob.recv_type("event", event="transferred"))
+    assert handed["data"]["note"] == "Wants tracking details"
 
     # Close Walt's chat with a tag, from the keyboard.
     expect(walt_tab).to_have_attribute("aria-selected", "true")

@@ -266,3 +266,32 @@ async def test_a_frozen_redis_is_noticed_by_the_watchdog_and_survived(
         await rec_b.reconnected.wait()
     bus_a.publish("conv:1", frame(1))
     await rec_b.wait_for(lambda: rec_b.values("conv:1") == [1])
+
+
+async def test_a_node_that_dropped_its_frames_tells_the_other_nodes_to_catch_up(
+    redis_srv: RedisServer,
+) -> None:
+    """Frames a node could not publish in time are dropped; the other nodes, whose own
+    subscription never broke, hear of it at the node's next publish and catch up."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    rec_a, rec_b = Recorder(), Recorder()
+    # Every frame is stale on node a: each publish drops it, as after a long outage.
+    bus_a = RedisBus(redis_srv.url, rec_a, "node-a", prefix=prefix, stale_after_s=-1.0)
+    bus_b = RedisBus(redis_srv.url, rec_b, "node-b", prefix=prefix)
+    told_a, told_b = asyncio.Event(), asyncio.Event()
+    bus_a.on_peer_gap, bus_b.on_peer_gap = told_a.set, told_b.set
+    await bus_a.start()
+    await bus_b.start()
+    try:
+        for bus in (bus_a, bus_b):
+            bus.subscribe("conv:1")
+            await bus.wait_subscribed(WAIT_S)
+        bus_a.publish("conv:1", frame(1))
+        async with asyncio.timeout(WAIT_S):
+            await told_b.wait()
+        assert rec_b.values("conv:1") == []  # the frame itself was dropped
+        assert bus_a.stats.stale == 1
+        assert not told_a.is_set()  # its own sockets had it locally
+    finally:
+        await bus_a.stop()
+        await bus_b.stop()

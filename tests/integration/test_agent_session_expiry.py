@@ -1,0 +1,83 @@
+"""No agent socket outlives its session: when the session's cookie expires, or the session
+is revoked where this node cannot see it (a logout or password change on another node, a
+write to the shared database), the agent's open sockets are closed with 4100
+(``UNAUTHORIZED``: log in again) within ``session_check_interval_s``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from chatserver.errors import CloseCode
+from chatserver.settings import Settings
+from chatserver.store import Store
+from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
+from tests.live import Client, LiveServer, connect_agent, login_cookie
+
+pytestmark = pytest.mark.conformance
+
+SESSION_TTL_S = 2
+CHECK_INTERVAL_S = 0.1
+# itsdangerous stamps whole seconds: a cookie may lapse up to 1 s early, never late.
+SLACK_S = 3.0
+
+
+def serve(settings: Settings) -> Iterator[LiveServer]:
+    seed_agents(settings, ("ana@example.com", "agent", 5))
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.fixture
+def short_sessions(backend: Backend) -> Iterator[LiveServer]:
+    yield from serve(
+        backend.settings(session_ttl_s=SESSION_TTL_S, session_check_interval_s=CHECK_INTERVAL_S)
+    )
+
+
+@pytest.fixture
+def long_sessions(backend: Backend) -> Iterator[LiveServer]:
+    yield from serve(backend.settings(session_check_interval_s=CHECK_INTERVAL_S))
+
+
+async def agent_socket(server: LiveServer) -> tuple[Client, int]:
+    agent = await connect_agent(
+        server, await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+    )
+    welcome = await agent.recv_type("welcome")
+    return agent, welcome["agent"]["id"]
+
+
+async def closed_with(agent: Client, within_s: float) -> int | None:
+    try:
+        await asyncio.wait_for(agent.ws.wait_closed(), within_s)
+    except TimeoutError:
+        pytest.fail(f"the agent's socket was still open after {within_s}s")
+    return agent.ws.close_code
+
+
+async def test_an_agent_socket_is_closed_when_its_session_expires(
+    short_sessions: LiveServer,
+) -> None:
+    agent, _ = await agent_socket(short_sessions)
+    await agent.send({"type": "ping"})
+    await agent.recv_type("pong")  # served while the session lasts
+    assert await closed_with(agent, SESSION_TTL_S + SLACK_S) == CloseCode.UNAUTHORIZED
+
+
+async def test_an_agent_socket_is_closed_when_its_session_is_revoked_elsewhere(
+    long_sessions: LiveServer,
+) -> None:
+    agent, agent_id = await agent_socket(long_sessions)
+    # What a logout or password change on another node leaves: a new session version.
+    store = Store(long_sessions.settings.database_url)
+    try:
+        await store.end_agent_sessions(agent_id)
+    finally:
+        await store.stop()
+    assert await closed_with(agent, 2.0) == CloseCode.UNAUTHORIZED
