@@ -2,13 +2,17 @@
 with the store, live suggestions for agents, and one bot brain per waiting conversation.
 
 Matching is CPU work (milliseconds on a large KB), so it runs on one worker thread: the
-event loop stays free, and index updates and lookups never interleave.
+event loop stays free, and index updates and lookups never interleave. Public search (the
+widget's, unauthenticated) has a thread of its own with a bounded waiting room, so a
+stranger's burst is refused instead of queueing in front of agents' suggestions; edits
+hold ``_edit_lock`` so that thread never reads an index being changed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +23,7 @@ from sqlalchemy import Connection
 from chatserver.bot.brain import BotBrain, BotReply, HumanRequested
 from chatserver.store import Store, now_ms
 from chatserver.tasks import TaskSet
+from chatserver.workers import BoundedPool
 from kb.article import Article, CannedReply
 from kb.canned import CannedIndex
 from kb.matcher import KnowledgeIndex, Suggestion
@@ -43,11 +48,13 @@ def suggestion_dict(s: Suggestion) -> dict[str, Any]:
 
 
 class Assistant:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, search_queue: int = 8) -> None:
         self.store = store
         self.index = KnowledgeIndex()
         self.canned = CannedIndex()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="livedesk-kb")
+        self._public = BoundedPool("kb-search", 1, search_queue)
+        self._edit_lock = threading.Lock()
         self._brains: dict[str, BotBrain] = {}
         self._debounce: dict[str, asyncio.TimerHandle] = {}
         self._latest: dict[str, tuple[str, str | None, Any]] = {}
@@ -86,6 +93,7 @@ class Assistant:
             handle.cancel()
         await self.tasks.stop()
         self._worker.shutdown(wait=False, cancel_futures=True)
+        self._public.shutdown()
 
     def spawn(self, coro: Any) -> None:
         self.tasks.spawn(coro)
@@ -96,6 +104,18 @@ class Assistant:
         self, text: str, lang: str | None, limit: int = SUGGESTIONS
     ) -> list[Suggestion]:
         return list(await self._run(self.index.suggest, text, lang, limit))
+
+    async def public_search(self, text: str, lang: str | None, limit: int) -> list[Suggestion]:
+        """The widget's search: on its own thread; ``workers.Busy`` when that is full."""
+        return await self._public.run(self._search_unedited, text, lang, limit)
+
+    def _search_unedited(self, text: str, lang: str | None, limit: int) -> list[Suggestion]:
+        with self._edit_lock:
+            return list(self.index.suggest(text, lang, limit))
+
+    def _edit(self, change: Callable[[Any], Any], arg: Any) -> Any:
+        with self._edit_lock:
+            return change(arg)
 
     async def article(self, article_id: str) -> Article | None:
         return await self._run(self.index.get, article_id)
@@ -161,7 +181,7 @@ class Assistant:
 
         await self.store.write(write)
         # Only this article is re-indexed: an edit never rebuilds the whole index.
-        await self._run(self.index.upsert, stamped)
+        await self._run(self._edit, self.index.upsert, stamped)
         return stamped
 
     async def delete_article(self, article_id: str) -> bool:
@@ -170,7 +190,7 @@ class Assistant:
                 conn.execute(sa.delete(articles_t).where(articles_t.c.id == article_id)).rowcount
             )
         )
-        await self._run(self.index.remove, article_id)
+        await self._run(self._edit, self.index.remove, article_id)
         return bool(deleted)
 
     async def save_canned(self, reply: CannedReply) -> None:
