@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,6 +26,7 @@ from chatserver.store import now_ms
 
 MAX_OFFLINE_TEXT = 4000
 offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
+visitors_t = Visitor.__table__  # type: ignore[attr-defined]
 
 
 def _check_origin(request: Request) -> None:
@@ -43,6 +46,19 @@ def _rate_limited(request: Request, limit: str, wait: int) -> Response:
 def new_visitor(visitor_id: str, site: str, language: str | None) -> Visitor:
     ts = now_ms()
     return Visitor(id=visitor_id, site=site, created_ms=ts, last_seen_ms=ts, language=language)
+
+
+async def save_new_visitor(store: Any, visitor: Visitor) -> None:
+    """Write a visitor's first row, unless one is there already: two tabs of one new visitor
+    may both be writing their first message at the same moment."""
+    values = visitor.model_dump()
+
+    def run(conn: Connection) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(visitors_t).values(**values)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
+
+    await store.write(run)
 
 
 async def visitor_session(request: Request) -> Response:
@@ -149,7 +165,7 @@ async def offline_message(request: Request) -> Response:
         # First use: the row is written now.
         visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
         visitor.name, visitor.email = name, email
-        await state.store.save_visitor(visitor)
+        await save_new_visitor(state.store, visitor)
     elif visitor.site != claims.site:
         return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
     conv = await state.store.open_conversation_of(visitor.id)

@@ -23,7 +23,7 @@ from chatserver.protocol import (
     token_from_subprotocols,
 )
 from chatserver.store import now_ms
-from chatserver.visitors import new_visitor
+from chatserver.visitors import new_visitor, save_new_visitor
 
 log = logging.getLogger("livedesk.ws")
 UNSAVED = "unsaved_visitor"  # conn.info: a visitor whose row waits for their first message
@@ -138,7 +138,7 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
 async def _save_visitor(conn: Connection, state: Any, frame: Send) -> None:
     """The visitor's first message: their row is written before it."""
     try:
-        await state.store.save_visitor(conn.info[UNSAVED])
+        await save_new_visitor(state.store, conn.info[UNSAVED])
     except StoreUnavailable:
         raise ProtocolError("unavailable", "not saved; retry", frame.client_msg_id) from None
     del conn.info[UNSAVED]
