@@ -157,9 +157,14 @@ async def test_sockets_count_against_the_forwarded_address_only_from_a_trusted_p
     ]
     for ws in (*held, *untrusted):
         await ws.close()  # type: ignore[attr-defined]
-    # Closed sockets give their places back.
-    again = await visitor_socket("203.0.113.9")
-    await again.close()  # type: ignore[attr-defined]
+    # Closed sockets give their places back, at the proxy's forwarded address and at the
+    # socket (an upgraded connection's place is released by the websocket protocol).
+    again = [await visitor_socket("203.0.113.9")]
+    again += [
+        await visitor_socket("203.0.113.9", await open_from(HOSTILE, live.port)) for _ in range(2)
+    ]
+    for ws in again:
+        await ws.close()  # type: ignore[attr-defined]
 
 
 def test_serve_raises_the_open_file_soft_limit_to_the_hard_limit() -> None:
