@@ -4,9 +4,10 @@ open-file limit.
 
 uvicorn bounds nothing before a request's headers are complete (its keep-alive timer runs
 only between requests, and any byte cancels it), so a client trickling headers holds its
-connection, and its descriptor, for ever. ``GuardedHttp`` closes a connection whose
-request headers are not complete ``header_timeout_s`` after it opened or after its
-previous response, and closes at once a connection from an address that already holds
+connection, and its descriptor, for ever; nor, with httptools, how large the headers may
+grow. ``GuardedHttp`` closes a connection whose request headers are not complete
+``header_timeout_s`` after it opened or after its previous response (408), or grow past
+``max_header_bytes`` (431), and closes at once a connection from an address that already holds
 ``max_connections_per_address`` (trusted proxies excepted: they carry everyone; behind
 one, ``edge.EdgeMiddleware`` caps per forwarded address)."""
 
@@ -25,11 +26,16 @@ from chatserver.settings import Settings
 
 log = logging.getLogger("livedesk.serving")
 TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+TOO_LARGE_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-length: 0\r\nconnection: close\r\n\r\n"
+)
 
 
 class GuardedHttp(HttpToolsProtocol):
     # Set on the subclass ``guarded_http`` makes for one server.
     header_timeout_s: float = 10.0
+    max_header_bytes: int = 64 * 1024
     counter: AddressCounter = AddressCounter(0)
     trusted: Callable[[str], bool] = staticmethod(lambda host: False)
 
@@ -37,6 +43,7 @@ class GuardedHttp(HttpToolsProtocol):
         super().connection_made(transport)
         self._slot: str | None = None
         self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
         host = self.client[0] if self.client else None
         if host is not None and not self.trusted(host):
             if not self.counter.acquire(host):
@@ -48,6 +55,7 @@ class GuardedHttp(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
+        self._header_bytes = 0
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_late)
 
     def _disarm(self) -> None:
@@ -57,9 +65,24 @@ class GuardedHttp(HttpToolsProtocol):
 
     def _headers_late(self) -> None:
         self._header_timer = None
+        self._refuse(TIMEOUT_408)
+
+    def _refuse(self, answer: bytes) -> None:
         if not self.transport.is_closing():
-            self.transport.write(TIMEOUT_408)
+            self.transport.write(answer)
             self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        # httptools buffers a request line and headers without bound: count what arrives
+        # while headers are awaited (the armed timer says so), up to their blank line.
+        if self._header_timer is not None:
+            end = data.find(b"\r\n\r\n")
+            self._header_bytes += len(data) if end < 0 else end
+            if self._header_bytes > self.max_header_bytes:
+                self._disarm()
+                self._refuse(TOO_LARGE_431)
+                return
+        super().data_received(data)
 
     def _release(self) -> None:
         if self._slot is not None:
@@ -105,6 +128,7 @@ def guarded_http(settings: Settings) -> type[GuardedHttp]:
         (GuardedHttp,),
         {
             "header_timeout_s": settings.header_timeout_s,
+            "max_header_bytes": settings.max_header_bytes,
             "counter": AddressCounter(settings.max_connections_per_address),
             "trusted": staticmethod(trusted_matcher(settings.trusted_proxies)),
         },

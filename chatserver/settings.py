@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # --- the edge: slow clients, per-address caps, anonymous writes, login ---
     # From a connection's start (or its previous response) to a request's complete headers.
     header_timeout_s: float = Field(default=10.0, gt=0)
+    # A request line and headers larger than this get 431 and the connection is closed.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     # From a request's start to its complete body; a slower body gets 408.
     body_timeout_s: float = Field(default=30.0, gt=0)
     # Open connections (HTTP and websockets) from one client address; 0: no cap.

@@ -5,6 +5,7 @@ routes all of 127/8 to loopback); 127.0.0.1 is the bystander or the trusted prox
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import socket
 import subprocess
@@ -108,6 +109,20 @@ async def test_the_header_timeout_also_bounds_the_next_request_on_a_kept_alive_c
         # Any byte cancels uvicorn's own keep-alive timer; ours still runs.
         await loop.sock_sendall(sock, b"G")
         assert (await closed_by_server(sock, 5)).startswith(b"HTTP/1.1 408")
+    finally:
+        sock.close()
+
+
+async def test_headers_past_the_size_limit_get_431_and_a_close(live: LiveServer) -> None:
+    sock = await open_from(HOSTILE, live.port)
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.sock_sendall(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        pad = b"X-Pad: " + b"a" * 1000 + b"\r\n"
+        with contextlib.suppress(ConnectionError):  # the server may close mid-send
+            for _ in range(80):  # 80 KB: past the default 64 KiB
+                await asyncio.wait_for(loop.sock_sendall(sock, pad), 5)
+        assert (await closed_by_server(sock, 5)).startswith(b"HTTP/1.1 431")
     finally:
         sock.close()
 
