@@ -31,12 +31,22 @@ class BoundedPool:
         """Start ``fn(*args)`` on the pool, or raise Busy at once. Thread-safe."""
         if not self._slots.acquire(blocking=False):
             raise Busy(f"{self.name}: all {self.capacity} places taken")
+
+        def job() -> T:
+            # Released by the job itself, before its result is set: whoever saw the result
+            # finds the place free again.
+            try:
+                return fn(*args)
+            finally:
+                self._slots.release()
+
         try:
-            future = self._executor.submit(fn, *args)
+            future = self._executor.submit(job)
         except BaseException:
             self._slots.release()
             raise
-        future.add_done_callback(lambda _f: self._slots.release())
+        # A job cancelled before it ran never releases its place itself.
+        future.add_done_callback(lambda f: self._slots.release() if f.cancelled() else None)
         return future
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
