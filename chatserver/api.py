@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
+import math
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
+from chatserver import metrics
 from chatserver.auth import (
     CSRF_FIELD,
     CSRF_HEADER,
+    cookie_secure,
     csrf_ok,
     current_principal,
     require_role,
     same_origin_or_absent,
     session_cookie_kwargs,
     session_cookie_name,
-    verify_password,
 )
 from chatserver.http_body import BadRequest, json_object
+from chatserver.workers import Busy
 
 
 async def healthz(request: Request) -> Response:
@@ -59,19 +61,23 @@ async def login(request: Request) -> Response:
     else:
         body = dict(await request.form())
     email, password = body.get("email"), body.get("password")
-    agent = None
-    if isinstance(email, str) and isinstance(password, str) and len(password) <= 1024:
-        agent = await state.store.get_agent_by_email(email)
-    # argon2 takes tens of milliseconds of CPU on purpose: keep it off the event loop.
-    ok = agent is not None and await asyncio.to_thread(
-        verify_password, agent.password_hash, password
-    )
+    if not isinstance(email, str) or not isinstance(password, str) or len(password) > 1024:
+        return _bad_login(is_json)
+    guard = state.login_guard
+    address = state.limits.address(request.scope)
+    wait = guard.blocked_for(address, email)
+    if wait > 0:
+        return _refused(is_json, 429, "too many failed logins; wait and try again", wait)
+    agent = await state.store.get_agent_by_email(email)
+    try:
+        # argon2 takes tens of milliseconds of CPU on purpose: on its own bounded pool.
+        ok = await guard.verify(agent.password_hash if agent else None, password)
+    except Busy:
+        return _refused(is_json, 503, "too many logins at once; try again", 1)
     if agent is None or not agent.active or not ok:
-        if is_json:
-            return JSONResponse(
-                {"error": "bad_login", "message": "wrong e-mail or password"}, status_code=401
-            )
-        return RedirectResponse("/login?failed=1", status_code=303)
+        guard.failed(address, email)
+        return _bad_login(is_json)
+    guard.succeeded(email)
     cookie = state.tokens.issue_session(agent.id, agent.session_version)
     if is_json:
         response: Response = JSONResponse(
@@ -80,8 +86,31 @@ async def login(request: Request) -> Response:
     else:
         home = "/supervisor" if agent.role in ("supervisor", "admin") else "/agent"
         response = RedirectResponse(home, status_code=303)
-    response.set_cookie(session_cookie_name(settings), cookie, **session_cookie_kwargs(settings))
+    response.set_cookie(
+        session_cookie_name(settings, request), cookie, **session_cookie_kwargs(settings, request)
+    )
     response.headers["cache-control"] = "no-store"
+    return response
+
+
+def _bad_login(is_json: bool) -> Response:
+    if is_json:
+        return JSONResponse(
+            {"error": "bad_login", "message": "wrong e-mail or password"}, status_code=401
+        )
+    return RedirectResponse("/login?failed=1", status_code=303)
+
+
+def _refused(is_json: bool, status: int, message: str, wait: float) -> Response:
+    """429 (back-off) or 503 (busy), with when to come back."""
+    code = "rate_limited" if status == 429 else "busy"
+    metrics.REFUSED.labels(limit=f"login_{code}").inc()
+    response: Response
+    if is_json:
+        response = JSONResponse({"error": code, "message": message}, status_code=status)
+    else:
+        response = PlainTextResponse(message, status_code=status)
+    response.headers["retry-after"] = str(max(1, math.ceil(wait)))
     return response
 
 
@@ -108,7 +137,9 @@ async def logout(request: Request) -> Response:
         await state.store.end_agent_sessions(principal.agent_id)
         state.sessions.end(principal.agent_id)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(session_cookie_name(settings), path="/", secure=settings.cookie_secure)
+    response.delete_cookie(
+        session_cookie_name(settings, request), path="/", secure=cookie_secure(settings, request)
+    )
     return response
 
 

@@ -25,12 +25,15 @@ from chatserver.bus import KB_CHANNEL, Bus, InMemoryBus
 from chatserver.credits import Credits
 from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
+from chatserver.edge import EdgeMiddleware, Limits
 from chatserver.hub import Hub
+from chatserver.login_guard import LoginGuard
 from chatserver.presence import InMemoryPresence
 from chatserver.sessions import AgentSockets
 from chatserver.settings import Settings, get_settings
 from chatserver.store import Store
 from chatserver.tasks import TaskSet
+from chatserver.visitor_purge import VisitorPurger
 from chatserver.ws import agent_endpoint, visitor_endpoint
 
 log = logging.getLogger("livedesk.app")
@@ -91,7 +94,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             hub.presence = InMemoryPresence()
         hub.bus = bus
         store.writer.on_commit = hub.on_committed
-        assist = Assistant(store)
+        assist = Assistant(store, settings.kb_search_queue)
         await assist.load()
         hub.assist = assist
         # Edits made here reach every node's index (this one's too) through the bus.
@@ -106,6 +109,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.on_credits_granted = credits.on_credits_granted
         app.state.engine = engine
         app.state.store = store
+        # Per start: its pool's threads end with the lifespan.
+        app.state.login_guard = LoginGuard(settings)
+        app.state.purger = purger = VisitorPurger(store, settings)
         app.state.hub = hub
         app.state.bus = bus
         app.state.dispatch = dispatcher
@@ -118,6 +124,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(bus.stop)
             started.push_async_callback(assist.stop)
             assist.start_sync(settings.kb_sync_interval_s)
+            started.callback(app.state.login_guard.stop)
             started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
                 await cluster.start()
@@ -132,6 +139,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             watcher = TaskSet("sessions")
             watcher.spawn(app.state.sessions.watch(store, settings.session_check_interval_s))
             started.push_async_callback(watcher.stop)
+            purger.start()
+            started.push_async_callback(purger.stop)
             app.state.ready = True
             try:
                 yield
@@ -160,16 +169,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]
     middleware = [
+        # First: a refused client costs nothing further down.
+        Middleware(EdgeMiddleware, settings=settings),
         Middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["content-type"],
-        )
+        ),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.settings = settings
     app.state.tokens = Tokens(settings)
     app.state.sessions = AgentSockets()
+    app.state.limits = Limits(settings)
     app.state.ready = False
     return app

@@ -2,7 +2,10 @@
 with the store, live suggestions for agents, and one bot brain per waiting conversation.
 
 Matching is CPU work (milliseconds on a large KB), so it runs on one worker thread: the
-event loop stays free, and index updates and lookups never interleave.
+event loop stays free, and index updates and lookups never interleave. Public search (the
+widget's, unauthenticated) has a thread of its own with a bounded waiting room, so a
+stranger's burst is refused instead of queueing in front of agents' suggestions; every
+change to the index holds ``_edit_lock`` so that thread never reads one half made.
 
 Every node keeps its own index, so an edit must reach all of them: the node that writes
 announces the changed ids on the bus (``on_change``) and each node re-reads them from the
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +30,7 @@ from sqlalchemy import Connection
 from chatserver.bot.brain import BotBrain, BotReply, HumanRequested
 from chatserver.store import Store, now_ms
 from chatserver.tasks import TaskSet
+from chatserver.workers import BoundedPool
 from kb.article import Article, CannedReply, base_lang
 from kb.canned import CannedIndex
 from kb.matcher import KnowledgeIndex, Suggestion
@@ -59,11 +64,13 @@ def suggestion_dict(s: Suggestion, article: Article | None = None) -> dict[str, 
 
 
 class Assistant:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, search_queue: int = 8) -> None:
         self.store = store
         self.index = KnowledgeIndex()
         self.canned = CannedIndex()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="livedesk-kb")
+        self._public = BoundedPool("kb-search", 1, search_queue)
+        self._edit_lock = threading.Lock()
         self._brains: dict[str, BotBrain] = {}
         self._debounce: dict[str, asyncio.TimerHandle] = {}
         self._latest: dict[str, tuple[str, str | None, Any]] = {}
@@ -134,6 +141,10 @@ class Assistant:
         }
 
         def apply() -> int:
+            with self._edit_lock:
+                return apply_locked()
+
+        def apply_locked() -> int:
             changed = 0
             for article_id in wanted:
                 article = fresh.get(article_id)
@@ -198,6 +209,7 @@ class Assistant:
             handle.cancel()
         await self.tasks.stop()
         self._worker.shutdown(wait=False, cancel_futures=True)
+        self._public.shutdown()
 
     def spawn(self, coro: Any) -> None:
         self.tasks.spawn(coro)
@@ -220,6 +232,20 @@ class Assistant:
             return [suggestion_dict(s, self.index.get(s.article_id)) for s in found]
 
         return list(await self._run(items))
+
+    async def public_search(self, text: str, lang: str | None, limit: int) -> list[dict[str, Any]]:
+        """The widget's search, whole replies included: on its own thread; ``workers.Busy``
+        when that is full."""
+        return list(await self._public.run(self._search_unedited, text, lang, limit))
+
+    def _search_unedited(self, text: str, lang: str | None, limit: int) -> list[dict[str, Any]]:
+        with self._edit_lock:
+            found = self.index.suggest(text, lang, limit)
+            return [suggestion_dict(s, self.index.get(s.article_id)) for s in found]
+
+    def _edit(self, change: Callable[[Any], Any], arg: Any) -> Any:
+        with self._edit_lock:
+            return change(arg)
 
     async def article(self, article_id: str) -> Article | None:
         found: Article | None = await self._run(self.index.get, article_id)
@@ -299,7 +325,7 @@ class Assistant:
 
         await self.store.write(write)
         # Only this article is re-indexed: an edit never rebuilds the whole index.
-        await self._run(self.index.upsert, stamped)
+        await self._run(self._edit, self.index.upsert, stamped)
         self.announce([stamped.id])
         return stamped
 
@@ -309,7 +335,7 @@ class Assistant:
                 conn.execute(sa.delete(articles_t).where(articles_t.c.id == article_id)).rowcount
             )
         )
-        await self._run(self.index.remove, article_id)
+        await self._run(self._edit, self.index.remove, article_id)
         self.announce([article_id])
         return bool(deleted)
 

@@ -52,6 +52,9 @@ def identity_verified(secret: str | None, email: str, claimed_hash: str) -> bool
 class VisitorClaims:
     visitor_id: str
     site: str
+    # The language the session asked for: a visitor with no row yet (written at first
+    # use) keeps it here.
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +86,11 @@ class Tokens:
     def new_visitor_id() -> str:
         return secrets.token_urlsafe(16)  # 128 bits
 
-    def issue_visitor_token(self, visitor_id: str, site: str) -> str:
-        return self._visitor.dumps({"v": visitor_id, "s": site})
+    def issue_visitor_token(self, visitor_id: str, site: str, language: str | None = None) -> str:
+        claims = {"v": visitor_id, "s": site}
+        if language:
+            claims["l"] = language
+        return self._visitor.dumps(claims)
 
     def read_visitor_token(self, token: str) -> VisitorClaims | None:
         try:
@@ -96,7 +102,8 @@ class Tokens:
         visitor_id, site = data.get("v"), data.get("s")
         if not isinstance(visitor_id, str) or not isinstance(site, str):
             return None
-        return VisitorClaims(visitor_id, site)
+        language = data.get("l")
+        return VisitorClaims(visitor_id, site, language if isinstance(language, str) else None)
 
     def issue_session(self, agent_id: int, session_version: int) -> str:
         return self._session.dumps(
@@ -148,17 +155,28 @@ CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf"
 
 
-def session_cookie_name(settings: Settings) -> str:
+def cookie_secure(settings: Settings, conn: HTTPConnection | None = None) -> bool:
+    """Whether the session cookie is ``Secure``: as configured, else whenever this server is
+    reached over HTTPS (the request's scheme, which believes X-Forwarded-Proto only from a
+    trusted proxy) or its public URL is https."""
+    if settings.cookie_secure is not None:
+        return settings.cookie_secure
+    if settings.public_url and settings.public_url.lower().startswith("https://"):
+        return True
+    return conn is not None and conn.url.scheme in ("https", "wss")
+
+
+def session_cookie_name(settings: Settings, conn: HTTPConnection | None = None) -> str:
     """``__Host-<name>`` when cookies are Secure: the prefix pins the cookie to this host and
     path ``/`` so a sibling subdomain cannot plant one. Browsers only accept it with Secure,
-    so plain-HTTP development (``cookie_secure`` false) keeps the bare name."""
+    so plain-HTTP development keeps the bare name."""
     name = settings.session_cookie
-    if settings.cookie_secure and not name.startswith(HOST_PREFIX):
+    if cookie_secure(settings, conn) and not name.startswith(HOST_PREFIX):
         return HOST_PREFIX + name
     return name
 
 
-def session_cookie_kwargs(settings: Settings) -> dict[str, Any]:
+def session_cookie_kwargs(settings: Settings, conn: HTTPConnection | None = None) -> dict[str, Any]:
     return {
         "max_age": settings.session_ttl_s,
         "httponly": True,
@@ -166,7 +184,7 @@ def session_cookie_kwargs(settings: Settings) -> dict[str, Any]:
         # session; cross-site POSTs and sockets carry no cookie, and the CSRF token covers
         # same-site attackers.
         "samesite": "lax",
-        "secure": settings.cookie_secure,
+        "secure": cookie_secure(settings, conn),
         "path": "/",
     }
 
@@ -204,7 +222,7 @@ async def require_csrf(request: HTTPConnection, *roles: str) -> Principal:
 async def current_principal(conn: HTTPConnection) -> Principal | None:
     """The agent behind the session cookie, if the cookie is valid and still current."""
     state = conn.app.state
-    cookie = conn.cookies.get(session_cookie_name(state.settings))
+    cookie = conn.cookies.get(session_cookie_name(state.settings, conn))
     if not cookie:
         return None
     data = state.tokens.read_session(cookie)

@@ -20,19 +20,19 @@ def serve_app(settings: Settings, host: str, port: int) -> None:
     import uvicorn
 
     from chatserver.app import create_app
+    from chatserver.serving import raise_fd_limit, uvicorn_options
 
+    if settings.raise_fd_limit:
+        soft, _hard = raise_fd_limit()
+        log.info("open-file limit: %d", soft)
     if settings.secret_key == Settings.model_fields["secret_key"].default:
         log.warning("LIVEDESK_SECRET_KEY is not set: using the insecure development key")
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        ws="websockets-sansio",
-        ws_max_size=settings.max_frame_bytes * 2,
-        ws_per_message_deflate=False,
         log_level=settings.log_level,
-        proxy_headers=True,
-        lifespan="on",
+        **uvicorn_options(settings),
     )
 
 

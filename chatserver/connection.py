@@ -30,7 +30,6 @@ import contextlib
 import logging
 import socket
 import struct
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +38,7 @@ from starlette.websockets import WebSocket
 from chatserver import metrics
 from chatserver.errors import CLOSE_REASONS, CloseCode
 from chatserver.protocol import Codec, OutFrame, Role
+from chatserver.ratelimit import TokenBucket
 
 log = logging.getLogger("livedesk.connection")
 # How long a closing socket may take to flush what was queued and its close frame.
@@ -48,27 +48,6 @@ STALL_TIMEOUT_S = 30.0
 # How long a dropped socket's close frame may wait before the connection is aborted.
 CLOSE_TIMEOUT_S = 10.0
 LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
-
-
-class TokenBucket:
-    """Allows ``rate`` frames a second with bursts of ``burst``."""
-
-    __slots__ = ("rate", "burst", "tokens", "stamp")
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 def server_transport(ws: WebSocket) -> Any:

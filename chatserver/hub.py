@@ -915,8 +915,8 @@ class Hub:
         if not said:
             return
         last = said[-1]
-        found = await self.assist.suggest(last["body"], lang)
-        if not found:
+        items = await self.assist.suggestion_items(last["body"], lang)
+        if not items:
             return
         self.publish(
             agent_channel(agent_id),
@@ -924,7 +924,7 @@ class Hub:
                 "type": "suggestions",
                 "conversation_id": conv_id,
                 "for_seq": last["seq"],
-                "items": [suggestion_dict(s) for s in found],
+                "items": items,
             },
         )
 

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatserver.assist import article_dict, canned_dict, top_article_dict
-from chatserver.auth import origin_allowed, require_role
+from chatserver.auth import require_csrf, require_role
 from chatserver.http_body import BadRequest, json_object, require_json
+from chatserver.workers import Busy
 from kb.article import Article, CannedReply
 from kb.errors import KbFormatError
 from kb.io import article_from_mapping
@@ -34,7 +36,12 @@ async def search(request: Request) -> Response:
     lang = request.query_params.get("lang") or None
     if not query:
         return JSONResponse({"results": []})
-    found = await request.app.state.assist.suggestion_items(query, lang, _limit(request, 5, 20))
+    try:
+        found = await request.app.state.assist.public_search(query, lang, _limit(request, 5, 20))
+    except Busy:
+        response = _error(503, "busy", "search is busy; try again in a moment")
+        response.headers["retry-after"] = "1"
+        return response
     return JSONResponse({"results": [_result(item) for item in found]})
 
 
@@ -58,13 +65,10 @@ async def get_article(request: Request) -> Response:
 
 
 async def _editor_body(request: Request) -> dict[str, Any]:
-    """Editing needs a supervisor, a JSON body and our own Origin (no cross-site forms)."""
-    await require_role(request, "supervisor")
+    """Editing needs a supervisor, the session's CSRF token and our own Origin (as every
+    state change of the desk: ``auth.require_csrf``), and a JSON body."""
+    await _require_csrf(request)
     require_json(request)
-    if request.headers.get("origin") and not origin_allowed(
-        request, request.app.state.settings, for_visitor=False
-    ):
-        raise BadRequest("origin not allowed", 403, "forbidden")
     return await json_object(
         request,
         max_bytes=MAX_BODY,
@@ -88,12 +92,21 @@ async def save_article(request: Request) -> Response:
     return JSONResponse(article_dict(saved), status_code=200)
 
 
+async def _require_csrf(request: Request) -> None:
+    """``require_csrf`` for supervisors, its refusals in this API's JSON shape."""
+    try:
+        await require_csrf(request, "supervisor")
+    except HTTPException as exc:
+        if exc.status_code != 403:
+            raise
+        raise BadRequest(exc.detail, 403, "forbidden") from None
+
+
 async def delete_article(request: Request) -> Response:
-    await require_role(request, "supervisor")
-    if request.headers.get("origin") and not origin_allowed(
-        request, request.app.state.settings, for_visitor=False
-    ):
-        return _error(403, "forbidden", "origin not allowed")
+    try:
+        await _require_csrf(request)
+    except BadRequest as exc:
+        return exc.response
     deleted = await request.app.state.assist.delete_article(request.path_params["article_id"])
     return JSONResponse({"deleted": deleted}, status_code=200 if deleted else 404)
 

@@ -17,3 +17,7 @@ QUEUED = Gauge("livedesk_queue_length", "Conversations waiting for an agent")
 
 # Children looked up once: ``labels()`` on the hot path costs more than the increment.
 MESSAGES_BY_AUTHOR = {a: MESSAGES.labels(author=a) for a in ("visitor", "agent", "bot", "system")}
+PASSWORD_CHECKS = Counter(
+    "livedesk_password_checks_total", "argon2 verifications at login", ["account"]
+)
+REFUSED = Counter("livedesk_refused_total", "Requests refused by a limit", ["limit"])

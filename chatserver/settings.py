@@ -40,7 +40,11 @@ class Settings(BaseSettings):
     # or was revoked (logout or password change, on any node) is closed within this.
     session_check_interval_s: float = Field(default=5.0, gt=0)
     session_cookie: str = "livedesk_session"
-    cookie_secure: bool = False
+    # Session cookie `Secure` (and `__Host-` named): unset (the default) means Secure when
+    # the request came over HTTPS or `public_url` is https; true/false forces it.
+    cookie_secure: bool | None = None
+    # Strict-Transport-Security max-age sent on HTTPS responses; 0 sends none.
+    hsts_max_age_s: int = Field(default=180 * 24 * 3600, ge=0)
 
     max_frame_bytes: int = 64 * 1024
     max_text_chars: int = 4000
@@ -73,6 +77,44 @@ class Settings(BaseSettings):
     # How often each node checks the knowledge base tables for writes it was not told of on
     # the bus (an import by `livedesk kb import`, a lost bus frame); 0 turns the check off.
     kb_sync_interval_s: float = Field(default=2.0, ge=0)
+
+    # --- the edge: slow clients, per-address caps, anonymous writes, login ---
+    # From a connection's start (or its previous response) to a request's complete headers.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    # A request line and headers larger than this get 431 and the connection is closed.
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    # From a request's start to its complete body; a slower body gets 408.
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    # Open connections (HTTP and websockets) from one client address; 0: no cap.
+    max_connections_per_address: int = Field(default=64, ge=0)
+    # Peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are believed: your reverse
+    # proxy. Behind one, per-address caps and limits apply to the forwarded address.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    # Raise the open-file soft limit to the hard limit when `serve` starts.
+    raise_fd_limit: bool = True
+    # Anonymous writes, per minute (a minute's worth may come at once); 0: no limit.
+    visitor_sessions_per_min_per_address: float = Field(default=30.0, ge=0)
+    visitor_sessions_per_min_per_visitor: float = Field(default=20.0, ge=0)
+    offline_messages_per_min_per_address: float = Field(default=5.0, ge=0)
+    offline_messages_per_min_per_visitor: float = Field(default=2.0, ge=0)
+    visitor_sockets_per_min_per_address: float = Field(default=60.0, ge=0)
+    visitor_sockets_per_min_per_visitor: float = Field(default=30.0, ge=0)
+    # Visitors who never wrote (no conversation, offline message or note) are deleted this
+    # long after they were last seen; `none` keeps them. Checked every purge interval.
+    idle_visitor_ttl_s: float | None = Field(default=7 * 24 * 3600.0, gt=0)
+    visitor_purge_interval_s: float = Field(default=3600.0, gt=0)
+    # Login: failures in a row (per address, per account) before back-off; the first
+    # back-off, doubled per further failure, up to the most.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_backoff_s: float = Field(default=2.0, gt=0)
+    login_backoff_max_s: float = Field(default=900.0, gt=0)
+    # argon2 verifications run on this many threads; this many more may wait, beyond that
+    # a login is answered 503 at once.
+    password_workers: int = Field(default=2, ge=1)
+    password_queue: int = Field(default=8, ge=0)
+    # Public knowledge-base search runs on its own thread, apart from agents' suggestions;
+    # beyond one running and this many waiting it answers 503.
+    kb_search_queue: int = Field(default=8, ge=0)
 
     # --- billing (chatserver/billing): paid support credits and the WooCommerce webhook ---
     woocommerce_secret: str | None = None  # the webhook's secret; unset: the endpoint is off

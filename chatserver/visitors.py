@@ -1,11 +1,21 @@
-"""Visitor sessions and the visitor's own HTTP calls (the offline message form)."""
+"""Visitor sessions and the visitor's own HTTP calls (the offline message form).
+
+A session call is made on every page view, so it writes no row for an anonymous visitor
+with nothing to keep: the token alone carries who they are (and their language), and the
+row is written at first use (a message on the socket, an offline message, a pre-chat
+form's name or e-mail). Both calls are rate-limited per address and per visitor."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from chatserver import metrics
 from chatserver.auth import identity_verified, normalise_email, origin_allowed
 from chatserver.credits import customer_visitor_id
 from chatserver.http_body import BadRequest, json_object, optional_str
@@ -16,11 +26,39 @@ from chatserver.store import now_ms
 
 MAX_OFFLINE_TEXT = 4000
 offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
+visitors_t = Visitor.__table__  # type: ignore[attr-defined]
 
 
 def _check_origin(request: Request) -> None:
     if not origin_allowed(request, request.app.state.settings, for_visitor=True):
         raise BadRequest("origin not allowed", 403, "forbidden")
+
+
+def _rate_limited(request: Request, limit: str, wait: int) -> Response:
+    metrics.REFUSED.labels(limit=limit).inc()
+    response = JSONResponse(
+        {"error": "rate_limited", "message": "too many requests; slow down"}, status_code=429
+    )
+    response.headers["retry-after"] = str(wait)
+    return response
+
+
+def new_visitor(visitor_id: str, site: str, language: str | None) -> Visitor:
+    ts = now_ms()
+    return Visitor(id=visitor_id, site=site, created_ms=ts, last_seen_ms=ts, language=language)
+
+
+async def save_new_visitor(store: Any, visitor: Visitor) -> None:
+    """Write a visitor's first row, unless one is there already: two tabs of one new visitor
+    may both be writing their first message at the same moment."""
+    values = visitor.model_dump()
+
+    def run(conn: Connection) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(visitors_t).values(**values)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
+
+    await store.write(run)
 
 
 async def visitor_session(request: Request) -> Response:
@@ -43,6 +81,10 @@ async def visitor_session(request: Request) -> Response:
     except BadRequest as exc:
         return exc.response
     claims = state.tokens.read_visitor_token(token) if token else None
+    limits = state.limits
+    wait = limits.check(limits.sessions, request.scope, claims.visitor_id if claims else None)
+    if wait:
+        return _rate_limited(request, "visitor_sessions", wait)
     verified = bool(email and claimed) and identity_verified(
         settings.identity_secret, email or "", claimed or ""
     )
@@ -57,12 +99,13 @@ async def visitor_session(request: Request) -> Response:
     visitor = await state.store.get_visitor(visitor_id) if visitor_id else None
     ts = now_ms()
     if visitor is None or visitor.site != site:
-        visitor = Visitor(
-            id=visitor_id or state.tokens.new_visitor_id(),
-            site=site,
-            created_ms=ts,
-            last_seen_ms=ts,
-        )
+        if customer is None and not name and not email:
+            # Nothing to keep yet: no row (see the module's doc).
+            language = language or (claims.language if claims else None)
+            return _session_response(
+                state, visitor_id or state.tokens.new_visitor_id(), site, language, False
+            )
+        visitor = new_visitor(visitor_id or state.tokens.new_visitor_id(), site, None)
     visitor.last_seen_ms = ts
     visitor.name = name or visitor.name
     visitor.language = language or visitor.language
@@ -74,12 +117,20 @@ async def visitor_session(request: Request) -> Response:
     if visitor.id in state.hub.visitors:
         # A pre-chat form filled in after the socket opened: agents see the new name.
         state.hub.visitors[visitor.id] = visitor_summary(visitor)
+    return _session_response(
+        state, visitor.id, site, visitor.language, visitor.customer_email is not None
+    )
+
+
+def _session_response(
+    state: Any, visitor_id: str, site: str, language: str | None, verified: bool
+) -> Response:
     response = JSONResponse(
         {
-            "token": state.tokens.issue_visitor_token(visitor.id, site),
-            "visitor_id": visitor.id,
-            "verified": visitor.customer_email is not None,
-            "expires_in": settings.visitor_token_ttl_s,
+            "token": state.tokens.issue_visitor_token(visitor_id, site, language),
+            "visitor_id": visitor_id,
+            "verified": verified,
+            "expires_in": state.settings.visitor_token_ttl_s,
         }
     )
     response.headers["cache-control"] = "no-store"
@@ -103,8 +154,19 @@ async def offline_message(request: Request) -> Response:
     except BadRequest as exc:
         return exc.response
     claims = state.tokens.read_visitor_token(token) if token else None
-    visitor = await state.store.get_visitor(claims.visitor_id) if claims else None
+    if claims is None or claims.site != state.settings.site_key:
+        return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
+    limits = state.limits
+    wait = limits.check(limits.offline, request.scope, claims.visitor_id)
+    if wait:
+        return _rate_limited(request, "offline_messages", wait)
+    visitor = await state.store.get_visitor(claims.visitor_id)
     if visitor is None:
+        # First use: the row is written now.
+        visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
+        visitor.name, visitor.email = name, email
+        await save_new_visitor(state.store, visitor)
+    elif visitor.site != claims.site:
         return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
     conv = await state.store.open_conversation_of(visitor.id)
     row = {

@@ -12,18 +12,21 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from chatserver import metrics
 from chatserver.auth import current_principal, origin_allowed
 from chatserver.connection import Connection
-from chatserver.errors import CloseCode
+from chatserver.errors import CloseCode, StoreUnavailable
 from chatserver.hub import refuse
 from chatserver.protocol import (
     ProtocolError,
+    Send,
     choose_subprotocol,
     decode,
     parse_client_frame,
     token_from_subprotocols,
 )
 from chatserver.store import now_ms
+from chatserver.visitors import new_visitor, save_new_visitor
 
 log = logging.getLogger("livedesk.ws")
+UNSAVED = "unsaved_visitor"  # conn.info: a visitor whose row waits for their first message
 
 
 async def visitor_endpoint(ws: WebSocket) -> None:
@@ -35,15 +38,29 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     offered: list[str] = ws.scope.get("subprotocols", [])
     token = token_from_subprotocols(offered)
     claims = state.tokens.read_visitor_token(token) if token else None
-    visitor = await state.store.get_visitor(claims.visitor_id) if claims else None
-    if claims is None or visitor is None or visitor.site != claims.site:
+    if claims is None:
         await ws.close(code=CloseCode.UNAUTHORIZED)  # before accept: HTTP 403
+        return
+    limits = state.limits
+    wait = limits.check(limits.sockets, ws.scope, claims.visitor_id)
+    if wait:
+        await _too_many(ws, wait)
+        return
+    visitor = await state.store.get_visitor(claims.visitor_id)
+    unsaved = visitor is None
+    if visitor is None and claims.site == settings.site_key:
+        # A page view is not a use: the row is written with the first message (below).
+        visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
+    if visitor is None or visitor.site != claims.site:
+        await ws.close(code=CloseCode.UNAUTHORIZED)
         return
     visitor.last_seen_ms = now_ms()
     codec, subprotocol = choose_subprotocol(offered)
     await ws.accept(subprotocol=subprotocol)
     conn = Connection.for_settings(ws, codec, "visitor", visitor.id, settings)
     conn.info.update(site=visitor.site, name=visitor.name)
+    if unsaved:
+        conn.info[UNSAVED] = visitor
     await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor))
 
 
@@ -96,6 +113,8 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
                 frame = parse_client_frame(
                     decode(data, conn.codec), conn.role, settings.max_text_chars
                 )
+                if UNSAVED in conn.info and isinstance(frame, Send):
+                    await _save_visitor(conn, state, frame)
                 await hub.handle(conn, frame)
                 conn.strikes = 0
             except ProtocolError as exc:
@@ -114,6 +133,26 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
         if conn.closed and conn.close_code is not None:
             await conn.drain()
         await conn.stop()
+
+
+async def _save_visitor(conn: Connection, state: Any, frame: Send) -> None:
+    """The visitor's first message: their row is written before it."""
+    try:
+        await save_new_visitor(state.store, conn.info[UNSAVED])
+    except StoreUnavailable:
+        raise ProtocolError("unavailable", "not saved; retry", frame.client_msg_id) from None
+    del conn.info[UNSAVED]
+
+
+async def _too_many(ws: WebSocket, wait: int) -> None:
+    """Refuse the handshake with 429 and Retry-After where the server lets us answer it."""
+    metrics.REFUSED.labels(limit="visitor_sockets").inc()
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        headers = [(b"retry-after", str(wait).encode()), (b"content-type", b"text/plain")]
+        await ws.send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
+        await ws.send({"type": "websocket.http.response.body", "body": b"too many sockets"})
+    else:
+        await ws.close(code=CloseCode.POLICY_VIOLATION)
 
 
 def _close(conn: Connection, code: CloseCode) -> None:

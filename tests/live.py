@@ -19,6 +19,7 @@ from websockets.typing import Origin, Subprotocol
 from websockets.uri import parse_uri
 
 from chatserver.app import create_app
+from chatserver.serving import uvicorn_options
 from chatserver.settings import Settings
 from tests.servers import free_port
 
@@ -62,11 +63,8 @@ class LiveServer:
             self.app,
             host="127.0.0.1",
             port=self.port,
-            ws="websockets-sansio",
-            ws_max_size=self.settings.max_frame_bytes * 2,
-            ws_per_message_deflate=False,
             log_level="warning",
-            lifespan="on",
+            **uvicorn_options(self.settings),
         )
         started = threading.Event()
         self._server = server = _SignallingServer(config, started)
@@ -221,6 +219,16 @@ async def login_cookie(server: LiveServer, email: str, password: str) -> str:
         response = await http.post("/login", json={"email": email, "password": password})
         response.raise_for_status()
         return response.cookies[server.settings.session_cookie]
+
+
+async def desk_headers(server: LiveServer, email: str, password: str) -> dict[str, str]:
+    """A logged-in agent's cookie and CSRF token, as the console's writes carry them."""
+    cookie = await login_cookie(server, email, password)
+    headers = {"cookie": f"{server.settings.session_cookie}={cookie}"}
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        me = await http.get("/api/me", headers=headers)
+        me.raise_for_status()
+    return {**headers, "x-csrf-token": me.json()["csrf"]}
 
 
 async def connect_agent(

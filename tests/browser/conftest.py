@@ -285,6 +285,8 @@ def staff_http(hub: LiveServer, email: str) -> Iterator[httpx.Client]:
 
     with httpx.Client(base_url=hub.url, timeout=10) as client:
         client.post("/login", json={"email": email, "password": AGENT_PASSWORD}).raise_for_status()
+        # Writes carry the session's CSRF token, as the console's do.
+        client.headers["x-csrf-token"] = client.get("/api/me").json()["csrf"]
         yield client
 
 

@@ -379,6 +379,7 @@ def test_webhook_is_off_without_a_secret(tmp_path: Path) -> None:
 @dataclass
 class FakePrincipal:
     email: str
+    csrf: str = "test-csrf"
 
 
 @pytest.fixture
@@ -397,7 +398,7 @@ def fake_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chatserver.auth, "require_role", require_role)
 
 
-ADMIN = {"x-test-role": "admin"}
+ADMIN = {"x-test-role": "admin", "x-csrf-token": "test-csrf"}
 
 
 @pytest.mark.usefixtures("fake_auth")

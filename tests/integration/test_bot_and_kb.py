@@ -15,7 +15,7 @@ from chatserver.demo import import_kb
 from chatserver.settings import Settings
 from chatserver.store import Store
 from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
-from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
+from tests.live import LiveServer, connect_agent, connect_visitor, desk_headers, login_cookie
 
 pytestmark = pytest.mark.conformance
 
@@ -117,8 +117,7 @@ async def test_kb_search_is_public_but_editing_needs_a_supervisor(kb_server: Liv
         assert (
             await http.post("/api/kb/articles", json=article, headers=as_agent)
         ).status_code == 403
-        sup_cookie = await login_cookie(kb_server, "sam@example.com", AGENT_PASSWORD)
-        as_sup = {"cookie": f"{kb_server.settings.session_cookie}={sup_cookie}"}
+        as_sup = await desk_headers(kb_server, "sam@example.com", AGENT_PASSWORD)
         created = await http.post("/api/kb/articles", json=article, headers=as_sup)
         assert created.status_code == 200
         # Indexed at once, without a rebuild.

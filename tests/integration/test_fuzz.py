@@ -32,7 +32,13 @@ class World:
     """The module's server, a victim chat, and an event loop in a thread for the examples."""
 
     def __init__(self, tmp: Path) -> None:
-        self.settings = make_settings(tmp, rate_limit_per_s=100_000.0, rate_limit_burst=100_000)
+        # Frames are under test, not limits: the one attacker token opens two sockets an example.
+        self.settings = make_settings(
+            tmp,
+            rate_limit_per_s=100_000.0,
+            rate_limit_burst=100_000,
+            visitor_sockets_per_min_per_visitor=0,
+        )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()

@@ -13,7 +13,7 @@ import pytest
 from chatserver.http_body import BadRequest, optional_str
 from tests.integration.conftest import AGENT_PASSWORD
 from tests.integration.test_desk_api import chat_with, desk, login, online  # noqa: F401
-from tests.live import LiveServer, login_cookie
+from tests.live import LiveServer, desk_headers
 
 ARTICLE = {"id": "a-1", "lang": "en", "title": "Gift wrapping", "body": "3 EUR.", "tags": []}
 
@@ -25,8 +25,7 @@ async def chunks(data: bytes, size: int = 16 * 1024) -> AsyncIterator[bytes]:
 
 
 async def as_supervisor(server: LiveServer) -> dict[str, str]:
-    cookie = await login_cookie(server, "sam@example.com", AGENT_PASSWORD)
-    return {"cookie": f"{server.settings.session_cookie}={cookie}"}
+    return await desk_headers(server, "sam@example.com", AGENT_PASSWORD)
 
 
 async def post(server: LiveServer, path: str, headers: dict[str, str], **kw: Any) -> Any:
@@ -46,17 +45,17 @@ async def post(server: LiveServer, path: str, headers: dict[str, str], **kw: Any
             415,
             {"error": "json_only", "message": "send application/json"},
         ),
-        (  # the type is checked before the origin, as it always was
+        (  # the origin is checked first, with the CSRF token, as everywhere in the desk
             {"content-type": "text/plain", "origin": "https://evil.example"},
             b"{}",
-            415,
-            {"error": "json_only", "message": "send application/json"},
+            403,
+            {"error": "forbidden", "message": "cross-origin request refused"},
         ),
         (
             {"content-type": "application/json", "origin": "https://evil.example"},
             b"{}",
             403,
-            {"error": "forbidden", "message": "origin not allowed"},
+            {"error": "forbidden", "message": "cross-origin request refused"},
         ),
         (
             {"content-type": "application/json"},
