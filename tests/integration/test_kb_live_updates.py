@@ -15,10 +15,18 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.cluster_nodes import SUPERVISOR, HubProcess, cluster, login, running, until
+from tests.cluster_nodes import (
+    PASSWORD,
+    SUPERVISOR,
+    HubProcess,
+    cluster,
+    running,
+    target,
+    until,
+)
 from tests.integration.conftest import Backend, seed_agents
 from tests.integration.test_bot_and_kb import seed_kb
-from tests.live import LiveServer
+from tests.live import LiveServer, desk_headers
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.conformance
@@ -111,8 +119,8 @@ async def test_an_edit_or_delete_on_one_node_reaches_the_other_nodes_suggestions
     nodes: tuple[HubProcess, HubProcess],
 ) -> None:
     a, b = nodes
-    cookie = {"cookie": f"livedesk_session={await login(a, SUPERVISOR)}"}
-    async with httpx.AsyncClient(base_url=a.base, timeout=5, headers=cookie) as http:
+    headers = await desk_headers(target(a), SUPERVISOR, PASSWORD)
+    async with httpx.AsyncClient(base_url=a.base, timeout=5, headers=headers) as http:
         created = await http.post("/api/kb/articles", json=NEW_ARTICLE)
         assert created.status_code == 200
         await until_found(b.base, NEW_ARTICLE["id"])

@@ -14,7 +14,7 @@ import pytest
 from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
 from tests.integration.test_bot_and_kb import online_agent, seed_kb
 from tests.integration.test_kb_live_updates import cli_import, write_jsonl
-from tests.live import LiveServer, connect_visitor, login_cookie
+from tests.live import LiveServer, connect_visitor, desk_headers
 
 pytestmark = pytest.mark.conformance
 
@@ -58,8 +58,7 @@ def kb_server(backend: Backend) -> Iterator[LiveServer]:
 
 
 async def save(server: LiveServer, *articles: dict[str, Any]) -> None:
-    cookie = await login_cookie(server, "sam@example.com", AGENT_PASSWORD)
-    headers = {"cookie": f"{server.settings.session_cookie}={cookie}"}
+    headers = await desk_headers(server, "sam@example.com", AGENT_PASSWORD)
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
         for article in articles:
             (await http.post("/api/kb/articles", json=article)).raise_for_status()
