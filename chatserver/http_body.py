@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from chatserver.protocol import ProtocolError, check_storable
+
 MAX_FIELD = 200
 # No JSON body we take is near this: it only stops a client making us buffer megabytes.
 MAX_BODY = 128 * 1024
@@ -75,6 +77,10 @@ async def json_object(
         raise BadRequest("body must be JSON", code=invalid) from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object", code=invalid)
+    try:
+        check_storable(body)
+    except ProtocolError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
     return body
 
 
