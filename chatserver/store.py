@@ -279,9 +279,7 @@ def _drop_duplicates(
             },
         )
         for r in found:
-            stored[(r.conversation_id, r.author, r.author_id, r.client_msg_id)] = dict(
-                r._mapping
-            )
+            stored[(r.conversation_id, r.author, r.author_id, r.client_msg_id)] = dict(r._mapping)
     fresh: list[int] = []
     first_in_batch: dict[_RetryKey, int] = {}
     for i, it in enumerate(items):
