@@ -20,6 +20,7 @@ from chatserver.auth import (
     verify_password,
 )
 from chatserver.http_body import BadRequest, json_object
+from chatserver.protocol import unstorable_field
 
 
 async def healthz(request: Request) -> Response:
@@ -60,7 +61,12 @@ async def login(request: Request) -> Response:
         body = dict(await request.form())
     email, password = body.get("email"), body.get("password")
     agent = None
-    if isinstance(email, str) and isinstance(password, str) and len(password) <= 1024:
+    if (
+        isinstance(email, str)
+        and isinstance(password, str)
+        and len(password) <= 1024
+        and unstorable_field(email) is None  # a form is not read by json_object
+    ):
         agent = await state.store.get_agent_by_email(email)
     # argon2 takes tens of milliseconds of CPU on purpose: keep it off the event loop.
     ok = agent is not None and await asyncio.to_thread(

@@ -179,6 +179,11 @@ async def test_unstorable_text_in_http_bodies_is_a_400_never_a_500(desk: LiveSer
     ada = await login(desk, "ada@example.com")
     grant = {"amount": 5, "reason": poison, "action_id": uuid.uuid4().hex}
     await refused("/api/credits/c@d.example/grant", grant, ada)
+    show = await ada.get("/api/credits/c%00@d.example")  # the address is in the path
+    assert show.status_code == 400
+    async with httpx.AsyncClient(base_url=desk.url) as http:  # a form is no JSON body
+        form = {"email": "ana\u0000@example.com", "password": "x"}
+        assert (await http.post("/login", data=form)).status_code == 303
     ana = await login(desk, "ana@example.com")
     agent = await online(desk, ana)
     visitor, _ = await connect_visitor(desk, codec="json")
