@@ -25,6 +25,7 @@ from chatserver.bus import Bus, InMemoryBus
 from chatserver.credits import Credits
 from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
+from chatserver.http_body import STORE_ERROR_HANDLERS
 from chatserver.hub import Hub
 from chatserver.presence import InMemoryPresence
 from chatserver.sessions import AgentSockets
@@ -149,7 +150,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             allow_headers=["content-type"],
         )
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers=STORE_ERROR_HANDLERS,
+    )
     app.state.settings = settings
     app.state.tokens = Tokens(settings)
     app.state.sessions = AgentSockets()

@@ -108,6 +108,26 @@ class _Pending:
     future: asyncio.Future[Appended] = field(repr=False)
 
 
+def _is_bad_data(exc: BaseException) -> bool:
+    """A value the database cannot hold (SQLSTATE class 22, or text Python cannot encode):
+    the client's fault, and the same write would fail again."""
+    if isinstance(exc, (DataError, UnicodeError)):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and isinstance(state, str) and state.startswith("22")
+
+
+def _store_error(exc: Exception) -> Exception:
+    """What a failed store call raises: StoreUnavailable for an outage, BadData for a value
+    the database refused, anything else (IntegrityError included: callers branch on it)
+    unchanged."""
+    if _is_outage(exc):
+        return _unavailable(exc)
+    if _is_bad_data(exc):
+        return BadData(f"the store refused the data ({type(exc).__name__})")
+    return exc
+
+
 def _refused(item: Append, exc: BaseException) -> BadData:
     # The body is the sender's and may be anything: log what failed, not what was sent.
     log.warning(
@@ -351,12 +371,13 @@ class Store:
                 return await loop.run_in_executor(self._readers, self._sync_read, fn)
             async with self._read_engine.connect() as conn:
                 return await conn.run_sync(fn)
-        except StoreUnavailable:
+        except (StoreUnavailable, BadData):
             raise
         except Exception as exc:
-            if _is_outage(exc):
-                raise _unavailable(exc) from exc
-            raise
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one transaction, committed when it returns."""
@@ -366,12 +387,13 @@ class Store:
                 return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
-        except StoreUnavailable:
+        except (StoreUnavailable, BadData):
             raise
         except Exception as exc:
-            if _is_outage(exc):
-                raise _unavailable(exc) from exc
-            raise
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:

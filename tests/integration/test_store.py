@@ -174,9 +174,8 @@ async def test_a_close_and_its_event_commit_together_or_not_at_all(stores) -> No
     a, _ = stores
     await new_visitor(a, "c1")
     conv, _ = await a.open_conversation("c1", "default", None)
-    with pytest.raises(Exception) as refused:
+    with pytest.raises(BadData):  # a value the database refused: never an outage
         await a.transition(conv.id, "closed", "test", event=(unstorable(a)[0], {}))
-    assert not isinstance(refused.value, StoreUnavailable)  # a data error, not an outage
     still = await a.get_conversation(conv.id)
     assert still is not None and still.state == "bot"
     assert [e.to_state for e in await a.events_of(conv.id)] == ["bot"]
@@ -211,3 +210,13 @@ async def test_client_message_ids_are_deduplicated_per_sender_not_per_role(store
     assert retried.duplicate and retried.row["seq"] == second.row["seq"]
     bodies = [r["body"] for r in await a.messages_after(conv.id, 0)]
     assert bodies == ["Ana here", "Bob here"]
+
+
+async def test_a_value_the_database_refuses_is_bad_data_never_unavailable(stores) -> None:
+    a, _ = stores
+    for poison in unstorable(a):
+        with pytest.raises(BadData):
+            await a.save_visitor(
+                Visitor(id="n1", site="default", name=poison, created_ms=1, last_seen_ms=1)
+            )
+    assert await a.get_visitor("n1") is None

@@ -2,7 +2,7 @@
 where it enters, as `invalid_field`, in frames and HTTP bodies alike; one visitor's bad
 frame never holds up anyone else's messages, nor an agent's slot (issue 13, item 1). A
 database locked past its busy timeout is the visitor's retryable `unavailable`, never the
-socket's end (issue 13, item 12)."""
+socket's end (issue 13, item 12), and an HTTP 503, never a 500."""
 
 from __future__ import annotations
 
@@ -213,6 +213,9 @@ async def test_a_locked_database_answers_a_visitors_first_message_with_unavailab
         error = await visitor.recv_type("error", ref="first")
         assert (error["code"], error["retryable"]) == ("unavailable", True)
         await still_alive(visitor)
+        async with httpx.AsyncClient(base_url=live.url) as http:  # HTTP: a 503, not a 500
+            session = await http.post("/api/visitor/session", json={"name": "Ann"})
+        assert (session.status_code, session.json()["error"]) == (503, "unavailable")
         holder.execute("ROLLBACK")
         await visitor.send(frame)  # the client's retry of the same frame
         ack = await visitor.recv_type("ack", client_msg_id="first")
