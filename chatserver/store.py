@@ -762,8 +762,17 @@ class GroupCommitter:
             # Not an outage: one item the database refused, or another hub process that
             # stored the same client message id between our check and our insert. Redo
             # one by one, so that item fails alone and everyone else's commits.
-            log.warning("batch of %d refused (%s); writing its items one by one", len(items), exc)
-            outcomes = [await self._write_one(item) for item in items]
+            log.warning(  # the name only: the message may quote what a client sent
+                "batch of %d refused (%s); writing its items one by one",
+                len(items),
+                type(exc).__name__,
+            )
+            outcomes = []
+            for item in items:
+                if outcomes and isinstance(outcomes[-1], StoreUnavailable):
+                    outcomes.append(outcomes[-1])  # down now: don't wait out each item
+                else:
+                    outcomes.append(await self._write_one(item))
         metrics.COMMIT_BATCHES.inc()
         metrics.COMMIT_ITEMS.inc(len(batch))
         for outcome in outcomes:
