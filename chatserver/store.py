@@ -159,8 +159,11 @@ def _is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, (IntegrityError, DataError, ProgrammingError)):
         return False
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        return True  # SQLite: locked past the busy timeout, disk I/O; a dropped connection
+    if isinstance(exc, OperationalError):
+        return True  # SQLite: locked past the busy timeout, disk I/O
+    if isinstance(exc, InterfaceError):
+        # A dropped connection; not a value the driver could not bind (also InterfaceError).
+        return "connection" in str(exc.orig).lower()
     state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return isinstance(state, str) and (
         state[:2] in _OUTAGE_SQLSTATE_CLASSES or state in _OUTAGE_SQLSTATES
