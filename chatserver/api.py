@@ -21,6 +21,7 @@ from chatserver.auth import (
     session_cookie_name,
 )
 from chatserver.http_body import BadRequest, json_object
+from chatserver.protocol import unstorable_field
 from chatserver.workers import Busy
 
 
@@ -61,7 +62,12 @@ async def login(request: Request) -> Response:
     else:
         body = dict(await request.form())
     email, password = body.get("email"), body.get("password")
-    if not isinstance(email, str) or not isinstance(password, str) or len(password) > 1024:
+    if (
+        not isinstance(email, str)
+        or not isinstance(password, str)
+        or len(password) > 1024
+        or unstorable_field(email) is not None  # a form is not read by json_object
+    ):
         return _bad_login(is_json)
     guard = state.login_guard
     address = state.limits.address(request.scope)

@@ -26,6 +26,7 @@ from chatserver.credits import Credits
 from chatserver.db import is_sqlite, upgrade
 from chatserver.dispatch import Dispatcher
 from chatserver.edge import EdgeMiddleware, Limits
+from chatserver.http_body import STORE_ERROR_HANDLERS
 from chatserver.hub import Hub
 from chatserver.login_guard import LoginGuard
 from chatserver.presence import InMemoryPresence
@@ -178,7 +179,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             allow_headers=["content-type"],
         ),
     ]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers=STORE_ERROR_HANDLERS,
+    )
     app.state.settings = settings
     app.state.tokens = Tokens(settings)
     app.state.sessions = AgentSockets()

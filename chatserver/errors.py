@@ -16,6 +16,11 @@ class StoreUnavailable(LivedeskError):
     """The database could not be reached or stayed locked; the client may retry."""
 
 
+class BadData(LivedeskError):
+    """The database refused the item itself (a value or constraint it cannot hold): the
+    same item would fail again, so the client must not retry it."""
+
+
 class Conflict(LivedeskError):
     """A state transition that the conversation's current state does not allow."""
 
@@ -28,7 +33,12 @@ class Forbidden(LivedeskError):
 ERROR_CODES: dict[str, tuple[str, bool]] = {
     "bad_frame": ("The frame could not be decoded with the negotiated subprotocol.", False),
     "unknown_type": ("The frame's `type` is missing or not one this endpoint accepts.", False),
-    "invalid_field": ("A field is missing, of the wrong type, or out of range.", False),
+    "invalid_field": (
+        "A field is missing, of the wrong type, out of range, or holds characters that "
+        "cannot be stored (NUL, other control characters but tab and line breaks, "
+        "unpaired surrogates).",
+        False,
+    ),
     "text_too_long": ("`text` is longer than the server's limit.", False),
     "rate_limited": ("Too many frames too fast; slow down. Repeated, the socket is closed.", True),
     "forbidden": ("The conversation does not exist or is not yours.", False),

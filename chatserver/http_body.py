@@ -2,14 +2,24 @@
 one, one exception (``BadRequest``: a status, a code and a reason) for every way a body can
 be wrong. Endpoints answer ``exc.response`` ({"error": code, "message": reason}); the desk,
 whose errors are Starlette's plain-text ones, raises ``HTTPException(exc.status,
-exc.message)`` instead."""
+exc.message)`` instead.
+
+Every body is also checked for text no store can hold (``protocol.check_storable``, the
+same check frames get), and ``store_error_response`` is the app-wide answer to a store
+error no endpoint caught: a 4xx or a 503, never a 500."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
+
+from chatserver.errors import BadData, CloseCode, StoreUnavailable
+from chatserver.protocol import ProtocolError, check_storable
 
 MAX_FIELD = 200
 # No JSON body we take is near this: it only stops a client making us buffer megabytes.
@@ -75,6 +85,10 @@ async def json_object(
         raise BadRequest("body must be JSON", code=invalid) from None
     if not isinstance(body, dict):
         raise BadRequest("body must be a JSON object", code=invalid)
+    try:
+        check_storable(body)
+    except ProtocolError as exc:
+        raise BadRequest(exc.message, code=exc.code) from None
     return body
 
 
@@ -86,3 +100,31 @@ def optional_str(body: dict[str, Any], name: str, limit: int = MAX_FIELD) -> str
     if not isinstance(value, str) or len(value) > limit:
         raise BadRequest(f"`{name}` must be a string of at most {limit} characters")
     return value.strip() or None
+
+
+async def store_error_response(conn: HTTPConnection, exc: Exception) -> Response | None:
+    """The app's answer to a store error no endpoint caught, never a 500: a value the
+    database refused is the client's 400 `invalid_field` (retrying cannot help), an outage
+    a 503 `unavailable`. A websocket not yet serving frames is closed (1011: reconnect)."""
+    if isinstance(conn, WebSocket):
+        try:
+            await conn.close(code=CloseCode.INTERNAL_ERROR)
+        except RuntimeError:
+            pass  # already closed
+        return None
+    if isinstance(exc, BadData):
+        return BadRequest("the store cannot hold this; nothing was saved").response
+    if isinstance(exc, StoreUnavailable):
+        return JSONResponse(
+            {"error": "unavailable", "message": "the store is unavailable; retry"},
+            status_code=503,
+            headers={"retry-after": "1"},
+        )
+    raise exc
+
+
+# One handler for HTTP and websocket connections alike, which Starlette's types keep apart.
+STORE_ERROR_HANDLERS: dict[Any, Callable[..., Any]] = {
+    BadData: store_error_response,
+    StoreUnavailable: store_error_response,
+}

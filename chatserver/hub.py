@@ -28,7 +28,7 @@ from chatserver.bus import (
     visitor_channel,
 )
 from chatserver.connection import Connection
-from chatserver.errors import Conflict, Forbidden, LivedeskError, StoreUnavailable
+from chatserver.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
 from chatserver.models import OPEN_STATES, Conversation, Visitor
 from chatserver.protocol import (
     Answer,
@@ -86,6 +86,8 @@ def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
         if str(exc) == "not_active":
             return ProtocolError("conflict", "the conversation is not active", ref)
         return ProtocolError("conversation_closed", "the conversation is closed", ref)
+    if isinstance(exc, BadData):
+        return ProtocolError("invalid_field", "the store cannot hold this; not saved", ref)
     return ProtocolError("unavailable", "not saved; retry the same frame", ref)
 
 
@@ -94,7 +96,7 @@ def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
     exc = future.exception() if not future.cancelled() else StoreUnavailable("cancelled")
     if exc is None:
         return future.result()
-    if isinstance(exc, (Forbidden, Conflict, StoreUnavailable)):
+    if isinstance(exc, (Forbidden, Conflict, StoreUnavailable, BadData)):
         raise _refusal(exc, ref) from exc
     raise exc
 
@@ -392,6 +394,15 @@ class Hub:
     # ------------------------------------------------------------------ frames
 
     async def handle(self, conn: Connection, frame: Any) -> None:
+        """Carry out one checked frame. A store that is down or locked (a visitor's first
+        message opens a conversation, which writes) is the client's `unavailable`, never
+        the socket's end."""
+        try:
+            await self._handle(conn, frame)
+        except (StoreUnavailable, BadData) as exc:
+            raise _refusal(exc, getattr(frame, "client_msg_id", None)) from exc
+
+    async def _handle(self, conn: Connection, frame: Any) -> None:
         if isinstance(frame, Ping):
             conn.push(OutFrame({"type": "pong"}))
         elif isinstance(frame, Send):
@@ -741,7 +752,7 @@ class Hub:
     async def _append(self, item: Append, ref: str | None) -> Appended:
         try:
             return await self.store.append(item)
-        except (Forbidden, Conflict, StoreUnavailable) as exc:
+        except (Forbidden, Conflict, StoreUnavailable, BadData) as exc:
             raise _refusal(exc, ref) from exc
 
     async def _typing(self, conn: Connection, frame: Typing) -> None:
@@ -859,22 +870,31 @@ class Hub:
     ) -> None:
         """Close (``values``: e.g. tags and outcome set by the agent in the same write)."""
         try:
+            # The close and its `closed` event commit together: a close nobody hears of
+            # would keep the agent's slot for ever.
             closed = await self.store.transition(
-                conv_id, "closed", actor, closed_by=closed_by, **values
+                conv_id,
+                "closed",
+                actor,
+                event=("closed", {"by": closed_by}),
+                closed_by=closed_by,
+                **values,
             )
         except Conflict as exc:
             raise ProtocolError("conversation_closed", "already closed") from exc
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "store unavailable; retry") from exc
-        await self.append_event(closed.id, "closed", {"by": closed_by})
-        self.forget(closed.id)
-        if self.assist is not None:
-            self.assist.forget(closed.id)
-        if self.credits is not None:
-            self.credits.spawn_close(closed)
-        metrics.CONVERSATIONS.labels(outcome="closed").inc()
-        if self.dispatch is not None:
-            await self.dispatch.conversation_ended(closed)
+        try:
+            self.forget(closed.id)
+            if self.assist is not None:
+                self.assist.forget(closed.id)
+            if self.credits is not None:
+                self.credits.spawn_close(closed)
+            metrics.CONVERSATIONS.labels(outcome="closed").inc()
+        finally:
+            # Committed is ended: the router frees the agent's slot whatever failed above.
+            if self.dispatch is not None:
+                await self.dispatch.conversation_ended(closed)
 
     async def append_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
         """A sequenced system event, waiting for its commit."""

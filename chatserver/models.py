@@ -80,8 +80,13 @@ class Message(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         sa.UniqueConstraint("conversation_id", "seq", name="uq_messages_conversation_seq"),
+        # A retried send is one sender's: after a transfer the new agent may reuse an id.
         sa.UniqueConstraint(
-            "conversation_id", "author", "client_msg_id", name="uq_messages_client_msg"
+            "conversation_id",
+            "author",
+            "author_id",
+            "client_msg_id",
+            name="uq_messages_sender_msg",
         ),
     )
 

@@ -27,6 +27,10 @@ Role = Literal["visitor", "agent"]
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_SEQ = 2**53 - 1
+# What no text field may hold: C0 controls but tab, newline and carriage return (PostgreSQL
+# text refuses NUL; the others are never typed by a person), and lone surrogates, which a
+# JSON client can send but no UTF-8 store, socket or log can encode.
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 
 
 class ProtocolError(Exception):
@@ -74,6 +78,37 @@ def decode(data: bytes | str, codec: Codec) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ProtocolError("bad_frame", "a frame must be a map")
     return obj
+
+
+def unstorable_field(value: Any) -> str | None:
+    """The name of the first field (key or string value, however deep) that could not be
+    stored as sent, or None. Every reader of client input, frames and HTTP bodies alike,
+    asks this one question before anything is written, published or logged."""
+    stack: list[tuple[str, Any]] = [("value", value)]
+    while stack:
+        name, item = stack.pop()
+        if isinstance(item, str):
+            if UNSTORABLE.search(item):
+                return name
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and UNSTORABLE.search(key):
+                    return "key"
+                stack.append((key if isinstance(key, str) else name, inner))
+        elif isinstance(item, list | tuple):
+            stack.extend((name, inner) for inner in item)
+    return None
+
+
+def check_storable(obj: Any) -> None:
+    """ProtocolError ``invalid_field`` naming the field that holds unstorable characters."""
+    bad = unstorable_field(obj)
+    if bad is not None:
+        raise ProtocolError(
+            "invalid_field",
+            f"`{bad}` holds characters that cannot be stored "
+            "(NUL, control characters or unpaired surrogates)",
+        )
 
 
 def _str_id(obj: dict[str, Any], name: str, *, required: bool = True) -> str | None:
@@ -187,8 +222,11 @@ def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> 
         raise ProtocolError("unknown_type", f"unknown frame type {kind!r} for a {role}")
     # The visitor has at most one open conversation, so it may leave the id out.
     conv_required = role == "agent"
-    ref = obj.get("client_msg_id") if isinstance(obj.get("client_msg_id"), str) else None
+    # Echoed in the error frame: only an id that is safe to send back.
+    claimed = obj.get("client_msg_id")
+    ref = claimed if isinstance(claimed, str) and ID_PATTERN.match(claimed) else None
     try:
+        check_storable(obj)
         if kind == "send":
             return Send(
                 conversation_id=_str_id(obj, "conversation_id", required=conv_required),

@@ -22,7 +22,15 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from chatserver import metrics
 from chatserver.billing.due import record_close_due, record_reply_due
@@ -33,7 +41,7 @@ from chatserver.db import (
     make_engine,
     make_sqlite_sync_engine,
 )
-from chatserver.errors import Conflict, Forbidden, StoreUnavailable
+from chatserver.errors import BadData, Conflict, Forbidden, StoreUnavailable
 from chatserver.models import (
     OPEN_STATES,
     Agent,
@@ -101,13 +109,65 @@ class _Pending:
     future: asyncio.Future[Appended] = field(repr=False)
 
 
+def _is_bad_data(exc: BaseException) -> bool:
+    """A value the database cannot hold (SQLSTATE class 22, or text Python cannot encode):
+    the client's fault, and the same write would fail again."""
+    if isinstance(exc, (DataError, UnicodeError)):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and isinstance(state, str) and state.startswith("22")
+
+
+def _store_error(exc: Exception) -> Exception:
+    """What a failed store call raises: StoreUnavailable for an outage, BadData for a value
+    the database refused, anything else (IntegrityError included: callers branch on it)
+    unchanged."""
+    if _is_outage(exc):
+        return _unavailable(exc)
+    if _is_bad_data(exc):
+        return BadData(f"the store refused the data ({type(exc).__name__})")
+    return exc
+
+
+def _refused(item: Append, exc: BaseException) -> BadData:
+    # The body is the sender's and may be anything: log what failed, not what was sent.
+    log.warning(
+        "refused one %s item in %s: %s", item.author, item.conversation_id, type(exc).__name__
+    )
+    return BadData(f"the store refused this item ({type(exc).__name__})")
+
+
 def _unavailable(exc: BaseException) -> StoreUnavailable:
     return StoreUnavailable(f"store unavailable: {type(exc).__name__}")
 
 
+# PostgreSQL SQLSTATE classes that say "not now" rather than "not this": connection
+# exceptions, insufficient resources, operator intervention (shutdown), transaction rollback
+# (deadlock, serialization); and lock_not_available.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "40"})
+_OUTAGE_SQLSTATES = frozenset({"55P03"})
+
+
 def _is_outage(exc: BaseException) -> bool:
-    return isinstance(exc, (OperationalError, DBAPIError, OSError)) and not isinstance(
-        exc, IntegrityError
+    """Would the same write succeed later? Only then is it ``unavailable`` (retryable): a
+    value the database refuses fails the same way for ever, and a client told to retry it
+    would retry for ever."""
+    if isinstance(exc, (OSError, PoolTimeout)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc, (IntegrityError, DataError, ProgrammingError)):
+        return False
+    if isinstance(exc, OperationalError):
+        return True  # SQLite: locked past the busy timeout, disk I/O
+    if isinstance(exc, InterfaceError):
+        # A dropped connection; not a value the driver could not bind (also InterfaceError).
+        return "connection" in str(exc.orig).lower()
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and (
+        state[:2] in _OUTAGE_SQLSTATE_CLASSES or state in _OUTAGE_SQLSTATES
     )
 
 
@@ -220,6 +280,9 @@ def _verdict(item: Append, conv: Any) -> Exception | None:
     return None
 
 
+_RetryKey = tuple[str, str, str | None, str | None]
+
+
 class _SameAs(Exception):
     """The same retried item twice in one batch: it gets the first copy's outcome."""
 
@@ -232,7 +295,7 @@ def _drop_duplicates(
 ) -> list[int]:
     """Indexes of items to write; retried client message ids are answered from the store."""
     keyed = [it for it in items if it.client_msg_id is not None]
-    stored: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    stored: dict[_RetryKey, dict[str, Any]] = {}
     if keyed:
         found = conn.execute(
             _SELECT_RETRIED,
@@ -242,11 +305,12 @@ def _drop_duplicates(
             },
         )
         for r in found:
-            stored[(r.conversation_id, r.author, r.client_msg_id)] = dict(r._mapping)
+            stored[(r.conversation_id, r.author, r.author_id, r.client_msg_id)] = dict(r._mapping)
     fresh: list[int] = []
-    first_in_batch: dict[tuple[str, str, str | None], int] = {}
+    first_in_batch: dict[_RetryKey, int] = {}
     for i, it in enumerate(items):
-        key = (it.conversation_id, it.author, it.client_msg_id)
+        # Per sender, not per role: after a transfer, the new agent's ids are their own.
+        key = (it.conversation_id, it.author, it.author_id, it.client_msg_id)
         if it.client_msg_id is not None and key in stored:
             results[i] = Appended(stored[key], duplicate=True)
         elif it.client_msg_id is not None and key in first_in_batch:
@@ -313,12 +377,13 @@ class Store:
                 return await loop.run_in_executor(self._readers, self._sync_read, fn)
             async with self._read_engine.connect() as conn:
                 return await conn.run_sync(fn)
-        except StoreUnavailable:
+        except (StoreUnavailable, BadData):
             raise
         except Exception as exc:
-            if _is_outage(exc):
-                raise _unavailable(exc) from exc
-            raise
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one transaction, committed when it returns."""
@@ -328,12 +393,13 @@ class Store:
                 return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
-        except StoreUnavailable:
+        except (StoreUnavailable, BadData):
             raise
         except Exception as exc:
-            if _is_outage(exc):
-                raise _unavailable(exc) from exc
-            raise
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:
@@ -513,14 +579,18 @@ class Store:
         *,
         expect_states: tuple[str, ...] | None = None,
         detail: dict[str, Any] | None = None,
+        event: tuple[str, dict[str, Any]] | None = None,
         **values: Any,
     ) -> Conversation:
-        """Move a conversation to ``to_state`` and log it; Conflict if not allowed."""
+        """Move a conversation to ``to_state`` and log it; Conflict if not allowed.
+
+        ``event`` (name, data): a sequenced system event written in the same transaction,
+        so the move and the event everyone sees commit together or not at all."""
         allowed_from = tuple(s for s, nxt in TRANSITIONS.items() if to_state in nxt)
         if expect_states is not None:
             allowed_from = tuple(s for s in allowed_from if s in expect_states)
 
-        def run(conn: Connection) -> dict[str, Any]:
+        def run(conn: Connection) -> tuple[dict[str, Any], dict[str, Any] | None]:
             ts = now_ms()
             current = conn.execute(
                 sa.select(conversations_t.c.state).where(conversations_t.c.id == conv_id)
@@ -550,9 +620,21 @@ class Store:
             )
             if to_state == "closed":
                 record_close_due(conn, conv_id, ts)
-            return dict(row._mapping)
+            if event is None:
+                return dict(row._mapping), None
+            name, data = event
+            item = Append(conv_id, "system", name, "event", data=data, allow_closed=True)
+            (outcome,) = write_batch(conn, [item])
+            if isinstance(outcome, Exception):
+                raise outcome
+            conv = dict(row._mapping)
+            conv["last_seq"] = outcome.row["seq"]
+            return conv, outcome.row
 
-        return Conversation.model_validate(await self.write(run))
+        conv, event_row = await self.write(run)
+        if event_row is not None:
+            self.writer.published(event_row)
+        return Conversation.model_validate(conv)
 
     async def mark_seen(self, conv_id: str, who: str, seq: int) -> int:
         """Raise the reader's "seen up to" mark (never lower it, never past the end)."""
@@ -682,28 +764,28 @@ class GroupCommitter:
         outcomes: list[Appended | Exception]
         try:
             outcomes = await self.store.write(lambda conn: write_batch(conn, items))
-        except IntegrityError:
-            # Another hub process stored the same client message id between our check and
-            # our insert: redo one by one so each gets its own verdict.
-            outcomes = []
-            for item in items:
-                try:
-                    outcomes += await self.store.write(
-                        lambda conn, item=item: write_batch(conn, [item])  # type: ignore[misc]
-                    )
-                except StoreUnavailable as exc:
-                    outcomes.append(exc)
         except StoreUnavailable as exc:
             outcomes = [exc] * len(batch)
+        except Exception as exc:
+            # Not an outage: one item the database refused, or another hub process that
+            # stored the same client message id between our check and our insert. Redo
+            # one by one, so that item fails alone and everyone else's commits.
+            log.warning(  # the name only: the message may quote what a client sent
+                "batch of %d refused (%s); writing its items one by one",
+                len(items),
+                type(exc).__name__,
+            )
+            outcomes = []
+            for item in items:
+                if outcomes and isinstance(outcomes[-1], StoreUnavailable):
+                    outcomes.append(outcomes[-1])  # down now: don't wait out each item
+                else:
+                    outcomes.append(await self._write_one(item))
         metrics.COMMIT_BATCHES.inc()
         metrics.COMMIT_ITEMS.inc(len(batch))
-        if self.on_commit is not None:
-            for outcome in outcomes:
-                if isinstance(outcome, Appended) and not outcome.duplicate:
-                    try:
-                        self.on_commit(outcome.row)
-                    except Exception:  # publishing must never lose the ack
-                        log.exception("commit callback failed")
+        for outcome in outcomes:
+            if isinstance(outcome, Appended) and not outcome.duplicate:
+                self.published(outcome.row)
         for pending, outcome in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue
@@ -711,3 +793,26 @@ class GroupCommitter:
                 pending.future.set_exception(outcome)
             else:
                 pending.future.set_result(outcome)
+
+    def published(self, row: dict[str, Any]) -> None:
+        """Hand a newly committed row to ``on_commit``; publishing must never lose an ack."""
+        if self.on_commit is None:
+            return
+        try:
+            self.on_commit(row)
+        except Exception:
+            log.exception("commit callback failed")
+
+    async def _write_one(self, item: Append) -> Appended | Exception:
+        """One item in its own transaction: its outcome, a refusal included."""
+        for _attempt in range(2):
+            try:
+                return (await self.store.write(lambda conn: write_batch(conn, [item])))[0]
+            except StoreUnavailable as exc:
+                return exc
+            except IntegrityError:
+                # Lost the race for its client message id: the next try finds the winner.
+                continue
+            except Exception as exc:
+                return _refused(item, exc)
+        return BadData("the store refused this item")

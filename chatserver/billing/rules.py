@@ -29,7 +29,16 @@ MAX_BALANCE = 1_000_000_000
 def normalise_email(raw: str) -> str:
     email = raw.strip().casefold()
     local, at, domain = email.partition("@")
-    if not at or not local or not domain or any(c.isspace() for c in email) or len(email) > 320:
+    # Printable only: a control character or lone surrogate is no address, and PostgreSQL
+    # text cannot even hold NUL.
+    if (
+        not at
+        or not local
+        or not domain
+        or any(c.isspace() for c in email)
+        or not email.isprintable()
+        or len(email) > 320
+    ):
         raise InvalidEmail(f"not an e-mail address: {raw!r}")
     return email
 

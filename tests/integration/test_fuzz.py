@@ -111,6 +111,34 @@ def frames(draw: st.DrawFn, conv_id: str) -> dict[str, Any]:
     return frame
 
 
+# Any code point, lone surrogates included (what a JavaScript client that cuts a string
+# mid-emoji sends; only JSON can carry them), NUL and the other controls too; and text
+# sure to hold one of them.
+UNSTORABLE = [chr(c) for c in range(0x20) if chr(c) not in "\t\n\r"] + [
+    "\ud800", "\udbff", "\udc00", "\udfff",
+]  # fmt: skip
+any_text = st.text(st.characters(exclude_categories=()), min_size=1, max_size=40)
+holds_unstorable = st.tuples(
+    st.text(max_size=10), st.sampled_from(UNSTORABLE), st.text(max_size=10)
+).map("".join)
+
+
+def unstorable_sends(
+    text: st.SearchStrategy[str] = any_text,
+) -> st.SearchStrategy[tuple[str, bytes | str]]:
+    """A send, typing or rate frame whose text field may hold what no store can keep."""
+    return st.builds(
+        lambda kind, field, text: (
+            "json",
+            json.dumps({"type": kind, "client_msg_id": "fz", "active": True, "score": 3,
+                        "text": "ok", field: text}),
+        ),
+        st.sampled_from(["send", "typing", "rate"]),
+        st.sampled_from(["text", "preview", "comment"]),
+        text,
+    )  # fmt: skip
+
+
 def encodings(conv_id: str) -> st.SearchStrategy[tuple[str, bytes | str]]:
     """(codec of the socket, raw frame): well-formed maps, and garbage of every kind."""
     packed = frames(conv_id).map(lambda f: ("msgpack", msgpack.packb(f, use_bin_type=True)))
@@ -119,6 +147,7 @@ def encodings(conv_id: str) -> st.SearchStrategy[tuple[str, bytes | str]]:
         packed,
         packed,
         as_json,
+        unstorable_sends(),
         st.tuples(st.just("msgpack"), st.binary(max_size=300)),
         st.tuples(st.just("json"), st.text(max_size=300)),
         st.tuples(st.just("msgpack"), st.text(max_size=50)),  # text frame on msgpack
@@ -210,3 +239,32 @@ def test_fuzzed_frames_never_crash_leak_or_wedge_the_socket(world: World) -> Non
         assert first["text"] == SECRET
 
     world.run(victim_still_served())
+
+
+def test_fuzzed_unstorable_text_is_always_invalid_field(world: World) -> None:
+    """Whatever the frame and field, text no store can keep is refused before anything is
+    stored or published: `invalid_field`, never an ack, never `unavailable`."""
+
+    async def one(raw: bytes | str) -> None:
+        ws = await connect(
+            f"{world.server.ws_url}/ws/visitor",
+            subprotocols=["livedesk.v1.json", f"livedesk.token.{world.token}"],  # type: ignore[list-item]
+            origin=world.server.url,  # type: ignore[arg-type]
+        )
+        try:
+            await asyncio.wait_for(ws.recv(), 10)  # welcome
+            await ws.send(raw)
+            answer: dict[str, Any] = {}
+            while answer.get("type") not in ("error", "ack"):  # nothing else answers a frame
+                answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert (answer["type"], answer.get("code")) == ("error", "invalid_field"), raw
+        finally:
+            await ws.close()
+            await close_own_conversation(world, "json")
+
+    @settings(max_examples=40, deadline=None, database=None)
+    @given(example=unstorable_sends(holds_unstorable))
+    def check(example: tuple[str, bytes | str]) -> None:
+        world.run(one(example[1]))
+
+    check()

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 
 from chatserver.db import upgrade
-from chatserver.errors import Conflict, Forbidden
+from chatserver.errors import BadData, Conflict, Forbidden, StoreUnavailable
 from chatserver.models import Visitor
-from chatserver.store import Append, Store, now_ms
+from chatserver.store import Append, Appended, Store, now_ms
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -126,3 +126,97 @@ async def test_the_store_refuses_authors_who_do_not_own_the_conversation(stores)
         await a.append(Append(conv.id, "agent", "not mine", author_id=str(other.id)))
     ok = await a.append(Append(conv.id, "agent", "mine", author_id=str(agent.id)))
     assert ok.row["seq"] == 1  # refused items took no seq
+
+
+def unstorable(store: Store) -> list[str]:
+    """Bodies this database refuses (a lone surrogate everywhere; NUL in PostgreSQL text)."""
+    return ["x\ud800"] + ([] if store.url.startswith("sqlite") else ["x\x00"])
+
+
+async def test_a_refused_item_fails_alone_and_the_rest_of_its_batch_commits(stores) -> None:
+    a, _ = stores
+    agent = await a.add_agent("p@example.com", "P", "hash")
+    convs = []
+    for i in range(4):
+        await new_visitor(a, f"b{i}")
+        conv, _ = await a.open_conversation(f"b{i}", "default", None)
+        convs.append(conv.id)
+    await a.transition(convs[3], "active", "test", agent_id=agent.id)
+    poisons = unstorable(a)
+    # Submitted without waiting in between: one batch, the poison in the middle of it.
+    good = [
+        Append(convs[0], "visitor", "hello", author_id="b0", client_msg_id="g0"),
+        Append(convs[1], "bot", "How can I help?", author_name="Bot"),
+    ]
+    bad = [
+        Append(convs[2], "visitor", p, author_id="b2", client_msg_id=f"p{i}")
+        for i, p in enumerate(poisons)
+    ]
+    background = [
+        Append(convs[3], "system", "assigned", "event", data={"agent": {"id": agent.id}}),
+        Append(convs[3], "agent", "I am here", author_id=str(agent.id), client_msg_id="a0"),
+        Append(convs[0], "system", "handoff", "event", data={"summary": "s"}),
+    ]
+    futures = [a.writer.submit(it) for it in [*good[:1], *bad, *good[1:], *background]]
+    outcomes = await asyncio.gather(*futures, return_exceptions=True)
+    refused = outcomes[1 : 1 + len(bad)]
+    stored = outcomes[:1] + outcomes[1 + len(bad) :]
+    assert all(isinstance(o, BadData) and not isinstance(o, StoreUnavailable) for o in refused)
+    assert all(isinstance(o, Appended) for o in stored), stored
+    assert [r["body"] for r in await a.messages_after(convs[3], 0)] == ["assigned", "I am here"]
+    assert await a.messages_after(convs[2], 0) == []  # the poison took no seq
+    # The writer lives on, and the refused sender's next good message gets seq 1.
+    ok = await a.append(Append(convs[2], "visitor", "fixed", author_id="b2", client_msg_id="p9"))
+    assert ok.row["seq"] == 1
+
+
+async def test_a_close_and_its_event_commit_together_or_not_at_all(stores) -> None:
+    a, _ = stores
+    await new_visitor(a, "c1")
+    conv, _ = await a.open_conversation("c1", "default", None)
+    with pytest.raises(BadData):  # a value the database refused: never an outage
+        await a.transition(conv.id, "closed", "test", event=(unstorable(a)[0], {}))
+    still = await a.get_conversation(conv.id)
+    assert still is not None and still.state == "bot"
+    assert [e.to_state for e in await a.events_of(conv.id)] == ["bot"]
+    published: list[dict] = []
+    a.writer.on_commit = published.append
+    closed = await a.transition(conv.id, "closed", "test", event=("closed", {"by": "visitor"}))
+    rows = await a.messages_after(conv.id, 0)
+    assert [(r["kind"], r["body"], r["seq"]) for r in rows] == [("event", "closed", 1)]
+    assert closed.state == "closed" and closed.last_seq == 1
+    assert [r["body"] for r in published] == ["closed"]
+
+
+async def test_client_message_ids_are_deduplicated_per_sender_not_per_role(stores) -> None:
+    a, _ = stores
+    await new_visitor(a, "t1")
+    ana = await a.add_agent("ana-t@example.com", "Ana", "hash")
+    bob = await a.add_agent("bob-t@example.com", "Bob", "hash")
+    conv, _ = await a.open_conversation("t1", "default", None)
+    await a.transition(conv.id, "active", "test", agent_id=ana.id)
+    first = await a.append(
+        Append(conv.id, "agent", "Ana here", author_id=str(ana.id), client_msg_id="m1")
+    )
+    await a.transition(conv.id, "active", "transfer", agent_id=bob.id)
+    # Bob's console counts its ids from the same start as Ana's did.
+    second = await a.append(
+        Append(conv.id, "agent", "Bob here", author_id=str(bob.id), client_msg_id="m1")
+    )
+    assert not second.duplicate and second.row["seq"] == first.row["seq"] + 1
+    retried = await a.append(
+        Append(conv.id, "agent", "Bob here", author_id=str(bob.id), client_msg_id="m1")
+    )
+    assert retried.duplicate and retried.row["seq"] == second.row["seq"]
+    bodies = [r["body"] for r in await a.messages_after(conv.id, 0)]
+    assert bodies == ["Ana here", "Bob here"]
+
+
+async def test_a_value_the_database_refuses_is_bad_data_never_unavailable(stores) -> None:
+    a, _ = stores
+    for poison in unstorable(a):
+        with pytest.raises(BadData):
+            await a.save_visitor(
+                Visitor(id="n1", site="default", name=poison, created_ms=1, last_seen_ms=1)
+            )
+    assert await a.get_visitor("n1") is None
