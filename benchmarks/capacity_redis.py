@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from redis.asyncio import Redis  # noqa: E402
 
-from chatserver.capacity import RedisCapacityLedger  # noqa: E402
+from chatserver.backends.capacity_redis import RedisCapacityLedger  # noqa: E402
 from tests.servers import redis_server  # noqa: E402
 
 

@@ -24,8 +24,8 @@ import msgpack
 from websockets.asyncio.client import connect
 
 from benchmarks._hub import HubProcess, now
-from chatserver.auth import Tokens
-from chatserver.settings import Settings
+from chatserver.core.settings import Settings
+from chatserver.live.auth import Tokens
 
 PROTO = "livedesk.v1.msgpack"
 

@@ -25,8 +25,8 @@ import httpx  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 
 from benchmarks._hub import PASSWORD, HubProcess, now  # noqa: E402
-from chatserver.auth import hash_password  # noqa: E402
-from chatserver.store import Store  # noqa: E402
+from chatserver.backends.store import Store  # noqa: E402
+from chatserver.live.auth import hash_password  # noqa: E402
 
 PROTO = ["livedesk.v1.json"]  # what the dashboard page speaks
 SUPERVISOR = "boss@bench.livedesk"

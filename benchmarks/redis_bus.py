@@ -30,9 +30,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from chatserver.bus import InMemoryBus  # noqa: E402
-from chatserver.protocol import OutFrame  # noqa: E402
-from chatserver.redis_bus import RedisBus  # noqa: E402
+from chatserver.backends.bus import InMemoryBus  # noqa: E402
+from chatserver.backends.bus_redis import RedisBus  # noqa: E402
+from chatserver.core.protocol import OutFrame  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
 
 CHANNEL = "conv:bench"

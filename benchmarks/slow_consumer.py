@@ -64,7 +64,7 @@ from websockets.typing import Subprotocol
 
 from benchmarks._hub import HubProcess, now
 from benchmarks.hub_roundtrip import Sequencer
-from chatserver.settings import Settings
+from chatserver.core.settings import Settings
 from tests.live import raw_visitor_socket
 
 PROTO = "livedesk.v1.msgpack"

@@ -1,4 +1,4 @@
-"""The kb tables (imported by ``chatserver.models`` so they join the shared metadata)."""
+"""The kb tables (imported by ``chatserver.backends.models`` so they join the shared metadata)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The capacity ledger for one process: who holds how many slots.
 
-The Redis ledger in ``chatserver/capacity.py`` has the same operations (async) and is what
+The Redis ledger in ``chatserver/backends/capacity_redis.py`` has the same operations (async) and is what
 keeps several hub nodes from pushing one agent past the cap.
 """
 

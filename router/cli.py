@@ -1,6 +1,6 @@
 """``livedesk staffing`` and ``livedesk simulate``: argparse subcommands, stdlib only.
 
-``chatserver/cli.py`` calls ``register(subparsers)``; each subcommand sets ``func`` to a
+``chatserver/cli/main.py`` calls ``register(subparsers)``; each subcommand sets ``func`` to a
 callable taking the parsed namespace and returning an exit code.
 """
 

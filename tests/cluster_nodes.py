@@ -19,9 +19,9 @@ import httpx
 from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 
-from chatserver.bus import conversation_channel
-from chatserver.loadtest import EMAIL_PATTERN, PASSWORD, HubProcess
-from chatserver.redis_keys import bus_channel
+from chatserver.backends.bus import conversation_channel
+from chatserver.backends.redis_keys import bus_channel
+from chatserver.testing.loadtest import EMAIL_PATTERN, PASSWORD, HubProcess
 from tests.live import OPEN_CLIENTS, Client, connect_agent, connect_visitor, login_cookie
 
 COOKIE = "livedesk_session"

@@ -18,9 +18,9 @@ from websockets.client import ClientProtocol
 from websockets.typing import Origin, Subprotocol
 from websockets.uri import parse_uri
 
-from chatserver.app import create_app
-from chatserver.serving import uvicorn_options
-from chatserver.settings import Settings
+from chatserver.core.settings import Settings
+from chatserver.web.app import create_app
+from chatserver.web.serving import uvicorn_options
 from tests.servers import free_port
 
 DEFAULT_TIMEOUT = 10.0

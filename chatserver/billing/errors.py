@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatserver.errors import LivedeskError
+from chatserver.core.errors import LivedeskError
 
 
 class BillingError(LivedeskError):

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from chatserver.auth import session_cookie_name
-from chatserver.demo import seed_demo
-from chatserver.settings import Settings
+from chatserver.cli.demo import seed_demo
+from chatserver.core.settings import Settings
+from chatserver.live.auth import session_cookie_name
 from tests.browser.conftest import Wire
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import Client, LiveServer, connect_visitor

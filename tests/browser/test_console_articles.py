@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatserver.auth import session_cookie_name
+from chatserver.live.auth import session_cookie_name
 from tests.browser.conftest import Wire
 from tests.browser.test_console import ANA, MARIUS, desk, http_login, log_in, new_visitor
 from tests.live import LiveServer

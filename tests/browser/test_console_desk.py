@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.auth import identity_hash
+from chatserver.live.auth import identity_hash
 from tests.browser.conftest import Wire, WireAgent, staff_http
 from tests.browser.test_console import (
     ANA,

@@ -110,7 +110,7 @@ def test_a_success_in_the_monitor_reads_as_success(
 def test_chart_labels_fit_at_1366_px(
     browser: Any, desk: LiveServer, wire: Wire, artifacts: Path
 ) -> None:
-    from chatserver.dashboard import Sample
+    from chatserver.services.dashboard import Sample
 
     # Six (very) busy hours behind us: five-digit figures on every axis make wide labels.
     now = int(time.time() * 1000)

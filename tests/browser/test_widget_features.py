@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.auth import identity_hash
+from chatserver.live.auth import identity_hash
 from tests.browser.conftest import EmbedSite, WireAgent, staff_http
 from tests.browser.test_widget import (
     TIMEOUT,

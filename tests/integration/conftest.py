@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.db import upgrade
-from chatserver.demo import add_agent
-from chatserver.settings import Settings
+from chatserver.backends.db import upgrade
+from chatserver.cli.demo import add_agent
+from chatserver.core.settings import Settings
 from tests.live import OPEN_CLIENTS, LiveServer
 from tests.servers import postgres_database
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatserver.errors import CloseCode
-from chatserver.settings import Settings
-from chatserver.store import Store
+from chatserver.backends.store import Store
+from chatserver.core.errors import CloseCode
+from chatserver.core.settings import Settings
 from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
 from tests.live import Client, LiveServer, connect_agent, login_cookie
 

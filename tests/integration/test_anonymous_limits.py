@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.exceptions import InvalidStatus
 
-from chatserver.db import make_engine
-from chatserver.models import Visitor
-from chatserver.store import now_ms
-from chatserver.visitor_purge import purge_idle_visitors
+from chatserver.backends.db import make_engine
+from chatserver.backends.models import Visitor
+from chatserver.backends.store import now_ms
+from chatserver.services.visitor_purge import purge_idle_visitors
 from tests.integration.conftest import Backend, seed_agents
 from tests.live import LiveServer, connect_visitor, visitor_session
 

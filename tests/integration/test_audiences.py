@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.protocol import HIDDEN_EVENT
+from chatserver.core.protocol import HIDDEN_EVENT
 from tests.integration.conftest import Backend, seed_agents
 from tests.integration.test_bot_and_kb import online_agent, seed_kb
 from tests.integration.test_desk_api import chat_with, login, online

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.billing import cli
-from chatserver.settings import get_settings
+from chatserver.cli import billing as cli
+from chatserver.core.settings import get_settings
 from tests.integration.test_billing_ledger import build_schema
 
 

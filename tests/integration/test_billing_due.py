@@ -14,13 +14,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from chatserver.auth import identity_hash
+from chatserver.backends.db import make_engine, upgrade
+from chatserver.backends.models import Visitor
+from chatserver.backends.store import Append, Store, now_ms
 from chatserver.billing import due, ledger, rules
-from chatserver.billing_worker import BillingWorker
-from chatserver.db import make_engine, upgrade
-from chatserver.loadtest import PASSWORD, HubProcess
-from chatserver.models import Visitor
-from chatserver.store import Append, Store, now_ms
+from chatserver.live.auth import identity_hash
+from chatserver.services.billing_worker import BillingWorker
+from chatserver.testing.loadtest import PASSWORD, HubProcess
 from tests.cluster_nodes import target, until
 from tests.integration.conftest import Backend, add_agents
 from tests.integration.test_hub_conversation import agent_client

@@ -22,11 +22,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 
+from chatserver.backends.db import make_engine
 from chatserver.billing import ledger, woocommerce
-from chatserver.billing.routes import MAX_WEBHOOK_BYTES, routes
-from chatserver.db import make_engine
-from chatserver.http_body import MAX_BODY
-from chatserver.settings import Settings
+from chatserver.core.settings import Settings
+from chatserver.web.billing import MAX_WEBHOOK_BYTES, routes
+from chatserver.web.http_body import MAX_BODY
 from tests.integration.test_billing_ledger import build_schema
 
 DATA = Path(__file__).parents[1] / "data" / "woocommerce"
@@ -385,7 +385,7 @@ class FakePrincipal:
 @pytest.fixture
 def fake_auth(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stands in for the hub's session auth: the role comes from a test header."""
-    import chatserver.auth
+    import chatserver.live.auth
 
     async def require_role(conn: HTTPConnection, *roles: str) -> FakePrincipal:
         role = conn.headers.get("x-test-role")
@@ -395,7 +395,7 @@ def fake_auth(monkeypatch: pytest.MonkeyPatch) -> None:
             raise HTTPException(403, "your role may not do this")
         return FakePrincipal(email="boss@example.com")
 
-    monkeypatch.setattr(chatserver.auth, "require_role", require_role)
+    monkeypatch.setattr(chatserver.live.auth, "require_role", require_role)
 
 
 ADMIN = {"x-test-role": "admin", "x-csrf-token": "test-csrf"}
@@ -484,8 +484,8 @@ async def test_export_csv_neutralises_formulas_in_emails_and_reasons_as_the_repo
     import csv
     import io
 
-    from chatserver import reports
-    from chatserver.spreadsheet import safe_cell
+    from chatserver.core import reports
+    from chatserver.core.spreadsheet import safe_cell
 
     evil = '=hyperlink("evil.example";"x")@evil.example'
     reasons = ["@SUM(1+1)", "+1", "-2+3", "\tcmd", "\rcmd", "plain"]

@@ -14,11 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from chatserver.backends.db import MIGRATIONS_DIR, make_engine, upgrade
+from chatserver.backends.models import metadata
 from chatserver.billing import ledger, woocommerce
 from chatserver.billing.errors import IdempotencyConflict, InsufficientCredit
 from chatserver.billing.ledger import DebitStatus
-from chatserver.db import MIGRATIONS_DIR, make_engine, upgrade
-from chatserver.models import metadata
 
 DATA = Path(__file__).parents[1] / "data" / "woocommerce"
 BILLING_TABLES = frozenset(

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatserver.assist import Assistant
-from chatserver.db import upgrade
-from chatserver.demo import import_kb
-from chatserver.settings import Settings
-from chatserver.store import Store
+from chatserver.backends.db import upgrade
+from chatserver.backends.store import Store
+from chatserver.cli.demo import import_kb
+from chatserver.core.settings import Settings
+from chatserver.services.assist import Assistant
 from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
 from tests.live import LiveServer, connect_agent, connect_visitor, desk_headers, login_cookie
 

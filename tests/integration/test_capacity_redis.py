@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from chatserver.capacity import CapacityUnavailable, RedisCapacityLedger
-from chatserver.redis_keys import slots_key
+from chatserver.backends.capacity_redis import CapacityUnavailable, RedisCapacityLedger
+from chatserver.backends.redis_keys import slots_key
 from router import AgentInfo, Decision, Offer, QueuedConversation, Router, RouterConfig, SlotFreed
 from tests.servers import RedisServer, free_port
 

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from redis.asyncio import Redis
 
-from chatserver.assist import Assistant
-from chatserver.demo import import_kb
-from chatserver.redis_keys import leader_key
-from chatserver.store import Store
+from chatserver.backends.redis_keys import leader_key
+from chatserver.backends.store import Store
+from chatserver.cli.demo import import_kb
+from chatserver.services.assist import Assistant
 from tests.cluster_nodes import (
     SUPERVISOR,
     Chat,

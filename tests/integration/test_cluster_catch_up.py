@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chatserver.loadtest import HubProcess
+from chatserver.testing.loadtest import HubProcess
 from tests.cluster_nodes import (
     Chat,
     agent_email,

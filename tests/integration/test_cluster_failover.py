@@ -7,8 +7,8 @@ import uuid
 
 from redis.asyncio import Redis
 
-from chatserver.loadtest import HubProcess
-from chatserver.redis_keys import leader_key, owners_key
+from chatserver.backends.redis_keys import leader_key, owners_key
+from chatserver.testing.loadtest import HubProcess
 from tests.cluster_nodes import agent_on, cluster, running, until, visitor_on
 from tests.servers import RedisServer
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatserver.auth import identity_hash
+from chatserver.backends.db import make_engine
+from chatserver.backends.store import now_ms
 from chatserver.billing import ledger
-from chatserver.db import make_engine
-from chatserver.hours import BusinessHours
-from chatserver.store import now_ms
+from chatserver.core.hours import BusinessHours
+from chatserver.live.auth import identity_hash
 from tests.integration.conftest import Backend, add_agents
 from tests.integration.test_hub_conversation import agent_client
 from tests.live import LiveServer, connect_visitor, visitor_session

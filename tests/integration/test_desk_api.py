@@ -11,8 +11,8 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from chatserver.auth import identity_hash
-from chatserver.settings import Settings
+from chatserver.core.settings import Settings
+from chatserver.live.auth import identity_hash
 from tests.integration.conftest import AGENT_PASSWORD, make_settings, seed_agents
 from tests.live import (
     Client,
@@ -293,7 +293,7 @@ async def test_password_change_and_deactivation_end_sessions_and_sockets_at_once
 
 
 def test_cookie_takes_the_host_prefix_only_when_secure(tmp_path: Path) -> None:
-    from chatserver.auth import session_cookie_kwargs, session_cookie_name
+    from chatserver.live.auth import session_cookie_kwargs, session_cookie_name
 
     plain = make_settings(tmp_path)
     secure = Settings(**{**plain.model_dump(), "cookie_secure": True})

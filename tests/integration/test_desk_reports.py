@@ -1,10 +1,10 @@
-"""Service-level maths (chatserver/reports.py) on hand-made rows: no server needed."""
+"""Service-level maths (chatserver/core/reports.py) on hand-made rows: no server needed."""
 
 from __future__ import annotations
 
 from datetime import date
 
-from chatserver import reports
+from chatserver.core import reports
 
 T0 = reports.day_start_ms(date(2026, 3, 1))
 

@@ -12,9 +12,9 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from chatserver.dispatch import Dispatcher
-from chatserver.leader import RouterUnavailable
-from chatserver.tasks import TaskSet
+from chatserver.backends.leader import RouterUnavailable
+from chatserver.runtime.tasks import TaskSet
+from chatserver.services.dispatch import Dispatcher
 from tests.integration.conftest import make_settings
 
 

@@ -207,7 +207,7 @@ def test_serve_raises_the_open_file_soft_limit_to_the_hard_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
 
     code = (
-        "import resource; from chatserver.serving import raise_fd_limit;"
+        "import resource; from chatserver.web.serving import raise_fd_limit;"
         "before = resource.getrlimit(resource.RLIMIT_NOFILE)[0];"
         "print(before, raise_fd_limit()[0])"
     )
@@ -254,7 +254,7 @@ async def test_a_forwarded_proto_from_an_untrusted_peer_changes_nothing(live: Li
 
 
 def test_cookie_is_secure_when_the_public_url_is_https(tmp_path: Path) -> None:
-    from chatserver.auth import session_cookie_kwargs, session_cookie_name
+    from chatserver.live.auth import session_cookie_kwargs, session_cookie_name
 
     settings = make_settings(tmp_path, public_url="https://desk.example")
     assert session_cookie_kwargs(settings)["secure"] is True

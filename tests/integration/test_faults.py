@@ -17,10 +17,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from chatserver.auth import Tokens
-from chatserver.loadtest import PASSWORD, HubProcess, LoadTest
-from chatserver.settings import Settings
-from chatserver.store import Store
+from chatserver.backends.store import Store
+from chatserver.core.settings import Settings
+from chatserver.live.auth import Tokens
+from chatserver.testing.loadtest import PASSWORD, HubProcess, LoadTest
 from tests.cluster_nodes import cluster, readyz, running, target, until_ready
 from tests.integration.conftest import add_agents, make_settings
 from tests.integration.test_hub_conversation import start_chat

@@ -1,4 +1,4 @@
-"""Every JSON body goes through chatserver/http_body.py: what the knowledge-base editor,
+"""Every JSON body goes through chatserver/web/http_body.py: what the knowledge-base editor,
 the desk and login answer for each way a body can be wrong (status and body, as before the
 readers were folded into one), and that an oversized body is refused while it streams."""
 
@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from chatserver.http_body import BadRequest, optional_str
+from chatserver.web.http_body import BadRequest, optional_str
 from tests.integration.conftest import AGENT_PASSWORD
 from tests.integration.test_desk_api import chat_with, desk, login, online  # noqa: F401
 from tests.live import LiveServer, desk_headers

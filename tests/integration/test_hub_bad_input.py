@@ -135,7 +135,7 @@ async def test_missing_bad_or_self_chosen_visitor_token_is_refused_at_the_handsh
 
 
 async def test_token_signed_with_another_key_is_refused(server: LiveServer, tmp_path) -> None:
-    from chatserver.auth import Tokens
+    from chatserver.live.auth import Tokens
 
     other = Tokens(make_settings(tmp_path, secret_key="someone-elses-key"))
     token = other.issue_visitor_token(other.new_visitor_id(), "default")

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from chatserver.auth import identity_hash
+from chatserver.live.auth import identity_hash
 from tests.integration.conftest import AGENT_PASSWORD, add_agents
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie, visitor_session
 

@@ -64,7 +64,7 @@ def cli_import(database_url: str, redis_url: str | None, articles: Path) -> None
     if redis_url:
         env["LIVEDESK_REDIS_URL"] = redis_url
     subprocess.run(
-        [sys.executable, "-m", "chatserver.cli", "kb", "import", str(articles)],
+        [sys.executable, "-m", "chatserver.cli.main", "kb", "import", str(articles)],
         env=env,
         check=True,
         capture_output=True,

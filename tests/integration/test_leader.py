@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
-from chatserver.leader import (
+from chatserver.backends.leader import (
     InMemoryLeader,
     LeaderLease,
     LeaseUnavailable,

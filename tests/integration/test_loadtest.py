@@ -10,8 +10,8 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from chatserver.cli import build_parser
-from chatserver.loadtest import Config, HubProcess, LoadTest, Stats, Stream
+from chatserver.cli.main import build_parser
+from chatserver.testing.loadtest import Config, HubProcess, LoadTest, Stats, Stream
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import LiveServer
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from chatserver.db import make_engine, upgrade
-from chatserver.models import metadata
+from chatserver.backends.db import make_engine, upgrade
+from chatserver.backends.models import metadata
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from redis.asyncio import Redis
 
-from chatserver.presence import InMemoryPresence, PresenceUnavailable
-from chatserver.presence_redis import RedisPresence
-from chatserver.redis_keys import presence_agents_key
+from chatserver.backends.presence import InMemoryPresence, PresenceUnavailable
+from chatserver.backends.presence_redis import RedisPresence
+from chatserver.backends.redis_keys import presence_agents_key
 from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.redis

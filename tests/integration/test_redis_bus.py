@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from chatserver.protocol import OutFrame
-from chatserver.redis_bus import BusUnavailable, RedisBus
+from chatserver.backends.bus_redis import BusUnavailable, RedisBus
+from chatserver.core.protocol import OutFrame
 from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.redis

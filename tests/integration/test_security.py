@@ -11,7 +11,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from chatserver.store import Store
+from chatserver.backends.store import Store
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.integration.test_hub_conversation import start_chat
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
@@ -75,7 +75,7 @@ async def test_a_hostile_agent_name_is_escaped_in_every_server_rendered_page(
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path)
-    from chatserver.demo import add_agent
+    from chatserver.cli.demo import add_agent
 
     name = XSS[0] + XSS[3]
     await add_agent(
@@ -154,12 +154,12 @@ async def raw_get(port: int, target: str) -> tuple[int, bytes]:
 
 
 TRAVERSALS = [
-    "/static/desk/../../chatserver/settings.py",
+    "/static/desk/../../chatserver/core/settings.py",
     "/static/desk/..%2f..%2fchatserver%2fsettings.py",
-    "/static/desk/%2e%2e/%2e%2e/chatserver/settings.py",
-    "/static/desk/%252e%252e/%252e%252e/chatserver/settings.py",
+    "/static/desk/%2e%2e/%2e%2e/chatserver/core/settings.py",
+    "/static/desk/%252e%252e/%252e%252e/chatserver/core/settings.py",
     "/static/widget/..%5c..%5cchatserver%5csettings.py",
-    "/static/widget/....//....//chatserver/settings.py",
+    "/static/widget/....//....//chatserver/core/settings.py",
     "/static/desk/%2e%2e%2f%2e%2e%2f%2e%2e%2f%2e%2e%2fetc/passwd",
     "/static/desk//etc/passwd",
 ]

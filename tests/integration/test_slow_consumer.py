@@ -19,10 +19,10 @@ import pytest
 from websockets.frames import Frame
 from websockets.protocol import State
 
-from chatserver import connection
-from chatserver.connection import Connection
-from chatserver.errors import CloseCode
-from chatserver.protocol import OutFrame
+from chatserver.core.errors import CloseCode
+from chatserver.core.protocol import OutFrame
+from chatserver.live import connection
+from chatserver.live.connection import Connection
 from tests.integration.conftest import add_agents
 from tests.integration.test_faults import big_frames, frames_to_overflow
 from tests.integration.test_hub_conversation import start_chat

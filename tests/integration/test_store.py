@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from chatserver.db import upgrade
-from chatserver.errors import BadData, Conflict, Forbidden, StoreUnavailable
-from chatserver.models import Visitor
-from chatserver.store import Append, Appended, Store, now_ms
+from chatserver.backends.db import upgrade
+from chatserver.backends.models import Visitor
+from chatserver.backends.store import Append, Appended, Store, now_ms
+from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -13,12 +13,12 @@ from typing import Any
 
 import msgpack
 
-from chatserver.auth import Principal
-from chatserver.bus import InMemoryBus, agent_channel
-from chatserver.connection import Connection
-from chatserver.db import upgrade
-from chatserver.hub import Hub
-from chatserver.store import Store
+from chatserver.backends.bus import InMemoryBus, agent_channel
+from chatserver.backends.db import upgrade
+from chatserver.backends.store import Store
+from chatserver.live.auth import Principal
+from chatserver.live.connection import Connection
+from chatserver.services.hub import Hub
 from tests.integration.conftest import make_settings
 from tests.integration.test_slow_consumer import FakeServerProtocol
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from chatserver.protocol import AUDIENCES, HIDDEN_EVENT, OutFrame, for_audience
+from chatserver.core.protocol import AUDIENCES, HIDDEN_EVENT, OutFrame, for_audience
 
 PROTOCOL_MD = Path(__file__).parents[2] / "docs" / "protocol.md"
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from chatserver.auth import (
+from chatserver.core.settings import Settings
+from chatserver.live.auth import (
     Principal,
     Tokens,
     hash_password,
@@ -10,8 +11,7 @@ from chatserver.auth import (
     identity_verified,
     verify_password,
 )
-from chatserver.connection import TokenBucket
-from chatserver.settings import Settings
+from chatserver.live.connection import TokenBucket
 
 
 def tokens(key: str = "k1", ttl: int = 3600) -> Tokens:

@@ -7,7 +7,7 @@ import json
 import msgpack
 import pytest
 
-from chatserver.protocol import (
+from chatserver.core.protocol import (
     Close,
     OutFrame,
     ProtocolError,

@@ -1,11 +1,11 @@
-"""docs/protocol.md mirrors the error-code and close-code tables of chatserver.errors."""
+"""docs/protocol.md mirrors the error-code and close-code tables of chatserver.core.errors."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from chatserver.errors import CLOSE_REASONS, ERROR_CODES, CloseCode
+from chatserver.core.errors import CLOSE_REASONS, ERROR_CODES, CloseCode
 
 DOC = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
 
@@ -29,7 +29,7 @@ def test_close_code_table_matches_the_code() -> None:
 
 
 def test_every_client_frame_type_is_documented() -> None:
-    from chatserver.protocol import AGENT_TYPES, VISITOR_TYPES
+    from chatserver.core.protocol import AGENT_TYPES, VISITOR_TYPES
 
     table = section("Frames")
     for kind in VISITOR_TYPES | AGENT_TYPES:

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from chatserver.ratelimit import Backoff, KeyedLimiter
-from chatserver.workers import BoundedPool, Busy
+from chatserver.core.ratelimit import Backoff, KeyedLimiter
+from chatserver.runtime.workers import BoundedPool, Busy
 
 
 def test_a_keyed_limiter_allows_a_minutes_worth_per_key_then_refuses() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatserver.settings import Settings
+from chatserver.core.settings import Settings
 
 
 def test_an_optional_timeout_is_turned_off_with_none_in_the_environment(

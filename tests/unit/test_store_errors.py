@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from chatserver.store import _is_bad_data, _is_outage
+from chatserver.backends.store import _is_bad_data, _is_outage
 
 
 class PgError(Exception):

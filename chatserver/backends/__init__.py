@@ -1,0 +1,1 @@
+"""Store, bus, presence, capacity, cluster: interfaces and their implementations."""

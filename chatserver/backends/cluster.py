@@ -1,0 +1,198 @@
+"""Many hub processes on one Redis: the shared capacity ledger, presence, and one routing
+leader. Every node serves sockets; only the leader runs the router. The others forward
+routing events to it over Redis; its decisions reach every node through the bus and the
+store, so a user cannot tell which node they are on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from chatserver.backends.bus_redis import redis_client
+from chatserver.backends.capacity_redis import RedisCapacityLedger
+from chatserver.backends.leader import LeaderLease, RouterInbox, RouterOutbox
+from chatserver.backends.presence_redis import RedisPresence
+from chatserver.backends.redis_keys import KEY_PREFIX
+from chatserver.runtime.tasks import InOrderPerKey, TaskSet
+from router import AgentSnapshot, Snapshot
+
+if TYPE_CHECKING:
+    from chatserver.core.settings import Settings
+    from chatserver.services.dispatch import Dispatcher
+
+log = logging.getLogger("livedesk.cluster")
+
+SNAPSHOT_EVERY_S = 1.0
+# Forwarded routing events the leader works on at once (each may wait on the store).
+FORWARDED_IN_FLIGHT = 32
+
+
+class Cluster:
+    def __init__(self, settings: Settings, node_id: str, dispatcher: Dispatcher) -> None:
+        assert settings.redis_url is not None
+        # Fails fast, no hidden retries (a retried push could queue an event twice); the
+        # inbox blocks on BLPOP for a second, well inside the 5 s socket timeout.
+        self.redis = redis_client(settings.redis_url)
+        self.node_id = node_id
+        self.dispatcher = dispatcher
+        self.ledger = RedisCapacityLedger(
+            self.redis, node_id, lease_ttl_s=settings.capacity_lease_ttl_s
+        )
+        self.presence = RedisPresence(self.redis, node_id, ttl_s=settings.presence_ttl_s)
+        self.lease = LeaderLease(self.redis, node_id, ttl_s=settings.leader_lease_ttl_s)
+        self.outbox = RouterOutbox(self.redis)
+        self._inbox: RouterInbox | None = None
+        self.tasks = TaskSet("cluster")
+
+    async def start(self) -> None:
+        dispatcher = self.dispatcher
+        dispatcher.ledger = self.ledger
+        dispatcher.presence = self.presence
+        dispatcher.is_leader = False
+        dispatcher.forward = self.outbox.send
+        await self.presence.start()
+        self.tasks.spawn(self._renew_capacity_leases())
+        self.tasks.spawn(self._share_snapshot())
+        self.tasks.spawn(self.lease.run(self._elected, self._lost))
+
+    async def stop(self) -> None:
+        if self._inbox is not None:
+            self._inbox.close()
+        await self.tasks.stop()
+        await self.presence.stop()
+        await self.redis.aclose()
+
+    async def redis_back(self) -> None:
+        """Redis returned (perhaps empty, perhaps with a new leader elected before this
+        node's next heartbeat): say at once which agents are here, and tell whoever routes
+        that they are connected, so none of them is taken for gone."""
+        try:
+            await self.presence.heartbeat()
+        except Exception as exc:  # the regular heartbeat retries
+            log.warning("presence after Redis came back: %r", exc)
+        for agent_id in sorted(self.presence.local_agents()):
+            try:
+                await self.dispatcher.agent_connected(agent_id)
+            except Exception as exc:
+                log.warning("agent %s not re-announced: %r", agent_id, exc)
+
+    async def _elected(self) -> None:
+        log.info("node %s routes for the cluster", self.node_id)
+        await self.dispatcher.lead(await self.presence.online_agents())
+        self._inbox = RouterInbox(self.redis)
+        self.tasks.spawn(self._consume(self._inbox))
+
+    async def _lost(self) -> None:
+        log.warning("node %s no longer routes", self.node_id)
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
+        await self.dispatcher.follow()
+
+    async def _consume(self, inbox: RouterInbox) -> None:
+        """Run forwarded events as they come: one after another for the same agent or
+        conversation (a connect must not overtake the disconnect before it), side by side
+        otherwise, so the store reads an event needs before it reaches the router overlap
+        instead of queueing every node's events behind each other."""
+        in_flight = asyncio.Semaphore(FORWARDED_IN_FLIGHT)
+        ordered = InOrderPerKey(self.tasks)
+        async for event in inbox:
+            await in_flight.acquire()
+            task = ordered.spawn(
+                self.dispatcher.ordering_key(event), lambda event=event: self._handle(event)
+            )
+            task.add_done_callback(lambda _: in_flight.release())
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        try:
+            await self.dispatcher.handle_forwarded(event)
+        except Exception:  # one bad event must not stop the leader's routing
+            log.exception("routing event failed: %r", event)
+
+    async def _share_snapshot(self) -> None:
+        """Dashboards on any node show the whole desk: the leader shares its router's
+        snapshot every second; the others read it."""
+        key = snapshot_key()
+        while True:
+            await asyncio.sleep(SNAPSHOT_EVERY_S)
+            try:
+                if self.dispatcher.is_leader:
+                    data = msgpack.packb(snapshot_to_wire(self.dispatcher.snapshot()))
+                    await self.redis.set(key, data, px=int(SNAPSHOT_EVERY_S * 5000))
+                else:
+                    raw = await self.redis.get(key)
+                    self.dispatcher.shared_snapshot = (
+                        snapshot_from_wire(msgpack.unpackb(raw)) if raw else None
+                    )
+            except Exception as exc:  # Redis down: dashboards keep the last one
+                log.warning("router snapshot not shared: %r", exc)
+
+    async def _renew_capacity_leases(self) -> None:
+        """Keep this node's capacity leases alive; a node that dies lets them lapse."""
+        while True:
+            await asyncio.sleep(self.ledger.heartbeat_interval_s)
+            try:
+                lost = await self.ledger.renew()
+            except Exception as exc:  # Redis down: the next round retries
+                log.warning("capacity lease renewal failed: %r", exc)
+                continue
+            if lost:
+                log.warning("capacity leases lapsed: %s", lost)
+
+
+def snapshot_key() -> str:
+    return f"{KEY_PREFIX}:router:snapshot"
+
+
+def snapshot_to_wire(snap: Snapshot) -> dict[str, Any]:
+    return {
+        "agents": [
+            {
+                "id": a.id,
+                "name": a.name,
+                "status": a.status,
+                "connected": a.connected,
+                "cap": a.cap,
+                "load": a.load,
+                "chats": list(a.chats),
+                "teams": sorted(a.teams),
+                "languages": sorted(a.languages),
+                "cap_warning": a.cap_warning,
+            }
+            for a in snap.agents
+        ],
+        "queued": snap.queued,
+        # msgpack maps need keys: None (no team / no language) travels as "".
+        "by_team": [[k or "", v] for k, v in snap.queued_by_team.items()],
+        "by_language": [[k or "", v] for k, v in snap.queued_by_language.items()],
+        "oldest_wait_s": snap.oldest_wait_s,
+        "mean_handle_s": snap.mean_handle_s,
+    }
+
+
+def snapshot_from_wire(data: dict[str, Any]) -> Snapshot:
+    return Snapshot(
+        agents=tuple(
+            AgentSnapshot(
+                id=a["id"],
+                name=a["name"],
+                status=a["status"],
+                connected=a["connected"],
+                cap=a["cap"],
+                load=a["load"],
+                chats=tuple(a["chats"]),
+                teams=frozenset(a["teams"]),
+                languages=frozenset(a["languages"]),
+                cap_warning=a["cap_warning"],
+            )
+            for a in data["agents"]
+        ),
+        queued=data["queued"],
+        queued_by_team={k or None: v for k, v in data["by_team"]},
+        queued_by_language={k or None: v for k, v in data["by_language"]},
+        oldest_wait_s=data["oldest_wait_s"],
+        mean_handle_s=data["mean_handle_s"],
+    )

@@ -1,0 +1,818 @@
+"""The store is the truth: visitors, agents, conversations and their sequenced messages.
+
+Every operation is one plain function over a SQLAlchemy ``Connection``, run in one hop:
+on SQLite in the store's threads (one writer thread, a few readers), on PostgreSQL through
+``run_sync`` over asyncpg. Appends go through a group-commit writer: one transaction per
+short batch, each sender acknowledged only after that commit. ``seq`` is allocated inside
+the same transaction by bumping ``conversations.last_seq``, whose row lock keeps it gapless
+across hub processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from chatserver.backends.db import (
+    DEFAULT_BUSY_TIMEOUT_S,
+    DEFAULT_POOL_SIZE,
+    is_sqlite,
+    make_engine,
+    make_sqlite_sync_engine,
+)
+from chatserver.backends.models import (
+    OPEN_STATES,
+    Agent,
+    Conversation,
+    ConversationEvent,
+    Message,
+    Visitor,
+)
+from chatserver.billing.due import record_close_due, record_reply_due
+from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
+from chatserver.runtime import metrics
+
+log = logging.getLogger("livedesk.store")
+T = TypeVar("T")
+
+visitors_t = Visitor.__table__  # type: ignore[attr-defined]
+agents_t = Agent.__table__  # type: ignore[attr-defined]
+conversations_t = Conversation.__table__  # type: ignore[attr-defined]
+messages_t = Message.__table__  # type: ignore[attr-defined]
+events_t = ConversationEvent.__table__  # type: ignore[attr-defined]
+
+# Which state may follow which; anything else raises Conflict (a closed chat stays closed).
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "bot": frozenset({"offered", "active", "closed", "abandoned"}),
+    "offered": frozenset({"bot", "active", "closed", "abandoned"}),
+    "active": frozenset({"bot", "offered", "active", "closed"}),
+    "closed": frozenset({"rated"}),
+    "abandoned": frozenset(),
+    "rated": frozenset(),
+}
+READER_THREADS = 4
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(slots=True)
+class Append:
+    """One item to sequence into a conversation."""
+
+    conversation_id: str
+    author: str  # visitor, agent, bot, system
+    body: str
+    kind: str = "text"  # or "event"
+    author_id: str | None = None
+    author_name: str | None = None
+    data: dict[str, Any] | None = None
+    client_msg_id: str | None = None
+    # Only the system's own last words (the "closed" event) may follow a close.
+    allow_closed: bool = False
+
+
+@dataclass(slots=True)
+class Appended:
+    row: dict[str, Any]
+    duplicate: bool = False
+    first_human_reply: bool = False
+
+
+@dataclass(slots=True)
+class _Pending:
+    item: Append
+    future: asyncio.Future[Appended] = field(repr=False)
+
+
+def _is_bad_data(exc: BaseException) -> bool:
+    """A value the database cannot hold (SQLSTATE class 22, or text Python cannot encode):
+    the client's fault, and the same write would fail again."""
+    if isinstance(exc, (DataError, UnicodeError)):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and isinstance(state, str) and state.startswith("22")
+
+
+def _store_error(exc: Exception) -> Exception:
+    """What a failed store call raises: StoreUnavailable for an outage, BadData for a value
+    the database refused, anything else (IntegrityError included: callers branch on it)
+    unchanged."""
+    if _is_outage(exc):
+        return _unavailable(exc)
+    if _is_bad_data(exc):
+        return BadData(f"the store refused the data ({type(exc).__name__})")
+    return exc
+
+
+def _refused(item: Append, exc: BaseException) -> BadData:
+    # The body is the sender's and may be anything: log what failed, not what was sent.
+    log.warning(
+        "refused one %s item in %s: %s", item.author, item.conversation_id, type(exc).__name__
+    )
+    return BadData(f"the store refused this item ({type(exc).__name__})")
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"store unavailable: {type(exc).__name__}")
+
+
+# PostgreSQL SQLSTATE classes that say "not now" rather than "not this": connection
+# exceptions, insufficient resources, operator intervention (shutdown), transaction rollback
+# (deadlock, serialization); and lock_not_available.
+_OUTAGE_SQLSTATE_CLASSES = frozenset({"08", "53", "57", "40"})
+_OUTAGE_SQLSTATES = frozenset({"55P03"})
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """Would the same write succeed later? Only then is it ``unavailable`` (retryable): a
+    value the database refuses fails the same way for ever, and a client told to retry it
+    would retry for ever."""
+    if isinstance(exc, (OSError, PoolTimeout)):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if isinstance(exc, (IntegrityError, DataError, ProgrammingError)):
+        return False
+    if isinstance(exc, OperationalError):
+        return True  # SQLite: locked past the busy timeout, disk I/O
+    if isinstance(exc, InterfaceError):
+        # A dropped connection; not a value the driver could not bind (also InterfaceError).
+        return "connection" in str(exc.orig).lower()
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(state, str) and (
+        state[:2] in _OUTAGE_SQLSTATE_CLASSES or state in _OUTAGE_SQLSTATES
+    )
+
+
+# ---------------------------------------------------------------------------- the batch
+# Plain SQL, compiled once: the group-commit path runs for every message.
+
+_SELECT_CONVS = sa.text(
+    "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
+    "FROM conversations WHERE id IN :ids ORDER BY id"
+).bindparams(sa.bindparam("ids", expanding=True))
+# Locks in a fixed order until commit: the checks hold, and two hub processes' batches
+# can never deadlock.
+_LOCK_CONVS = sa.text(
+    "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
+    "FROM conversations WHERE id IN :ids ORDER BY id FOR UPDATE"
+).bindparams(sa.bindparam("ids", expanding=True))
+_SELECT_RETRIED = sa.text(
+    "SELECT * FROM messages WHERE conversation_id IN :convs AND client_msg_id IN :cids"
+).bindparams(sa.bindparam("convs", expanding=True), sa.bindparam("cids", expanding=True))
+_BUMP = sa.text(
+    "UPDATE conversations SET last_seq = :last_seq, "
+    "first_human_reply_ms = COALESCE(first_human_reply_ms, :first_reply) WHERE id = :id"
+)
+_INSERT = sa.text(
+    "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
+    "data, client_msg_id, created_ms) VALUES (:conversation_id, :seq, :kind, :author, "
+    ":author_id, :author_name, :body, :data, :client_msg_id, :created_ms)"
+)
+
+
+def write_batch(conn: Connection, items: list[Append]) -> list[Appended | Exception]:
+    """Sequence and insert a batch in the caller's transaction; one outcome per item."""
+    ts = now_ms()
+    results: list[Appended | Exception | None] = [None] * len(items)
+    conv_ids = sorted({it.conversation_id for it in items})
+    query = _LOCK_CONVS if conn.dialect.name == "postgresql" else _SELECT_CONVS
+    convs = {row.id: row for row in conn.execute(query, {"ids": conv_ids})}
+    fresh = _drop_duplicates(conn, items, results)
+    last_seq = {cid: row.last_seq for cid, row in convs.items()}
+    first_reply: dict[str, int] = {}
+    rows: list[dict[str, Any]] = []
+    for i in fresh:
+        item = items[i]
+        conv = convs.get(item.conversation_id)
+        verdict = _verdict(item, conv)
+        if verdict is not None:
+            results[i] = verdict
+            continue
+        seq = last_seq[item.conversation_id] + 1
+        last_seq[item.conversation_id] = seq
+        row = {
+            "conversation_id": item.conversation_id,
+            "seq": seq,
+            "kind": item.kind,
+            "author": item.author,
+            "author_id": item.author_id,
+            "author_name": item.author_name,
+            "body": item.body,
+            "data": json.dumps(item.data) if item.data is not None else None,
+            "client_msg_id": item.client_msg_id,
+            "created_ms": ts,
+        }
+        rows.append(row)
+        appended = Appended(row)
+        results[i] = appended
+        if (
+            item.author == "agent"
+            and item.kind == "text"
+            and conv.first_human_reply_ms is None  # type: ignore[union-attr]
+            and item.conversation_id not in first_reply
+        ):
+            first_reply[item.conversation_id] = ts
+            appended.first_human_reply = True
+    if rows:
+        bumped = {r["conversation_id"] for r in rows}
+        conn.execute(
+            _BUMP,
+            [
+                {"id": cid, "last_seq": last_seq[cid], "first_reply": first_reply.get(cid)}
+                for cid in sorted(bumped)
+            ],
+        )
+        conn.execute(_INSERT, rows)
+        # The debit falls due in the reply's own transaction: no crash can split them.
+        record_reply_due(conn, first_reply, ts)
+    for i, outcome in enumerate(results):
+        if isinstance(outcome, _SameAs):
+            original = results[outcome.index]
+            results[i] = (
+                Appended(original.row, duplicate=True)
+                if isinstance(original, Appended)
+                else original
+            )
+    return results  # type: ignore[return-value]
+
+
+def _verdict(item: Append, conv: Any) -> Exception | None:
+    """The store, not the hub's cache, decides who may write where: a visitor only into
+    their own open conversation, an agent only into an active one assigned to them."""
+    if conv is None:
+        return Forbidden("no such conversation")
+    if item.author == "visitor" and conv.visitor_id != item.author_id:
+        return Forbidden("not the visitor's conversation")
+    if item.author == "agent" and str(conv.agent_id) != item.author_id:
+        return Forbidden("not the agent's conversation")
+    if conv.state not in OPEN_STATES and not item.allow_closed:
+        return Conflict("conversation_closed")
+    if item.author == "agent" and conv.state != "active":
+        return Conflict("not_active")
+    return None
+
+
+_RetryKey = tuple[str, str, str | None, str | None]
+
+
+class _SameAs(Exception):
+    """The same retried item twice in one batch: it gets the first copy's outcome."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _drop_duplicates(
+    conn: Connection, items: list[Append], results: list[Appended | Exception | None]
+) -> list[int]:
+    """Indexes of items to write; retried client message ids are answered from the store."""
+    keyed = [it for it in items if it.client_msg_id is not None]
+    stored: dict[_RetryKey, dict[str, Any]] = {}
+    if keyed:
+        found = conn.execute(
+            _SELECT_RETRIED,
+            {
+                "convs": sorted({it.conversation_id for it in keyed}),
+                "cids": sorted({it.client_msg_id for it in keyed}),  # type: ignore[type-var]
+            },
+        )
+        for r in found:
+            stored[(r.conversation_id, r.author, r.author_id, r.client_msg_id)] = dict(r._mapping)
+    fresh: list[int] = []
+    first_in_batch: dict[_RetryKey, int] = {}
+    for i, it in enumerate(items):
+        # Per sender, not per role: after a transfer, the new agent's ids are their own.
+        key = (it.conversation_id, it.author, it.author_id, it.client_msg_id)
+        if it.client_msg_id is not None and key in stored:
+            results[i] = Appended(stored[key], duplicate=True)
+        elif it.client_msg_id is not None and key in first_in_batch:
+            results[i] = _SameAs(first_in_batch[key])
+        else:
+            if it.client_msg_id is not None:
+                first_in_batch[key] = i
+            fresh.append(i)
+    return fresh
+
+
+# ---------------------------------------------------------------------------- the store
+
+
+class Store:
+    def __init__(
+        self,
+        url: str,
+        max_batch: int = 256,
+        max_delay_ms: float = 2.0,
+        busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+        pool_size: int = DEFAULT_POOL_SIZE,
+    ) -> None:
+        self.url = url
+        # The async engine is for the rooms that talk to the database themselves (billing).
+        self.engine = make_engine(url, busy_timeout_s, pool_size)
+        # Reads need no transaction: under READ COMMITTED every statement takes its own
+        # snapshot anyway, and skipping BEGIN/ROLLBACK saves two round trips per read.
+        self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._sqlite = is_sqlite(url)
+        if self._sqlite:
+            self._sync_engine = make_sqlite_sync_engine(
+                url, pool_size=READER_THREADS, busy_timeout_s=busy_timeout_s
+            )
+            self._write_engine = make_sqlite_sync_engine(
+                url, pool_size=1, immediate=True, busy_timeout_s=busy_timeout_s
+            )
+            self._readers = ThreadPoolExecutor(
+                READER_THREADS, thread_name_prefix="livedesk-db-read"
+            )
+            # One writer thread: SQLite has one writer at a time, and queueing here beats its
+            # busy handler, which sleeps up to 100 ms between retries.
+            self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
+        self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
+
+    async def start(self) -> None:
+        self.writer.start()
+
+    async def stop(self) -> None:
+        await self.writer.stop()
+        if self._sqlite:
+            self._readers.shutdown(wait=True)
+            self._writer_thread.shutdown(wait=True)
+            self._sync_engine.dispose()
+            self._write_engine.dispose()
+        await self.engine.dispose()
+
+    # ------------------------------------------------------------------ one hop per operation
+
+    async def read(self, fn: Callable[[Connection], T]) -> T:
+        try:
+            if self._sqlite:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._readers, self._sync_read, fn)
+            async with self._read_engine.connect() as conn:
+                return await conn.run_sync(fn)
+        except (StoreUnavailable, BadData):
+            raise
+        except Exception as exc:
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    async def write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one transaction, committed when it returns."""
+        try:
+            if self._sqlite:
+                loop = asyncio.get_running_loop()
+                return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(fn)
+        except (StoreUnavailable, BadData):
+            raise
+        except Exception as exc:
+            mapped = _store_error(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _sync_read(self, fn: Callable[[Connection], T]) -> T:
+        with self._sync_engine.connect() as conn:
+            return fn(conn)
+
+    def _sync_write(self, fn: Callable[[Connection], T]) -> T:
+        with self._write_engine.begin() as conn:
+            return fn(conn)
+
+    async def ping(self) -> bool:
+        try:
+            await self.read(lambda conn: conn.execute(sa.text("SELECT 1")).scalar())
+            return True
+        except Exception:
+            return False
+
+    # ------------------------------------------------------------------ appends
+
+    async def append(self, item: Append, *, allow_closed: bool = False) -> Appended:
+        if allow_closed:
+            item.allow_closed = True
+        return await self.writer.append(item)
+
+    # ------------------------------------------------------------------ visitors
+
+    async def get_visitor(self, visitor_id: str) -> Visitor | None:
+        return await self._one(Visitor, visitors_t.c.id == visitor_id)
+
+    async def save_visitor(self, visitor: Visitor) -> None:
+        values = visitor.model_dump()
+
+        def run(conn: Connection) -> None:
+            updated = conn.execute(
+                sa.update(visitors_t).where(visitors_t.c.id == visitor.id).values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(visitors_t).values(**values))
+
+        await self.write(run)
+
+    # ------------------------------------------------------------------ agents
+
+    async def get_agent(self, agent_id: int) -> Agent | None:
+        return await self._one(Agent, agents_t.c.id == agent_id)
+
+    async def get_agent_by_email(self, email: str) -> Agent | None:
+        return await self._one(Agent, agents_t.c.email == email.strip().casefold())
+
+    async def list_agents(self) -> list[Agent]:
+        return await self._all(Agent, sa.select(agents_t).order_by(agents_t.c.id))
+
+    async def add_agent(
+        self,
+        email: str,
+        name: str,
+        password_hash: str,
+        role: str = "agent",
+        cap: int = 5,
+        teams: str = "",
+        languages: str = "",
+    ) -> Agent:
+        values: dict[str, Any] = {
+            "email": email.strip().casefold(),
+            "name": name,
+            "password_hash": password_hash,
+            "role": role,
+            "cap": cap,
+            "teams": teams,
+            "languages": languages,
+            "active": True,
+            "session_version": 1,
+            "created_ms": now_ms(),
+        }
+
+        def run(conn: Connection) -> int:
+            return int(conn.execute(sa.insert(agents_t).values(**values)).inserted_primary_key[0])
+
+        values["id"] = await self.write(run)
+        return Agent.model_validate(values)
+
+    async def end_agent_sessions(self, agent_id: int, **values: Any) -> None:
+        """Password change or deactivation: every cookie issued before is dead at once."""
+        await self.write(
+            lambda conn: conn.execute(
+                sa.update(agents_t)
+                .where(agents_t.c.id == agent_id)
+                .values(session_version=agents_t.c.session_version + 1, **values)
+            )
+        )
+
+    # ------------------------------------------------------------------ conversations
+
+    async def get_conversation(self, conv_id: str) -> Conversation | None:
+        return await self._one(Conversation, conversations_t.c.id == conv_id)
+
+    async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
+        return await self._one(
+            Conversation,
+            (conversations_t.c.visitor_id == visitor_id) & conversations_t.c.state.in_(OPEN_STATES),
+        )
+
+    async def open_conversations(self) -> list[Conversation]:
+        return await self._all(
+            Conversation,
+            sa.select(conversations_t)
+            .where(conversations_t.c.state.in_(OPEN_STATES))
+            .order_by(conversations_t.c.created_ms),
+        )
+
+    async def conversations_of_agent(self, agent_id: int) -> list[Conversation]:
+        return await self._all(
+            Conversation,
+            sa.select(conversations_t)
+            .where(conversations_t.c.agent_id == agent_id)
+            .where(conversations_t.c.state.in_(("offered", "active")))
+            .order_by(conversations_t.c.created_ms),
+        )
+
+    async def previous_agent_of(self, visitor_id: str, except_conv: str) -> int | None:
+        """The agent of the visitor's most recent earlier conversation, if any."""
+        return await self.read(
+            lambda conn: conn.execute(
+                sa.select(conversations_t.c.agent_id)
+                .where(conversations_t.c.visitor_id == visitor_id)
+                .where(conversations_t.c.id != except_conv)
+                .where(conversations_t.c.agent_id.is_not(None))
+                .order_by(conversations_t.c.created_ms.desc())
+                .limit(1)
+            ).scalar_one_or_none()
+        )
+
+    async def open_conversation(
+        self, visitor_id: str, site: str, language: str | None
+    ) -> tuple[Conversation, bool]:
+        """The visitor's open conversation, created if there is none. ``(conv, created)``."""
+        ts = now_ms()
+        values = {
+            "id": new_id(),
+            "visitor_id": visitor_id,
+            "site": site,
+            "state": "bot",
+            "language": language,
+            "created_ms": ts,
+            "last_seq": 0,
+            "visitor_seen_seq": 0,
+            "agent_seen_seq": 0,
+        }
+
+        def run(conn: Connection) -> None:
+            conn.execute(sa.insert(conversations_t).values(**values))
+            conn.execute(
+                sa.insert(events_t).values(
+                    conversation_id=values["id"],
+                    from_state=None,
+                    to_state="bot",
+                    actor=f"visitor:{visitor_id}",
+                    created_ms=ts,
+                )
+            )
+
+        try:
+            await self.write(run)
+        except IntegrityError:
+            # The unique partial index says the visitor already has one open (another tab
+            # or another hub process won the race): use that one.
+            existing = await self.open_conversation_of(visitor_id)
+            if existing is None:
+                raise
+            return existing, False
+        return Conversation.model_validate(values), True
+
+    async def transition(
+        self,
+        conv_id: str,
+        to_state: str,
+        actor: str,
+        *,
+        expect_states: tuple[str, ...] | None = None,
+        detail: dict[str, Any] | None = None,
+        event: tuple[str, dict[str, Any]] | None = None,
+        **values: Any,
+    ) -> Conversation:
+        """Move a conversation to ``to_state`` and log it; Conflict if not allowed.
+
+        ``event`` (name, data): a sequenced system event written in the same transaction,
+        so the move and the event everyone sees commit together or not at all."""
+        allowed_from = tuple(s for s, nxt in TRANSITIONS.items() if to_state in nxt)
+        if expect_states is not None:
+            allowed_from = tuple(s for s in allowed_from if s in expect_states)
+
+        def run(conn: Connection) -> tuple[dict[str, Any], dict[str, Any] | None]:
+            ts = now_ms()
+            current = conn.execute(
+                sa.select(conversations_t.c.state).where(conversations_t.c.id == conv_id)
+            ).scalar_one_or_none()
+            if current is None:
+                raise Conflict("no such conversation")
+            if to_state == "closed":
+                values.setdefault("closed_ms", ts)
+            row = conn.execute(
+                sa.update(conversations_t)
+                .where(conversations_t.c.id == conv_id)
+                .where(conversations_t.c.state.in_(allowed_from))
+                .values(state=to_state, **values)
+                .returning(*conversations_t.c)
+            ).first()
+            if row is None:
+                raise Conflict(f"cannot go from {current} to {to_state}")
+            conn.execute(
+                sa.insert(events_t).values(
+                    conversation_id=conv_id,
+                    from_state=current,
+                    to_state=to_state,
+                    actor=actor,
+                    detail=json.dumps(detail) if detail else None,
+                    created_ms=ts,
+                )
+            )
+            if to_state == "closed":
+                record_close_due(conn, conv_id, ts)
+            if event is None:
+                return dict(row._mapping), None
+            name, data = event
+            item = Append(conv_id, "system", name, "event", data=data, allow_closed=True)
+            (outcome,) = write_batch(conn, [item])
+            if isinstance(outcome, Exception):
+                raise outcome
+            conv = dict(row._mapping)
+            conv["last_seq"] = outcome.row["seq"]
+            return conv, outcome.row
+
+        conv, event_row = await self.write(run)
+        if event_row is not None:
+            self.writer.published(event_row)
+        return Conversation.model_validate(conv)
+
+    async def mark_seen(self, conv_id: str, who: str, seq: int) -> int:
+        """Raise the reader's "seen up to" mark (never lower it, never past the end)."""
+        column = (
+            conversations_t.c.visitor_seen_seq
+            if who == "visitor"
+            else conversations_t.c.agent_seen_seq
+        )
+
+        def run(conn: Connection) -> int:
+            capped = sa.case(
+                (conversations_t.c.last_seq < seq, conversations_t.c.last_seq), else_=seq
+            )
+            conn.execute(
+                sa.update(conversations_t)
+                .where(conversations_t.c.id == conv_id)
+                .where(column < seq)
+                .values({column.name: capped})
+            )
+            return int(
+                conn.execute(sa.select(column).where(conversations_t.c.id == conv_id)).scalar_one()
+            )
+
+        return await self.write(run)
+
+    async def messages_after(
+        self, conv_id: str, after_seq: int, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        def run(conn: Connection) -> list[dict[str, Any]]:
+            result = conn.execute(
+                sa.select(messages_t)
+                .where(messages_t.c.conversation_id == conv_id)
+                .where(messages_t.c.seq > after_seq)
+                .order_by(messages_t.c.seq)
+                .limit(limit)
+            )
+            return [dict(r._mapping) for r in result]
+
+        return await self.read(run)
+
+    async def events_of(self, conv_id: str) -> list[ConversationEvent]:
+        return await self._all(
+            ConversationEvent,
+            sa.select(events_t)
+            .where(events_t.c.conversation_id == conv_id)
+            .order_by(events_t.c.id),
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _one(self, model: Any, where: Any) -> Any:
+        def run(conn: Connection) -> dict[str, Any] | None:
+            row = conn.execute(sa.select(model.__table__).where(where)).first()
+            return None if row is None else dict(row._mapping)
+
+        found = await self.read(run)
+        return None if found is None else model.model_validate(found)
+
+    async def _all(self, model: Any, query: Any) -> list[Any]:
+        rows = await self.read(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
+        return [model.model_validate(r) for r in rows]
+
+
+class GroupCommitter:
+    """Batches appends from many sockets into few transactions."""
+
+    def __init__(self, store: Store, max_batch: int, max_delay_s: float) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay_s = max_delay_s
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        # Called with each newly stored row, in commit order, before any sender is acked.
+        self.on_commit: Callable[[dict[str, Any]], None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="livedesk-group-commit")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(StoreUnavailable("store shutting down"))
+
+    async def append(self, item: Append) -> Appended:
+        return await self.submit(item)
+
+    def submit(self, item: Append) -> asyncio.Future[Appended]:
+        """Queue an append without waiting for it; items commit in the order submitted."""
+        if self._task is None:
+            raise StoreUnavailable("store not started")
+        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(item, future))
+        return future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if self.max_delay_s > 0 and self._queue.empty():
+                # A short wait lets concurrent senders share the commit.
+                await asyncio.sleep(self.max_delay_s)
+            batch = [first]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._commit(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(StoreUnavailable("store shutting down"))
+                raise
+            except Exception:  # the writer must outlive any one bad batch
+                log.exception("group commit failed")
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(StoreUnavailable("store write failed"))
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        items = [p.item for p in batch]
+        outcomes: list[Appended | Exception]
+        try:
+            outcomes = await self.store.write(lambda conn: write_batch(conn, items))
+        except StoreUnavailable as exc:
+            outcomes = [exc] * len(batch)
+        except Exception as exc:
+            # Not an outage: one item the database refused, or another hub process that
+            # stored the same client message id between our check and our insert. Redo
+            # one by one, so that item fails alone and everyone else's commits.
+            log.warning(  # the name only: the message may quote what a client sent
+                "batch of %d refused (%s); writing its items one by one",
+                len(items),
+                type(exc).__name__,
+            )
+            outcomes = []
+            for item in items:
+                if outcomes and isinstance(outcomes[-1], StoreUnavailable):
+                    outcomes.append(outcomes[-1])  # down now: don't wait out each item
+                else:
+                    outcomes.append(await self._write_one(item))
+        metrics.COMMIT_BATCHES.inc()
+        metrics.COMMIT_ITEMS.inc(len(batch))
+        for outcome in outcomes:
+            if isinstance(outcome, Appended) and not outcome.duplicate:
+                self.published(outcome.row)
+        for pending, outcome in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(outcome)
+
+    def published(self, row: dict[str, Any]) -> None:
+        """Hand a newly committed row to ``on_commit``; publishing must never lose an ack."""
+        if self.on_commit is None:
+            return
+        try:
+            self.on_commit(row)
+        except Exception:
+            log.exception("commit callback failed")
+
+    async def _write_one(self, item: Append) -> Appended | Exception:
+        """One item in its own transaction: its outcome, a refusal included."""
+        for _attempt in range(2):
+            try:
+                return (await self.store.write(lambda conn: write_batch(conn, [item])))[0]
+            except StoreUnavailable as exc:
+                return exc
+            except IntegrityError:
+                # Lost the race for its client message id: the next try finds the winner.
+                continue
+            except Exception as exc:
+                return _refused(item, exc)
+        return BadData("the store refused this item")

@@ -1,0 +1,1 @@
+"""The ``livedesk`` command line."""

@@ -1,0 +1,1 @@
+"""Sockets and who is connected: connections, agent sockets, principals."""

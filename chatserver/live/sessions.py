@@ -1,0 +1,78 @@
+"""Agent sockets by agent, so a password change or deactivation can end them at once, and
+no socket outlives its session: one closed when the session's cookie expires, or when the
+session was revoked elsewhere (logout, password change or deactivation on another node),
+within ``session_check_interval_s``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+from chatserver.core.errors import CloseCode, LivedeskError
+from chatserver.live.connection import Connection
+
+if TYPE_CHECKING:
+    from chatserver.backends.store import Store
+    from chatserver.live.auth import Principal
+
+log = logging.getLogger("livedesk.sessions")
+
+
+class AgentSockets:
+    def __init__(self) -> None:
+        self._by_agent: defaultdict[int, set[Connection]] = defaultdict(set)
+
+    def add(self, agent_id: int, conn: Connection) -> None:
+        self._by_agent[agent_id].add(conn)
+
+    def discard(self, agent_id: int, conn: Connection) -> None:
+        conns = self._by_agent.get(agent_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_agent[agent_id]
+
+    def end(self, agent_id: int) -> int:
+        conns = tuple(self._by_agent.get(agent_id, ()))
+        for conn in conns:
+            conn.close(CloseCode.UNAUTHORIZED)
+        return len(conns)
+
+    def count(self, agent_id: int) -> int:
+        return len(self._by_agent.get(agent_id, ()))
+
+    async def watch(self, store: Store, interval_s: float) -> None:
+        """Every ``interval_s``: close the sockets whose session expired or was revoked.
+        Runs until cancelled (the app's lifespan owns it)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.check(store, time.time())
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the next round tries again
+                log.exception("session check failed")
+
+    async def check(self, store: Store, now: float) -> None:
+        for agent_id in tuple(self._by_agent):
+            try:
+                agent = await store.get_agent(agent_id)
+            except LivedeskError as exc:  # store down: expiry is still enforced
+                log.warning("sessions of agent %s not checked: %s", agent_id, exc)
+                agent = None
+                revoked_unknown = True
+            else:
+                revoked_unknown = False
+            for conn in tuple(self._by_agent.get(agent_id, ())):
+                principal: Principal = conn.identity
+                expired = principal.expires_at is not None and principal.expires_at <= now
+                revoked = not revoked_unknown and (
+                    agent is None
+                    or not agent.active
+                    or agent.session_version != principal.session_version
+                )
+                if expired or revoked:
+                    conn.close(CloseCode.UNAUTHORIZED)

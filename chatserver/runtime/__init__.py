@@ -1,0 +1,1 @@
+"""Asyncio plumbing (task sets, per-key ordering) and the process's metrics."""

@@ -1,0 +1,1 @@
+"""Conversations, routing host and forwarding, assist, credits, supervisor boards."""

@@ -1,0 +1,592 @@
+"""Carries out the router's decisions: the capacity ledger, the store, the sockets.
+
+The router is pure and single-threaded; here every call into it, and the execution of the
+decisions it returns, runs under one lock, in order. A timer task calls ``tick`` when the
+router's next deadline comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from chatserver.backends.bus import agent_channel
+from chatserver.backends.capacity_memory import LocalCapacityLedger
+from chatserver.backends.models import Agent, Conversation
+from chatserver.backends.store import Store, now_ms
+from chatserver.core.errors import Conflict, LivedeskError
+from chatserver.core.hours import BusinessHours
+from chatserver.runtime import metrics
+from chatserver.runtime.tasks import InOrderPerKey
+from router import (
+    AgentInfo,
+    AgentLeft,
+    Assigned,
+    Decision,
+    LanguageFallback,
+    Offer,
+    OfferExpired,
+    Queued,
+    QueuedConversation,
+    QueueUpdate,
+    Requeued,
+    Router,
+    RouterConfig,
+    RouterError,
+    SlotFreed,
+    Snapshot,
+    Transferred,
+)
+
+if TYPE_CHECKING:
+    from chatserver.services.hub import Hub
+
+log = logging.getLogger("livedesk.dispatch")
+# A routing event Redis refused is offered again for about a minute (backoff up to 5 s).
+FORWARD_ATTEMPTS = 16
+
+
+def router_config(settings: Any) -> RouterConfig:
+    return RouterConfig(
+        policy=settings.routing_policy,
+        default_cap=settings.default_agent_cap,
+        auto_accept=settings.auto_accept,
+        accept_timeout_s=settings.accept_timeout_s,
+        reoffer_after_s=settings.reoffer_after_s,
+        disconnect_grace_s=settings.disconnect_grace_s,
+        language_fallback_s=settings.language_fallback_s,
+        first_reply_timeout_s=settings.first_reply_timeout_s,
+        aging_s_per_class=settings.aging_s_per_class,
+        parked_after_s=settings.parked_after_s,
+        parked_weight=settings.parked_weight,
+    )
+
+
+def agent_info(agent: Agent) -> AgentInfo:
+    split = lambda text: frozenset(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
+    return AgentInfo(
+        id=str(agent.id),
+        cap=agent.cap,
+        teams=split(agent.teams),
+        languages=split(agent.languages),
+        name=agent.name,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self, hub: Hub, store: Store, settings: Any, clock: Callable[[], float] = time.monotonic
+    ):
+        self.hub = hub
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.router = Router(router_config(settings))
+        self.ledger: Any = LocalCapacityLedger()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._visitor_of: dict[str, str] = {}
+        # Decisions still being carried out, in order per conversation (see ``_then``).
+        self._pending = InOrderPerKey(hub.tasks)
+        # Events handed to the leader, one after another per ``ordering_key``: one Redis
+        # refused (or is slow to refuse) holds back the later ones with its key.
+        self._forwarding = InOrderPerKey(hub.tasks)
+        self._queued_seen = 0  # the queue length boards were last woken for
+        # Cluster mode: only the leader routes; the others forward events to it.
+        self.is_leader = True
+        self.presence: Any = None
+        self.shared_snapshot: Snapshot | None = None
+        self.forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        # Languages some agent of this desk speaks: a visitor's language outside it is no
+        # routing preference (else the chat would sit out the whole fallback wait).
+        self.desk_languages: set[str] = set()
+        self.hours = BusinessHours.parse(
+            settings.business_hours, settings.holidays, settings.timezone
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """One process routes for itself at once; in a cluster, ``Cluster`` makes this node
+        ``lead`` when it wins the leader lease."""
+        agents = await self.store.list_agents()
+        for agent in agents:
+            self.desk_languages |= agent_info(agent).languages
+        if self.forward is None:
+            await self.lead(set())
+        self._timer = asyncio.create_task(self._timer_loop(), name="livedesk-router-timer")
+
+    async def lead(self, online_agents: set[int]) -> None:
+        """Start routing: rebuild the router from the store. Active chats keep their agents
+        (who get the disconnect grace to come back unless ``online_agents`` says they are
+        connected somewhere), waiting ones queue again in their old order."""
+        async with self._lock:
+            self.router = Router(router_config(self.settings))
+            now = self.clock()
+            wall = now_ms()
+            agents = {a.id: a for a in await self.store.list_agents()}
+            decisions: list[Decision] = []
+            restored: dict[str, list[str]] = {}
+            for conv in await self.store.open_conversations():
+                self._visitor_of[conv.id] = conv.visitor_id
+                waited = max(0.0, (wall - conv.created_ms) / 1000)
+                if conv.state == "active" and conv.agent_id in agents:
+                    agent = agents[conv.agent_id]
+                    assigned_ago = max(0.0, (wall - (conv.assigned_ms or wall)) / 1000)
+                    decisions += self.router.restore_active(
+                        conv.id,
+                        str(agent.id),
+                        now,
+                        agent=agent_info(agent),
+                        assigned_at=now - assigned_ago,
+                        first_reply_done=conv.first_human_reply_ms is not None,
+                    )
+                    restored.setdefault(str(agent.id), []).append(conv.id)
+                    continue
+                if conv.state == "offered":
+                    with contextlib.suppress(Conflict):
+                        await self.store.transition(conv.id, "bot", "system:restart", agent_id=None)
+                decisions += self.router.enqueue(
+                    QueuedConversation(
+                        id=conv.id,
+                        language=self.routing_language(conv.language),
+                        enqueued_at=now - waited,
+                    ),
+                    now,
+                )
+            for agent_id, conv_ids in restored.items():
+                # This node's leases become exactly what the store says the agent holds.
+                await self.ledger.reconcile(agent_id, conv_ids)
+            for agent_id in sorted(online_agents):
+                if agent_id in agents:
+                    decisions += self.router.agent_online(agent_info(agents[agent_id]), now)
+            self.is_leader = True
+            await self._carry_out(decisions)
+        self._wake.set()
+
+    async def follow(self) -> None:
+        """Stop routing (another node leads): forget the router's state."""
+        async with self._lock:
+            self.is_leader = False
+            self.router = Router(router_config(self.settings))
+        self._wake.set()
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.router.next_deadline()
+            self._wake.clear()
+            timeout = None if deadline is None else max(0.0, deadline - self.clock())
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+                continue  # something changed: recompute the deadline
+            except TimeoutError:
+                pass
+            try:
+                await self._call(self.router.tick)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("router tick failed")
+                await asyncio.sleep(1.0)  # back off rather than spin on a persistent fault
+
+    async def _call(self, step: Callable[[float], list[Decision]], *, strict: bool = False) -> None:
+        """Run one router step and carry out its decisions. ``strict``: a refusal is the
+        caller's to report (RouterError raised); otherwise it is logged."""
+        async with self._lock:
+            try:
+                decisions = step(self.clock())
+            except RouterError as exc:
+                if strict:
+                    raise
+                log.warning("router refused: %s", exc)
+                return
+            await self._carry_out(decisions)
+        self._wake.set()
+
+    # ------------------------------------------------------------------ events from the hub
+    # Each event runs here when this node routes (one process, or the cluster's leader);
+    # otherwise it is forwarded to the leader (``forward``), which runs the same handler.
+
+    EVENTS = frozenset(
+        {
+            "agent_connected",
+            "agent_disconnected",
+            "agent_status",
+            "conversation_waiting",
+            "conversation_ended",
+            "first_human_reply",
+            "transfer",
+            "answer_offer",
+        }
+    )
+
+    async def _event(self, op: str, **args: Any) -> Any:
+        if self.forward is not None and not self.is_leader:
+            event = {"op": op, **args}
+            key = self.ordering_key(event)
+            behind = self._forwarding.last(key) is not None
+            first_try: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            task = self._forwarding.spawn(key, lambda: self._hand_over(event, first_try))
+            task.add_done_callback(lambda _: first_try.done() or first_try.set_result(None))
+            if not behind:
+                # The caller goes on (to the bot's answer, say) once the event is handed over
+                # or refused: not waiting made cross-node assignment several times slower
+                # (benchmarks/multinode.py).
+                await first_try
+            return None
+        return await self._run_event(op, args)
+
+    async def _hand_over(self, event: dict[str, Any], first_try: asyncio.Future[None]) -> None:
+        """Forward ``event`` to the leader. While Redis is away, what caused the event is
+        already stored and acknowledged, so the socket is not failed: the event is offered
+        again with backoff (and the later events with its key wait behind it)."""
+        assert self.forward is not None
+        delay = 0.2
+        for attempt in range(FORWARD_ATTEMPTS):
+            try:
+                await self.forward(event)
+                return
+            except LivedeskError as exc:
+                if attempt == 0:
+                    log.warning("routing event %s not forwarded (%s); retrying", event["op"], exc)
+            finally:
+                if not first_try.done():
+                    first_try.set_result(None)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        log.error("routing event dropped after %d attempts: %r", FORWARD_ATTEMPTS, event)
+
+    async def _run_event(self, op: str, args: dict[str, Any]) -> Any:
+        """Run an event's handler, then wait until what it decided for its own conversation
+        is carried out: a visitor's first message must find the chat already assigned, not
+        still with the bot."""
+        result = await getattr(self, f"_on_{op}")(**args)
+        pending = self._pending.last(args.get("conv_id", ""))
+        if pending is not None:
+            await asyncio.wait([pending])
+        return result
+
+    @staticmethod
+    def ordering_key(event: dict[str, Any]) -> str:
+        """Events with the same key must run in the order they were sent."""
+        if "conv_id" in event:
+            return f"conv:{event['conv_id']}"
+        return f"agent:{event.get('agent_id')}"
+
+    async def handle_forwarded(self, event: dict[str, Any]) -> None:
+        """The leader's side of ``forward``: run an event another node sent."""
+        args = dict(event)
+        op = args.pop("op", None)
+        if op not in self.EVENTS:
+            log.warning("ignoring forwarded event %r", op)
+            return
+        try:
+            await self._run_event(op, args)
+        except (RouterError, LivedeskError) as exc:
+            log.warning("forwarded %s refused: %s", op, exc)
+
+    async def agent_connected(self, agent_id: int) -> str:
+        return await self._event("agent_connected", agent_id=agent_id) or "online"
+
+    async def agent_disconnected(self, agent_id: int) -> None:
+        await self._event("agent_disconnected", agent_id=agent_id)
+
+    async def agent_status(self, agent_id: int, status: str) -> None:
+        await self._event("agent_status", agent_id=agent_id, status=status)
+
+    async def conversation_waiting(self, conv: Conversation) -> None:
+        await self._event("conversation_waiting", conv_id=conv.id)
+
+    async def conversation_ended(self, conv: Conversation) -> None:
+        await self._event("conversation_ended", conv_id=conv.id)
+
+    async def first_human_reply(self, conv_id: str) -> None:
+        await self._event("first_human_reply", conv_id=conv_id)
+
+    async def answer_offer(self, conv_id: str, agent_id: int, *, accept: bool) -> None:
+        """Manual accept: the agent takes the offered chat, or passes it to the next."""
+        await self._event("answer_offer", conv_id=conv_id, agent_id=agent_id, accept=accept)
+
+    async def transfer(
+        self,
+        conv_id: str,
+        by: str,
+        *,
+        to_agent: int | None = None,
+        to_team: str | None = None,
+        note: str = "",
+        override: bool = False,
+    ) -> None:
+        """Hand a conversation to an agent with room (beyond the cap only with ``override``,
+        which only supervisors may ask for) or back to a team's queue. Raises RouterError
+        (NoRoom when the agent is full) for the caller to report — on the routing node;
+        elsewhere the request is forwarded and its outcome shows as events."""
+        await self._event(
+            "transfer",
+            conv_id=conv_id,
+            by=by,
+            to_agent=to_agent,
+            to_team=to_team,
+            note=note,
+            override=override,
+        )
+
+    # ------------------------------------------------------------------ the handlers
+
+    async def _on_agent_connected(self, agent_id: int) -> str:
+        agent = await self.store.get_agent(agent_id)
+        if agent is None:
+            return "offline"
+        info = agent_info(agent)
+        self.desk_languages |= info.languages
+        snapshot = {a.id: a for a in self.router.snapshot().agents}
+        known = snapshot.get(info.id)
+        if known is not None and known.status != "offline" and not known.connected:
+            await self._call(lambda now: self.router.agent_reconnected(info.id, now))
+            return known.status
+        if known is not None and known.status == "away":
+            return "away"
+        await self._call(lambda now: self.router.agent_online(info, now))
+        return "online"
+
+    async def _on_agent_disconnected(self, agent_id: int) -> None:
+        await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))
+
+    async def _on_agent_status(self, agent_id: int, status: str) -> None:
+        await self._call(lambda now: self.router.agent_status(str(agent_id), status, now))  # type: ignore[arg-type]
+
+    async def _on_conversation_waiting(self, conv_id: str) -> None:
+        """A conversation wants a human: queued with its priority class (paying customers
+        first), or, when no human will come, held by the bot alone."""
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None or conv.state not in ("bot", "offered"):
+            return
+        self._visitor_of[conv.id] = conv.visitor_id
+        priority: int | None = 0
+        previous: int | None
+        if self.hub.credits is not None:
+            # Two independent reads: side by side, as routing waits on both.
+            priority, previous = await asyncio.gather(
+                self.hub.credits.priority(conv.visitor_id),
+                self.store.previous_agent_of(conv.visitor_id, conv.id),
+            )
+            if priority is None:
+                await self.hub.bot_greet(conv.id, None, None)
+                return
+        else:
+            previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
+        queued = QueuedConversation(
+            id=conv.id,
+            priority=priority,
+            language=self.routing_language(conv.language),
+            team=conv.team,
+            previous_agent=str(previous) if previous is not None else None,
+            enqueued_at=self.clock(),
+        )
+        await self._call(lambda now: self.router.enqueue(queued, now))
+
+    async def _on_conversation_ended(self, conv_id: str) -> None:
+        await self._call(lambda now: self.router.release(conv_id, now))
+        self._visitor_of.pop(conv_id, None)
+        self.hub.forget(conv_id)
+
+    async def _on_first_human_reply(self, conv_id: str) -> None:
+        await self._call(lambda now: self.router.first_human_reply(conv_id, now))
+
+    async def _on_answer_offer(self, conv_id: str, agent_id: int, accept: bool) -> None:
+        # An answer for an offer that already moved on (timeout) raises RouterError: the
+        # routing node tells the agent; forwarded, the leader logs it.
+        if accept:
+            await self._call(
+                lambda now: self.router.accept(conv_id, str(agent_id), now), strict=True
+            )
+        else:
+            await self._call(
+                lambda now: self.router.decline(conv_id, str(agent_id), now), strict=True
+            )
+
+    async def _on_transfer(
+        self,
+        conv_id: str,
+        by: str,
+        to_agent: int | None,
+        to_team: str | None,
+        note: str,
+        override: bool,
+    ) -> None:
+        await self._call(
+            lambda now: self.router.transfer(
+                conv_id,
+                now,
+                to_agent=str(to_agent) if to_agent is not None else None,
+                to_team=to_team,
+                note=note,
+                override=override,
+                by=by,
+            ),
+            strict=True,
+        )
+
+    def routing_language(self, language: str | None) -> str | None:
+        """The visitor's language as the router should prefer it: ``sr-Cyrl`` and ``sr``
+        meet on the agents' ``sr``; a language no agent lists is no preference."""
+        if not language:
+            return None
+        for candidate in (language, language.split("-")[0]):
+            if candidate in self.desk_languages:
+                return candidate
+        return None
+
+    async def available(self) -> bool:
+        """Can a visitor expect a human now: inside business hours, someone online."""
+        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
+            return False
+        if self.is_leader:
+            return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
+        try:
+            return bool(await self.presence.online_agents())
+        except LivedeskError:
+            return True  # unknown: offer the chat rather than turn the visitor away
+
+    def snapshot(self) -> Snapshot:
+        """The router's view for dashboards: agents' status and load, queue lengths. A node
+        that does not route shows the leader's, as the cluster last shared it."""
+        if not self.is_leader and self.shared_snapshot is not None:
+            return self.shared_snapshot
+        return self.router.snapshot(self.clock())
+
+    # ------------------------------------------------------------------ decisions
+
+    async def _carry_out(self, decisions: list[Decision]) -> None:
+        """Hand the decisions on, per conversation and in order (see ``_then``): the router
+        lock is held only while the router decides, so one slow ledger or store round trip
+        no longer holds up every other routing event."""
+        by_conv: dict[str, list[Decision]] = {}
+        for decision in decisions:
+            by_conv.setdefault(decision.conv_id, []).append(decision)
+        for conv_id, steps in by_conv.items():
+            self._then(conv_id, steps)
+        queued = self.router.queued_count
+        metrics.QUEUED.set(queued)
+        if queued != self._queued_seen:
+            self._queued_seen = queued
+            self.hub.wake_boards()
+
+    def _then(self, conv_id: str, steps: list[Decision]) -> None:
+        """Carry out ``steps`` after whatever is still pending for the conversation."""
+        self._pending.spawn(conv_id, lambda: self._carry_out_steps(steps))
+
+    async def _carry_out_steps(self, steps: list[Decision]) -> None:
+        replanned = False
+        for d in steps:
+            if replanned and not isinstance(d, SlotFreed):
+                continue  # the router changed its plan for this conversation
+            try:
+                if isinstance(d, Offer) and not await self._reserve(d):
+                    # Another node's lease filled the agent, or the ledger could not say:
+                    # the router re-plans, and its new decisions queue behind this task.
+                    await self._call(
+                        lambda now, d=d: self.router.offer_failed(d.conv_id, d.agent_id, now)
+                    )
+                    replanned = True
+                    continue
+                if isinstance(d, SlotFreed):
+                    await self.ledger.release(d.agent_id, d.conv_id)
+                await self._effects(d)
+            except LivedeskError as exc:  # ledger or store down: the next event retries
+                log.warning("could not carry out %s: %s", d, exc)
+
+    async def _reserve(self, d: Offer) -> bool:
+        """A slot in the capacity ledger, which every node shares, before any offer. A
+        reservation that raised is a refusal: the slot may not be there, so nobody may be
+        told the agent joined; the router backs off the agent and offers again later."""
+        try:
+            granted = await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override)
+        except Exception as exc:  # Redis down or failing: not granted
+            log.warning("capacity reservation for %s failed, refused: %r", d.conv_id, exc)
+            return False
+        if not granted:
+            return False
+        if d.override:
+            log.warning("supervisor override: %s assigned beyond cap to %s", d.conv_id, d.agent_id)
+        return True
+
+    async def _effects(self, d: Decision) -> None:
+        """The store's and the sockets' part of a decision."""
+        if isinstance(d, Offer):
+            if not d.auto_accept:
+                await self._transition(d.conv_id, "offered", agent_id=int(d.agent_id))
+                self.hub.publish(
+                    agent_channel(int(d.agent_id)),
+                    {
+                        "type": "offer",
+                        "conversation_id": d.conv_id,
+                        "deadline_s": self.settings.accept_timeout_s,
+                    },
+                )
+        elif isinstance(d, Assigned):
+            conv = await self._transition(
+                d.conv_id, "active", agent_id=int(d.agent_id), assigned_ms=now_ms()
+            )
+            if conv is None:  # closed meanwhile: give the agent's slot back
+                await self._call(lambda now: self.router.release(d.conv_id, now))
+                return
+            await self.hub.assigned(conv, int(d.agent_id))
+        elif isinstance(d, (Queued, QueueUpdate)):
+            visitor_id = self._visitor_of.get(d.conv_id)
+            if visitor_id is not None:
+                eta = d.eta_s if d.eta_s is not None else -1
+                self.hub.queue_update(d.conv_id, visitor_id, d.position, eta)
+            if isinstance(d, Queued):
+                # The bot holds the conversation while it waits (it greets only once).
+                self.hub.tasks.spawn(self.hub.bot_greet(d.conv_id, d.position, d.eta_s))
+        elif isinstance(d, Requeued):
+            if d.agent_id is not None:
+                await self._transition(d.conv_id, "bot", agent_id=None)
+                self.hub.unassigned(d.conv_id, int(d.agent_id))
+            self.hub.post_event(d.conv_id, "requeued", {"reason": d.reason})
+        elif isinstance(d, OfferExpired):
+            self.hub.publish(
+                agent_channel(int(d.agent_id)),
+                {"type": "offer_withdrawn", "conversation_id": d.conv_id, "reason": d.reason},
+            )
+        elif isinstance(d, AgentLeft):
+            self.hub.post_event(d.conv_id, "agent_left", {"agent_id": int(d.agent_id)})
+        elif isinstance(d, Transferred):
+            if d.from_agent is not None and d.to_agent is not None:
+                # Agent to agent: the old agent's console drops the chat at once (a team
+                # transfer says so through its Requeued decision).
+                self.hub.unassigned(d.conv_id, int(d.from_agent))
+            if d.override:
+                log.warning("transfer beyond cap by %s: %s → %s", d.by, d.conv_id, d.to_agent)
+            self.hub.post_event(
+                d.conv_id,
+                "transferred",
+                {
+                    "to_agent": d.to_agent,
+                    "to_team": d.to_team,
+                    "note": d.note,
+                    "override": d.override,
+                },
+            )
+        elif isinstance(d, LanguageFallback):
+            log.info("language fallback for %s (%s)", d.conv_id, d.language)
+
+    async def _transition(self, conv_id: str, state: str, **values: Any) -> Conversation | None:
+        try:
+            return await self.store.transition(conv_id, state, "router", **values)
+        except Conflict:
+            return None  # closed meanwhile: the router hears of it through release()

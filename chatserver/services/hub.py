@@ -1,0 +1,965 @@
+"""The hub: who is connected here, what each frame does, and who hears about it.
+
+Frames arrive already checked (``protocol.parse_client_frame``). Stored items are
+published by the store's commit callback in seq order; ephemeral ones (typing, seen,
+queue) are published directly. Every local socket gets frames only through its bounded
+``Connection.push``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from chatserver.backends.bus import (
+    KB_CHANNEL,
+    SUPERVISORS_CHANNEL,
+    Bus,
+    agent_channel,
+    conversation_channel,
+    customer_channel,
+    visitor_channel,
+)
+from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
+from chatserver.backends.store import Append, Appended, Store
+from chatserver.bot.brain import BotReply, HumanRequested
+from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
+from chatserver.core.protocol import (
+    Answer,
+    Close,
+    OutFrame,
+    Ping,
+    ProtocolError,
+    Rate,
+    Resume,
+    Seen,
+    Send,
+    SetStatus,
+    Typing,
+    audience_of,
+    error_frame,
+    for_audience,
+    message_frame,
+)
+from chatserver.live.auth import Principal
+from chatserver.live.connection import Connection
+from chatserver.runtime import metrics
+from chatserver.runtime.tasks import TaskSet
+from chatserver.services.assist import bot_message_data
+from router import RouterError, Snapshot
+
+if TYPE_CHECKING:
+    from chatserver.backends.presence import Presence
+    from chatserver.services.assist import Assistant
+    from chatserver.services.credits import Credits
+    from chatserver.services.dispatch import Dispatcher
+
+log = logging.getLogger("livedesk.hub")
+
+RESUME_PAGE = 500
+# How long an `assigned` frame may wait for this node to hear its conversation live.
+SUBSCRIBE_WAIT_S = 2.0
+# Only ever handed to the boards' wakers (never to a socket: no client knows it).
+QUEUE_CHANGED = OutFrame({"type": "queue_changed"})
+CONV_PREFIX = conversation_channel("")
+
+
+@dataclass(slots=True)
+class ConvRef:
+    """What the hub needs to know of a conversation to route a frame."""
+
+    id: str
+    visitor_id: str
+    agent_id: int | None
+    state: str
+    language: str | None = None
+
+
+def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
+    """What the sender hears when the store refused an append."""
+    if isinstance(exc, Forbidden):
+        return ProtocolError("forbidden", "not your conversation", ref)
+    if isinstance(exc, Conflict):
+        if str(exc) == "not_active":
+            return ProtocolError("conflict", "the conversation is not active", ref)
+        return ProtocolError("conversation_closed", "the conversation is closed", ref)
+    if isinstance(exc, BadData):
+        return ProtocolError("invalid_field", "the store cannot hold this; not saved", ref)
+    return ProtocolError("unavailable", "not saved; retry the same frame", ref)
+
+
+def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
+    """The result of a done append; a refusal as the sender's ProtocolError."""
+    exc = future.exception() if not future.cancelled() else StoreUnavailable("cancelled")
+    if exc is None:
+        return future.result()
+    if isinstance(exc, (Forbidden, Conflict, StoreUnavailable, BadData)):
+        raise _refusal(exc, ref) from exc
+    raise exc
+
+
+def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = False) -> None:
+    """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
+    each view encoded once; ``in_room`` (a conversation's channel): note the seq each
+    socket was sent, for a catch-up."""
+    views: dict[str, OutFrame | None] = {}
+    body = frame.body
+    seq: int = body.get("seq", -1) if in_room else -1
+    conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
+    sent = 0
+    for conn in conns:
+        who = audience_of(conn.role)
+        if who not in views:
+            views[who] = for_audience(frame, who)
+        view = views[who]
+        if view is None:
+            continue
+        conn.push(view)
+        sent += 1
+        if conv_id is not None and seq > conn.sent_seq.get(conv_id, -1):
+            conn.sent_seq[conv_id] = seq
+    metrics.FRAMES_OUT.inc(sent)
+
+
+def refuse(conn: Connection, exc: ProtocolError) -> None:
+    """An `error` frame for a refused frame; the socket stays (ws.py closes on a flood)."""
+    conn.strikes += 1
+    metrics.ERRORS.labels(code=exc.code).inc()
+    conn.push(error_frame(exc.code, exc.message, exc.ref))
+
+
+def _system_event(conv_id: str, event: str, data: dict[str, Any]) -> Append:
+    """The conversation may have just closed, so a system event is written even then (the
+    close event is the last word)."""
+    return Append(
+        conversation_id=conv_id,
+        author="system",
+        kind="event",
+        body=event,
+        data=data,
+        allow_closed=True,
+    )
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("background append failed: %s", future.exception())
+
+
+def reply_eta_s(snapshot: Snapshot) -> int | None:
+    """How soon a new chat can expect a person, for the widget's welcome line: now when an
+    online agent has a free slot, else the queue ahead of it shared among the slots that
+    free up; None when nobody is online."""
+    online = [a for a in snapshot.agents if a.status == "online" and a.connected]
+    if not online:
+        return None
+    if any(a.load < a.cap for a in online):
+        return 0
+    slots = sum(a.cap for a in online)
+    return round((snapshot.queued + 1) * snapshot.mean_handle_s / slots)
+
+
+def visitor_summary(visitor: Visitor) -> dict[str, Any]:
+    return {
+        "id": visitor.id,
+        "name": visitor.name,
+        "verified": visitor.customer_email is not None,
+        "customer_email": visitor.customer_email,
+        "language": visitor.language,
+    }
+
+
+def conversation_summary(conv: Conversation, agent_name: str | None = None) -> dict[str, Any]:
+    return {
+        "conversation_id": conv.id,
+        "state": conv.state,
+        "last_seq": conv.last_seq,
+        "visitor_seen_seq": conv.visitor_seen_seq,
+        "agent_seen_seq": conv.agent_seen_seq,
+        "agent": {"id": conv.agent_id, "name": agent_name} if conv.agent_id else None,
+        "created_ms": conv.created_ms,
+    }
+
+
+class Hub:
+    def __init__(self, store: Store, settings: Any) -> None:
+        self.store = store
+        self.settings = settings
+        self.bus: Bus | None = None
+        self.dispatch: Dispatcher | None = None
+        # channel -> local sockets listening on it
+        self.listeners: defaultdict[str, set[Connection]] = defaultdict(set)
+        self.agent_names: dict[int, str] = {}
+        # Open conversations this node has seen: a hint that spares a read per frame.
+        self.convs: dict[str, ConvRef] = {}
+        self.visitor_open: dict[str, str] = {}
+        # Who the connected visitors are, for the agent's "assigned" frame.
+        self.visitors: dict[str, dict[str, Any]] = {}
+        self.assist: Assistant | None = None
+        self.presence: Presence | None = None
+        self.tasks = TaskSet("hub")
+        self.credits: Credits | None = None
+        self._catching_up: asyncio.Task[None] | None = None
+        self._catch_up_again = False
+
+    # ------------------------------------------------------------------ fan-out
+
+    def deliver(self, channel: str, frame: OutFrame) -> None:
+        """Bus handler: hand a frame to every local socket on the channel (never waits).
+
+        Whichever node made them, assignments move this node's agent sockets in or out of
+        the conversation's room, and stored events keep this node's cache in step."""
+        body = frame.body
+        kind = body.get("type")
+        if kind == "kb_changed" and channel == KB_CHANNEL:
+            if self.assist is not None:
+                self.assist.on_bus(body.get("articles"))
+            return
+        listeners = tuple(self.listeners.get(channel, ()))
+        if kind == "assigned" and channel.startswith("agent:") and listeners:
+            summary = body["conversation"]
+            room = conversation_channel(summary["conversation_id"])
+            for conn in listeners:
+                self.join(conn, room)
+                # The console reads the history up to here on `assigned`.
+                conn.sent_seq.setdefault(summary["conversation_id"], summary["last_seq"])
+            if not self.bus.subscribed(room):  # type: ignore[union-attr]
+                # The agent's console reads the history on `assigned`; if it did so before
+                # this node hears the conversation live, a message in between would be lost.
+                self.tasks.spawn(self._push_when_subscribed(room, listeners, frame))
+                return
+        elif kind == "unassigned" and channel.startswith("agent:"):
+            room = conversation_channel(body["conversation_id"])
+            for conn in listeners:
+                self.leave(conn, room)
+        elif kind == "event" and channel.startswith("conv:"):
+            self._note_event(body["conversation_id"], body["event"], body.get("data", {}))
+        push_to(listeners, frame, in_room=channel.startswith(CONV_PREFIX))
+
+    async def _push_when_subscribed(
+        self, room: str, listeners: tuple[Connection, ...], frame: OutFrame
+    ) -> None:
+        assert self.bus is not None
+        if not await self.bus.until_subscribed(room, SUBSCRIBE_WAIT_S):
+            log.warning("%s not subscribed after %ss; assigning anyway", room, SUBSCRIBE_WAIT_S)
+        push_to(listeners, frame)
+
+    def wake_boards(self) -> None:
+        """The routing picture changed with nothing stored (a chat queued): this node's
+        supervisor boards push now rather than at their next tick."""
+        for listener in tuple(self.listeners.get(SUPERVISORS_CHANNEL, ())):
+            listener.push(QUEUE_CHANGED)
+
+    def join(self, conn: Connection, channel: str) -> None:
+        if channel in conn.rooms:
+            return
+        conn.rooms.add(channel)
+        first = not self.listeners[channel]
+        self.listeners[channel].add(conn)
+        if first and self.bus is not None:
+            self.bus.subscribe(channel)
+
+    def leave(self, conn: Connection, channel: str) -> None:
+        conn.rooms.discard(channel)
+        if channel.startswith(CONV_PREFIX):
+            conn.sent_seq.pop(channel[len(CONV_PREFIX) :], None)
+        room = self.listeners.get(channel)
+        if room is None:
+            return
+        room.discard(conn)
+        if not room:
+            del self.listeners[channel]
+            if self.bus is not None:
+                self.bus.unsubscribe(channel)
+
+    def leave_all(self, conn: Connection) -> None:
+        for channel in tuple(conn.rooms):
+            self.leave(conn, channel)
+
+    def publish(self, channel: str, body: dict[str, Any]) -> None:
+        assert self.bus is not None
+        self.bus.publish(channel, OutFrame(body))
+
+    def on_committed(self, row: dict[str, Any]) -> None:
+        """Store callback, called in commit order: publish each new sequenced item once."""
+        assert self.bus is not None
+        frame = message_frame(row)
+        if row["kind"] == "event":
+            self._note_event(row["conversation_id"], row["body"], frame.body["data"])
+        self.bus.publish(conversation_channel(row["conversation_id"]), frame)
+        if row["kind"] == "event":
+            self.bus.publish(SUPERVISORS_CHANNEL, frame)
+
+    # ------------------------------------------------------------------ attach / detach
+
+    async def attach_visitor(self, conn: Connection, visitor: Visitor) -> None:
+        visitor_id = visitor.id
+        verified = visitor.customer_email is not None
+        conn.hold()
+        self.visitors[visitor_id] = visitor_summary(visitor)
+        conv = await self.store.open_conversation_of(visitor_id)
+        self.join(conn, visitor_channel(visitor_id))
+        summary = None
+        if conv is not None:
+            self.remember(conv)
+            self.join(conn, conversation_channel(conv.id))
+            conn.sent_seq.setdefault(conv.id, conv.last_seq)  # the client resumes from it
+            summary = conversation_summary(conv, await self._agent_name(conv.agent_id))
+        credits = None
+        if visitor.customer_email and self.credits is not None:
+            self.join(conn, customer_channel(visitor.customer_email))
+            credits = {"balance": await self.credits.balance(visitor.customer_email)}
+        conn.push_first(
+            OutFrame(
+                {
+                    "type": "welcome",
+                    "role": "visitor",
+                    "visitor_id": visitor_id,
+                    "verified": verified,
+                    "conversation": summary,
+                    "available": await self.dispatch.available() if self.dispatch else True,
+                    "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
+                    "credits": credits,
+                    "shop_url": self.settings.shop_url,
+                    "limits": self._limits(),
+                }
+            )
+        )
+
+    async def attach_agent(self, conn: Connection, principal: Principal) -> None:
+        self.agent_names[principal.agent_id] = principal.name
+        conn.hold()
+        self.join(conn, agent_channel(principal.agent_id))
+        if self.presence is not None:
+            await self.presence.agent_connected(principal.agent_id)
+        convs = await self.store.conversations_of_agent(principal.agent_id)
+        for conv in convs:
+            self.remember(conv)
+            self.join(conn, conversation_channel(conv.id))
+            conn.sent_seq.setdefault(conv.id, conv.last_seq)  # the client resumes from it
+        status = "online"
+        if self.dispatch is not None:
+            status = await self.dispatch.agent_connected(principal.agent_id)
+        conn.push_first(
+            OutFrame(
+                {
+                    "type": "welcome",
+                    "role": principal.role,
+                    "agent": {"id": principal.agent_id, "name": principal.name, "status": status},
+                    "conversations": [conversation_summary(c, principal.name) for c in convs],
+                    "limits": self._limits(),
+                }
+            )
+        )
+
+    async def detach(self, conn: Connection) -> None:
+        self.leave_all(conn)
+        if conn.role == "visitor" and not self.listeners.get(visitor_channel(conn.identity)):
+            self.visitors.pop(conn.identity, None)
+        if conn.role == "agent" and self.dispatch is not None:
+            principal: Principal = conn.identity
+            if self.presence is not None:
+                await self.presence.agent_disconnected(principal.agent_id)
+            if not await self._still_connected(principal.agent_id):
+                await self.dispatch.agent_disconnected(principal.agent_id)
+
+    async def _still_connected(self, agent_id: int) -> bool:
+        """Does the agent keep a socket open here or on another node?"""
+        if self.listeners.get(agent_channel(agent_id)):
+            return True
+        if self.presence is None:
+            return False
+        try:
+            return agent_id in await self.presence.online_agents()
+        except LivedeskError:
+            return False
+
+    def _limits(self) -> dict[str, int]:
+        return {
+            "max_text_chars": self.settings.max_text_chars,
+            "max_frame_bytes": self.settings.max_frame_bytes,
+        }
+
+    async def _agent_name(self, agent_id: int | None) -> str | None:
+        if agent_id is None:
+            return None
+        if agent_id not in self.agent_names:
+            agent = await self.store.get_agent(agent_id)
+            self.agent_names[agent_id] = agent.name if agent else "Agent"
+        return self.agent_names[agent_id]
+
+    # ------------------------------------------------------------------ frames
+
+    async def handle(self, conn: Connection, frame: Any) -> None:
+        """Carry out one checked frame. A store that is down or locked (a visitor's first
+        message opens a conversation, which writes) is the client's `unavailable`, never
+        the socket's end."""
+        try:
+            await self._handle(conn, frame)
+        except (StoreUnavailable, BadData) as exc:
+            raise _refusal(exc, getattr(frame, "client_msg_id", None)) from exc
+
+    async def _handle(self, conn: Connection, frame: Any) -> None:
+        if isinstance(frame, Ping):
+            conn.push(OutFrame({"type": "pong"}))
+        elif isinstance(frame, Send):
+            await self._send(conn, frame)
+        elif isinstance(frame, Typing):
+            await self._typing(conn, frame)
+        elif isinstance(frame, Seen):
+            await self._seen(conn, frame)
+        elif isinstance(frame, Resume):
+            await self._resume(conn, frame)
+        elif isinstance(frame, Close):
+            await self._close(conn, frame)
+        elif isinstance(frame, SetStatus):
+            await self._status(conn, frame)
+        elif isinstance(frame, Rate):
+            await self._rate(conn, frame)
+        elif isinstance(frame, Answer):
+            principal: Principal = conn.identity
+            if self.dispatch is not None:
+                try:
+                    await self.dispatch.answer_offer(
+                        frame.conversation_id, principal.agent_id, accept=frame.accept
+                    )
+                except RouterError:
+                    raise ProtocolError(
+                        "conflict", "that offer is no longer yours (it moved on or ended)"
+                    ) from None
+
+    # ------------------------------------------------------------------ the cache
+
+    def remember(self, conv: Conversation) -> ConvRef:
+        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state, conv.language)
+        if conv.state in OPEN_STATES:
+            self.convs[conv.id] = ref
+            self.visitor_open[conv.visitor_id] = conv.id
+        else:
+            self.forget(conv.id)
+        return ref
+
+    def forget_all(self) -> None:
+        """The bus was down: stored events other nodes published meanwhile never reached
+        this cache, so every entry is re-read from the store on its next use."""
+        self.convs.clear()
+        self.visitor_open.clear()
+
+    def request_catch_up(self) -> None:
+        """``catch_up`` after the cache is dropped, one at a time: a request made while one
+        runs is served by one more pass after it (the bus may report many gaps at once)."""
+        if self._catching_up is not None and not self._catching_up.done():
+            self._catch_up_again = True
+            return
+        self._catching_up = self.tasks.spawn(self._catch_up_passes())
+
+    async def _catch_up_passes(self) -> None:
+        again = True
+        while again:
+            self._catch_up_again = False
+            self.forget_all()
+            await self.catch_up()
+            again = self._catch_up_again
+
+    async def catch_up(self) -> None:
+        """Frames published while the bus was down (here or on another node) never reached
+        this node's sockets: replay from the store what each one was not sent, one read per
+        conversation. Clients drop repeats by seq, so an item that also arrives live is
+        harmless; a gap is not."""
+        rooms = [
+            (channel[len(CONV_PREFIX) :], tuple(conns))
+            for channel, conns in tuple(self.listeners.items())
+            if channel.startswith(CONV_PREFIX)
+        ]
+        replayed = 0
+        for conv_id, conns in rooms:
+            # Marks taken before the read: an item pushed live meanwhile may overtake an
+            # older one the read brings, and the older one must still go out.
+            marks = {c: c.sent_seq[conv_id] for c in conns if conv_id in c.sent_seq}
+            if not marks:
+                continue
+            after = min(marks.values())
+            try:
+                while True:
+                    rows = await self.store.messages_after(conv_id, after, RESUME_PAGE)
+                    for row in rows:
+                        late = tuple(c for c, mark in marks.items() if row["seq"] > mark)
+                        if late:
+                            push_to(late, message_frame(row), in_room=True)
+                            replayed += 1
+                    if len(rows) < RESUME_PAGE:
+                        break
+                    after = rows[-1]["seq"]
+            except StoreUnavailable as exc:  # those sockets catch up on their next resume
+                log.warning("catch-up of %s failed: %s", conv_id, exc)
+        if replayed:
+            log.info("caught up %d items missed while the bus was down", replayed)
+
+    def forget(self, conv_id: str) -> None:
+        ref = self.convs.pop(conv_id, None)
+        if ref is not None and self.visitor_open.get(ref.visitor_id) == conv_id:
+            del self.visitor_open[ref.visitor_id]
+
+    def _note_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+        """Keep the cache in step with a stored event (ours, or another node's via the bus)."""
+        ref = self.convs.get(conv_id)
+        if event == "closed":
+            self.forget(conv_id)
+        elif ref is None:
+            return
+        elif event == "assigned":
+            ref.agent_id = data.get("agent", {}).get("id")
+            ref.state = "active"
+        elif event == "requeued":
+            ref.agent_id = None
+            ref.state = "bot"
+
+    async def _conversation_for(
+        self, conn: Connection, conv_id: str | None, *, write: bool
+    ) -> ConvRef:
+        """The conversation the frame names, if this socket may touch it; else forbidden.
+
+        The cache answers the common case; the store is read on a miss. Missing and
+        foreign conversations get the same answer, so ids leak nothing. (Appends are
+        checked again by the store itself, so a stale cache can never let a write through.)
+        """
+        if conn.role == "visitor":
+            visitor_id: str = conn.identity
+            if conv_id is None:
+                conv_id = self.visitor_open.get(visitor_id)
+                if conv_id is None:
+                    conv = await self.store.open_conversation_of(visitor_id)
+                    if conv is None:
+                        raise ProtocolError("no_conversation", "no open conversation")
+                    return self.remember(conv)
+            ref = self.convs.get(conv_id)
+            if ref is None or ref.visitor_id != visitor_id:
+                conv = await self.store.get_conversation(conv_id)
+                if conv is None or conv.visitor_id != visitor_id:
+                    raise ProtocolError("forbidden", "not your conversation")
+                ref = self.remember(conv)
+            return ref
+        principal: Principal = conn.identity
+        ref = self.convs.get(conv_id or "")
+        if ref is None or ref.agent_id != principal.agent_id:
+            conv = await self.store.get_conversation(conv_id or "")
+            if conv is None:
+                raise ProtocolError("forbidden", "not your conversation")
+            ref = self.remember(conv)
+        if ref.agent_id == principal.agent_id:
+            return ref
+        if not write and principal.has_role("supervisor"):
+            return ref  # supervisors may watch any conversation
+        raise ProtocolError("forbidden", "not your conversation")
+
+    async def _send(self, conn: Connection, frame: Send) -> None:
+        if conn.role != "visitor":
+            self._agent_send(conn, frame)
+            return
+        result, conv_id, created = await self._visitor_send(conn, frame)
+        self._ack(conn, frame, result, conv_id, "visitor")
+        await self._after_send(frame, result, conv_id, created, "visitor")
+
+    def _agent_send(self, conn: Connection, frame: Send) -> None:
+        """An agent's text, without waiting for its commit: an agent writes into several
+        chats at once, and the socket's next frame must not wait behind this one's commit.
+        The store commits in the order submitted, so acks (or errors) go out in order too;
+        the store checks that the agent holds the conversation."""
+        principal: Principal = conn.identity
+        conv_id = frame.conversation_id or ""
+        item = Append(
+            conversation_id=conv_id,
+            author="agent",
+            author_id=str(principal.agent_id),
+            author_name=principal.name,
+            body=frame.text,
+            client_msg_id=frame.client_msg_id,
+        )
+
+        def committed(future: asyncio.Future[Appended]) -> None:
+            try:
+                result = _appended(future, frame.client_msg_id)
+            except ProtocolError as exc:
+                refuse(conn, exc)
+                return
+            self._ack(conn, frame, result, conv_id, "agent")
+            if result.first_human_reply:
+                self.tasks.spawn(self._after_send(frame, result, conv_id, None, "agent"))
+
+        self.store.writer.submit(item).add_done_callback(committed)
+
+    def _ack(
+        self, conn: Connection, frame: Send, result: Appended, conv_id: str, author: str
+    ) -> None:
+        conn.push(
+            OutFrame(
+                {
+                    "type": "ack",
+                    "client_msg_id": frame.client_msg_id,
+                    "conversation_id": conv_id,
+                    "seq": result.row["seq"],
+                    "duplicate": result.duplicate,
+                }
+            )
+        )
+        metrics.MESSAGES_BY_AUTHOR[author].inc()
+
+    async def _after_send(
+        self,
+        frame: Send,
+        result: Appended,
+        conv_id: str,
+        created: Conversation | None,
+        author: str,
+    ) -> None:
+        """What a stored send sets off: routing, billing, the bot or suggestions."""
+        if self.dispatch is not None:
+            if created is not None:
+                await self.dispatch.conversation_waiting(created)
+            if result.first_human_reply:
+                await self.dispatch.first_human_reply(conv_id)
+        if result.first_human_reply and self.credits is not None:
+            self.credits.spawn_debit(conv_id)
+        if author == "visitor" and not result.duplicate and self.assist is not None:
+            self.assist.spawn(self._answer_visitor(conv_id, result.row["seq"], frame.text))
+
+    async def _visitor_send(
+        self, conn: Connection, frame: Send
+    ) -> tuple[Appended, str, Conversation | None]:
+        """Append to the visitor's open conversation, opening one if there is none.
+        Returns the new conversation too when this send opened it."""
+        visitor_id: str = conn.identity
+        if frame.conversation_id is not None:
+            ref = await self._conversation_for(conn, frame.conversation_id, write=True)
+            if ref.state not in OPEN_STATES:
+                raise ProtocolError(
+                    "conversation_closed", "that conversation is closed", frame.client_msg_id
+                )
+        created: Conversation | None = None
+        for _attempt in range(2):
+            conv_id = self.visitor_open.get(visitor_id)
+            if conv_id is None:
+                conv = await self.store.open_conversation_of(visitor_id)
+                if conv is None:
+                    visitor = await self.store.get_visitor(visitor_id)
+                    conv, is_new = await self.store.open_conversation(
+                        visitor_id,
+                        conn.info.get("site", "default"),
+                        visitor.language if visitor else None,
+                    )
+                    created = conv if is_new else None
+                    for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
+                        self.join(sibling, conversation_channel(conv.id))
+                        sibling.sent_seq.setdefault(conv.id, 0)
+                conv_id = self.remember(conv).id
+            if frame.conversation_id is not None and frame.conversation_id != conv_id:
+                raise ProtocolError(
+                    "conversation_closed", "that conversation is closed", frame.client_msg_id
+                )
+            item = Append(
+                conversation_id=conv_id,
+                author="visitor",
+                author_id=visitor_id,
+                author_name=conn.info.get("name"),
+                body=frame.text,
+                client_msg_id=frame.client_msg_id,
+            )
+            try:
+                return await self._append(item, frame.client_msg_id), conv_id, created
+            except ProtocolError as exc:
+                if exc.code != "conversation_closed" or frame.conversation_id is not None:
+                    raise
+                self.forget(conv_id)  # closed elsewhere: open a new one and try once more
+        raise ProtocolError("conflict", "could not open a conversation", frame.client_msg_id)
+
+    async def _answer_visitor(self, conv_id: str, seq: int, text: str) -> None:
+        """After a visitor's message: the bot answers while nobody else is there; an
+        agent in the chat gets the knowledge base's best replies beside it."""
+        assert self.assist is not None
+        ref = self.convs.get(conv_id)
+        if ref is None:
+            return
+        if ref.state == "bot":
+            for reply in await self.assist.bot_replies(conv_id, ref.language, text):
+                if isinstance(reply, HumanRequested):
+                    self.post_event(conv_id, "human_requested", {})
+                else:
+                    await self.bot_says(conv_id, reply)
+        elif ref.state == "active" and ref.agent_id is not None:
+            self._suggest(conv_id, ref, text, seq)
+
+    def _suggest(self, conv_id: str, ref: ConvRef, text: str, seq: int | None) -> None:
+        """The knowledge base's best replies, pushed to the conversation's agent."""
+        assert self.assist is not None and ref.agent_id is not None
+        channel = agent_channel(ref.agent_id)
+
+        def deliver(items: list[dict[str, Any]]) -> None:
+            self.publish(
+                channel,
+                {
+                    "type": "suggestions",
+                    "conversation_id": conv_id,
+                    "for_seq": seq,
+                    "items": items,
+                },
+            )
+
+        self.assist.suggest_latest(conv_id, text, ref.language, deliver)
+
+    async def _suggest_soon(self, ref: ConvRef, preview: str) -> None:
+        self._suggest(ref.id, ref, preview, None)
+
+    async def bot_says(self, conv_id: str, reply: BotReply) -> None:
+        await self.store.append(
+            Append(
+                conversation_id=conv_id,
+                author="bot",
+                author_name=reply.label,
+                body=reply.text,
+                data=bot_message_data(reply),
+            )
+        )
+        metrics.MESSAGES_BY_AUTHOR["bot"].inc()
+
+    async def bot_greet(self, conv_id: str, position: int | None, eta_s: float | None) -> None:
+        """The bot takes a waiting conversation: who it is, the place in the queue, and,
+        when nobody will come, the offline form."""
+        if self.assist is None or self.assist.has_brain(conv_id):
+            return
+        ref = self.convs.get(conv_id)
+        if ref is None:  # the visitor may be on another node: the store knows
+            conv = await self.store.get_conversation(conv_id)
+            if conv is None:
+                return
+            ref = self.remember(conv)
+        brain = self.assist.brain(conv_id, ref.language)
+        await self.bot_says(conv_id, brain.greet(position, eta_s))
+        if self.dispatch is not None and not await self.dispatch.available():
+            await self.bot_says(conv_id, brain.offline_prompt())
+            self.post_event(conv_id, "offline", {})
+
+    def handoff(self, conv_id: str) -> None:
+        """A human takes over from the bot: leave them the bot's summary."""
+        if self.assist is None:
+            return
+        brain = self.assist.forget(conv_id)
+        if brain is not None and brain.exchanges:
+            self.post_event(conv_id, "handoff", {"summary": brain.handoff_summary()})
+
+    async def _append(self, item: Append, ref: str | None) -> Appended:
+        try:
+            return await self.store.append(item)
+        except (Forbidden, Conflict, StoreUnavailable, BadData) as exc:
+            raise _refusal(exc, ref) from exc
+
+    async def _typing(self, conn: Connection, frame: Typing) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+        if conv.state not in ("bot", "offered", "active"):
+            raise ProtocolError("conversation_closed", "the conversation is closed")
+        self.publish(
+            conversation_channel(conv.id),
+            {
+                "type": "typing",
+                "conversation_id": conv.id,
+                "who": conn.role,
+                "active": frame.active,
+            },
+        )
+        if conn.role == "visitor" and frame.preview and self.assist is not None:
+            if conv.state == "active" and conv.agent_id is not None:
+                preview, ref = frame.preview, conv
+                self.assist.debounce(conv.id, lambda: self._suggest_soon(ref, preview))
+
+    async def _seen(self, conn: Connection, frame: Seen) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=False)
+        if conn.role == "agent" and conv.agent_id != conn.identity.agent_id:
+            return  # a supervisor watching silently leaves no read receipt
+        mark = await self._guard(self.store.mark_seen(conv.id, conn.role, frame.seq))
+        self.publish(
+            conversation_channel(conv.id),
+            {"type": "seen", "conversation_id": conv.id, "who": conn.role, "seq": mark},
+        )
+
+    async def _resume(self, conn: Connection, frame: Resume) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=False)
+        if conv.state in ("bot", "offered", "active"):
+            self.join(conn, conversation_channel(conv.id))
+        after = frame.after_seq
+        # Marks only for a room it is in: a catch-up replays rooms.
+        in_room = conversation_channel(conv.id) in conn.rooms
+        if in_room:
+            conn.sent_seq.setdefault(conv.id, after)
+        who = audience_of(conn.role)
+        while True:
+            rows = await self._guard(self.store.messages_after(conv.id, after, RESUME_PAGE))
+            for row in rows:
+                view = for_audience(message_frame(row), who)
+                if view is not None:
+                    await conn.push_waiting(view)
+                if in_room and row["seq"] > conn.sent_seq.get(conv.id, -1):
+                    conn.sent_seq[conv.id] = row["seq"]
+            if len(rows) < RESUME_PAGE:
+                break
+            after = rows[-1]["seq"]
+        fresh = await self.store.get_conversation(conv.id)
+        assert fresh is not None
+        conn.push(
+            OutFrame(
+                {
+                    "type": "resumed",
+                    "conversation": conversation_summary(
+                        fresh, await self._agent_name(fresh.agent_id)
+                    ),
+                }
+            )
+        )
+
+    async def _close(self, conn: Connection, frame: Close) -> None:
+        conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+        if conv.state not in OPEN_STATES:
+            raise ProtocolError("conversation_closed", "already closed")
+        actor = "visitor" if conn.role == "visitor" else "agent"
+        await self.close_conversation(conv.id, actor, f"{actor}:{self._actor_id(conn)}")
+
+    async def _rate(self, conn: Connection, frame: Rate) -> None:
+        conv_id = frame.conversation_id
+        if conv_id is None:
+            raise ProtocolError("invalid_field", "`conversation_id` is required")
+        ref = await self._conversation_for(conn, conv_id, write=True)
+        try:
+            await self.store.transition(
+                ref.id,
+                "rated",
+                f"visitor:{conn.identity}",
+                expect_states=("closed",),
+                csat_score=frame.score,
+                csat_comment=frame.comment,
+            )
+        except Conflict as exc:
+            raise ProtocolError("conflict", "only a closed conversation can be rated") from exc
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "not saved; retry") from exc
+        conn.push(OutFrame({"type": "rated", "conversation_id": ref.id, "score": frame.score}))
+
+    async def _status(self, conn: Connection, frame: SetStatus) -> None:
+        principal: Principal = conn.identity
+        if self.dispatch is not None:
+            await self.dispatch.agent_status(principal.agent_id, frame.status)
+        self.publish(
+            agent_channel(principal.agent_id),
+            {"type": "status", "agent_id": principal.agent_id, "status": frame.status},
+        )
+
+    @staticmethod
+    def _actor_id(conn: Connection) -> str:
+        return conn.identity if conn.role == "visitor" else str(conn.identity.agent_id)
+
+    async def _guard(self, awaitable: Any) -> Any:
+        try:
+            return await awaitable
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "store unavailable; retry") from exc
+
+    # ------------------------------------------------------------------ transitions
+
+    async def close_conversation(
+        self, conv_id: str, closed_by: str, actor: str, **values: Any
+    ) -> None:
+        """Close (``values``: e.g. tags and outcome set by the agent in the same write)."""
+        try:
+            # The close and its `closed` event commit together: a close nobody hears of
+            # would keep the agent's slot for ever.
+            closed = await self.store.transition(
+                conv_id,
+                "closed",
+                actor,
+                event=("closed", {"by": closed_by}),
+                closed_by=closed_by,
+                **values,
+            )
+        except Conflict as exc:
+            raise ProtocolError("conversation_closed", "already closed") from exc
+        except StoreUnavailable as exc:
+            raise ProtocolError("unavailable", "store unavailable; retry") from exc
+        try:
+            self.forget(closed.id)
+            if self.assist is not None:
+                self.assist.forget(closed.id)
+            if self.credits is not None:
+                self.credits.spawn_close(closed)
+            metrics.CONVERSATIONS.labels(outcome="closed").inc()
+        finally:
+            # Committed is ended: the router frees the agent's slot whatever failed above.
+            if self.dispatch is not None:
+                await self.dispatch.conversation_ended(closed)
+
+    async def append_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+        """A sequenced system event, waiting for its commit."""
+        await self.store.writer.submit(_system_event(conv_id, event, data))
+
+    def post_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+        """Like ``append_event`` without waiting for the commit (it keeps its place in the
+        commit order): for the dispatcher, which must not hold everyone up on one write."""
+        self.store.writer.submit(_system_event(conv_id, event, data)).add_done_callback(
+            _log_failure
+        )
+
+    async def assigned(self, conv: Conversation, agent_id: int) -> None:
+        """Carry out an assignment already made durable: tell the visitor and the agent."""
+        name = await self._agent_name(agent_id)
+        self.remember(conv)
+        self.post_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
+        self.handoff(conv.id)
+        channel = agent_channel(agent_id)
+        visitor = self.visitors.get(conv.visitor_id)
+        if visitor is None:
+            found = await self.store.get_visitor(conv.visitor_id)
+            visitor = visitor_summary(found) if found else {"id": conv.visitor_id}
+        summary = conversation_summary(conv, name)
+        summary["visitor"] = visitor
+        self.publish(channel, {"type": "assigned", "conversation": summary})
+        if self.assist is not None:
+            # An agent taking a chat mid-way (transfer, hand-off from the bot) would otherwise
+            # see no suggestion until the visitor writes again.
+            self.assist.spawn(self._suggest_on_arrival(conv, agent_id))
+
+    async def _suggest_on_arrival(self, conv: Conversation, agent_id: int) -> None:
+        """Suggestions for the visitor's latest words, to the agent who just took the chat."""
+        assert self.assist is not None
+        conv_id, lang = conv.id, conv.language
+        rows = await self.store.messages_after(conv_id, max(0, conv.last_seq - 50), 500)
+        said = [r for r in rows if r["author"] == "visitor" and r["kind"] == "text"]
+        if not said:
+            return
+        last = said[-1]
+        items = await self.assist.suggestion_items(last["body"], lang)
+        if not items:
+            return
+        self.publish(
+            agent_channel(agent_id),
+            {
+                "type": "suggestions",
+                "conversation_id": conv_id,
+                "for_seq": last["seq"],
+                "items": items,
+            },
+        )
+
+    def queue_update(self, conv_id: str, visitor_id: str, position: int, eta_s: float) -> None:
+        self.publish(
+            visitor_channel(visitor_id),
+            {
+                "type": "queue",
+                "conversation_id": conv_id,
+                "position": position,
+                "eta_s": round(eta_s),
+            },
+        )
+
+    def unassigned(self, conv_id: str, agent_id: int) -> None:
+        """The agent lost the chat (transfer, grace expired): their sockets stop hearing it
+        (``deliver`` takes them out of the room on whichever node they are)."""
+        self.publish(agent_channel(agent_id), {"type": "unassigned", "conversation_id": conv_id})

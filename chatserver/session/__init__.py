@@ -1,0 +1,1 @@
+"""The socket loops: what one visitor, agent or supervisor socket does."""

@@ -1,0 +1,160 @@
+"""The two websocket endpoints: authenticate and check Origin before accept, then read
+frames, check them, and hand them to the hub. Bad frames get an ``error`` frame and the
+socket lives on; only abuse closes it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chatserver.backends.store import now_ms
+from chatserver.core.errors import CloseCode, StoreUnavailable
+from chatserver.core.protocol import (
+    ProtocolError,
+    Send,
+    choose_subprotocol,
+    decode,
+    parse_client_frame,
+    token_from_subprotocols,
+)
+from chatserver.live.auth import current_principal, origin_allowed
+from chatserver.live.connection import Connection
+from chatserver.runtime import metrics
+from chatserver.services.hub import refuse
+from chatserver.web.visitors import new_visitor, save_new_visitor
+
+log = logging.getLogger("livedesk.ws")
+UNSAVED = "unsaved_visitor"  # conn.info: a visitor whose row waits for their first message
+
+
+async def visitor_endpoint(ws: WebSocket) -> None:
+    state = ws.app.state
+    settings = state.settings
+    if not origin_allowed(ws, settings, for_visitor=True):
+        await ws.close(code=CloseCode.FORBIDDEN_ORIGIN)
+        return
+    offered: list[str] = ws.scope.get("subprotocols", [])
+    token = token_from_subprotocols(offered)
+    claims = state.tokens.read_visitor_token(token) if token else None
+    if claims is None:
+        await ws.close(code=CloseCode.UNAUTHORIZED)  # before accept: HTTP 403
+        return
+    limits = state.limits
+    wait = limits.check(limits.sockets, ws.scope, claims.visitor_id)
+    if wait:
+        await _too_many(ws, wait)
+        return
+    visitor = await state.store.get_visitor(claims.visitor_id)
+    unsaved = visitor is None
+    if visitor is None and claims.site == settings.site_key:
+        # A page view is not a use: the row is written with the first message (below).
+        visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
+    if visitor is None or visitor.site != claims.site:
+        await ws.close(code=CloseCode.UNAUTHORIZED)
+        return
+    visitor.last_seen_ms = now_ms()
+    codec, subprotocol = choose_subprotocol(offered)
+    await ws.accept(subprotocol=subprotocol)
+    conn = Connection.for_settings(ws, codec, "visitor", visitor.id, settings)
+    conn.info.update(site=visitor.site, name=visitor.name)
+    if unsaved:
+        conn.info[UNSAVED] = visitor
+    await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor))
+
+
+async def agent_endpoint(ws: WebSocket) -> None:
+    state = ws.app.state
+    if not origin_allowed(ws, state.settings, for_visitor=False):
+        await ws.close(code=CloseCode.FORBIDDEN_ORIGIN)
+        return
+    principal = await current_principal(ws)
+    if principal is None:
+        await ws.close(code=CloseCode.UNAUTHORIZED)
+        return
+    codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
+    await ws.accept(subprotocol=subprotocol)
+    conn = Connection.for_settings(ws, codec, "agent", principal, state.settings)
+    state.sessions.add(principal.agent_id, conn)
+    try:
+        await _serve(conn, state, lambda: state.hub.attach_agent(conn, principal))
+    finally:
+        state.sessions.discard(principal.agent_id, conn)
+
+
+async def _serve(conn: Connection, state: Any, attach: Any) -> None:
+    settings = state.settings
+    hub = state.hub
+    conn.on_close = lambda: hub.leave_all(conn)
+    conn.start()
+    metrics.CONNECTIONS.labels(role=conn.role).inc()
+    try:
+        await attach()
+        while not conn.closed:
+            message = await conn.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("bytes")
+            if data is None:
+                data = message.get("text") or ""
+            metrics.FRAMES_IN.inc()
+            size = len(data) if isinstance(data, bytes) else len(data.encode())
+            if size > settings.max_frame_bytes:
+                _close(conn, CloseCode.MESSAGE_TOO_BIG)
+                break
+            if not conn.bucket.allow():
+                refuse(conn, ProtocolError("rate_limited", "too many frames; slow down"))
+                if conn.strikes > settings.flood_errors_before_close:
+                    _close(conn, CloseCode.POLICY_VIOLATION)
+                    break
+                continue
+            try:
+                frame = parse_client_frame(
+                    decode(data, conn.codec), conn.role, settings.max_text_chars
+                )
+                if UNSAVED in conn.info and isinstance(frame, Send):
+                    await _save_visitor(conn, state, frame)
+                await hub.handle(conn, frame)
+                conn.strikes = 0
+            except ProtocolError as exc:
+                refuse(conn, exc)
+                if conn.strikes > settings.flood_errors_before_close:
+                    _close(conn, CloseCode.POLICY_VIOLATION)
+                    break
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("socket handler failed")
+        _close(conn, CloseCode.INTERNAL_ERROR)
+    finally:
+        metrics.CONNECTIONS.labels(role=conn.role).dec()
+        await hub.detach(conn)
+        if conn.closed and conn.close_code is not None:
+            await conn.drain()
+        await conn.stop()
+
+
+async def _save_visitor(conn: Connection, state: Any, frame: Send) -> None:
+    """The visitor's first message: their row is written before it."""
+    try:
+        await save_new_visitor(state.store, conn.info[UNSAVED])
+    except StoreUnavailable:
+        raise ProtocolError("unavailable", "not saved; retry", frame.client_msg_id) from None
+    del conn.info[UNSAVED]
+
+
+async def _too_many(ws: WebSocket, wait: int) -> None:
+    """Refuse the handshake with 429 and Retry-After where the server lets us answer it."""
+    metrics.REFUSED.labels(limit="visitor_sockets").inc()
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        headers = [(b"retry-after", str(wait).encode()), (b"content-type", b"text/plain")]
+        await ws.send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
+        await ws.send({"type": "websocket.http.response.body", "body": b"too many sockets"})
+    else:
+        await ws.close(code=CloseCode.POLICY_VIOLATION)
+
+
+def _close(conn: Connection, code: CloseCode) -> None:
+    metrics.CLOSES.labels(code=str(int(code))).inc()
+    conn.close(code)

@@ -1,0 +1,1 @@
+"""The load-test harness and hub processes for tests, benchmarks and ``livedesk loadtest``."""

@@ -1,0 +1,1 @@
+"""The composition root (``app``) and the HTTP routes."""

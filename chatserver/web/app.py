@@ -1,0 +1,194 @@
+"""The composition root: settings → store, bus, hub, dispatcher, routes. One lifespan
+owns every background task and connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+
+import agentdesk
+import widget
+from chatserver.backends.bus import KB_CHANNEL, Bus, InMemoryBus
+from chatserver.backends.db import is_sqlite, upgrade
+from chatserver.backends.presence import InMemoryPresence
+from chatserver.backends.store import Store
+from chatserver.core.settings import Settings, get_settings
+from chatserver.live.auth import Tokens
+from chatserver.live.sessions import AgentSockets
+from chatserver.runtime.tasks import TaskSet
+from chatserver.services import dashboard
+from chatserver.services.assist import Assistant, kb_changed_frame
+from chatserver.services.credits import Credits
+from chatserver.services.dispatch import Dispatcher
+from chatserver.services.hub import Hub
+from chatserver.services.login_guard import LoginGuard
+from chatserver.services.visitor_purge import VisitorPurger
+from chatserver.session.ws import agent_endpoint, visitor_endpoint
+from chatserver.web import api, desk, kb_api, pages, visitors
+from chatserver.web.billing import routes as billing_routes
+from chatserver.web.edge import EdgeMiddleware, Limits
+from chatserver.web.http_body import STORE_ERROR_HANDLERS
+
+log = logging.getLogger("livedesk.app")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> Starlette:
+    settings = settings or get_settings()
+    should_migrate = is_sqlite(settings.database_url) if migrate is None else migrate
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if should_migrate:
+            await asyncio.to_thread(upgrade, settings.database_url)
+        store = Store(
+            settings.database_url,
+            settings.group_commit_max_batch,
+            settings.group_commit_max_delay_ms,
+            settings.db_busy_timeout_s,
+            settings.db_pool_size,
+        )
+        engine = store.engine
+        hub = Hub(store, settings)
+        dispatcher = Dispatcher(hub, store, settings)
+        hub.dispatch = dispatcher
+        cluster: Any = None
+        bus: Bus
+        if settings.redis_url:
+            # Many hub processes: Redis carries the fan-out, presence, capacity leases and
+            # the routing leader's events.
+            # Imported here: redis is an extra the embedded default does not need.
+            from chatserver.backends.bus_redis import RedisBus
+            from chatserver.backends.cluster import Cluster
+            from chatserver.backends.redis_keys import new_node_id
+
+            node_id = new_node_id()
+            cluster = Cluster(settings, node_id, dispatcher)
+
+            async def redis_back() -> None:
+                hub.forget_all()
+                await cluster.redis_back()
+                # What was published while the bus was down never reached these sockets.
+                hub.request_catch_up()
+
+            def on_bus_reconnect() -> None:
+                hub.tasks.spawn(redis_back())
+
+            bus = RedisBus(
+                settings.redis_url,
+                hub.deliver,
+                node_id,
+                on_reconnect=on_bus_reconnect,
+                on_peer_gap=hub.request_catch_up,
+            )
+            bus.linked_clients.append(cluster.redis)
+            hub.presence = cluster.presence
+        else:
+            bus = InMemoryBus(hub.deliver)
+            hub.presence = InMemoryPresence()
+        hub.bus = bus
+        store.writer.on_commit = hub.on_committed
+        assist = Assistant(store, settings.kb_search_queue)
+        await assist.load()
+        hub.assist = assist
+        # Edits made here reach every node's index (this one's too) through the bus.
+        assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
+        bus.subscribe(KB_CHANNEL)
+        credits = Credits(hub, engine, settings)
+        hub.credits = credits
+        app.state.assist = assist
+        app.state.credits = credits
+        # Hooks the billing routes call after a ledger change commits.
+        app.state.publish_balance = credits.publish_balance
+        app.state.on_credits_granted = credits.on_credits_granted
+        app.state.engine = engine
+        app.state.store = store
+        # Per start: its pool's threads end with the lifespan.
+        app.state.login_guard = LoginGuard(settings)
+        app.state.purger = purger = VisitorPurger(store, settings)
+        app.state.hub = hub
+        app.state.bus = bus
+        app.state.dispatch = dispatcher
+        async with contextlib.AsyncExitStack() as started:
+            # What has started is stopped in reverse order, also when a later start fails
+            # (the database or Redis refusing the dispatcher's first reads, say).
+            await store.start()
+            started.push_async_callback(store.stop)
+            await bus.start()
+            started.push_async_callback(bus.stop)
+            started.push_async_callback(assist.stop)
+            assist.start_sync(settings.kb_sync_interval_s)
+            started.callback(app.state.login_guard.stop)
+            started.push_async_callback(hub.tasks.stop)
+            if cluster is not None:
+                await cluster.start()
+                started.push_async_callback(cluster.stop)
+            await dispatcher.start()
+            started.push_async_callback(dispatcher.stop)
+            # After the dispatcher: opening a paid-support order's conversation queues it.
+            credits.start()
+            started.push_async_callback(credits.stop)
+            await dashboard.start(app.state)
+            started.push_async_callback(dashboard.stop, app.state)
+            watcher = TaskSet("sessions")
+            watcher.spawn(app.state.sessions.watch(store, settings.session_check_interval_s))
+            started.push_async_callback(watcher.stop)
+            purger.start()
+            started.push_async_callback(purger.stop)
+            app.state.ready = True
+            try:
+                yield
+            finally:
+                app.state.ready = False
+
+    routes = [
+        Route("/healthz", api.healthz),
+        Route("/readyz", api.readyz),
+        Route("/metrics", api.metrics_endpoint),
+        Route("/login", pages.login_page, methods=["GET"]),
+        Route("/login", api.login, methods=["POST"]),
+        Route("/logout", api.logout, methods=["POST"]),
+        Route("/api/me", api.me),
+        Route("/", pages.index),
+        Route("/demo", pages.demo_page),
+        Route("/agent", pages.agent_page),
+        Route("/widget.js", pages.widget_bundle),
+        WebSocketRoute("/ws/visitor", visitor_endpoint),
+        WebSocketRoute("/ws/agent", agent_endpoint),
+        *visitors.routes,
+        *kb_api.routes,
+        *billing_routes,
+        *desk.routes,
+        Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
+        Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
+    ]
+    middleware = [
+        # First: a refused client costs nothing further down.
+        Middleware(EdgeMiddleware, settings=settings),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type"],
+        ),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers=STORE_ERROR_HANDLERS,
+    )
+    app.state.settings = settings
+    app.state.tokens = Tokens(settings)
+    app.state.sessions = AgentSockets()
+    app.state.limits = Limits(settings)
+    app.state.ready = False
+    return app

@@ -1,0 +1,70 @@
+"""The pages a person opens: index, login, the demo page with the widget, the agent console
+and the supervisor dashboard."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+import agentdesk
+import widget
+from chatserver.live.auth import current_principal
+
+templates = Environment(
+    loader=FileSystemLoader(agentdesk.TEMPLATES_DIR),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+
+
+def _render(name: str, status_code: int = 200, **context: object) -> HTMLResponse:
+    response = HTMLResponse(templates.get_template(name).render(**context), status_code=status_code)
+    response.headers["content-security-policy"] = (
+        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+        "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    )
+    response.headers["x-content-type-options"] = "nosniff"
+    return response
+
+
+async def index(request: Request) -> Response:
+    return _render("index.html")
+
+
+async def login_page(request: Request) -> Response:
+    return _render("login.html", failed="failed" in request.query_params)
+
+
+async def demo_page(request: Request) -> Response:
+    settings = request.app.state.settings
+    return _render("demo.html", site_key=settings.site_key)
+
+
+async def agent_page(request: Request) -> Response:
+    principal = await current_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    return _private(_render("agent.html", agent=principal, csrf=principal.csrf))
+
+
+async def supervisor_page(request: Request) -> Response:
+    principal = await current_principal(request)
+    if principal is None:
+        return RedirectResponse("/login", status_code=303)
+    if not principal.has_role("supervisor"):
+        return _private(_render("forbidden.html", agent=principal, status_code=403))
+    return _private(_render("supervisor.html", agent=principal, csrf=principal.csrf))
+
+
+def _private(response: HTMLResponse) -> HTMLResponse:
+    # These pages carry the CSRF token: never from a shared cache, never from history.
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def widget_bundle(request: Request) -> Response:
+    return FileResponse(
+        widget.BUNDLE_PATH,
+        media_type="text/javascript",
+        headers={"cache-control": "public, max-age=300"},
+    )

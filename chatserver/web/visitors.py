@@ -1,0 +1,188 @@
+"""Visitor sessions and the visitor's own HTTP calls (the offline message form).
+
+A session call is made on every page view, so it writes no row for an anonymous visitor
+with nothing to keep: the token alone carries who they are (and their language), and the
+row is written at first use (a message on the socket, an offline message, a pre-chat
+form's name or e-mail). Both calls are rate-limited per address and per visitor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from chatserver.backends.models import OfflineMessage, Visitor
+from chatserver.backends.store import now_ms
+from chatserver.core.protocol import ID_PATTERN
+from chatserver.live.auth import identity_verified, normalise_email, origin_allowed
+from chatserver.runtime import metrics
+from chatserver.services.credits import customer_visitor_id
+from chatserver.services.hub import visitor_summary
+from chatserver.web.http_body import BadRequest, json_object, optional_str
+
+MAX_OFFLINE_TEXT = 4000
+offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
+visitors_t = Visitor.__table__  # type: ignore[attr-defined]
+
+
+def _check_origin(request: Request) -> None:
+    if not origin_allowed(request, request.app.state.settings, for_visitor=True):
+        raise BadRequest("origin not allowed", 403, "forbidden")
+
+
+def _rate_limited(request: Request, limit: str, wait: int) -> Response:
+    metrics.REFUSED.labels(limit=limit).inc()
+    response = JSONResponse(
+        {"error": "rate_limited", "message": "too many requests; slow down"}, status_code=429
+    )
+    response.headers["retry-after"] = str(wait)
+    return response
+
+
+def new_visitor(visitor_id: str, site: str, language: str | None) -> Visitor:
+    ts = now_ms()
+    return Visitor(id=visitor_id, site=site, created_ms=ts, last_seen_ms=ts, language=language)
+
+
+async def save_new_visitor(store: Any, visitor: Visitor) -> None:
+    """Write a visitor's first row, unless one is there already: two tabs of one new visitor
+    may both be writing their first message at the same moment."""
+    values = visitor.model_dump()
+
+    def run(conn: Connection) -> None:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        insert = dialect.insert(visitors_t).values(**values)
+        conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
+
+    await store.write(run)
+
+
+async def visitor_session(request: Request) -> Response:
+    """Issue (or renew) a visitor's token. The token appears in this response only."""
+    state = request.app.state
+    settings = state.settings
+    try:
+        _check_origin(request)
+        body = await json_object(request)
+        site = optional_str(body, "site", 64) or settings.site_key
+        if not ID_PATTERN.match(site):
+            raise BadRequest("`site` must be a site key")
+        if site != settings.site_key:
+            raise BadRequest("unknown site", 403, "forbidden")
+        token = optional_str(body, "token", 1000)
+        name = optional_str(body, "name")
+        email = optional_str(body, "email", 320)
+        claimed = optional_str(body, "identity_hash", 128)
+        language = optional_str(body, "language", 16)
+    except BadRequest as exc:
+        return exc.response
+    claims = state.tokens.read_visitor_token(token) if token else None
+    limits = state.limits
+    wait = limits.check(limits.sessions, request.scope, claims.visitor_id if claims else None)
+    if wait:
+        return _rate_limited(request, "visitor_sessions", wait)
+    verified = bool(email and claimed) and identity_verified(
+        settings.identity_secret, email or "", claimed or ""
+    )
+    if verified:
+        # The site vouched for this customer: the same visitor on every device, tied to
+        # their credits. A typed e-mail alone never gets here.
+        customer = normalise_email(email or "")
+        visitor_id = customer_visitor_id(settings.secret_key, customer)
+    else:
+        customer = None
+        visitor_id = claims.visitor_id if claims and claims.site == site else None
+    visitor = await state.store.get_visitor(visitor_id) if visitor_id else None
+    ts = now_ms()
+    if visitor is None or visitor.site != site:
+        if customer is None and not name and not email:
+            # Nothing to keep yet: no row (see the module's doc).
+            language = language or (claims.language if claims else None)
+            return _session_response(
+                state, visitor_id or state.tokens.new_visitor_id(), site, language, False
+            )
+        visitor = new_visitor(visitor_id or state.tokens.new_visitor_id(), site, None)
+    visitor.last_seen_ms = ts
+    visitor.name = name or visitor.name
+    visitor.language = language or visitor.language
+    if email:
+        visitor.email = email
+    if customer is not None:
+        visitor.customer_email = customer
+    await state.store.save_visitor(visitor)
+    if visitor.id in state.hub.visitors:
+        # A pre-chat form filled in after the socket opened: agents see the new name.
+        state.hub.visitors[visitor.id] = visitor_summary(visitor)
+    return _session_response(
+        state, visitor.id, site, visitor.language, visitor.customer_email is not None
+    )
+
+
+def _session_response(
+    state: Any, visitor_id: str, site: str, language: str | None, verified: bool
+) -> Response:
+    response = JSONResponse(
+        {
+            "token": state.tokens.issue_visitor_token(visitor_id, site, language),
+            "visitor_id": visitor_id,
+            "verified": verified,
+            "expires_in": state.settings.visitor_token_ttl_s,
+        }
+    )
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def offline_message(request: Request) -> Response:
+    """Nobody could answer: keep the visitor's e-mail and message for the team."""
+    state = request.app.state
+    try:
+        _check_origin(request)
+        body = await json_object(request)
+        token = optional_str(body, "token", 1000)
+        email = optional_str(body, "email", 320)
+        name = optional_str(body, "name")
+        text = optional_str(body, "text", MAX_OFFLINE_TEXT)
+        if not email or "@" not in email:
+            raise BadRequest("`email` must be an e-mail address")
+        if not text:
+            raise BadRequest("`text` must not be empty")
+    except BadRequest as exc:
+        return exc.response
+    claims = state.tokens.read_visitor_token(token) if token else None
+    if claims is None or claims.site != state.settings.site_key:
+        return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
+    limits = state.limits
+    wait = limits.check(limits.offline, request.scope, claims.visitor_id)
+    if wait:
+        return _rate_limited(request, "offline_messages", wait)
+    visitor = await state.store.get_visitor(claims.visitor_id)
+    if visitor is None:
+        # First use: the row is written now.
+        visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
+        visitor.name, visitor.email = name, email
+        await save_new_visitor(state.store, visitor)
+    elif visitor.site != claims.site:
+        return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
+    conv = await state.store.open_conversation_of(visitor.id)
+    row = {
+        "visitor_id": visitor.id,
+        "conversation_id": conv.id if conv else None,
+        "name": name,
+        "email": email,
+        "text": text,
+        "language": visitor.language,
+        "created_ms": now_ms(),
+    }
+    await state.store.write(lambda conn: conn.execute(offline_t.insert().values(**row)))
+    return JSONResponse({"ok": True})
+
+
+routes = [
+    Route("/api/visitor/session", visitor_session, methods=["POST"]),
+    Route("/api/visitor/offline", offline_message, methods=["POST"]),
+]
