@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 
@@ -21,7 +21,23 @@ from router import AgentSnapshot, Snapshot
 
 if TYPE_CHECKING:
     from chatserver.core.settings import Settings
-    from chatserver.services.dispatch import Dispatcher
+
+
+class ClusterRouting(Protocol):
+    """What the cluster drives: the routing host (``services.dispatch.Dispatcher``), given
+    to ``start``. Its Redis parts (ledger, presence, ``outbox.send``) are made here first and
+    handed to the routing host's constructor by the composition root."""
+
+    is_leader: bool
+    shared_snapshot: Snapshot | None
+
+    async def agent_connected(self, agent_id: int) -> str: ...
+    async def lead(self, online_agents: set[int]) -> None: ...
+    async def follow(self) -> None: ...
+    def ordering_key(self, event: dict[str, Any]) -> str: ...
+    async def handle_forwarded(self, event: dict[str, Any]) -> None: ...
+    def snapshot(self) -> Snapshot: ...
+
 
 log = logging.getLogger("livedesk.cluster")
 
@@ -31,13 +47,13 @@ FORWARDED_IN_FLIGHT = 32
 
 
 class Cluster:
-    def __init__(self, settings: Settings, node_id: str, dispatcher: Dispatcher) -> None:
+    def __init__(self, settings: Settings, node_id: str) -> None:
         assert settings.redis_url is not None
         # Fails fast, no hidden retries (a retried push could queue an event twice); the
         # inbox blocks on BLPOP for a second, well inside the 5 s socket timeout.
         self.redis = redis_client(settings.redis_url)
         self.node_id = node_id
-        self.dispatcher = dispatcher
+        self._dispatcher: ClusterRouting | None = None
         self.ledger = RedisCapacityLedger(
             self.redis, node_id, lease_ttl_s=settings.capacity_lease_ttl_s
         )
@@ -47,12 +63,13 @@ class Cluster:
         self._inbox: RouterInbox | None = None
         self.tasks = TaskSet("cluster")
 
-    async def start(self) -> None:
-        dispatcher = self.dispatcher
-        dispatcher.ledger = self.ledger
-        dispatcher.presence = self.presence
-        dispatcher.is_leader = False
-        dispatcher.forward = self.outbox.send
+    @property
+    def dispatcher(self) -> ClusterRouting:
+        assert self._dispatcher is not None, "Cluster.start(dispatcher) first"
+        return self._dispatcher
+
+    async def start(self, dispatcher: ClusterRouting) -> None:
+        self._dispatcher = dispatcher
         await self.presence.start()
         self.tasks.spawn(self._renew_capacity_leases())
         self.tasks.spawn(self._share_snapshot())

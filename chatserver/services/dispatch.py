@@ -80,14 +80,25 @@ def agent_info(agent: Agent) -> AgentInfo:
 
 class Dispatcher:
     def __init__(
-        self, hub: Hub, store: Store, settings: Any, clock: Callable[[], float] = time.monotonic
+        self,
+        hub: Hub,
+        store: Store,
+        settings: Any,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        ledger: Any = None,
+        presence: Any = None,
+        forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ):
+        """One process: the defaults. In a cluster (``backends.cluster``), the Redis capacity
+        ledger and presence, and ``forward`` (hands an event to the leader): this node then
+        follows until ``Cluster`` makes it ``lead``."""
         self.hub = hub
         self.store = store
         self.settings = settings
         self.clock = clock
         self.router = Router(router_config(settings))
-        self.ledger: Any = LocalCapacityLedger()
+        self.ledger: Any = ledger if ledger is not None else LocalCapacityLedger()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
@@ -99,10 +110,10 @@ class Dispatcher:
         self._forwarding = InOrderPerKey(hub.tasks)
         self._queued_seen = 0  # the queue length boards were last woken for
         # Cluster mode: only the leader routes; the others forward events to it.
-        self.is_leader = True
-        self.presence: Any = None
+        self.is_leader = forward is None
+        self.presence: Any = presence
         self.shared_snapshot: Snapshot | None = None
-        self.forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+        self.forward = forward
         # Languages some agent of this desk speaks: a visitor's language outside it is no
         # routing preference (else the chat would sit out the whole fallback wait).
         self.desk_languages: set[str] = set()

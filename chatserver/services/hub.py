@@ -9,8 +9,10 @@ queue) are published directly. Every local socket gets frames only through its b
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ from chatserver.backends.bus import (
     KB_CHANNEL,
     SUPERVISORS_CHANNEL,
     Bus,
+    InMemoryBus,
     agent_channel,
     conversation_channel,
     customer_channel,
@@ -52,10 +55,13 @@ from chatserver.services.assist import bot_message_data
 from router import RouterError, Snapshot
 
 if TYPE_CHECKING:
+    from chatserver.backends.bus import Handler
     from chatserver.backends.presence import Presence
     from chatserver.services.assist import Assistant
-    from chatserver.services.credits import Credits
-    from chatserver.services.dispatch import Dispatcher
+    from chatserver.services.ports import CreditsPort, Routing
+
+# A fact's listener: called with the conversation, awaited when it returns an awaitable.
+ClosedListener = Callable[[Conversation], object]
 
 log = logging.getLogger("livedesk.hub")
 
@@ -185,11 +191,24 @@ def conversation_summary(conv: Conversation, agent_name: str | None = None) -> d
 
 
 class Hub:
-    def __init__(self, store: Store, settings: Any) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Any,
+        *,
+        make_bus: Callable[[Handler], Bus] = InMemoryBus,
+        presence: Presence | None = None,
+        assist: Assistant | None = None,
+        make_credits: Callable[[Hub], CreditsPort] | None = None,
+        make_routing: Callable[[Hub], Routing] | None = None,
+    ) -> None:
+        """Everything is given here: the bus is made around this hub's ``deliver``; credits
+        and routing take the hub in their constructors (they call back into it), so the hub
+        calls the constructors it is handed rather than having them assigned afterwards."""
         self.store = store
         self.settings = settings
-        self.bus: Bus | None = None
-        self.dispatch: Dispatcher | None = None
+        self.tasks = TaskSet("hub")
+        self.bus: Bus | None = make_bus(self.deliver)
         # channel -> local sockets listening on it
         self.listeners: defaultdict[str, set[Connection]] = defaultdict(set)
         self.agent_names: dict[int, str] = {}
@@ -198,12 +217,15 @@ class Hub:
         self.visitor_open: dict[str, str] = {}
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
-        self.assist: Assistant | None = None
-        self.presence: Presence | None = None
-        self.tasks = TaskSet("hub")
-        self.credits: Credits | None = None
+        self.assist = assist
+        self.presence = presence
         self._catching_up: asyncio.Task[None] | None = None
         self._catch_up_again = False
+        # "Conversation closed" reaches the other services through these (registered by
+        # the composition root), in registration order.
+        self.closed_listeners: list[ClosedListener] = []
+        self.credits = make_credits(self) if make_credits is not None else None
+        self.dispatch = make_routing(self) if make_routing is not None else None
 
     # ------------------------------------------------------------------ fan-out
 
@@ -886,15 +908,17 @@ class Hub:
             raise ProtocolError("unavailable", "store unavailable; retry") from exc
         try:
             self.forget(closed.id)
-            if self.assist is not None:
-                self.assist.forget(closed.id)
-            if self.credits is not None:
-                self.credits.spawn_close(closed)
             metrics.CONVERSATIONS.labels(outcome="closed").inc()
         finally:
-            # Committed is ended: the router frees the agent's slot whatever failed above.
-            if self.dispatch is not None:
-                await self.dispatch.conversation_ended(closed)
+            # Committed is ended: every listener hears it (the router frees the agent's slot)
+            # whatever failed above or in another listener.
+            for listener in self.closed_listeners:
+                try:
+                    outcome = listener(closed)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+                except Exception:
+                    log.exception("a conversation-closed listener failed for %s", closed.id)
 
     async def append_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
         """A sequenced system event, waiting for its commit."""

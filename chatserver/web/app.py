@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,9 +17,9 @@ from starlette.staticfiles import StaticFiles
 
 import agentdesk
 import widget
-from chatserver.backends.bus import KB_CHANNEL, Bus, InMemoryBus
+from chatserver.backends.bus import KB_CHANNEL, Bus, Handler, InMemoryBus
 from chatserver.backends.db import is_sqlite, upgrade
-from chatserver.backends.presence import InMemoryPresence
+from chatserver.backends.presence import InMemoryPresence, Presence
 from chatserver.backends.store import Store
 from chatserver.core.settings import Settings, get_settings
 from chatserver.live.auth import Tokens
@@ -57,11 +57,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             settings.db_pool_size,
         )
         engine = store.engine
-        hub = Hub(store, settings)
-        dispatcher = Dispatcher(hub, store, settings)
-        hub.dispatch = dispatcher
+        assist = Assistant(store, settings.kb_search_queue)
+        await assist.load()
         cluster: Any = None
-        bus: Bus
+        make_bus: Callable[[Handler], Bus]
+        presence: Presence
+        routing_parts: dict[str, Any] = {}
         if settings.redis_url:
             # Many hub processes: Redis carries the fan-out, presence, capacity leases and
             # the routing leader's events.
@@ -71,7 +72,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             from chatserver.backends.redis_keys import new_node_id
 
             node_id = new_node_id()
-            cluster = Cluster(settings, node_id, dispatcher)
+            cluster = Cluster(settings, node_id)
+            presence = cluster.presence
+            routing_parts = {
+                "ledger": cluster.ledger,
+                "presence": cluster.presence,
+                "forward": cluster.outbox.send,
+            }
 
             async def redis_back() -> None:
                 hub.forget_all()
@@ -82,28 +89,43 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             def on_bus_reconnect() -> None:
                 hub.tasks.spawn(redis_back())
 
-            bus = RedisBus(
-                settings.redis_url,
-                hub.deliver,
-                node_id,
-                on_reconnect=on_bus_reconnect,
-                on_peer_gap=hub.request_catch_up,
-            )
-            bus.linked_clients.append(cluster.redis)
-            hub.presence = cluster.presence
+            def make_bus(deliver: Handler) -> Bus:
+                bus = RedisBus(
+                    settings.redis_url or "",
+                    deliver,
+                    node_id,
+                    on_reconnect=on_bus_reconnect,
+                    # Another node dropped publishes: catch this node's sockets up too.
+                    on_peer_gap=lambda: hub.request_catch_up(),
+                )
+                bus.linked_clients.append(cluster.redis)
+                return bus
         else:
-            bus = InMemoryBus(hub.deliver)
-            hub.presence = InMemoryPresence()
-        hub.bus = bus
+            make_bus = InMemoryBus
+            presence = InMemoryPresence()
+        hub = Hub(
+            store,
+            settings,
+            make_bus=make_bus,
+            presence=presence,
+            assist=assist,
+            make_credits=lambda hub: Credits(hub, engine, settings),
+            make_routing=lambda hub: Dispatcher(hub, store, settings, **routing_parts),
+        )
+        credits, dispatcher, bus = hub.credits, hub.dispatch, hub.bus
+        assert isinstance(credits, Credits) and isinstance(dispatcher, Dispatcher)
+        assert bus is not None
+        # "Conversation closed", in this order: the bot forgets it, billing settles it, and
+        # routing frees the agent's slot.
+        hub.closed_listeners += [
+            lambda conv: assist.forget(conv.id),
+            credits.spawn_close,
+            dispatcher.conversation_ended,
+        ]
         store.writer.on_commit = hub.on_committed
-        assist = Assistant(store, settings.kb_search_queue)
-        await assist.load()
-        hub.assist = assist
         # Edits made here reach every node's index (this one's too) through the bus.
         assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
         bus.subscribe(KB_CHANNEL)
-        credits = Credits(hub, engine, settings)
-        hub.credits = credits
         app.state.assist = assist
         app.state.credits = credits
         # Hooks the billing routes call after a ledger change commits.
@@ -129,7 +151,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.callback(app.state.login_guard.stop)
             started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
-                await cluster.start()
+                await cluster.start(dispatcher)
                 started.push_async_callback(cluster.stop)
             await dispatcher.start()
             started.push_async_callback(dispatcher.stop)

@@ -55,9 +55,7 @@ class RedisThatRefuses:
 
 def follower(tmp_path: Path, redis: RedisThatRefuses) -> tuple[Dispatcher, Follower]:
     hub = Follower()
-    dispatcher = Dispatcher(hub, None, make_settings(tmp_path))  # type: ignore[arg-type]
-    dispatcher.is_leader = False
-    dispatcher.forward = redis.forward
+    dispatcher = Dispatcher(hub, None, make_settings(tmp_path), forward=redis.forward)  # type: ignore[arg-type]
     return dispatcher, hub
 
 

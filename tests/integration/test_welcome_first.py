@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-from chatserver.backends.bus import InMemoryBus, agent_channel
+from chatserver.backends.bus import agent_channel
 from chatserver.backends.db import upgrade
 from chatserver.backends.store import Store
 from chatserver.live.auth import Principal
@@ -70,9 +70,7 @@ async def test_an_assignment_arriving_while_the_welcome_is_built_is_sent_after_i
     await asyncio.to_thread(upgrade, settings.database_url)
     store = Store(settings.database_url)
     await store.start()
-    hub = Hub(store, settings)
-    hub.bus = InMemoryBus(hub.deliver)
-    hub.dispatch = LeaderThatAnswersAtOnce(hub)  # type: ignore[assignment]
+    hub = Hub(store, settings, make_routing=LeaderThatAnswersAtOnce)  # type: ignore[arg-type]
     ws = RecordingSocket()
     conn = Connection(ws, "msgpack", "agent", None, 100, rate=1e6, burst=1_000_000)  # type: ignore[arg-type]
     conn.start()
