@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
@@ -400,7 +400,7 @@ class RedisBus:
                     sessions += 1
                 self._set_state(sub_ok=False)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
                 if not self._stopping:
                     for client in (self._pub_client, *self.linked_clients):
                         await drop_idle_connections(client)

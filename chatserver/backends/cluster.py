@@ -6,8 +6,9 @@ store, so a user cannot tell which node they are on."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import msgpack
 
@@ -119,7 +120,7 @@ class Cluster:
         async for event in inbox:
             await in_flight.acquire()
             task = ordered.spawn(
-                self.dispatcher.ordering_key(event), lambda event=event: self._handle(event)
+                self.dispatcher.ordering_key(event), functools.partial(self._handle, event)
             )
             task.add_done_callback(lambda _: in_flight.release())
 
@@ -142,7 +143,7 @@ class Cluster:
                 else:
                     raw = await self.redis.get(key)
                     self.dispatcher.shared_snapshot = (
-                        snapshot_from_wire(msgpack.unpackb(raw)) if raw else None
+                        snapshot_from_wire(msgpack.unpackb(cast(bytes, raw))) if raw else None
                     )
             except Exception as exc:  # Redis down: dashboards keep the last one
                 log.warning("router snapshot not shared: %r", exc)

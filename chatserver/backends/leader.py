@@ -16,9 +16,9 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
-import msgpack  # type: ignore[import-untyped]
+import msgpack
 from redis.asyncio import Redis
 
 from chatserver.backends.bus_redis import REDIS_DOWN, Backoff
@@ -284,7 +284,7 @@ class RouterInbox:
                     await self._redis.lpush(self.key, data)
                 return
             try:
-                event = msgpack.unpackb(data, raw=False)
+                event = msgpack.unpackb(cast(bytes, data), raw=False)
                 if not isinstance(event, dict):
                     raise ValueError("routing event is not a map")
             except Exception as exc:

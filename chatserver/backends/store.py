@@ -31,6 +31,7 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlmodel import SQLModel
 
 from chatserver.backends.db import (
     DEFAULT_BUSY_TIMEOUT_S,
@@ -53,6 +54,7 @@ from chatserver.runtime import metrics
 
 log = logging.getLogger("livedesk.store")
 T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 
 visitors_t = Visitor.__table__  # type: ignore[attr-defined]
 agents_t = Agent.__table__  # type: ignore[attr-defined]
@@ -475,7 +477,9 @@ class Store:
         }
 
         def run(conn: Connection) -> int:
-            return int(conn.execute(sa.insert(agents_t).values(**values)).inserted_primary_key[0])
+            key = conn.execute(sa.insert(agents_t).values(**values)).inserted_primary_key
+            assert key is not None
+            return int(key[0])
 
         values["id"] = await self.write(run)
         return Agent.model_validate(values)
@@ -685,15 +689,17 @@ class Store:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _one(self, model: Any, where: Any) -> Any:
+    async def _one(self, model: type[M], where: sa.ColumnElement[bool]) -> M | None:
+        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+
         def run(conn: Connection) -> dict[str, Any] | None:
-            row = conn.execute(sa.select(model.__table__).where(where)).first()
+            row = conn.execute(sa.select(table).where(where)).first()
             return None if row is None else dict(row._mapping)
 
         found = await self.read(run)
         return None if found is None else model.model_validate(found)
 
-    async def _all(self, model: Any, query: Any) -> list[Any]:
+    async def _all(self, model: type[M], query: sa.Select[Any]) -> list[M]:
         rows = await self.read(lambda conn: [dict(r._mapping) for r in conn.execute(query)])
         return [model.model_validate(r) for r in rows]
 

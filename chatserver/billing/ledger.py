@@ -28,7 +28,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from chatserver.billing import rules
-from chatserver.billing.errors import IdempotencyConflict, InsufficientCredit, InvalidAmount
+from chatserver.billing.errors import (
+    IdempotencyConflict,
+    InsufficientCredit,
+    InvalidAmount,
+    InvalidEmail,
+)
 from chatserver.billing.models import (
     BillingFlag,
     CreditCustomer,
@@ -536,7 +541,7 @@ def _email_or_none(raw: str | None) -> str | None:
         return None
     try:
         return rules.normalise_email(raw)
-    except rules.InvalidEmail:
+    except InvalidEmail:
         return None
 
 

@@ -53,13 +53,13 @@ def first_response_s(conv: Row) -> float | None:
     """From the visitor's first message (the conversation opening) to the first human reply."""
     if conv.get("first_human_reply_ms") is None:
         return None
-    return max(0.0, (conv["first_human_reply_ms"] - conv["created_ms"]) / 1000)
+    return max(0.0, (int(conv["first_human_reply_ms"]) - int(conv["created_ms"])) / 1000)
 
 
 def resolution_s(conv: Row) -> float | None:
     if conv.get("closed_ms") is None:
         return None
-    return max(0.0, (conv["closed_ms"] - conv["created_ms"]) / 1000)
+    return max(0.0, (int(conv["closed_ms"]) - int(conv["created_ms"])) / 1000)
 
 
 def abandoned(conv: Row) -> bool:

@@ -22,7 +22,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -36,6 +36,8 @@ from kb.canned import CannedIndex
 from kb.matcher import KnowledgeIndex, Suggestion
 from kb.models import KbArticle, KbCannedReply, article_to_row, canned_to_row, row_to_article
 from kb.reply import whole_reply
+
+T = TypeVar("T")
 
 log = logging.getLogger("livedesk.assist")
 
@@ -81,7 +83,7 @@ class Assistant:
         self._signature: tuple[int, int, int] | None = None
         self._opened: Counter[str] = Counter()
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, fn, *args)
 
     # ------------------------------------------------------------------ lifecycle

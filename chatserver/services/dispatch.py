@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -67,15 +68,24 @@ def router_config(settings: Any) -> RouterConfig:
     )
 
 
+def _split(text: str) -> frozenset[str]:
+    return frozenset(t.strip() for t in text.split(",") if t.strip())
+
+
 def agent_info(agent: Agent) -> AgentInfo:
-    split = lambda text: frozenset(t.strip() for t in text.split(",") if t.strip())  # noqa: E731
     return AgentInfo(
         id=str(agent.id),
         cap=agent.cap,
-        teams=split(agent.teams),
-        languages=split(agent.languages),
+        teams=_split(agent.teams),
+        languages=_split(agent.languages),
         name=agent.name,
     )
+
+
+def _settle(future: asyncio.Future[None], _: object) -> None:
+    """However the hand-over task ended, whoever waits for its first try goes on."""
+    if not future.done():
+        future.set_result(None)
 
 
 class Dispatcher:
@@ -171,9 +181,9 @@ class Dispatcher:
                     ),
                     now,
                 )
-            for agent_id, conv_ids in restored.items():
+            for agent_key, conv_ids in restored.items():
                 # This node's leases become exactly what the store says the agent holds.
-                await self.ledger.reconcile(agent_id, conv_ids)
+                await self.ledger.reconcile(agent_key, conv_ids)
             for agent_id in sorted(online_agents):
                 if agent_id in agents:
                     decisions += self.router.agent_online(agent_info(agents[agent_id]), now)
@@ -251,7 +261,7 @@ class Dispatcher:
             behind = self._forwarding.last(key) is not None
             first_try: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             task = self._forwarding.spawn(key, lambda: self._hand_over(event, first_try))
-            task.add_done_callback(lambda _: first_try.done() or first_try.set_result(None))
+            task.add_done_callback(functools.partial(_settle, first_try))
             if not behind:
                 # The caller goes on (to the bot's answer, say) once the event is handed over
                 # or refused: not waiting made cross-node assignment several times slower
@@ -399,6 +409,7 @@ class Dispatcher:
                 return
         else:
             previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
+        assert priority is not None  # None returned above: the bot holds it alone
         queued = QueuedConversation(
             id=conv.id,
             priority=priority,
@@ -510,7 +521,7 @@ class Dispatcher:
                     # Another node's lease filled the agent, or the ledger could not say:
                     # the router re-plans, and its new decisions queue behind this task.
                     await self._call(
-                        lambda now, d=d: self.router.offer_failed(d.conv_id, d.agent_id, now)
+                        functools.partial(self.router.offer_failed, d.conv_id, d.agent_id)
                     )
                     replanned = True
                     continue

@@ -509,6 +509,8 @@ class LoadTest:
     def _unpack(self, data: bytes | str) -> dict[str, Any]:
         import msgpack
 
+        if not isinstance(data, bytes):  # a msgpack client's frames are binary
+            return {}
         obj = msgpack.unpackb(data, raw=False)
         return obj if isinstance(obj, dict) else {}
 

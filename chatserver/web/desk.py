@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from chatserver.backends import desk_queries as q
 from chatserver.backends.models import OPEN_STATES, Conversation
-from chatserver.backends.store import now_ms
+from chatserver.backends.store import Store, now_ms
 from chatserver.billing import ledger
 from chatserver.core import reports
 from chatserver.core.protocol import ID_PATTERN, ProtocolError
@@ -79,11 +79,8 @@ def _teams(text: str) -> set[str]:
 
 async def _conversation(request: Request) -> Conversation:
     conv_id = request.path_params["conv_id"]
-    conv = (
-        await request.app.state.store.get_conversation(conv_id)
-        if ID_PATTERN.match(conv_id)
-        else None
-    )
+    store: Store = request.app.state.store
+    conv = await store.get_conversation(conv_id) if ID_PATTERN.match(conv_id) else None
     if conv is None:
         raise HTTPException(404, "no such conversation")
     return conv
@@ -335,7 +332,7 @@ async def agents_list(request: Request) -> Response:
     for agent in await state.store.list_agents():
         if not agent.active:
             continue
-        snap = live.get(agent.id)  # type: ignore[arg-type]
+        snap = live.get(agent.id)
         out.append(
             {
                 "id": agent.id,
@@ -445,7 +442,8 @@ def _range(request: Request) -> tuple[date, date]:
 
 async def _closed_in(request: Request, first: date, last: date) -> list[dict[str, Any]]:
     start, end = reports.day_start_ms(first), reports.day_start_ms(last) + reports.DAY_MS
-    return await request.app.state.store.read(lambda c: q.conversations_closed(c, start, end))
+    store: Store = request.app.state.store
+    return await store.read(lambda c: q.conversations_closed(c, start, end))
 
 
 async def tags_report(request: Request) -> Response:

@@ -92,7 +92,7 @@ async def visitor_session(request: Request) -> Response:
         # The site vouched for this customer: the same visitor on every device, tied to
         # their credits. A typed e-mail alone never gets here.
         customer = normalise_email(email or "")
-        visitor_id = customer_visitor_id(settings.secret_key, customer)
+        visitor_id: str | None = customer_visitor_id(settings.secret_key, customer)
     else:
         customer = None
         visitor_id = claims.visitor_id if claims and claims.site == site else None
