@@ -1,12 +1,57 @@
-"""The one settings object, read from ``LIVEDESK_*`` environment variables."""
+"""The one settings object, read from ``LIVEDESK_*`` environment variables.
+
+Every knob is declared here once, with its default, its section and its doc string (the
+``description``); the settings table in ``docs/operations.md`` is generated from these
+(``settings_table()``) and a test keeps the two equal. The routing knobs take their
+defaults from ``router.RouterConfig`` (router/ is pure and never imports chatserver, so its
+own defaults are the single source and this file reads them); ``router_config()`` builds
+the router's config from the settings.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from router.config import RouterConfig
+from router.model import Policy
+
+SECTIONS = (
+    "server",
+    "store",
+    "cluster",
+    "security",
+    "limits",
+    "edge",
+    "routing",
+    "kb",
+    "dashboard",
+    "billing",
+)
+
+_ROUTER = RouterConfig()
+# Settings whose name differs from the router's field (the LIVEDESK_* names predate it).
+ROUTER_NAMES = {"policy": "routing_policy", "default_cap": "default_agent_cap"}
+
+
+def setting(default: Any, doc: str, section: str, **constraints: Any) -> Any:
+    """One knob: its default, what it does (the docs table's text) and its section."""
+    assert section in SECTIONS, section
+    return Field(default, description=doc, json_schema_extra={"section": section}, **constraints)
+
+
+def listing(doc: str, section: str) -> Any:
+    return Field(default_factory=list, description=doc, json_schema_extra={"section": section})
+
+
+def routed(name: str, doc: str, **constraints: Any) -> Any:
+    """A routing knob: its default is the router's own (``RouterConfig``)."""
+    return setting(getattr(_ROUTER, name), doc, "routing", **constraints)
 
 
 class Settings(BaseSettings):
@@ -15,122 +60,369 @@ class Settings(BaseSettings):
         env_prefix="LIVEDESK_", extra="ignore", env_parse_none_str="none"
     )
 
-    database_url: str = "sqlite:///./livedesk.db"
-    # How long a SQLite write waits for a lock before the sender gets `unavailable`.
-    db_busy_timeout_s: float = 30.0
-    # PostgreSQL connections per hub process (a fixed pool; SQLite ignores it).
-    db_pool_size: int = Field(default=20, ge=1, le=200)
-    redis_url: str | None = None
-    # Many hub processes (only with redis_url): how long the routing leader's lease, a
-    # node's presence heartbeat and its capacity leases outlive a node that died.
-    leader_lease_ttl_s: float = Field(default=10.0, gt=0)
-    presence_ttl_s: float = Field(default=15.0, gt=0)
-    capacity_lease_ttl_s: float = Field(default=30.0, gt=0)
-    # Signs visitor tokens and agent session cookies. The default is only for the demo;
-    # `serve` warns when it is left unset.
-    secret_key: str = "livedesk-insecure-development-key-change-me"
-    identity_secret: str | None = None
-    site_key: str = "default"
-    allowed_origins: list[str] = Field(default_factory=list)
-    public_url: str | None = None
+    # --- server ---
+    database_url: str = setting(
+        "sqlite:///./livedesk.db", "`postgresql://user:pass@host/db` in production", "server"
+    )
+    log_level: str = setting("info", "the hub's log level", "server")
 
-    visitor_token_ttl_s: int = 30 * 24 * 3600
-    session_ttl_s: int = 12 * 3600
-    # How often agent sockets are checked against their session: one whose cookie expired
-    # or was revoked (logout or password change, on any node) is closed within this.
-    session_check_interval_s: float = Field(default=5.0, gt=0)
-    session_cookie: str = "livedesk_session"
-    # Session cookie `Secure` (and `__Host-` named): unset (the default) means Secure when
-    # the request came over HTTPS or `public_url` is https; true/false forces it.
-    cookie_secure: bool | None = None
-    # Strict-Transport-Security max-age sent on HTTPS responses; 0 sends none.
-    hsts_max_age_s: int = Field(default=180 * 24 * 3600, ge=0)
+    # --- store ---
+    db_busy_timeout_s: float = setting(
+        30.0,
+        "SQLite: how long a write waits for a lock before the sender gets the retryable `unavailable`",
+        "store",
+    )
+    db_pool_size: int = setting(
+        20,
+        "PostgreSQL connections per hub process (a fixed pool: no connections opened and closed under load)",
+        "store",
+        ge=1,
+        le=200,
+    )
+    group_commit_max_batch: int = setting(
+        256, "the store's write batching: most messages in one transaction", "store"
+    )
+    group_commit_max_delay_ms: float = setting(
+        2.0, "the store's write batching: longest wait for more messages to batch", "store"
+    )
 
-    max_frame_bytes: int = 64 * 1024
-    max_text_chars: int = 4000
-    rate_limit_per_s: float = 10.0
-    rate_limit_burst: int = 30
-    flood_errors_before_close: int = 20
-    send_queue_frames: int = 1000
-    send_queue_bytes: int = 1024 * 1024
+    # --- cluster: many hub processes on one Redis ---
+    redis_url: str | None = setting(
+        None,
+        "Redis for the bus, presence and the capacity ledger (several hub processes)",
+        "cluster",
+    )
+    leader_lease_ttl_s: float = setting(
+        10.0,
+        "several processes: how soon another node routes after the leader died",
+        "cluster",
+        gt=0,
+    )
+    presence_ttl_s: float = setting(
+        15.0, "several processes: how soon a dead node's agents count as gone", "cluster", gt=0
+    )
+    capacity_lease_ttl_s: float = setting(
+        30.0, "several processes: how soon a dead node's capacity leases lapse", "cluster", gt=0
+    )
 
-    # Routing (the router's RouterConfig is built from these).
-    default_agent_cap: int = 5
-    routing_policy: str = "least_loaded"
-    auto_accept: bool = True
-    accept_timeout_s: float = 30.0
-    reoffer_after_s: float | None = 60.0
-    disconnect_grace_s: float = 30.0
-    language_fallback_s: float | None = 60.0
-    first_reply_timeout_s: float | None = 120.0
-    aging_s_per_class: float | None = 120.0
-    parked_after_s: float | None = None
-    parked_weight: float = 0.5
-    # When humans may be expected (unset: always); the bot holds everything outside them.
-    business_hours: str | None = None
-    timezone: str = "UTC"
-    holidays: list[str] = Field(default_factory=list)
-    group_commit_max_batch: int = 256
-    group_commit_max_delay_ms: float = 2.0
+    # --- security ---
+    secret_key: str = setting(
+        "livedesk-insecure-development-key-change-me",
+        "signs visitor tokens and agent cookies; rotate = everyone logs in again "
+        "(the default is for the demo only; `serve` warns when it is left unset)",
+        "security",
+    )
+    identity_secret: str | None = setting(
+        None, "HMAC key your site uses to vouch for logged-in customers", "security"
+    )
+    site_key: str = setting("default", "the widget's `data-site`", "security")
+    allowed_origins: list[str] = listing("origins whose pages may embed the widget", "security")
+    public_url: str | None = setting(
+        None, "the hub's public URL (its origin is allowed for agent sockets)", "security"
+    )
+    visitor_token_ttl_s: int = setting(
+        30 * 24 * 3600, "how long a visitor's token lets them resume", "security"
+    )
+    session_ttl_s: int = setting(12 * 3600, "how long an agent's login lasts", "security")
+    session_cookie: str = setting("livedesk_session", "the agent session cookie's name", "security")
+    session_check_interval_s: float = setting(
+        5.0,
+        "agent sockets whose cookie expired or whose session was revoked (logout, password "
+        "change, on any node) are closed (4100) within this",
+        "security",
+        gt=0,
+    )
+    cookie_secure: bool | None = setting(
+        None,
+        "session cookie `Secure` (and `__Host-` named); unset: Secure when the request came "
+        "over HTTPS or `PUBLIC_URL` is https; `true`/`false` forces it",
+        "security",
+    )
+    hsts_max_age_s: int = setting(
+        180 * 24 * 3600,
+        "Strict-Transport-Security max-age sent on HTTPS responses; 0 sends none",
+        "security",
+        ge=0,
+    )
 
-    log_level: str = "info"
-    # How often each node checks the knowledge base tables for writes it was not told of on
-    # the bus (an import by `livedesk kb import`, a lost bus frame); 0 turns the check off.
-    kb_sync_interval_s: float = Field(default=2.0, ge=0)
+    # --- limits: per socket ---
+    max_frame_bytes: int = setting(64 * 1024, "largest frame a socket may send", "limits")
+    max_text_chars: int = setting(4000, "longest message text", "limits")
+    rate_limit_per_s: float = setting(10.0, "frames per second per socket (sustained)", "limits")
+    rate_limit_burst: int = setting(30, "frames per socket in a burst", "limits")
+    flood_errors_before_close: int = setting(
+        20, "frames refused in a row (flood or bad input) before the socket is closed", "limits"
+    )
+    send_queue_frames: int = setting(
+        1000, "per socket; overflow closes a slow consumer (4000)", "limits"
+    )
+    send_queue_bytes: int = setting(
+        1024 * 1024, "per socket, encoded frames; overflow closes a slow consumer (4000)", "limits"
+    )
+    socket_stall_timeout_s: float = setting(
+        30.0,
+        "a send the peer has not taken for this long drops the socket (a stalled consumer)",
+        "limits",
+        gt=0,
+    )
+    socket_close_timeout_s: float = setting(
+        10.0,
+        "a close frame not gone out, or bytes still unsent after the close, this long: "
+        "the connection is reset",
+        "limits",
+        gt=0,
+    )
+    socket_drain_timeout_s: float = setting(
+        2.0, "how long a closing socket's queued frames may take to go out", "limits", gt=0
+    )
 
-    # --- the edge: slow clients, per-address caps, anonymous writes, login ---
-    # From a connection's start (or its previous response) to a request's complete headers.
-    header_timeout_s: float = Field(default=10.0, gt=0)
-    # A request line and headers larger than this get 431 and the connection is closed.
-    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
-    # From a request's start to its complete body; a slower body gets 408.
-    body_timeout_s: float = Field(default=30.0, gt=0)
-    # Open connections (HTTP and websockets) from one client address; 0: no cap.
-    max_connections_per_address: int = Field(default=64, ge=0)
-    # Peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are believed: your reverse
-    # proxy. Behind one, per-address caps and limits apply to the forwarded address.
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
-    # Raise the open-file soft limit to the hard limit when `serve` starts.
-    raise_fd_limit: bool = True
-    # Anonymous writes, per minute (a minute's worth may come at once); 0: no limit.
-    visitor_sessions_per_min_per_address: float = Field(default=30.0, ge=0)
-    visitor_sessions_per_min_per_visitor: float = Field(default=20.0, ge=0)
-    offline_messages_per_min_per_address: float = Field(default=5.0, ge=0)
-    offline_messages_per_min_per_visitor: float = Field(default=2.0, ge=0)
-    visitor_sockets_per_min_per_address: float = Field(default=60.0, ge=0)
-    visitor_sockets_per_min_per_visitor: float = Field(default=30.0, ge=0)
-    # Visitors who never wrote (no conversation, offline message or note) are deleted this
-    # long after they were last seen; `none` keeps them. Checked every purge interval.
-    idle_visitor_ttl_s: float | None = Field(default=7 * 24 * 3600.0, gt=0)
-    visitor_purge_interval_s: float = Field(default=3600.0, gt=0)
-    # Login: failures in a row (per address, per account) before back-off; the first
-    # back-off, doubled per further failure, up to the most.
-    login_free_failures: int = Field(default=5, ge=1)
-    login_backoff_s: float = Field(default=2.0, gt=0)
-    login_backoff_max_s: float = Field(default=900.0, gt=0)
-    # argon2 verifications run on this many threads; this many more may wait, beyond that
-    # a login is answered 503 at once.
-    password_workers: int = Field(default=2, ge=1)
-    password_queue: int = Field(default=8, ge=0)
-    # Public knowledge-base search runs on its own thread, apart from agents' suggestions;
-    # beyond one running and this many waiting it answers 503.
-    kb_search_queue: int = Field(default=8, ge=0)
+    # --- edge: slow clients, per-address caps, anonymous writes, login ---
+    header_timeout_s: float = setting(
+        10.0,
+        "from a connection's start (or its previous response) to a request's complete headers; "
+        "slower gets 408",
+        "edge",
+        gt=0,
+    )
+    max_header_bytes: int = setting(
+        64 * 1024,
+        "a request line and headers larger than this get 431 and the connection is closed",
+        "edge",
+        ge=1024,
+    )
+    body_timeout_s: float = setting(
+        30.0, "from a request's start to its complete body; a slower body gets 408", "edge", gt=0
+    )
+    max_connections_per_address: int = setting(
+        64, "open connections (HTTP and websockets) from one client address; 0: no cap", "edge", ge=0
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description="peers (addresses or CIDRs) whose X-Forwarded-For/-Proto are believed: your "
+        "reverse proxy; behind one, per-address caps and limits apply to the forwarded address",
+        json_schema_extra={"section": "edge"},
+    )
+    raise_fd_limit: bool = setting(
+        True, "raise the open-file soft limit to the hard limit when `serve` starts", "edge"
+    )
+    visitor_sessions_per_min_per_address: float = setting(
+        30.0, "new visitor sessions per minute from one address; 0: no limit", "edge", ge=0
+    )
+    visitor_sessions_per_min_per_visitor: float = setting(
+        20.0, "visitor session calls per minute for one visitor token; 0: no limit", "edge", ge=0
+    )
+    offline_messages_per_min_per_address: float = setting(
+        5.0, "offline messages per minute from one address; 0: no limit", "edge", ge=0
+    )
+    offline_messages_per_min_per_visitor: float = setting(
+        2.0, "offline messages per minute from one visitor; 0: no limit", "edge", ge=0
+    )
+    visitor_sockets_per_min_per_address: float = setting(
+        60.0, "visitor sockets opened per minute from one address; 0: no limit", "edge", ge=0
+    )
+    visitor_sockets_per_min_per_visitor: float = setting(
+        30.0, "visitor sockets opened per minute by one visitor; 0: no limit", "edge", ge=0
+    )
+    idle_visitor_ttl_s: float | None = setting(
+        7 * 24 * 3600.0,
+        "visitors who never wrote (no conversation, offline message or note) are deleted this "
+        "long after they were last seen; `none` keeps them",
+        "edge",
+        gt=0,
+    )
+    visitor_purge_interval_s: float = setting(
+        3600.0, "how often idle visitors are looked for", "edge", gt=0
+    )
+    login_free_failures: int = setting(
+        5, "failed logins in a row (per address, per account) before back-off", "edge", ge=1
+    )
+    login_backoff_s: float = setting(
+        2.0, "the first login back-off, doubled per further failure", "edge", gt=0
+    )
+    login_backoff_max_s: float = setting(900.0, "the longest login back-off", "edge", gt=0)
+    password_workers: int = setting(
+        2, "threads verifying passwords (argon2)", "edge", ge=1
+    )
+    password_queue: int = setting(
+        8, "logins that may wait for a password thread; beyond that 503 at once", "edge", ge=0
+    )
+
+    # --- routing (router.RouterConfig is built from these; its defaults are theirs) ---
+    default_agent_cap: int = routed(
+        "default_cap", "chats per agent unless set per agent (1–10; 4–6 recommended)"
+    )
+    routing_policy: Policy = routed("policy", "`least_loaded` or `round_robin`")
+    auto_accept: bool = routed(
+        "auto_accept",
+        "`false`: agents accept offers within `ACCEPT_TIMEOUT_S` (the console shows them as "
+        "incoming cards; Alt+Y / Alt+N answer the most urgent)",
+    )
+    accept_timeout_s: float = routed(
+        "accept_timeout_s", "how long an offer waits for the agent's answer"
+    )
+    reoffer_after_s: float | None = routed(
+        "reoffer_after_s",
+        "an agent who declined or missed an offer may be offered that chat again after this; "
+        "`none`: never again, and a chat every agent passed on then waits for ever",
+    )
+    disconnect_grace_s: float = routed(
+        "disconnect_grace_s", "an agent who drops keeps their chats this long"
+    )
+    language_fallback_s: float | None = routed(
+        "language_fallback_s", "then a visitor may get an agent without their language"
+    )
+    first_reply_timeout_s: float | None = routed(
+        "first_reply_timeout_s", "then a chat with no human reply moves to another agent"
+    )
+    aging_s_per_class: float | None = routed(
+        "aging_s_per_class",
+        "one priority class is worth this many seconds of waiting; `none`: strict priority",
+    )
+    parked_after_s: float | None = routed(
+        "parked_after_s",
+        "a chat quiet this long counts as `PARKED_WEIGHT` of a slot; `none`: always a full slot",
+    )
+    parked_weight: float = routed("parked_weight", "the share of a slot a parked chat takes")
+    ledger_backoff_s: float = routed(
+        "ledger_backoff_s",
+        "after the shared ledger refused an agent (another node filled them), no offers to "
+        "them for this long",
+    )
+    eager_positions: int = routed(
+        "eager_positions", "queue positions pushed at once to this many visitors at the head"
+    )
+    queue_refresh_s: float | None = routed(
+        "queue_refresh_s", "the other visitors' queue positions are refreshed this often"
+    )
+    refresh_chunk: int = routed("refresh_chunk", "queue positions refreshed per step")
+    eta_granularity_s: float = routed(
+        "eta_granularity_s", "a visitor's expected wait is rounded to this"
+    )
+    default_handle_s: float = routed(
+        "default_handle_s",
+        "mean handle time of a chat until real ones are measured (queue ETAs, dashboard staffing)",
+    )
+    handle_ewma_alpha: float = routed(
+        "handle_ewma_alpha", "weight of each new handle time in the running mean"
+    )
+    business_hours: str | None = setting(
+        None,
+        "when humans may be expected, e.g. `mon-fri 08:00-17:00; sat 09:00-13:00`; unset: "
+        "always; the bot holds everything outside them",
+        "routing",
+    )
+    timezone: str = setting("UTC", "the time zone of `BUSINESS_HOURS`", "routing")
+    holidays: list[str] = listing("days with no business hours, as ISO dates", "routing")
+
+    # --- kb: the knowledge base ---
+    kb_sync_interval_s: float = setting(
+        2.0,
+        "how often each node checks the knowledge-base tables for writes it was not told of "
+        "on the bus (`livedesk kb import`, a lost frame); 0 turns the check off",
+        "kb",
+        ge=0,
+    )
+    kb_search_queue: int = setting(
+        8,
+        "public knowledge-base search runs on its own thread; beyond one running and this many "
+        "waiting it answers 503",
+        "kb",
+        ge=0,
+    )
+
+    # --- dashboard ---
+    sla_target_s: float = setting(
+        30.0, "service level: answered within this many seconds …", "dashboard", gt=0
+    )
+    sla_target_share: float = setting(
+        0.8,
+        "… for this share of conversations (staffing advice aims at it)",
+        "dashboard",
+        gt=0,
+        le=1,
+    )
 
     # --- billing (chatserver/billing): paid support credits and the WooCommerce webhook ---
-    woocommerce_secret: str | None = None  # the webhook's secret; unset: the endpoint is off
-    woocommerce_source: str | None = None  # the shop URL sent as X-WC-Webhook-Source
-    credit_packs: str | None = None  # path of {"SKU or product id": credits per unit}
-    billing_mode: Literal["per_conversation", "per_minutes"] = "per_conversation"
-    billing_block_minutes: int = Field(default=30, gt=0)
-    shop_url: str | None = None  # where a visitor with no credits is sent to buy more
-    no_credit_policy: Literal["lowest_priority", "bot_only"] = "lowest_priority"
-    # The billing worker (debits due, paid-support orders): how often it looks for work
-    # another process left or a failure postponed, and the longest it waits between two
-    # attempts at one item, which is also how long a process that died holding an item
-    # keeps it from the others.
-    billing_poll_s: float = Field(default=2.0, gt=0)
-    billing_retry_s: float = Field(default=30.0, gt=0)
+    woocommerce_secret: str | None = setting(
+        None, "the webhook's secret; unset: the endpoint is off", "billing"
+    )
+    woocommerce_source: str | None = setting(
+        None, "the shop URL sent as X-WC-Webhook-Source", "billing"
+    )
+    credit_packs: str | None = setting(
+        None, 'path of a JSON file `{"SKU or product id": credits per unit}`', "billing"
+    )
+    billing_mode: Literal["per_conversation", "per_minutes"] = setting(
+        "per_conversation", "or `per_minutes` (a block of `BILLING_BLOCK_MINUTES`)", "billing"
+    )
+    billing_block_minutes: int = setting(
+        30, "minutes a credit buys with `per_minutes`", "billing", gt=0
+    )
+    shop_url: str | None = setting(
+        None, "where the widget sends customers to buy credits", "billing"
+    )
+    no_credit_policy: Literal["lowest_priority", "bot_only"] = setting(
+        "lowest_priority",
+        "a visitor with no credits queues last, or (`bot_only`) gets the bot",
+        "billing",
+    )
+    billing_poll_s: float = setting(
+        2.0,
+        "the billing worker (debits due, paid-support orders) looks for work another process "
+        "left or a failure postponed this often",
+        "billing",
+        gt=0,
+    )
+    billing_retry_s: float = setting(
+        30.0,
+        "the longest wait between two attempts at one billing item, and how long a process "
+        "that died holding one keeps it from the others",
+        "billing",
+        gt=0,
+    )
     # --- end billing ---
+
+    def router_config(self) -> RouterConfig:
+        """The router's config: every ``RouterConfig`` field, read from its setting."""
+        return RouterConfig(
+            **{
+                f.name: getattr(self, ROUTER_NAMES.get(f.name, f.name))
+                for f in dataclasses.fields(RouterConfig)
+            }
+        )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list):
+        return json.dumps(value)
+    return str(value)
+
+
+def settings_table() -> str:
+    """The settings table of docs/operations.md, by section (a test compares them)."""
+    rows = ["| section | variable | default | meaning |", "|---|---|---|---|"]
+    by_section = sorted(
+        Settings.model_fields.items(),
+        key=lambda item: SECTIONS.index(section_of(item[0])),
+    )
+    for name, field in by_section:
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        rows.append(
+            f"| {section_of(name)} | `{name.upper()}` | `{_shown(default)}` | {field.description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def section_of(name: str) -> str:
+    extra = Settings.model_fields[name].json_schema_extra
+    assert isinstance(extra, dict), name
+    return str(extra["section"])
 
 
 @lru_cache(maxsize=1)

@@ -14,12 +14,12 @@ What a socket that stops reading can cost the server, and for how long:
 
 A socket is dropped (its queue emptied, 4000 sent if it can go) when its queue overflows
 (in frames or in bytes; a resume replay it asked for waits for room instead),
-or when one send has waited ``STALL_TIMEOUT_S`` (the peer drained nothing for that long,
+or when one send has waited ``socket_stall_timeout_s`` (the peer drained nothing for that long,
 however quiet its conversation). A graceful close never completes towards a peer that
 does not read: the close frame waits behind what it did not read, and uvicorn's own
 closes (ours, its keepalive's) wait for its buffer to drain, for ever. So a dropped socket
-whose close frame has not gone out within ``CLOSE_TIMEOUT_S`` is reset, and so is a
-closed one whose bytes are still unsent ``CLOSE_TIMEOUT_S`` after its handler ended.
+whose close frame has not gone out within ``socket_close_timeout_s`` is reset, and so is a
+closed one whose bytes are still unsent ``socket_close_timeout_s`` after its handler ended.
 Measured by benchmarks/slow_consumer.py; pinned by tests/integration/test_slow_consumer.py.
 """
 
@@ -31,6 +31,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket
@@ -38,15 +39,31 @@ from starlette.websockets import WebSocket
 from chatserver.core.errors import CLOSE_REASONS, CloseCode
 from chatserver.core.protocol import Codec, OutFrame, Role
 from chatserver.core.ratelimit import TokenBucket
+from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
 
 log = logging.getLogger("livedesk.connection")
-# How long a closing socket may take to flush what was queued and its close frame.
-DRAIN_TIMEOUT_S = 2.0
-# How long one send may wait for a peer that reads nothing before the socket is dropped.
-STALL_TIMEOUT_S = 30.0
-# How long a dropped socket's close frame may wait before the connection is aborted.
-CLOSE_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class SocketTimeouts:
+    """The socket_*_timeout_s settings (see ``Settings`` for what each bounds)."""
+
+    stall_s: float
+    close_s: float
+    drain_s: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> SocketTimeouts:
+        return cls(
+            stall_s=settings.socket_stall_timeout_s,
+            close_s=settings.socket_close_timeout_s,
+            drain_s=settings.socket_drain_timeout_s,
+        )
+
+
+# For a Connection built without settings (tests): the settings' own defaults.
+DEFAULT_TIMEOUTS = SocketTimeouts.of(Settings.model_construct())
 LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() resets the connection
 
 
@@ -75,6 +92,7 @@ class Connection:
         "identity",
         "queue",
         "queue_bytes",
+        "timeouts",
         "_queued_bytes",
         "_room",
         "bucket",
@@ -103,8 +121,10 @@ class Connection:
         rate: float,
         burst: int,
         queue_bytes: int = 1 << 30,
+        timeouts: SocketTimeouts | None = None,
     ) -> None:
         self.ws = ws
+        self.timeouts = timeouts if timeouts is not None else DEFAULT_TIMEOUTS
         self.codec: Codec = codec
         self.role: Role = role
         self.identity = identity  # visitor id (str) or the agent's Principal
@@ -146,6 +166,7 @@ class Connection:
             rate=settings.rate_limit_per_s,
             burst=settings.rate_limit_burst,
             queue_bytes=settings.send_queue_bytes,
+            timeouts=SocketTimeouts.of(settings),
         )
 
     def start(self) -> None:
@@ -239,10 +260,10 @@ class Connection:
     async def _close_at_once(self, code: CloseCode) -> None:
         sent = False
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            async with asyncio.timeout(self.timeouts.close_s):
                 sent = await self._send_close(code)
         if not sent:
-            self._abort(f"its close ({int(code)}) waited {CLOSE_TIMEOUT_S:g}s")
+            self._abort(f"its close ({int(code)}) waited {self.timeouts.close_s:g}s")
 
     async def _send_close(self, code: CloseCode) -> bool:
         try:
@@ -286,11 +307,11 @@ class Connection:
 
     def _abort_later(self) -> None:
         if self._loop is not None and self._transport is not None:
-            self._loop.call_later(CLOSE_TIMEOUT_S, self._abort_if_unsent)
+            self._loop.call_later(self.timeouts.close_s, self._abort_if_unsent)
 
     def _abort_if_unsent(self) -> None:
         if self._unsent():
-            self._abort(f"bytes still unsent {CLOSE_TIMEOUT_S:g}s after its close")
+            self._abort(f"bytes still unsent {self.timeouts.close_s:g}s after its close")
 
     # -------------------------------------------------------------------- the writer
 
@@ -298,7 +319,7 @@ class Connection:
         """Arm the stall watchdog: one timer a socket, and only while it has work in flight
         (it costs the hot path one attribute test, not a timer a frame)."""
         if self._watchdog is None and self._loop is not None:
-            wait = STALL_TIMEOUT_S if delay is None else delay
+            wait = self.timeouts.stall_s if delay is None else delay
             self._watchdog = self._loop.call_later(wait, self._check_stall)
 
     def _check_stall(self) -> None:
@@ -307,7 +328,7 @@ class Connection:
             return  # not started, or already being dropped
         since = self._sending_since
         waited = 0.0 if since is None else self._loop.time() - since
-        if waited >= STALL_TIMEOUT_S:
+        if waited >= self.timeouts.stall_s:
             if self.closed:  # a close of ours, stuck behind what the peer does not read
                 log.warning("%s socket closing: a send waited %.0fs", self.role, waited)
                 self._drop(self.info.get("close", CloseCode.NORMAL))
@@ -315,7 +336,7 @@ class Connection:
                 log.warning("slow consumer dropped (%s): a send waited %.0fs", self.role, waited)
                 self._drop(CloseCode.SLOW_CONSUMER)
         elif since is not None or not self.queue.empty():
-            self._watch(STALL_TIMEOUT_S - waited)
+            self._watch(self.timeouts.stall_s - waited)
 
     async def _write_loop(self) -> None:
         send = self.ws.send
@@ -350,14 +371,14 @@ class Connection:
         if self._writer is None:
             return
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(self._writer), DRAIN_TIMEOUT_S)
-        if self._closer is not None:  # bounded by CLOSE_TIMEOUT_S itself
+            await asyncio.wait_for(asyncio.shield(self._writer), self.timeouts.drain_s)
+        if self._closer is not None:  # bounded by the close timeout itself
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(self._closer)
 
     async def stop(self) -> None:
         """The handler is done: stop our tasks and drop what is still queued. A close we
-        started whose bytes the peer has still not taken CLOSE_TIMEOUT_S later is aborted:
+        started whose bytes the peer has still not taken ``socket_close_timeout_s`` later is aborted:
         the server's own graceful close would wait for them for ever."""
         self.closed = True
         if self._watchdog is not None:

@@ -33,10 +33,6 @@ MIN_GAP_S = 0.25
 SLA_EVERY_S = 5.0
 SAMPLE_EVERY_S = 5.0
 HISTORY_S = 6 * 3600
-# Targets for "answered within" and the staffing panel; the hub's settings may override.
-DEFAULT_TARGET_S = 30.0
-DEFAULT_TARGET_SHARE = 0.8
-DEFAULT_HANDLE_S = 300.0
 
 
 @dataclass(slots=True)
@@ -71,8 +67,8 @@ class Board:
     def __init__(self, state: Any) -> None:
         self.state = state
         settings = state.settings
-        self.target_s = float(getattr(settings, "sla_target_s", DEFAULT_TARGET_S))
-        self.target_share = float(getattr(settings, "sla_target_share", DEFAULT_TARGET_SHARE))
+        self.target_s: float = settings.sla_target_s
+        self.target_share: float = settings.sla_target_share
         self.subscribers: set[Connection] = set()
         self.history: deque[Sample] = deque(maxlen=int(HISTORY_S / SAMPLE_EVERY_S))
         self._agents: dict[int, dict[str, Any]] = {}
@@ -234,7 +230,8 @@ class Board:
         snap = self.state.dispatch.snapshot()
         caps = sorted(a.cap for a in snap.agents) or [self.state.settings.default_agent_cap]
         cap = max(1, min(10, caps[len(caps) // 2]))
-        handle_s = snap.mean_handle_s or DEFAULT_HANDLE_S
+        # The router's prior until it has measured some: one setting, shown and used alike.
+        handle_s = snap.mean_handle_s or self.state.settings.default_handle_s
         online = sum(1 for a in snap.agents if a.status == "online")
         base = {
             "arrivals_per_hour": round(arrivals_per_s * 3600, 1),

@@ -22,6 +22,7 @@ from chatserver.backends.models import Agent, Conversation
 from chatserver.backends.store import Store, now_ms
 from chatserver.core.errors import Conflict, LivedeskError
 from chatserver.core.hours import BusinessHours
+from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
 from chatserver.runtime.tasks import InOrderPerKey
 from router import (
@@ -52,20 +53,8 @@ log = logging.getLogger("livedesk.dispatch")
 FORWARD_ATTEMPTS = 16
 
 
-def router_config(settings: Any) -> RouterConfig:
-    return RouterConfig(
-        policy=settings.routing_policy,
-        default_cap=settings.default_agent_cap,
-        auto_accept=settings.auto_accept,
-        accept_timeout_s=settings.accept_timeout_s,
-        reoffer_after_s=settings.reoffer_after_s,
-        disconnect_grace_s=settings.disconnect_grace_s,
-        language_fallback_s=settings.language_fallback_s,
-        first_reply_timeout_s=settings.first_reply_timeout_s,
-        aging_s_per_class=settings.aging_s_per_class,
-        parked_after_s=settings.parked_after_s,
-        parked_weight=settings.parked_weight,
-    )
+def router_config(settings: Settings) -> RouterConfig:
+    return settings.router_config()
 
 
 def _split(text: str) -> frozenset[str]:

@@ -8,6 +8,7 @@ Measured in benchmarks/slow_consumer.py."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import select
 import socket
@@ -110,9 +111,9 @@ async def deaf_tab_is_reset(settings: Any, frames: int, caplog: pytest.LogCaptur
 async def test_a_tab_that_never_reads_again_is_reset_after_its_queue_overflows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
     text_chars, queue = 60_000, 8
     settings = big_frames(tmp_path, text_chars, queue)
+    settings = settings.model_copy(update={"socket_close_timeout_s": 0.2})
     logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, queue), caplog)
     assert "send queue full" in logged
 
@@ -122,9 +123,9 @@ async def test_a_tab_that_never_reads_again_is_reset_once_its_queue_passes_its_b
 ) -> None:
     """Room for 100,000 frames, but a budget of 4 big ones: the bytes, not the frame count,
     drop the tab, long before a send could have stalled for the limit."""
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
     text_chars = 60_000
     settings = big_frames(tmp_path, text_chars, queue=100_000, queue_bytes=4 * text_chars)
+    settings = settings.model_copy(update={"socket_close_timeout_s": 0.2})
     logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, 8), caplog)
     assert "send queue over its bytes" in logged
     assert "a send waited" not in logged
@@ -135,10 +136,11 @@ async def test_a_tab_that_stops_reading_in_a_quiet_moment_is_reset_after_a_stall
 ) -> None:
     """A queue far too long to overflow: the stalled send alone drops the tab, even though
     nothing more is sent after the flood."""
-    monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.5)
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.2)
     text_chars = 60_000
     settings = big_frames(tmp_path, text_chars, queue=100_000)
+    settings = settings.model_copy(
+        update={"socket_stall_timeout_s": 0.5, "socket_close_timeout_s": 0.2}
+    )
     logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, 0), caplog)
     assert "a send waited" in logged
     assert "send queue full" not in logged
@@ -190,6 +192,12 @@ class DeafWebSocket:
         await asyncio.Event().wait()
 
 
+def quick_timeouts(monkeypatch: pytest.MonkeyPatch, **changes: float) -> None:
+    """Connections built without settings (as here) take these socket timeouts."""
+    quick = dataclasses.replace(connection.DEFAULT_TIMEOUTS, **changes)
+    monkeypatch.setattr(connection, "DEFAULT_TIMEOUTS", quick)
+
+
 def visitor_connection(ws: Any, queue: int, queue_bytes: int = 1 << 30) -> Connection:
     """A visitor's Connection over ``ws``, not rate limited, not started."""
     return Connection(
@@ -207,7 +215,7 @@ def deaf_connection(queue: int, queue_bytes: int = 1 << 30) -> tuple[Connection,
 async def test_an_overflow_empties_the_queue_and_its_close_task_is_owned_then_aborts(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    quick_timeouts(monkeypatch, close_s=0.05)
     conn, ws = deaf_connection(queue=3)
     for i in range(5):
         conn.push(OutFrame({"type": "message", "text": str(i)}))
@@ -215,7 +223,7 @@ async def test_an_overflow_empties_the_queue_and_its_close_task_is_owned_then_ab
     assert conn.queue.empty()  # what it did not read is dropped at once
     closer = conn._closer
     assert closer is not None and not closer.done()  # kept, not a fire-and-forget task
-    await conn.drain()  # waits for the closer, bounded by CLOSE_TIMEOUT_S
+    await conn.drain()  # waits for the closer, bounded by the close timeout
     assert closer.done() and closer.exception() is None
     assert ws.closes == [CloseCode.SLOW_CONSUMER]
     assert ws.server.transport.aborted.is_set()  # the close could not go out: reset
@@ -235,8 +243,7 @@ async def test_stop_cancels_a_pending_close_task() -> None:
 @pytest.fixture
 def quick_stall(monkeypatch: pytest.MonkeyPatch) -> None:
     """A send stalls after 50 ms, and a close that cannot go out is aborted 50 ms later."""
-    monkeypatch.setattr(connection, "STALL_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    quick_timeouts(monkeypatch, stall_s=0.05, close_s=0.05)
 
 
 @pytest.mark.usefixtures("quick_stall")
@@ -263,7 +270,7 @@ async def test_a_close_stuck_behind_unread_bytes_is_aborted_too() -> None:
 async def test_the_byte_budget_drops_a_live_push_but_lets_a_lone_big_frame_through(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(connection, "CLOSE_TIMEOUT_S", 0.05)
+    quick_timeouts(monkeypatch, close_s=0.05)
     conn, ws = deaf_connection(queue=1000, queue_bytes=1000)
     conn.push(OutFrame({"type": "message", "text": "x" * 5000}))
     # Alone in the queue, a frame over the budget is not refused for its size...
