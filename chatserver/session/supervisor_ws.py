@@ -26,12 +26,12 @@ from chatserver.core.protocol import (
     ProtocolError,
     choose_subprotocol,
     decode,
-    error_frame,
     message_frame,
 )
 from chatserver.live.auth import current_principal, origin_allowed
 from chatserver.live.connection import Connection
 from chatserver.services.dashboard import board_of
+from chatserver.session.loop import close, read_frames
 
 log = logging.getLogger("livedesk.supervisor")
 MAX_WATCHED = 50
@@ -59,28 +59,16 @@ async def supervisor_endpoint(ws: WebSocket) -> None:
     try:
         conn.push(await board.full_frame())
         board.subscribers.add(conn)
-        while not conn.closed:
-            message = await ws.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            data = message.get("bytes")
-            if data is None:
-                data = message.get("text") or ""
-            if len(data) > settings.max_frame_bytes:
-                conn.close(CloseCode.MESSAGE_TOO_BIG)
-                break
-            if not conn.bucket.allow():
-                conn.push(error_frame("rate_limited", "too many frames; slow down"))
-                continue
-            try:
-                await _handle(conn, state, decode(data, codec))
-            except ProtocolError as exc:
-                conn.push(error_frame(exc.code, exc.message, exc.ref))
+
+        async def handle(data: bytes | str) -> None:
+            await _handle(conn, state, decode(data, codec))
+
+        await read_frames(conn, settings, handle)
     except WebSocketDisconnect:
         pass
     except Exception:
         log.exception("supervisor socket failed")
-        conn.close(CloseCode.INTERNAL_ERROR)
+        close(conn, CloseCode.INTERNAL_ERROR)
     finally:
         board.subscribers.discard(conn)
         state.hub.leave_all(conn)

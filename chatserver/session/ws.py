@@ -22,7 +22,7 @@ from chatserver.core.protocol import (
 from chatserver.live.auth import current_principal, origin_allowed
 from chatserver.live.connection import Connection
 from chatserver.runtime import metrics
-from chatserver.services.hub import refuse
+from chatserver.session.loop import close, read_frames
 from chatserver.web.visitors import new_visitor, save_new_visitor
 
 log = logging.getLogger("livedesk.ws")
@@ -91,42 +91,19 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
     metrics.CONNECTIONS.labels(role=conn.role).inc()
     try:
         await attach()
-        while not conn.closed:
-            message = await conn.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                break
-            data = message.get("bytes")
-            if data is None:
-                data = message.get("text") or ""
-            metrics.FRAMES_IN.inc()
-            size = len(data) if isinstance(data, bytes) else len(data.encode())
-            if size > settings.max_frame_bytes:
-                _close(conn, CloseCode.MESSAGE_TOO_BIG)
-                break
-            if not conn.bucket.allow():
-                refuse(conn, ProtocolError("rate_limited", "too many frames; slow down"))
-                if conn.strikes > settings.flood_errors_before_close:
-                    _close(conn, CloseCode.POLICY_VIOLATION)
-                    break
-                continue
-            try:
-                frame = parse_client_frame(
-                    decode(data, conn.codec), conn.role, settings.max_text_chars
-                )
-                if UNSAVED in conn.info and isinstance(frame, Send):
-                    await _save_visitor(conn, state, frame)
-                await hub.handle(conn, frame)
-                conn.strikes = 0
-            except ProtocolError as exc:
-                refuse(conn, exc)
-                if conn.strikes > settings.flood_errors_before_close:
-                    _close(conn, CloseCode.POLICY_VIOLATION)
-                    break
+
+        async def handle(data: bytes | str) -> None:
+            frame = parse_client_frame(decode(data, conn.codec), conn.role, settings.max_text_chars)
+            if UNSAVED in conn.info and isinstance(frame, Send):
+                await _save_visitor(conn, state, frame)
+            await hub.handle(conn, frame)
+
+        await read_frames(conn, settings, handle)
     except WebSocketDisconnect:
         pass
     except Exception:
         log.exception("socket handler failed")
-        _close(conn, CloseCode.INTERNAL_ERROR)
+        close(conn, CloseCode.INTERNAL_ERROR)
     finally:
         metrics.CONNECTIONS.labels(role=conn.role).dec()
         await hub.detach(conn)
@@ -154,7 +131,3 @@ async def _too_many(ws: WebSocket, wait: int) -> None:
     else:
         await ws.close(code=CloseCode.POLICY_VIOLATION)
 
-
-def _close(conn: Connection, code: CloseCode) -> None:
-    metrics.CLOSES.labels(code=str(int(code))).inc()
-    conn.close(code)
