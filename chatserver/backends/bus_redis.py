@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ from chatserver.backends.bus import Handler
 from chatserver.backends.redis_keys import KEY_PREFIX, bus_channel, bus_channel_prefix
 from chatserver.core.errors import LivedeskError
 from chatserver.core.protocol import OutFrame
+from chatserver.runtime.backoff import Backoff
 
 log = logging.getLogger("livedesk.redis_bus")
 
@@ -63,24 +63,6 @@ _PUBLISH_SHA = hashlib.sha1(_PUBLISH_MANY.encode()).hexdigest()
 
 class BusUnavailable(LivedeskError):
     """Redis could not be reached (or did not confirm the subscriptions) in time."""
-
-
-class Backoff:
-    """Exponential backoff with full jitter: many nodes that lost Redis together must not
-    all knock on it again at the same instant."""
-
-    def __init__(self, base_s: float = 0.05, cap_s: float = 5.0) -> None:
-        self.base_s = base_s
-        self.cap_s = cap_s
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.cap_s, self.base_s * (2**self.attempt))
-        self.attempt = min(self.attempt + 1, 30)
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 async def drop_idle_connections(client: Redis | None) -> None:

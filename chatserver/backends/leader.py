@@ -21,9 +21,10 @@ from typing import Any, cast
 import msgpack
 from redis.asyncio import Redis
 
-from chatserver.backends.bus_redis import REDIS_DOWN, Backoff
+from chatserver.backends.bus_redis import REDIS_DOWN
 from chatserver.backends.redis_keys import KEY_PREFIX, leader_key, router_events_key
 from chatserver.core.errors import LivedeskError
+from chatserver.runtime.backoff import Backoff
 
 log = logging.getLogger("livedesk.leader")
 

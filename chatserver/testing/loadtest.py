@@ -39,7 +39,6 @@ import random
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,6 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from chatserver.core.reports import percentile
+from chatserver.runtime.backoff import Backoff
 
 PROTO = "livedesk.v1.msgpack"
 PASSWORD = "bench-password"
@@ -314,11 +316,8 @@ class Stream:
 
 
 def _pct(values: list[float], q: int) -> float | None:
-    if not values:
-        return None
-    if len(values) == 1:
-        return round(values[0], 2)
-    return round(statistics.quantiles(values, n=100, method="inclusive")[q - 1], 2)
+    found = percentile(values, q / 100)
+    return None if found is None else round(found, 2)
 
 
 # ---------------------------------------------------------------------------- one socket
@@ -327,19 +326,6 @@ ACK_TIMEOUT_S = 30.0
 BACKOFF_START_S = 0.5  # the protocol's reconnect backoff: 0.5 s, doubling up to 10 s
 BACKOFF_MAX_S = 10.0
 RETRIES = 5  # of a frame the hub refused with a retryable error
-
-
-class _Backoff:
-    def __init__(self) -> None:
-        self.delay = BACKOFF_START_S
-
-    def next_delay(self) -> float:
-        delay = self.delay
-        self.delay = min(self.delay * 2, BACKOFF_MAX_S)
-        return random.uniform(delay / 2, delay)  # jitter: not everyone at once
-
-    def reset(self) -> None:
-        self.delay = BACKOFF_START_S
 
 
 class Link:
@@ -375,7 +361,7 @@ class Link:
         from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
         assert self.on_frame is not None
-        backoff = _Backoff()
+        backoff = Backoff(BACKOFF_START_S, BACKOFF_MAX_S)
         try:
             while True:
                 code: int | None = None
@@ -654,7 +640,7 @@ class LoadTest:
         """A visitor session; while the hub is away (a restart), asked again with backoff."""
         import httpx
 
-        backoff = _Backoff()
+        backoff = Backoff(BACKOFF_START_S, BACKOFF_MAX_S)
         while True:
             try:
                 r = await http.post("/api/visitor/session", json={"name": f"Visitor {i}"})
