@@ -194,7 +194,10 @@ class Settings(BaseSettings):
         30.0, "from a request's start to its complete body; a slower body gets 408", "edge", gt=0
     )
     max_connections_per_address: int = setting(
-        64, "open connections (HTTP and websockets) from one client address; 0: no cap", "edge", ge=0
+        64,
+        "open connections (HTTP and websockets) from one client address; 0: no cap",
+        "edge",
+        ge=0,
     )
     trusted_proxies: list[str] = Field(
         default_factory=lambda: ["127.0.0.1", "::1"],
@@ -240,9 +243,7 @@ class Settings(BaseSettings):
         2.0, "the first login back-off, doubled per further failure", "edge", gt=0
     )
     login_backoff_max_s: float = setting(900.0, "the longest login back-off", "edge", gt=0)
-    password_workers: int = setting(
-        2, "threads verifying passwords (argon2)", "edge", ge=1
-    )
+    password_workers: int = setting(2, "threads verifying passwords (argon2)", "edge", ge=1)
     password_queue: int = setting(
         8, "logins that may wait for a password thread; beyond that 503 at once", "edge", ge=0
     )

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatserver.backends.store import now_ms
+from chatserver.backends.visitors import new_visitor, save_new_visitor
 from chatserver.core.errors import CloseCode, StoreUnavailable
 from chatserver.core.protocol import (
     ProtocolError,
@@ -23,7 +24,6 @@ from chatserver.live.auth import current_principal, origin_allowed
 from chatserver.live.connection import Connection
 from chatserver.runtime import metrics
 from chatserver.session.loop import close, read_frames
-from chatserver.web.visitors import new_visitor, save_new_visitor
 
 log = logging.getLogger("livedesk.ws")
 UNSAVED = "unsaved_visitor"  # conn.info: a visitor whose row waits for their first message
@@ -130,4 +130,3 @@ async def _too_many(ws: WebSocket, wait: int) -> None:
         await ws.send({"type": "websocket.http.response.body", "body": b"too many sockets"})
     else:
         await ws.close(code=CloseCode.POLICY_VIOLATION)
-

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from chatserver.backends.models import OfflineMessage, Visitor
 from chatserver.backends.store import now_ms
+from chatserver.backends.visitors import new_visitor, save_new_visitor
 from chatserver.core.protocol import ID_PATTERN
 from chatserver.live.auth import identity_verified, normalise_email, origin_allowed
 from chatserver.runtime import metrics
@@ -41,24 +40,6 @@ def _rate_limited(request: Request, limit: str, wait: int) -> Response:
     )
     response.headers["retry-after"] = str(wait)
     return response
-
-
-def new_visitor(visitor_id: str, site: str, language: str | None) -> Visitor:
-    ts = now_ms()
-    return Visitor(id=visitor_id, site=site, created_ms=ts, last_seen_ms=ts, language=language)
-
-
-async def save_new_visitor(store: Any, visitor: Visitor) -> None:
-    """Write a visitor's first row, unless one is there already: two tabs of one new visitor
-    may both be writing their first message at the same moment."""
-    values = visitor.model_dump()
-
-    def run(conn: Connection) -> None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(visitors_t).values(**values)
-        conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
-
-    await store.write(run)
 
 
 async def visitor_session(request: Request) -> Response:
