@@ -344,6 +344,7 @@ EVERYONE: frozenset[Audience] = frozenset({"visitor", "agent", "team"})
 STAFF: frozenset[Audience] = frozenset({"agent", "team"})
 VISITOR_ONLY: frozenset[Audience] = frozenset({"visitor"})
 TEAM_ONLY: frozenset[Audience] = frozenset({"team"})
+VISITOR_AND_AGENT: frozenset[Audience] = frozenset({"visitor", "agent"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +374,8 @@ AUDIENCES: dict[str, Reach] = {
     "offer_withdrawn": Reach(STAFF),
     "status": Reach(STAFF),
     "suggestions": Reach(STAFF),
-    "balance": Reach(VISITOR_ONLY),
+    # The customer's own balance, and the agent's customer panel showing the same number.
+    "balance": Reach(VISITOR_AND_AGENT),
     "rated": Reach(VISITOR_ONLY),
     "error": Reach(EVERYONE),
     "pong": Reach(EVERYONE),

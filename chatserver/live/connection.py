@@ -43,6 +43,8 @@ from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
 
 log = logging.getLogger("livedesk.connection")
+# Out-of-order seqs remembered per conversation while a gap below them waits to be filled.
+MAX_SENT_AHEAD = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class Connection:
         "info",
         "on_close",
         "sent_seq",
+        "sent_ahead",
     )
 
     def __init__(
@@ -149,9 +152,44 @@ class Connection:
         self._held: list[OutFrame] | None = None
         # Set by the endpoint: takes a closed socket out of its rooms at once.
         self.on_close: Callable[[], None] | None = None
-        # conversation id -> the highest seq handed to this socket (or known to its client
-        # when it joined): what a catch-up after a bus outage replays from.
+        # conversation id -> every seq up to this one was handed to this socket (or known to
+        # its client when it joined): what a catch-up after a bus outage replays from. Seqs
+        # handed out above it, out of order (live ones overtaking a catch-up), are kept
+        # apart, so that no seq goes out on one socket twice.
         self.sent_seq: dict[str, int] = {}
+        self.sent_ahead: dict[str, set[int]] = {}
+
+    def first_send(self, conv_id: str, seq: int) -> bool:
+        """Note that ``seq`` of ``conv_id`` goes out on this socket; False when it already
+        did (a catch-up and a late live frame may both carry it)."""
+        upto = self.sent_seq.get(conv_id)
+        if upto is None:
+            self.sent_seq[conv_id] = seq
+            return True
+        ahead = self.sent_ahead.get(conv_id)
+        if seq <= upto or (ahead is not None and seq in ahead):
+            return False
+        if seq != upto + 1:
+            ahead = self.sent_ahead.setdefault(conv_id, set())
+            ahead.add(seq)
+            if len(ahead) > MAX_SENT_AHEAD:
+                # A gap nothing fills: give it up rather than grow (the client resumes).
+                self.sent_seq[conv_id] = max(ahead)
+                del self.sent_ahead[conv_id]
+            return True
+        upto = seq
+        if ahead:
+            while upto + 1 in ahead:
+                upto += 1
+                ahead.discard(upto)
+            if not ahead:
+                del self.sent_ahead[conv_id]
+        self.sent_seq[conv_id] = upto
+        return True
+
+    def forget_sent(self, conv_id: str) -> None:
+        self.sent_seq.pop(conv_id, None)
+        self.sent_ahead.pop(conv_id, None)
 
     @classmethod
     def for_settings(

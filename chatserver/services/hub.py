@@ -123,10 +123,10 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
         view = views[who]
         if view is None:
             continue
+        if conv_id is not None and not conn.first_send(conv_id, seq):
+            continue  # this socket has it already (a catch-up raced a live frame)
         conn.push(view)
         sent += 1
-        if conv_id is not None and seq > conn.sent_seq.get(conv_id, -1):
-            conn.sent_seq[conv_id] = seq
     metrics.FRAMES_OUT.inc(sent)
 
 
@@ -287,7 +287,7 @@ class Hub:
     def leave(self, conn: Connection, channel: str) -> None:
         conn.rooms.discard(channel)
         if channel.startswith(CONV_PREFIX):
-            conn.sent_seq.pop(channel[len(CONV_PREFIX) :], None)
+            conn.forget_sent(channel[len(CONV_PREFIX) :])
         room = self.listeners.get(channel)
         if room is None:
             return
@@ -489,8 +489,8 @@ class Hub:
     async def catch_up(self) -> None:
         """Frames published while the bus was down (here or on another node) never reached
         this node's sockets: replay from the store what each one was not sent, one read per
-        conversation. Clients drop repeats by seq, so an item that also arrives live is
-        harmless; a gap is not."""
+        conversation. A seq goes out on a socket once (``Connection.first_send``), whether
+        the catch-up or a late live frame brings it first."""
         rooms = [
             (channel[len(CONV_PREFIX) :], tuple(conns))
             for channel, conns in tuple(self.listeners.items())
@@ -510,6 +510,7 @@ class Hub:
                     for row in rows:
                         late = tuple(c for c, mark in marks.items() if row["seq"] > mark)
                         if late:
+                            # push_to skips a socket that got this seq live meanwhile.
                             push_to(late, message_frame(row), in_room=True)
                             replayed += 1
                     if len(rows) < RESUME_PAGE:
@@ -821,8 +822,8 @@ class Hub:
                 view = for_audience(message_frame(row), who)
                 if view is not None:
                     await conn.push_waiting(view)
-                if in_room and row["seq"] > conn.sent_seq.get(conv.id, -1):
-                    conn.sent_seq[conv.id] = row["seq"]
+                if in_room:
+                    conn.first_send(conv.id, row["seq"])  # asked for: sent even if sent before
             if len(rows) < RESUME_PAGE:
                 break
             after = rows[-1]["seq"]

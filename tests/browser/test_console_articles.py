@@ -52,8 +52,12 @@ def save_articles(wire: Wire, server: LiveServer, *articles: dict[str, Any]) -> 
         cookie = await http_login(server, *MARIUS)
         headers = {"cookie": f"{session_cookie_name(server.settings)}={cookie}"}
         async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+            # Writes carry the session's CSRF token, as the console's do.
+            headers["x-csrf-token"] = (await http.get("/api/me")).json()["csrf"]
             for article in articles:
-                (await http.post("/api/kb/articles", json=article)).raise_for_status()
+                (
+                    await http.post("/api/kb/articles", json=article, headers=headers)
+                ).raise_for_status()
 
     wire.run(run())
 
