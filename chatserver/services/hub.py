@@ -107,13 +107,18 @@ def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
     raise exc
 
 
+STORED_ITEM_TYPES = frozenset({"message", "event"})
+
+
 def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = False) -> None:
     """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
     each view encoded once; ``in_room`` (a conversation's channel): note the seq each
     socket was sent, for a catch-up."""
     views: dict[str, OutFrame | None] = {}
     body = frame.body
-    seq: int = body.get("seq", -1) if in_room else -1
+    # Only stored items carry a seq of the conversation's transcript (`seen` carries a mark).
+    stored = in_room and body.get("type") in STORED_ITEM_TYPES
+    seq: int = body.get("seq", -1) if stored else -1
     conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
     sent = 0
     for conn in conns:
