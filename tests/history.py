@@ -56,8 +56,13 @@ def weekly_history(
 
 
 def write_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
-    """Writes every chat closed unless it has no ``closed_ms`` and no agent; their ids."""
-    upgrade(settings.database_url)
+    """Writes every chat closed (at ``closed_ms``, else a minute after it opened)."""
+    return asyncio.run(store_history(settings, chats))
+
+
+async def store_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
+    """``write_history`` on a running event loop."""
+    await asyncio.to_thread(upgrade, settings.database_url)
 
     def run(conn: sa.Connection) -> list[str]:
         ids = []
@@ -101,11 +106,8 @@ def write_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
                 )
         return ids
 
-    async def main() -> list[str]:
-        store = Store(settings.database_url)
-        try:
-            return await store.write(run)
-        finally:
-            await store.stop()
-
-    return asyncio.run(main())
+    store = Store(settings.database_url)
+    try:
+        return await store.write(run)
+    finally:
+        await store.stop()
