@@ -4,6 +4,7 @@ conversations (and, for the cap curves, their texts) as if months of traffic had
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -64,10 +65,12 @@ async def store_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
     """``write_history`` on a running event loop."""
     await asyncio.to_thread(upgrade, settings.database_url)
 
+    batch = secrets.token_hex(4)  # several calls may write into one database
+
     def run(conn: sa.Connection) -> list[str]:
         ids = []
         for i, c in enumerate(chats):
-            cid, vid = f"hist{i:06d}", f"hv{i:06d}"
+            cid, vid = f"h{batch}{i:06d}", f"v{batch}{i:06d}"
             ids.append(cid)
             conn.execute(
                 sa.insert(visitors_t).values(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.history import Chat, weekly_history, write_history
+from tests.history import Chat, store_history, weekly_history, write_history
 from tests.integration.conftest import make_settings, seed_agents
 from tests.integration.test_desk_api import login, online
 from tests.integration.test_desk_supervisor import board_socket
@@ -172,3 +172,39 @@ async def test_chats_arriving_with_nobody_online_warn_supervisors_on_their_chann
         lambda f: f.get("type") == "board" and "breach" in f and f["breach"] is None, timeout=15
     )
     assert cleared["staffing"]["online"] == 1
+
+
+@pytest.fixture
+def adaptive(tmp_path: Path) -> Iterator[LiveServer]:
+    live = start_desk(tmp_path, adaptive_cap=True)
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def test_adaptive_mode_lowers_the_routers_cap_while_replies_are_slow(
+    adaptive: LiveServer,
+) -> None:
+    desk = adaptive
+    sam, ana = await login(desk, "sam@example.com"), await login(desk, "ana@example.com")
+    await online(desk, ana)
+    board = await board_socket(desk, sam.cookie)
+    await board.recv_type("board", full=True)
+    now = int(time.time() * 1000)
+    # A reply stored now, 200 s after the visitor wrote: well past the 60 s reply target.
+    slow = Chat(
+        created_ms=now - 300_000,
+        agent_id=ana.me["id"],
+        assigned_ms=now - 290_000,
+        closed_ms=now + 1000,
+        texts=[("visitor", now - 200_000), ("agent", now)],
+    )
+    await store_history(desk.settings, [slow])
+    lowered = await board.recv_until(
+        lambda f: any(a["id"] == ana.me["id"] and a["cap"] == 4 for a in f.get("agents", [])),
+        timeout=15,
+    )
+    assert lowered["type"] == "board"
+    stored = await desk.app.state.store.get_agent(ana.me["id"])
+    assert stored is not None and stored.cap == 5  # the supervisor's cap stays
