@@ -351,9 +351,10 @@ class Settings(BaseSettings):
         le=400,
     )
     staffing_model: Literal["load", "slots", "concurrency"] = setting(
-        "slots",
-        "the staffing plan's queueing model: `slots` (each agent is cap slow servers; "
-        "matches the router's simulator), `concurrency` (the planners' factor), `load`",
+        "load",
+        "the staffing plan's queueing model: `load` (agents' pace grows with the chats they "
+        "hold; its weekly plan replays within a point of target in the backtest), `slots` "
+        "(each agent is cap slow servers), `concurrency` (the planners' factor, pessimistic)",
         "dashboard",
     )
     cap_history_days: int = setting(
