@@ -238,7 +238,8 @@ class Board:
         staffing = self.staffing(hour_rate)
         await self._refresh_forecast()
         self.breach = self.early_warning(hour_rate, staffing)
-        if self.state.settings.adaptive_cap:
+        # One node steps the caps (the routing one), so two nodes never step an agent twice.
+        if self.state.settings.adaptive_cap and self.state.dispatch.is_leader:
             await self.adapt_caps(now)
         return {
             "sla": {"today": today.as_dict(), "hour": hour.as_dict()},

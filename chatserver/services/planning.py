@@ -13,7 +13,7 @@ import statistics
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -66,7 +66,7 @@ class LoadForecast:
             "team": self.team,
             "language": self.language,
             "interval_s": INTERVAL_S,
-            "now": datetime.fromtimestamp(self.now_s).astimezone().isoformat(),
+            "now": datetime.fromtimestamp(self.now_s, UTC).isoformat(),
             "history_days": self.history_days,
             "intervals": [
                 {**iv.as_dict(), "actual": self.actual[i] if i < len(self.actual) else None}

@@ -20,8 +20,9 @@ TZ = "Europe/Ljubljana"
 LIVEDESK = str(Path(sys.executable).with_name("livedesk"))
 
 
-def livedesk(db: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+def livedesk(db: Path, *argv: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIVEDESK_DATABASE_URL": f"sqlite:///{db}", "LIVEDESK_TIMEZONE": TZ}
+    env.update(env_extra)
     return subprocess.run(
         [LIVEDESK, *argv], env=env, capture_output=True, text=True, timeout=60, check=False
     )
@@ -74,6 +75,21 @@ def test_forecast_json_follows_the_weekly_shape_in_local_time(tmp_path: Path) ->
         assert all(float(iv["low"]) <= float(iv["expected"]) <= float(iv["high"]) for iv in rows)  # type: ignore[arg-type]
 
 
+def test_a_holiday_from_the_business_hours_calendar_is_forecast_quiet(tmp_path: Path) -> None:
+    db, today = seed(tmp_path, 21)
+    holiday = next(
+        today + timedelta(days=k) for k in range(2, 7) if (today + timedelta(days=k)).weekday() < 5
+    )
+    done = livedesk(db, "forecast", "--team", "sales", "--json", LIVEDESK_HOLIDAYS=f'["{holiday}"]')
+    assert done.returncode == 0, done.stderr
+    intervals = json.loads(done.stdout)["intervals"]
+    on_holiday = [iv for iv in intervals if local(str(iv["start"])).date() == holiday]
+    assert on_holiday and all(iv["holiday"] for iv in on_holiday)
+    # No holiday in the history yet: a third of an ordinary weekday's six chats.
+    assert 1.0 <= max(float(iv["expected"]) for iv in on_holiday) <= 3.0
+    assert not any(iv["holiday"] for iv in intervals if iv not in on_holiday)
+
+
 def test_forecast_says_plainly_when_the_history_is_too_short(tmp_path: Path) -> None:
     db, _ = seed(tmp_path, 4)
     done = livedesk(db, "forecast", "--json")
@@ -81,6 +97,9 @@ def test_forecast_says_plainly_when_the_history_is_too_short(tmp_path: Path) -> 
     assert "not enough history" in done.stderr
     assert "weekday" in done.stderr
     assert done.stdout == ""
+    # A language nobody wrote in has no history at all.
+    none = livedesk(db, "forecast", "--lang", "de")
+    assert none.returncode == 3 and "no conversations stored" in none.stderr
 
 
 def test_staffing_plan_csv_needs_agents_at_the_peak_and_none_at_night(tmp_path: Path) -> None:
