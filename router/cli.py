@@ -21,11 +21,11 @@ def register(subparsers: Any) -> None:
     st = subparsers.add_parser(
         "staffing", help="agents needed for a service target (Erlang C for multi-chat agents)"
     )
-    st.add_argument("--arrivals-per-hour", type=float, required=True)
-    st.add_argument("--aht", type=float, default=600.0, help="mean handle time, seconds")
-    st.add_argument("--cap", type=int, default=5, help="chats per agent (1-10)")
-    st.add_argument("--target-sl", type=float, default=0.8, help="share answered in time")
-    st.add_argument("--target-s", type=float, default=30.0, help="answer within, seconds")
+    st.add_argument("--arrivals-per-hour", type=float, help="(required without --plan)")
+    st.add_argument("--aht", type=float, help="mean handle time, seconds (default 600)")
+    st.add_argument("--cap", type=int, help="chats per agent (1-10; default 5)")
+    st.add_argument("--target-sl", type=float, help="share answered in time (default 0.8)")
+    st.add_argument("--target-s", type=float, help="answer within, seconds (default 30)")
     st.add_argument("--max-occupancy", type=float, default=None)
     st.add_argument("--concurrency", type=float, default=None, help="override the factor")
     st.add_argument("--json", action="store_true", help="print one JSON line")
@@ -52,13 +52,19 @@ def register(subparsers: Any) -> None:
 
 def run_staffing(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
+    if args.arrivals_per_hour is None:
+        print(
+            "error: --arrivals-per-hour is required (or --plan, from the history)", file=sys.stderr
+        )
+        return 2
+    aht = args.aht if args.aht is not None else 600.0
     try:
         result = erlang_c_staffing(
             args.arrivals_per_hour / 3600.0,
-            args.aht,
-            cap=args.cap,
-            target_service_level=args.target_sl,
-            target_answer_s=args.target_s,
+            aht,
+            cap=args.cap if args.cap is not None else 5,
+            target_service_level=0.8 if args.target_sl is None else args.target_sl,
+            target_answer_s=30.0 if args.target_s is None else args.target_s,
             max_occupancy=args.max_occupancy,
             concurrency=args.concurrency,
         )
@@ -69,7 +75,7 @@ def run_staffing(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(json.dumps(result.as_dict(), sort_keys=True), file=out)
         return 0
     print(
-        f"{args.arrivals_per_hour:g} chats/h, handle {args.aht:g} s, cap {result.cap} "
+        f"{args.arrivals_per_hour:g} chats/h, handle {aht:g} s, cap {result.cap} "
         f"(concurrency {result.concurrency:g})\n"
         f"  agents needed     {result.agents}\n"
         f"  service level     {result.service_level:.1%} within {result.target_answer_s:g} s "

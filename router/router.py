@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from router.config import RouterConfig
@@ -245,6 +245,21 @@ class Router:
         a.connected = True
         a.grace_token = 0
         a.grace_deadline = None
+        self._touch(a)
+        self._fill_agent(a, now, out)
+        self._flush(out, now)
+        return out
+
+    def set_cap(self, agent_id: str, cap: int, now: float) -> list[Decision]:
+        """A new cap for a known agent (a supervisor accepted one, or the adaptive mode
+        stepped it). Chats already held above a lowered cap stay; new ones wait for room."""
+        out: list[Decision] = []
+        a = self._agents.get(agent_id)
+        if a is None or a.info.cap == cap:
+            return out
+        info = replace(a.info, cap=cap)  # validates the cap
+        self._uncount(a)
+        a.info = info
         self._touch(a)
         self._fill_agent(a, now, out)
         self._flush(out, now)

@@ -23,6 +23,7 @@
     if (f.sla) renderSla(f.sla);
     if (f.credits_today !== undefined) $("credits-today").textContent = String(f.credits_today);
     if (f.staffing) renderStaffing(f.staffing);
+    if (f.breach !== undefined && window.Lookahead) window.Lookahead.showBreach(f.breach);
     if (f.series) { for (const s of series) s.length = 0; for (const p of f.series) addPoint(p); drawCharts(); }
     if (f.point) { addPoint(f.point); drawCharts(); }
     document.body.dataset.points = String(series[0].length);
@@ -326,6 +327,7 @@
     onframe(f) {
       if (f.type === "board") onBoard(f);
       else if (f.type === "message" || f.type === "event") onWatched(f);
+      else if (f.type === "breach_warning" && window.Lookahead) window.Lookahead.showBreach(f);
       else if (f.type === "error") say(f.message, false);
     },
     onstate(state) {

@@ -164,3 +164,48 @@ def add_note(
         )
     )
     return int(result.inserted_primary_key[0])
+
+
+def arrival_times(
+    conn: Connection, start_ms: int, end_ms: int, team: str | None, language: str | None
+) -> list[int]:
+    """When conversations were opened (the forecast's history), of one team and language."""
+    query = (
+        sa.select(conversations_t.c.created_ms)
+        .where(conversations_t.c.created_ms >= start_ms)
+        .where(conversations_t.c.created_ms < end_ms)
+    )
+    if team is not None:
+        query = query.where(conversations_t.c.team == team)
+    if language is not None:
+        query = query.where(conversations_t.c.language == language)
+    return [int(r[0]) for r in conn.execute(query.order_by(conversations_t.c.created_ms))]
+
+
+def staffed_conversations(conn: Connection, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Conversations an agent held that were assigned in the window (the cap curves)."""
+    c = conversations_t.c
+    return _dicts(
+        conn.execute(
+            sa.select(c.id, c.agent_id, c.team, c.assigned_ms, c.closed_ms, c.csat_score)
+            .where(c.assigned_ms >= start_ms)
+            .where(c.assigned_ms < end_ms)
+            .where(c.agent_id.is_not(None))
+            .order_by(c.assigned_ms)
+        )
+    )
+
+
+def texts_with_authors(conn: Connection, start_ms: int, end_ms: int) -> list[dict[str, Any]]:
+    """Like ``texts_between``, with which agent wrote each reply."""
+    m = messages_t.c
+    return _dicts(
+        conn.execute(
+            sa.select(m.conversation_id, m.author, m.author_id, m.created_ms)
+            .where(m.created_ms >= start_ms)
+            .where(m.created_ms < end_ms)
+            .where(m.kind == "text")
+            .where(m.author.in_(("visitor", "agent")))
+            .order_by(m.conversation_id, m.seq)
+        )
+    )

@@ -484,6 +484,19 @@ class Store:
         values["id"] = await self.write(run)
         return Agent.model_validate(values)
 
+    async def set_agent_caps(self, caps: dict[int, int]) -> int:
+        """Supervisor-accepted caps, in one transaction; how many agents exist to take them."""
+
+        def run(conn: Connection) -> int:
+            done = 0
+            for agent_id, cap in caps.items():
+                done += conn.execute(
+                    sa.update(agents_t).where(agents_t.c.id == agent_id).values(cap=cap)
+                ).rowcount
+            return done
+
+        return await self.write(run)
+
     async def end_agent_sessions(self, agent_id: int, **values: Any) -> None:
         """Password change or deactivation: every cookie issued before is dead at once."""
         await self.write(

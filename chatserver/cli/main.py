@@ -131,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name != module:  # only a room not built yet may be missing
                 raise
+    from chatserver.cli import planning
+
+    planning.register(sub)
     kb_sub = sub.choices["kb"].get_default("kb_subparsers")
     kb_import = kb_sub.add_parser(
         "import", help="load articles (and canned replies) into the database"

@@ -382,6 +382,8 @@ AUDIENCES: dict[str, Reach] = {
     "board": Reach(TEAM_ONLY),
     "queue_changed": Reach(TEAM_ONLY),
     "watching": Reach(TEAM_ONLY),
+    # The early warning ("at this rate the wait passes the target in N min").
+    "breach_warning": Reach(TEAM_ONLY),
     "event:assigned": Reach(EVERYONE),
     "event:requeued": Reach(EVERYONE),
     "event:agent_left": Reach(EVERYONE),

@@ -342,6 +342,50 @@ class Settings(BaseSettings):
         gt=0,
         le=1,
     )
+    forecast_history_days: int = setting(
+        56,
+        "days of stored arrivals the forecast learns from (it needs one ordinary day of "
+        "every weekday)",
+        "dashboard",
+        ge=7,
+        le=400,
+    )
+    staffing_model: Literal["load", "slots", "concurrency"] = setting(
+        "load",
+        "the staffing plan's queueing model: `load` (agents' pace grows with the chats they "
+        "hold; its weekly plan replays within a point of target in the backtest), `slots` "
+        "(each agent is cap slow servers), `concurrency` (the planners' factor, pessimistic)",
+        "dashboard",
+    )
+    cap_history_days: int = setting(
+        28, "days of replies and closed chats the measured cap curves read", "dashboard", ge=1
+    )
+    reply_target_s: float = setting(
+        60.0,
+        "an agent's replies are on time when their p90 wait is within this (the measured "
+        "cap's and the adaptive mode's target)",
+        "dashboard",
+        gt=0,
+    )
+    adaptive_cap: bool = setting(
+        False,
+        "lower an agent's cap one step while their replies slow past the service target "
+        "(and give it back when they recover); never above the cap a supervisor set",
+        "dashboard",
+    )
+    breach_horizon_s: float = setting(
+        3600.0,
+        "the early warning looks this far ahead: a wait that passes `SLA_TARGET_S` within it "
+        "is pushed to supervisors",
+        "dashboard",
+        gt=0,
+    )
+    breach_repeat_s: float = setting(
+        300.0,
+        "an unchanged early warning is pushed again at most this often",
+        "dashboard",
+        gt=0,
+    )
 
     # --- billing (chatserver/billing): paid support credits and the WooCommerce webhook ---
     woocommerce_secret: str | None = setting(

@@ -14,14 +14,19 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from chatserver.backends import desk_queries as q
 from chatserver.backends.bus import SUPERVISORS_CHANNEL
 from chatserver.backends.store import now_ms
 from chatserver.core import reports
+from chatserver.core.hours import BusinessHours
 from chatserver.core.protocol import OutFrame
 from chatserver.live.connection import Connection
+from chatserver.services import planning
+from router.capfit import breach_warning
+from router.forecast import INTERVAL_S
 from router.staffing import erlang_c_staffing
 
 log = logging.getLogger("livedesk.dashboard")
@@ -33,6 +38,11 @@ MIN_GAP_S = 0.25
 SLA_EVERY_S = 5.0
 SAMPLE_EVERY_S = 5.0
 HISTORY_S = 6 * 3600
+# The forecast behind the early warning is refitted this often (a fit reads weeks of rows).
+FORECAST_EVERY_S = 600.0
+# Replies the adaptive mode reads back, to find the visitor text each one answered.
+ADAPTIVE_LOOKBACK_MS = 3600 * 1000
+BREACH_FRAME = "breach_warning"
 
 
 @dataclass(slots=True)
@@ -80,6 +90,11 @@ class Board:
         self._wake = asyncio.Event()
         self._waker: _Waker | None = None
         self.ticks = 0
+        self._forecast: planning.LoadForecast | None = None
+        self._forecast_at = -FORECAST_EVERY_S
+        self.breach: dict[str, Any] | None = None
+        self._breach_sent: tuple[int, float] | None = None  # (agents needed, when)
+        self.adaptive = planning.AdaptiveCaps(settings.reply_target_s, now_ms())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -89,7 +104,7 @@ class Board:
             self._task = asyncio.create_task(self._run(), name="livedesk-dashboard")
             # The hub publishes every stored event on the supervisors' channel; hearing
             # one only wakes the board early, so its frames are never relayed as such.
-            self._waker = _Waker(self._wake)
+            self._waker = _Waker(self._wake, self.subscribers)
             self.state.hub.join(self._waker, SUPERVISORS_CHANNEL)
 
     async def stop(self) -> None:
@@ -219,12 +234,99 @@ class Board:
         hour = reports.service_levels(
             hour_convs, [m for m in texts if m["created_ms"] >= hour0], self.target_s, now
         )
+        hour_rate = len(hour_convs) / 3600.0
+        staffing = self.staffing(hour_rate)
+        await self._refresh_forecast()
+        self.breach = self.early_warning(hour_rate, staffing)
+        # One node steps the caps (the routing one), so two nodes never step an agent twice.
+        if self.state.settings.adaptive_cap and self.state.dispatch.is_leader:
+            await self.adapt_caps(now)
         return {
             "sla": {"today": today.as_dict(), "hour": hour.as_dict()},
             "credits_today": credits,
             "bot_holds": bot,
-            "staffing": self.staffing(len(hour_convs) / 3600.0),
+            "staffing": staffing,
+            "breach": self.breach,
         }
+
+    # ------------------------------------------------------------------ looking ahead
+
+    async def _refresh_forecast(self) -> None:
+        clock = time.monotonic()
+        if clock - self._forecast_at < FORECAST_EVERY_S:
+            return
+        self._forecast_at = clock
+        try:
+            self._forecast = await planning.load_forecast(
+                self.state.store, self.state.settings, now_s=time.time(), days=1
+            )
+        except planning.NotEnoughHistory:
+            self._forecast = None
+
+    def forecast_rate(self, now_s: float) -> float | None:
+        """Arrivals a second the forecast expects in the interval now running."""
+        if self._forecast is None:
+            return None
+        for iv in self._forecast.intervals:
+            if iv.start <= now_s < iv.start + INTERVAL_S:
+                return iv.expected / INTERVAL_S
+        return None
+
+    def early_warning(self, hour_rate: float, staffing: dict[str, Any]) -> dict[str, Any] | None:
+        """``router.capfit.breach_warning`` on the queue now, at the higher of the forecast's
+        rate and the last hour's (a surge the forecast missed still warns); a breach is
+        pushed to every node's supervisors, once per change or ``BREACH_REPEAT_S``."""
+        settings = self.state.settings
+        hours = BusinessHours.parse(settings.business_hours, settings.holidays, settings.timezone)
+        if hours is not None and not hours.is_open(datetime.now(UTC)):
+            self._breach_sent = None
+            return None  # the bot holds everything: no wait to warn of
+        snap = self.state.dispatch.snapshot()
+        forecast = self.forecast_rate(time.time())
+        rate = max(hour_rate, forecast or 0.0)
+        warning = breach_warning(
+            queued=snap.queued,
+            arrivals_per_s=rate,
+            agents=int(staffing["online"]),
+            cap=int(staffing["cap"]),
+            handle_s=float(staffing["handle_s"]),
+            target_wait_s=self.target_s,
+            horizon_s=settings.breach_horizon_s,
+            target_service_level=self.target_share,
+        )
+        if warning is None:
+            self._breach_sent = None
+            return None
+        body = {
+            **warning.as_dict(),
+            "more_agents": max(0, warning.agents_needed - warning.agents_now),
+            "arrivals_per_hour": round(rate * 3600, 1),
+            "rate_from": "forecast" if forecast is not None and forecast >= hour_rate else "hour",
+            "target_s": self.target_s,
+        }
+        clock = time.monotonic()
+        last = self._breach_sent
+        repeat = last is None or last[0] != warning.agents_needed
+        repeat = repeat or (last is not None and clock - last[1] >= settings.breach_repeat_s)
+        if repeat and self.state.dispatch.is_leader:
+            self._breach_sent = (warning.agents_needed, clock)
+            self.state.hub.publish(SUPERVISORS_CHANNEL, {"type": BREACH_FRAME, **body})
+        return body
+
+    async def adapt_caps(self, now: int) -> None:
+        """The adaptive mode: replies stored since the last look feed each agent's
+        ``AdaptiveCap``; a changed effective cap goes to the router (not to the store)."""
+        since = min(self.adaptive.seen_ms, now) - ADAPTIVE_LOOKBACK_MS
+
+        def read(conn: Any) -> list[dict[str, Any]]:
+            return q.texts_with_authors(conn, since, now + 1)
+
+        texts = await self.state.store.read(read)
+        agents = await self.state.store.list_agents()
+        caps = {str(a.id): a.cap for a in agents if a.active}
+        for agent_id, cap in self.adaptive.observe(texts, caps, time.time()).items():
+            log.info("adaptive cap: agent %s now takes %d chats", agent_id, cap)
+            await self.state.dispatch.set_cap(int(agent_id), cap)
 
     def staffing(self, arrivals_per_s: float) -> dict[str, Any]:
         snap = self.state.dispatch.snapshot()
@@ -254,16 +356,22 @@ class Board:
 
 
 class _Waker:
-    """Stands in a hub channel like a socket; a frame only sets the board's event."""
+    """Stands in a hub channel like a socket; a frame only sets the board's event, but for
+    an early warning (from whichever node routes), which goes on to this node's dashboards."""
 
-    __slots__ = ("rooms", "_event")
+    __slots__ = ("rooms", "_event", "_boards")
     role = "agent"  # staff: hears what supervisors may see (``protocol.AUDIENCES``)
 
-    def __init__(self, event: asyncio.Event) -> None:
+    def __init__(self, event: asyncio.Event, boards: set[Connection]) -> None:
         self.rooms: set[str] = set()
         self._event = event
+        self._boards = boards
 
     def push(self, frame: OutFrame) -> None:
+        if frame.body.get("type") == BREACH_FRAME:
+            for conn in tuple(self._boards):
+                conn.push(frame)
+            return
         self._event.set()
 
 

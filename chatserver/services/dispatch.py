@@ -240,6 +240,7 @@ class Dispatcher:
             "first_human_reply",
             "transfer",
             "answer_offer",
+            "agent_cap",
         }
     )
 
@@ -330,6 +331,11 @@ class Dispatcher:
         """Manual accept: the agent takes the offered chat, or passes it to the next."""
         await self._event("answer_offer", conv_id=conv_id, agent_id=agent_id, accept=accept)
 
+    async def set_cap(self, agent_id: int, cap: int) -> None:
+        """The router takes an agent's new cap (already stored, or only effective for now
+        in the adaptive mode); an agent not on the floor takes it at their next login."""
+        await self._event("agent_cap", agent_id=agent_id, cap=cap)
+
     async def transfer(
         self,
         conv_id: str,
@@ -371,6 +377,9 @@ class Dispatcher:
             return "away"
         await self._call(lambda now: self.router.agent_online(info, now))
         return "online"
+
+    async def _on_agent_cap(self, agent_id: int, cap: int) -> None:
+        await self._call(lambda now: self.router.set_cap(str(agent_id), cap, now))
 
     async def _on_agent_disconnected(self, agent_id: int) -> None:
         await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))

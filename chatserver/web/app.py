@@ -33,7 +33,7 @@ from chatserver.services.hub import Hub
 from chatserver.services.login_guard import LoginGuard
 from chatserver.services.visitor_purge import VisitorPurger
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
-from chatserver.web import api, desk, kb_api, pages, visitors
+from chatserver.web import api, desk, kb_api, pages, planning, visitors
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
 from chatserver.web.http_body import STORE_ERROR_HANDLERS
@@ -189,6 +189,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         *kb_api.routes,
         *billing_routes,
         *desk.routes,
+        *planning.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]

@@ -1,0 +1,173 @@
+// The dashboard's look ahead: the forecast beside what arrived, the staffing plan (needed
+// against online) with its CSV, the measured cap curves with a recommended cap a supervisor
+// may accept, and the early warning. Charts are SVG built with DOM calls; every number is
+// also on the chart as data-* so a test (or a screen reader's table) can read it.
+(() => {
+  "use strict";
+  const { el, api, duration } = window.Desk;
+  const $ = (id) => document.getElementById(id);
+  const SVG = "http://www.w3.org/2000/svg";
+  const W = 640, H = 180, PAD = { l: 36, r: 8, t: 10, b: 20 };
+
+  function svg(tag, attrs) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+    return node;
+  }
+
+  // A line chart of several series over shared x values; null values break a line.
+  function lineChart(box, { xs, series, label, xLabel }) {
+    const finite = series.flatMap((s) => s.values).filter((v) => v !== null && isFinite(v));
+    const ymax = Math.max(1, ...finite);
+    const xmin = xs[0], xmax = xs[xs.length - 1] === xmin ? xmin + 1 : xs[xs.length - 1];
+    const x = (v) => PAD.l + ((v - xmin) / (xmax - xmin)) * (W - PAD.l - PAD.r);
+    const y = (v) => H - PAD.b - (v / ymax) * (H - PAD.t - PAD.b);
+    const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": label, class: "lookahead-chart" });
+    root.append(svg("line", { x1: PAD.l, y1: H - PAD.b, x2: W - PAD.r, y2: H - PAD.b, class: "axis" }));
+    root.append(svg("line", { x1: PAD.l, y1: PAD.t, x2: PAD.l, y2: H - PAD.b, class: "axis" }));
+    const top = svg("text", { x: PAD.l - 4, y: PAD.t + 8, "text-anchor": "end", class: "tick" });
+    top.textContent = String(Math.round(ymax * 10) / 10);
+    const zero = svg("text", { x: PAD.l - 4, y: H - PAD.b, "text-anchor": "end", class: "tick" });
+    zero.textContent = "0";
+    root.append(top, zero);
+    if (xLabel) {
+      for (const i of [0, Math.floor(xs.length / 2), xs.length - 1]) {
+        const t = svg("text", { x: x(xs[i]), y: H - 4, "text-anchor": "middle", class: "tick" });
+        t.textContent = xLabel(xs[i]);
+        root.append(t);
+      }
+    }
+    for (const s of series) {
+      let d = "";
+      let pen = false;
+      s.values.forEach((v, i) => {
+        if (v === null || !isFinite(v)) { pen = false; return; }
+        d += (pen ? "L" : "M") + x(xs[i]).toFixed(1) + " " + y(v).toFixed(1);
+        pen = true;
+      });
+      const path = svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, class: "series", "data-series": s.name });
+      path.dataset.values = JSON.stringify(s.values);
+      const title = svg("title");
+      title.textContent = s.name;
+      path.append(title);
+      root.append(path);
+    }
+    const legend = el("p", { class: "legend" });
+    for (const s of series) {
+      const key = el("span", { class: "key" }, s.name);
+      key.style.borderColor = s.color;
+      legend.append(key);
+    }
+    box.replaceChildren(root, legend);
+  }
+
+  const hhmm = (t) => new Date(t).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+
+  function scope() {
+    const team = $("la-team").value.trim();
+    return team ? "&team=" + encodeURIComponent(team) : "";
+  }
+
+  async function loadForecast() {
+    const days = $("la-days").value;
+    $("la-csv").href = "/api/desk/staffing.csv?days=" + days + scope();
+    try {
+      const f = await api("GET", "/api/desk/forecast?days=" + days + scope());
+      const xs = f.intervals.map((iv) => Date.parse(iv.start));
+      lineChart($("chart-forecast"), {
+        xs, label: "Chats per 30 minutes: forecast and arrived", xLabel: hhmm,
+        series: [
+          { name: "forecast", color: "#0369a1", values: f.intervals.map((iv) => iv.expected) },
+          { name: "high (90%)", color: "#93c5fd", values: f.intervals.map((iv) => iv.high) },
+          { name: "arrived", color: "#c2410c", values: f.intervals.map((iv) => iv.actual) },
+        ],
+      });
+      const pxs = f.plan.map((r) => Date.parse(r.start));
+      lineChart($("chart-plan"), {
+        xs: pxs, label: "Agents needed and online per 30 minutes", xLabel: hhmm,
+        series: [
+          { name: "needed", color: "#7c3aed", values: f.plan.map((r) => r.needed) },
+          { name: "online", color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
+        ],
+      });
+      const short = f.plan.filter((r) => r.short > 0);
+      $("la-plan-note").textContent =
+        "cap " + f.cap + ", handle " + duration(f.handle_s) + ", target " + Math.round(f.target_share * 100) +
+        "% within " + f.target_s + " s; " + (short.length ? short.length + " intervals short of agents, most by " +
+        Math.max(...short.map((r) => r.short)) : "no interval short");
+      $("la-error").textContent = "";
+    } catch (err) {
+      $("chart-forecast").replaceChildren();
+      $("chart-plan").replaceChildren();
+      $("la-error").textContent = err.message;
+    }
+  }
+
+  async function loadCaps() {
+    try {
+      const r = await api("GET", "/api/desk/caps" + (scope() ? "?" + scope().slice(1) : ""));
+      const who = $("la-cap-of");
+      const chosen = who.value;
+      who.replaceChildren(el("option", { value: "" }, "Everyone"));
+      for (const t of r.teams) if (t.team) who.append(el("option", { value: "team:" + t.team }, "Team " + t.team));
+      for (const a of r.agents) who.append(el("option", { value: "agent:" + a.agent_id }, a.name || "Agent " + a.agent_id));
+      who.value = [...who.options].some((o) => o.value === chosen) ? chosen : "";
+      const [kind, id] = who.value.split(/:(.*)/s);
+      const rec = kind === "team" ? r.teams.find((t) => t.team === id)
+        : kind === "agent" ? r.agents.find((a) => String(a.agent_id) === id) : r.overall;
+      const levels = rec.levels;
+      const xs = levels.map((l) => l.concurrency);
+      lineChart($("chart-caps"), {
+        xs, label: "Response time, handle time and CSAT by chats held", xLabel: (k) => k + " chats",
+        series: [
+          { name: "reply p50 (s)", color: "#0369a1", values: levels.map((l) => l.response_p50_s) },
+          { name: "reply p90 (s)", color: "#c2410c", values: levels.map((l) => l.response_p90_s) },
+          { name: "handle (min)", color: "#7c3aed", values: levels.map((l) => l.handle_mean_s === null ? null : l.handle_mean_s / 60) },
+          { name: "CSAT ×10", color: "#16a34a", values: levels.map((l) => l.csat_mean === null ? null : l.csat_mean * 10) },
+        ],
+      });
+      $("la-cap").textContent = rec.recommended_cap === null ? "–" : String(rec.recommended_cap);
+      $("la-cap-reason").textContent = rec.reason + " (reply target " + r.response_target_s + " s)";
+      $("la-cap-accept").disabled = rec.recommended_cap === null;
+      $("la-cap-accept").dataset.cap = rec.recommended_cap === null ? "" : String(rec.recommended_cap);
+      $("la-adaptive").textContent = r.adaptive ? "adaptive caps on" : "";
+    } catch (err) {
+      $("la-cap-reason").textContent = err.message;
+    }
+  }
+
+  $("la-cap-accept").addEventListener("click", async () => {
+    const cap = Number($("la-cap-accept").dataset.cap);
+    const [kind, id] = $("la-cap-of").value.split(/:(.*)/s);
+    const body = { cap };
+    if (kind === "team") body.team = id;
+    else if (kind === "agent") body.agent_ids = [Number(id)];
+    else if ($("la-team").value.trim()) body.team = $("la-team").value.trim();
+    try {
+      const done = await api("POST", "/api/desk/caps/apply", body);
+      $("la-cap-status").textContent = "Cap " + done.cap + " applied to " + done.agents.length + " agent(s).";
+    } catch (err) {
+      $("la-cap-status").textContent = err.message;
+    }
+  });
+
+  // The early warning: pushed as `breach_warning`, and carried by each board frame.
+  function showBreach(b) {
+    const box = $("la-breach");
+    if (!b) { box.hidden = true; box.replaceChildren(); return; }
+    const when = b.minutes_to_breach <= 0 ? "the wait is already past the target"
+      : "at this rate the wait passes the " + b.target_s + " s target in " + Math.round(b.minutes_to_breach) + " min";
+    box.replaceChildren(el("strong", {}, "Early warning: "), document.createTextNode(when + "; " +
+      b.more_agents + " more agent" + (b.more_agents === 1 ? "" : "s") + " would prevent it (" +
+      b.arrivals_per_hour + " chats/h)."));
+    box.dataset.moreAgents = String(b.more_agents);
+    box.hidden = false;
+  }
+  window.Lookahead = { showBreach };
+
+  $("la-refresh").addEventListener("click", () => { loadForecast(); loadCaps(); });
+  $("la-cap-of").addEventListener("change", loadCaps);
+  loadForecast();
+  loadCaps();
+  setInterval(loadForecast, 300000);
+})();

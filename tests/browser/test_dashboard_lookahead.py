@@ -1,0 +1,99 @@
+"""The dashboard's look ahead in a real Chromium, over a stored history of known shape: the
+forecast chart's series are the forecast and what arrived, the plan chart's are needed and
+online, the cap curves show where replies slow down, accepting the recommended cap changes
+the agent's cap, and the early warning shows when chats arrive with nobody online."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chatserver.backends.store import Store
+from chatserver.cli.demo import seed_demo
+from tests.browser.conftest import Wire
+from tests.browser.test_console import ANA, secure_settings
+from tests.browser.test_dashboard_board import board_page
+from tests.history import Chat, store_history, weekly_history
+from tests.integration.test_planning_http import FAST_S, SLOW_S, cap_history
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def desk(tmp_path: Path, wire: Wire) -> Iterator[LiveServer]:
+    settings = secure_settings(tmp_path)
+
+    async def seed() -> None:
+        await seed_demo(settings)  # Ana (agent), Marius (supervisor)
+        store = Store(settings.database_url)
+        try:
+            ana = await store.get_agent_by_email(ANA[0])
+        finally:
+            await store.stop()
+        assert ana is not None and ana.id is not None
+        now = int(time.time() * 1000)
+        history = weekly_history("UTC", 21, datetime.now(UTC).date(), 6, 1)
+        history += [Chat(created_ms=now - 2000 - i) for i in range(3)]  # today, this interval
+        await store_history(settings, history + cap_history(ana.id, now))
+
+    wire.run(seed())
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def series(page: Any, chart: str, name: str) -> list[Any]:
+    path = page.locator(f'#{chart} path[data-series="{name}"]')
+    return json.loads(path.get_attribute("data-values"))
+
+
+def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
+    browser: Any, desk: LiveServer, wire: Wire
+) -> None:
+    from playwright.sync_api import expect
+
+    page = board_page(browser, desk)
+    expect(page.locator('#chart-forecast path[data-series="forecast"]')).to_have_count(1)
+    api = page.request.get(desk.url + "/api/desk/forecast?days=7").json()
+    forecast = series(page, "chart-forecast", "forecast")
+    assert forecast == [iv["expected"] for iv in api["intervals"]]
+    arrived = series(page, "chart-forecast", "arrived")
+    assert [a for a in arrived if a is not None][-1] == 3  # this interval's three chats
+    assert arrived[-1] is None  # nothing has arrived in the future
+    # Weekdays peak at 10:00 UTC with about six chats.
+    peaks = [iv for iv in api["intervals"] if iv["expected"] == max(forecast)]
+    assert all("T10:00" in iv["start"] for iv in peaks) and 5 <= max(forecast) <= 7
+    needed = series(page, "chart-plan", "needed")
+    assert needed == [row["needed"] for row in api["plan"]] and max(needed) >= 1
+    assert set(series(page, "chart-plan", "online")) == {0}  # nobody is online
+    assert page.locator("#la-csv").get_attribute("href").startswith("/api/desk/staffing.csv")
+
+    expect(page.locator("#la-cap")).to_have_text("3")
+    p90 = series(page, "chart-caps", "reply p90 (s)")
+    assert p90 == [FAST_S] * 3 + [SLOW_S] * 2
+    expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
+
+    # Accept it for Ana alone.
+    ana_id = wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).id
+    page.select_option("#la-cap-of", value=f"agent:{ana_id}")
+    expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
+    expect(page.locator("#la-cap")).to_have_text("3")
+    page.click("#la-cap-accept")
+    expect(page.locator("#la-cap-status")).to_have_text("Cap 3 applied to 1 agent(s).")
+
+    assert wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).cap == 3
+
+    # Chats arrived this hour and nobody is online: the early warning is on the board.
+    breach = page.locator("#la-breach")
+    expect(breach).to_be_visible(timeout=15_000)
+    expect(breach).to_contain_text("more agent")
+    page.context.close()

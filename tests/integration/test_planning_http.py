@@ -1,0 +1,213 @@
+"""The supervisor's look-ahead over HTTP and the board socket, on stored histories of a known
+shape: the forecast beside what arrived, the plan and its CSV, the measured cap curves and
+accepting a cap, and the early warning pushed to supervisors."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from chatserver.core.settings import Settings
+from tests.history import Chat, store_history, weekly_history, write_history
+from tests.integration.conftest import BACKENDS, Backend, make_settings, seed_agents
+from tests.integration.test_desk_api import login, online
+from tests.integration.test_desk_supervisor import board_socket
+from tests.live import LiveServer, connect_visitor
+
+DAY_MS = 86_400_000
+FAST_S, SLOW_S = 10, 120  # replies at up to 3 chats, and beyond (target 60 s)
+
+
+def cap_history(agent_id: int, now_ms: int) -> list[Chat]:
+    """For k = 1..5 the agent holds k chats at once for a few hours, a day apart; each chat
+    is a run of exchanges answered in FAST_S seconds at up to three chats, SLOW_S beyond."""
+    chats: list[Chat] = []
+    for k in range(1, 6):
+        start = now_ms - (k + 1) * DAY_MS
+        exchanges = math.ceil(40 / k)
+        for i in range(k):
+            texts: list[tuple[str, int]] = []
+            for j in range(exchanges):
+                asked = start + 60_000 + j * 300_000 + i * 1000
+                texts.append(("visitor", asked))
+                texts.append(("agent", asked + 1000 * (FAST_S if k <= 3 else SLOW_S)))
+            chats.append(
+                Chat(
+                    created_ms=start - 1000,
+                    agent_id=agent_id,
+                    assigned_ms=start + i,
+                    closed_ms=start + exchanges * 300_000 + 120_000,
+                    csat=5,
+                    texts=texts,
+                )
+            )
+    return chats
+
+
+def start_desk(settings: Settings) -> LiveServer:
+    seed_agents(settings, ("ana@example.com", "agent", 5), ("sam@example.com", "supervisor", 5))
+    now = int(time.time() * 1000)
+    today = datetime.now(UTC).date()
+    history = weekly_history("UTC", 21, today, per_weekday=6, per_weekend=1)
+    # What arrived today so far, beside the forecast.
+    history += [Chat(created_ms=now - 2000 - i) for i in range(3)]
+    write_history(settings, history + cap_history(1, now))
+    return LiveServer(settings).start()
+
+
+@pytest.fixture
+def desk(backend: Backend) -> Iterator[LiveServer]:
+    """On both backend sets: the reads behind the look-ahead are plain SQL on either."""
+    live = start_desk(backend.settings())
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_forecast_shows_what_arrived_and_plans_against_agents_online(
+    desk: LiveServer,
+) -> None:
+    sam, ana = await login(desk, "sam@example.com"), await login(desk, "ana@example.com")
+    assert (await ana.get("/api/desk/forecast")).status_code == 403
+    await online(desk, ana)
+    got = await sam.get("/api/desk/forecast?days=2")
+    assert got.status_code == 200, got.text
+    body = got.json()
+    intervals = body["intervals"]
+    now = time.time()
+    current = [
+        iv
+        for iv in intervals
+        if datetime.fromisoformat(iv["start"]).timestamp()
+        <= now
+        < datetime.fromisoformat(iv["start"]).timestamp() + 1800
+    ]
+    assert len(current) == 1 and current[0]["actual"] == 3
+    # Past intervals of today carry a count, future ones none.
+    assert intervals[0]["actual"] is not None and intervals[-1]["actual"] is None
+    assert body["online"] == 1 and body["cap"] == 5
+    plan = body["plan"]
+    assert plan and all(row["scheduled"] == 1 for row in plan)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    if tomorrow.weekday() < 5:
+        ten = next(row for row in plan if row["start"].startswith(f"{tomorrow.isoformat()}T10:00"))
+        assert ten["expected"] > 4 and ten["needed"] >= 1
+        assert ten["service_level"] >= body["target_share"]
+
+    csv_got = await sam.get("/api/desk/staffing.csv?days=1")
+    assert csv_got.status_code == 200
+    assert csv_got.headers["content-type"].startswith("text/csv")
+    assert "attachment" in csv_got.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(csv_got.text)))
+    assert rows and {r["agents_scheduled"] for r in rows} == {"1"}
+    assert (await ana.get("/api/desk/staffing.csv")).status_code == 403
+    assert (await sam.get("/api/desk/forecast?days=99")).status_code == 400
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_measured_cap_is_the_last_level_replies_stay_on_time_and_applies_on_accept(
+    desk: LiveServer,
+) -> None:
+    sam, ana = await login(desk, "sam@example.com"), await login(desk, "ana@example.com")
+    report = (await sam.get("/api/desk/caps")).json()
+    overall = report["overall"]
+    assert overall["recommended_cap"] == 3, overall["reason"]
+    assert "4 chats" in overall["reason"]
+    levels = {lv["concurrency"]: lv for lv in overall["levels"]}
+    assert levels[2]["response_p90_s"] == FAST_S and levels[5]["response_p90_s"] == SLOW_S
+    assert levels[3]["csat_mean"] == 5.0
+    [mine] = [a for a in report["agents"] if a["agent_id"] == ana.me["id"]]
+    assert mine["recommended_cap"] == 3 and mine["name"] == "Ana"
+
+    await online(desk, ana)
+    path = "/api/desk/caps/apply"
+    body = {"cap": 3, "agent_ids": [ana.me["id"]]}
+    assert (await sam.post(path, body, csrf=None)).status_code == 403
+    assert (await ana.post(path, body)).status_code == 403  # agents may not
+    assert (await sam.post(path, {"cap": 11, "agent_ids": [ana.me["id"]]})).status_code == 400
+    done = await sam.post(path, body)
+    assert done.status_code == 200 and done.json()["agents"] == [ana.me["id"]]
+    listed = (await sam.get("/api/desk/agents")).json()["agents"]
+    assert [a["cap"] for a in listed if a["id"] == ana.me["id"]] == [3]  # stored
+    live = {int(a.id): a for a in desk.app.state.dispatch.snapshot().agents}
+    assert live[ana.me["id"]].cap == 3
+
+
+@pytest.fixture
+def quick_warnings(tmp_path: Path) -> Iterator[LiveServer]:
+    live = start_desk(make_settings(tmp_path, breach_repeat_s=1.0))
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def test_chats_arriving_with_nobody_online_warn_supervisors_on_their_channel(
+    quick_warnings: LiveServer,
+) -> None:
+    desk = quick_warnings
+    sam = await login(desk, "sam@example.com")
+    board = await board_socket(desk, sam.cookie)
+    first = await board.recv_type("board", full=True)
+    # Three chats this last hour and nobody online: the wait is already past target.
+    assert first["breach"] is not None and first["breach"]["agents_now"] == 0
+    visitor, _ = await connect_visitor(desk, codec="json")
+    await visitor.recv_type("welcome")
+    await visitor.send_text("is anyone there?")
+    warning = await board.recv_type("breach_warning", timeout=15)
+    assert warning["minutes_to_breach"] == 0 and warning["agents_now"] == 0
+    assert warning["more_agents"] >= 1 and warning["agents_needed"] == warning["more_agents"]
+    assert warning["arrivals_per_hour"] >= 3
+
+    # Enough agents online and the warning goes away.
+    ana = await login(desk, "ana@example.com")
+    await online(desk, ana)
+    cleared = await board.recv_until(
+        lambda f: f.get("type") == "board" and "breach" in f and f["breach"] is None, timeout=15
+    )
+    assert cleared["staffing"]["online"] == 1
+
+
+@pytest.fixture
+def adaptive(tmp_path: Path) -> Iterator[LiveServer]:
+    live = start_desk(make_settings(tmp_path, adaptive_cap=True))
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def test_adaptive_mode_lowers_the_routers_cap_while_replies_are_slow(
+    adaptive: LiveServer,
+) -> None:
+    desk = adaptive
+    sam, ana = await login(desk, "sam@example.com"), await login(desk, "ana@example.com")
+    await online(desk, ana)
+    board = await board_socket(desk, sam.cookie)
+    await board.recv_type("board", full=True)
+    now = int(time.time() * 1000)
+    # A reply stored now, 200 s after the visitor wrote: well past the 60 s reply target.
+    slow = Chat(
+        created_ms=now - 300_000,
+        agent_id=ana.me["id"],
+        assigned_ms=now - 290_000,
+        closed_ms=now + 1000,
+        texts=[("visitor", now - 200_000), ("agent", now)],
+    )
+    await store_history(desk.settings, [slow])
+    lowered = await board.recv_until(
+        lambda f: any(a["id"] == ana.me["id"] and a["cap"] == 4 for a in f.get("agents", [])),
+        timeout=15,
+    )
+    assert lowered["type"] == "board"
+    listed = (await sam.get("/api/desk/agents")).json()["agents"]
+    assert [a["cap"] for a in listed if a["id"] == ana.me["id"]] == [5]  # the stored cap stays
