@@ -147,6 +147,31 @@ class CustomerNote(SQLModel, table=True):
     created_ms: int = Field(sa_type=sa.BigInteger, index=True)
 
 
+class MailOutbox(SQLModel, table=True):
+    """Every mail the hub sends, written before it is sent (``backends/mail_outbox.py``)."""
+
+    __tablename__ = "mail_outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # What made it due: one pending continuity mail per conversation merges a burst of replies.
+    key: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=16)  # continuity, transcript
+    conversation_id: str = Field(max_length=32, index=True)
+    to_addr: str = Field(max_length=320)
+    language: str | None = Field(default=None, max_length=16)
+    # Fixed when the row is written: every attempt sends the same Message-ID, and a reply's
+    # In-Reply-To finds the conversation by it.
+    message_id: str = Field(max_length=250, sa_column_kwargs={"unique": True})
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    not_before_ms: int = Field(sa_type=sa.BigInteger, index=True)
+    attempts: int = Field(default=0)
+    # The last seq the mail covers, set when it is rendered.
+    upto_seq: int | None = Field(default=None)
+    sent_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    outcome: str | None = Field(default=None, max_length=32)  # sent, seen, refused:…
+    last_error: str | None = Field(default=None, max_length=500)
+
+
 def _load_other_tables() -> None:
     # kb and billing own their tables; importing them registers them on the shared metadata.
     import importlib

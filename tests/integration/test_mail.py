@@ -1,0 +1,366 @@
+"""E-mail as a channel, over real SMTP: an agent's reply a visitor has not seen goes out
+by mail from the outbox (a burst as one mail, sent once even across kill -9), and the
+visitor's answer — through the SMTP listener or the HTTP endpoint — threads back into the
+same conversation; a forged reply address threads nowhere."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import AsyncIterator, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from chatserver.backends import mail_outbox as outbox
+from chatserver.backends.db import upgrade
+from chatserver.backends.models import Visitor
+from chatserver.backends.store import Append, MailContinuity, Store, now_ms
+from chatserver.core.mail import reply_address
+from chatserver.core.settings import Settings
+from chatserver.services.mail_ingest import MailIngest
+from chatserver.services.mail_smtpd import SmtpListener
+from chatserver.services.mail_worker import MailWorker
+from chatserver.testing.loadtest import HubProcess, free_port
+from tests.cluster_nodes import until
+from tests.integration.conftest import make_settings
+from tests.live import LiveServer
+from tests.mail_catcher import MailCatcher
+
+VISITOR_EMAIL = "ana@example.com"
+DOMAIN = "mail.test"
+
+
+@pytest.fixture
+def catcher() -> Iterator[MailCatcher]:
+    c = MailCatcher()
+    c.start()
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def mail_settings(tmp_path: Path, catcher: MailCatcher, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "smtp_url": catcher.url,
+        "mail_reply_domain": DOMAIN,
+        "mail_from": "Support <support@mail.test>",
+        "mail_continuity_after_s": 0,
+        "mail_poll_s": 0.05,
+        "mail_retry_s": 1,
+        "smtp_ingest_port": 0,
+        "mail_inbound_secret": "inbound-secret",
+    }
+    return make_settings(tmp_path, **{**values, **overrides})
+
+
+@pytest.fixture
+async def store(tmp_path: Path, catcher: MailCatcher) -> AsyncIterator[Store]:
+    settings = mail_settings(tmp_path, catcher)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    s = Store(settings.database_url)
+    s.mail = MailContinuity(0, DOMAIN)
+    await s.start()
+    try:
+        yield s
+    finally:
+        await s.stop()
+
+
+async def conversation(store: Store, language: str | None = "sl") -> SimpleNamespace:
+    ts = now_ms()
+    visitor_id = f"v{ts}"
+    await store.save_visitor(
+        Visitor(
+            id=visitor_id,
+            site="default",
+            created_ms=ts,
+            last_seen_ms=ts,
+            email=VISITOR_EMAIL,
+            name="Ana",
+            language=language,
+        )
+    )
+    agent = await store.get_agent_by_email("mia@example.com")
+    if agent is None:
+        agent = await store.add_agent("mia@example.com", "Mia", "x")
+    conv, _ = await store.open_conversation(visitor_id, "default", language)
+    await store.transition(conv.id, "active", "test", agent_id=agent.id, assigned_ms=ts)
+    await store.append(Append(conv.id, "visitor", "Is my order shipped?", author_id=visitor_id))
+    return SimpleNamespace(id=conv.id, visitor_id=visitor_id, agent_id=str(agent.id))
+
+
+async def agent_says(store: Store, conv: SimpleNamespace, text: str) -> None:
+    await store.append(Append(conv.id, "agent", text, author_id=conv.agent_id, author_name="Mia"))
+
+
+def reply_mail(to: str, text: str, message_id: str, **headers: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"Ana <{VISITOR_EMAIL}>"
+    msg["To"] = to
+    msg["Subject"] = "Re: your conversation"
+    msg["Message-ID"] = message_id
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(text)
+    return msg
+
+
+async def texts_of(store: Store, conv_id: str) -> list[tuple[str, str]]:
+    rows = await store.messages_after(conv_id, 0)
+    return [(r["author"], r["body"]) for r in rows if r["kind"] == "text"]
+
+
+def body_of(msg: EmailMessage, subtype: str) -> str:
+    part = msg.get_body(preferencelist=(subtype,))
+    assert part is not None
+    return str(part.get_content())  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------- outbound
+
+
+async def test_a_burst_of_unseen_replies_goes_out_as_one_multipart_mail_in_the_visitors_language(
+    tmp_path: Path, store: Store, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store, "sl")
+    await agent_says(store, conv, "Yes, it left today.")
+    await agent_says(store, conv, "<b>Tracking</b>: 123 & more")
+    rows = await outbox.mails(store.engine, conv.id)
+    assert len(rows) == 1, "a burst is one pending mail"
+    worker = MailWorker(store, mail_settings(tmp_path, catcher))
+    await worker.drain()
+    (msg,) = await catcher.wait_for(1)
+    assert msg["Subject"] == "Nov odgovor v vašem pogovoru"
+    assert msg["Message-ID"] == rows[0]["message_id"]
+    assert msg["Auto-Submitted"] == "auto-replied"
+    assert str(msg["Reply-To"]).startswith("reply+") and str(msg["Reply-To"]).endswith(DOMAIN)
+    text, html = body_of(msg, "plain"), body_of(msg, "html")
+    assert "Yes, it left today." in text and "<b>Tracking</b>: 123 & more" in text
+    assert "&lt;b&gt;Tracking&lt;/b&gt;: 123 &amp; more" in html and "<b>Tracking" not in html
+    assert "Is my order shipped?" in text, "the recent thread is quoted"
+    (row,) = await outbox.mails(store.engine, conv.id)
+    assert row["outcome"] == "sent" and row["sent_ms"] is not None
+    # Sent means sent: another pass sends nothing; the next reply is the next mail.
+    await worker.drain()
+    await agent_says(store, conv, "Anything else?")
+    await worker.drain()
+    got = await catcher.wait_for(2)
+    assert len(got) == 2 and got[1]["Message-ID"] != msg["Message-ID"]
+    assert "Anything else?" in body_of(got[1], "plain")
+    assert "Yes, it left today." not in body_of(got[1], "plain").split("---")[0]
+
+
+async def test_a_reply_the_visitor_has_seen_is_not_mailed(
+    tmp_path: Path, store: Store, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    await agent_says(store, conv, "Seen in the widget")
+    worker = MailWorker(
+        store, mail_settings(tmp_path, catcher), visitor_online=lambda v: v == conv.visitor_id
+    )
+    await worker.drain()
+    (row,) = await outbox.mails(store.engine, conv.id)
+    assert row["outcome"] == "seen"
+    assert catcher.received() == []
+
+
+async def test_an_smtp_server_that_refuses_is_retried_until_the_mail_goes_out_once(
+    tmp_path: Path, store: Store, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    await agent_says(store, conv, "Retry me")
+    down = free_port()  # nothing listens here
+    worker = MailWorker(
+        store, mail_settings(tmp_path, catcher, smtp_url=f"smtp+plain://127.0.0.1:{down}")
+    )
+    await worker.drain()
+    (row,) = await outbox.mails(store.engine, conv.id)
+    assert row["sent_ms"] is None and row["last_error"] and row["not_before_ms"] > now_ms()
+    worker = MailWorker(store, mail_settings(tmp_path, catcher))
+    worker.start()
+    try:
+        await catcher.wait_for(1)
+    finally:
+        await worker.stop()
+    (row,) = await outbox.mails(store.engine, conv.id)
+    assert row["outcome"] == "sent" and row["attempts"] == 2
+    assert len(catcher.received()) == 1
+
+
+async def test_a_mail_stored_but_not_sent_when_the_hub_is_killed_goes_out_once_after_restart(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    hub = HubProcess(
+        agents=1,
+        db_dir=str(tmp_path),
+        LIVEDESK_SMTP_URL=catcher.url,
+        LIVEDESK_MAIL_REPLY_DOMAIN=DOMAIN,
+        LIVEDESK_MAIL_CONTINUITY_AFTER_S="0",
+        LIVEDESK_MAIL_POLL_S="0.1",
+        LIVEDESK_MAIL_RETRY_S="1",
+    )
+    await hub.seed()
+    store = Store(hub.url_db)
+    store.mail = MailContinuity(0, DOMAIN)
+    await store.start()
+    try:
+        conv = await conversation(store)
+        await agent_says(store, conv, "Stored, not yet sent")
+    finally:
+        await store.stop()
+    catcher.stall()  # the hub reaches RCPT and waits there: stored, claimed, not sent
+    hub.start()
+    try:
+        assert await asyncio.to_thread(catcher.rcpt_reached.wait, 30)
+        hub.kill()
+        catcher.release()
+        assert catcher.received() == []
+        hub.start()
+        (msg,) = await catcher.wait_for(1, timeout=30)
+        assert "Stored, not yet sent" in body_of(msg, "plain")
+        store = Store(hub.url_db)
+        await store.start()
+        try:
+
+            async def marked_sent() -> bool:
+                rows = await outbox.mails(store.engine, conv.id)
+                return rows[0]["sent_ms"] is not None
+
+            await until(marked_sent, "the outbox row marked sent", timeout=20)
+            (row,) = await outbox.mails(store.engine, conv.id)
+            assert row["message_id"] == msg["Message-ID"]
+        finally:
+            await store.stop()
+        await asyncio.sleep(0)  # a later pass would show a second copy; the row is done
+        assert len(catcher.received()) == 1
+    finally:
+        hub.stop()
+
+
+# -------------------------------------------------------------------------- inbound
+
+
+@pytest.fixture
+async def listener(
+    tmp_path: Path, store: Store, catcher: MailCatcher
+) -> AsyncIterator[SmtpListener]:
+    settings = mail_settings(tmp_path, catcher)
+    lst = SmtpListener(MailIngest(store, settings), settings)
+    await lst.start()
+    try:
+        yield lst
+    finally:
+        await lst.stop()
+
+
+def deliver(port: int, msg: EmailMessage, mail_from: str = VISITOR_EMAIL) -> dict[str, Any]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+        return smtp.send_message(msg, from_addr=mail_from)
+
+
+async def test_a_reply_to_the_signed_address_threads_into_its_conversation_once(
+    tmp_path: Path, store: Store, listener: SmtpListener, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    other = await conversation(store)
+    to = reply_address(mail_settings(tmp_path, catcher).secret_key, conv.id, DOMAIN)
+    text = "Thanks, got it!\n\nOn Mon, 1 Dec 2026, Mia wrote:\n> Yes, it left today.\n"
+    msg = reply_mail(to, text, "<r1@example.com>")
+    await asyncio.to_thread(deliver, listener.port, msg)
+    await asyncio.to_thread(deliver, listener.port, msg)  # the provider retries
+    assert (await texts_of(store, conv.id))[-1] == ("visitor", "Thanks, got it!")
+    assert [t for t in await texts_of(store, conv.id) if t[1] == "Thanks, got it!"] == [
+        ("visitor", "Thanks, got it!")
+    ]
+    assert ("visitor", "Thanks, got it!") not in await texts_of(store, other.id)
+
+
+async def test_a_forged_reply_address_is_refused_with_550_and_stores_nothing(
+    tmp_path: Path, store: Store, listener: SmtpListener
+) -> None:
+    conv = await conversation(store)
+    forged = reply_address("not-the-secret", conv.id, DOMAIN)
+    before = await texts_of(store, conv.id)
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await asyncio.to_thread(deliver, listener.port, reply_mail(forged, "let me in", "<f@x>"))
+    assert refused.value.smtp_code == 550
+    assert await texts_of(store, conv.id) == before
+
+
+async def test_an_auto_reply_and_a_bounce_are_taken_but_never_stored(
+    tmp_path: Path, store: Store, listener: SmtpListener, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    to = reply_address(mail_settings(tmp_path, catcher).secret_key, conv.id, DOMAIN)
+    before = await texts_of(store, conv.id)
+    vacation = reply_mail(to, "I am away", "<a1@example.com>", Auto_Submitted="auto-replied")
+    await asyncio.to_thread(deliver, listener.port, vacation)
+    bounce = reply_mail(to, "Undeliverable", "<b1@example.com>")
+    await asyncio.to_thread(deliver, listener.port, bounce, "")
+    assert await texts_of(store, conv.id) == before
+
+
+async def test_a_reply_without_the_address_threads_by_in_reply_to_and_html_becomes_text(
+    tmp_path: Path, store: Store, listener: SmtpListener, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    await agent_says(store, conv, "Shipped")
+    await MailWorker(store, mail_settings(tmp_path, catcher)).drain()
+    (sent,) = await catcher.wait_for(1)
+    msg = EmailMessage()
+    msg["From"] = VISITOR_EMAIL
+    msg["To"] = "support@mail.test"
+    msg["Message-ID"] = "<h1@example.com>"
+    msg["In-Reply-To"] = sent["Message-ID"]
+    msg.set_content("<p>Great <b>news</b><script>alert(1)</script></p>", subtype="html")
+    msg.add_attachment(
+        b"MZ\x90\x00", maintype="application", subtype="octet-stream", filename="run.exe"
+    )
+    await asyncio.to_thread(deliver, listener.port, msg)
+    author, body = (await texts_of(store, conv.id))[-1]
+    assert author == "visitor"
+    assert body.startswith("Great news") and "alert" not in body and "<" not in body.split("[")[0]
+    assert "run.exe (application/octet-stream, 4 B)" in body
+
+
+async def test_the_http_endpoint_takes_a_raw_message_with_the_shared_secret_only(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    settings = mail_settings(tmp_path, catcher, smtp_ingest_port=None)
+    await asyncio.to_thread(upgrade, settings.database_url)
+    server = LiveServer(settings).start()
+    store = Store(settings.database_url)  # this loop's own view of the hub's database
+    await store.start()
+    try:
+        conv = await conversation(store)
+        to = reply_address(settings.secret_key, conv.id, DOMAIN)
+        raw = reply_mail(to, "Via the webhook", "<w1@example.com>").as_bytes()
+        url = f"{server.url}/api/mail/inbound"
+        async with httpx.AsyncClient() as http:
+            bad = await http.post(url, content=raw, headers={"x-livedesk-mail-secret": "nope"})
+            assert bad.status_code == 403
+            ok = await http.post(
+                url, content=raw, headers={"x-livedesk-mail-secret": "inbound-secret"}
+            )
+            assert ok.status_code == 201, ok.text
+            again = await http.post(
+                url, content=raw, headers={"x-livedesk-mail-secret": "inbound-secret"}
+            )
+            assert again.json() == {"outcome": "duplicate"}
+            forged = reply_mail(reply_address("x", conv.id, DOMAIN), "no", "<w2@example.com>")
+            refused = await http.post(
+                url, content=forged.as_bytes(), headers={"x-livedesk-mail-secret": "inbound-secret"}
+            )
+            assert refused.status_code == 403
+        assert [t for t in await texts_of(store, conv.id) if t[1] == "Via the webhook"] == [
+            ("visitor", "Via the webhook")
+        ]
+    finally:
+        await store.stop()
+        server.stop()
