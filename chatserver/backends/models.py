@@ -59,6 +59,8 @@ class Conversation(SQLModel, table=True):
     agent_id: int | None = Field(default=None, foreign_key="agents.id", index=True)
     team: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=16)
+    # How it began: "chat" (the widget) or "email" (a mail to the support address).
+    channel: str = Field(default="chat", max_length=16, sa_column_kwargs={"server_default": "chat"})
     created_ms: int = Field(sa_type=sa.BigInteger)
     assigned_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
     first_human_reply_ms: int | None = Field(default=None, sa_type=sa.BigInteger)

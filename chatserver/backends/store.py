@@ -556,7 +556,7 @@ class Store:
         )
 
     async def open_conversation(
-        self, visitor_id: str, site: str, language: str | None
+        self, visitor_id: str, site: str, language: str | None, channel: str = "chat"
     ) -> tuple[Conversation, bool]:
         """The visitor's open conversation, created if there is none. ``(conv, created)``."""
         ts = now_ms()
@@ -566,6 +566,7 @@ class Store:
             "site": site,
             "state": "bot",
             "language": language,
+            "channel": channel,
             "created_ms": ts,
             "last_seq": 0,
             "visitor_seen_seq": 0,

@@ -225,10 +225,18 @@ async def _start_mail(
     """Outbound mail (the outbox worker) when ``SMTP_URL`` is set; inbound mail (the HTTP
     endpoint, and the SMTP listener when ``SMTP_INGEST_PORT`` is set) always threads into
     conversations."""
+    from chatserver.backends.models import Conversation
     from chatserver.backends.store import MailContinuity
     from chatserver.services.mail_ingest import MailIngest
 
-    app.state.mail_ingest = ingest = MailIngest(store, settings)
+    async def opened(conv: Conversation) -> None:
+        # Routed like a chat: the router counts it as one against the agent's cap
+        # (MAIL_CHAT_WEIGHT is not applied yet; see docs/operations.md).
+        hub.remember(conv)
+        if hub.dispatch is not None:
+            await hub.dispatch.conversation_waiting(conv)
+
+    app.state.mail_ingest = ingest = MailIngest(store, settings, on_opened=opened)
     if settings.smtp_url:
         from chatserver.services.mail_worker import MailWorker
 

@@ -27,8 +27,8 @@ from chatserver.services.mail_smtpd import SmtpListener
 from chatserver.services.mail_worker import MailWorker
 from chatserver.testing.loadtest import HubProcess, free_port
 from tests.cluster_nodes import until
-from tests.integration.conftest import make_settings
-from tests.live import LiveServer
+from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
+from tests.live import LiveServer, connect_agent, login_cookie
 from tests.mail_catcher import MailCatcher
 
 VISITOR_EMAIL = "ana@example.com"
@@ -364,3 +364,81 @@ async def test_the_http_endpoint_takes_a_raw_message_with_the_shared_secret_only
     finally:
         await store.stop()
         server.stop()
+
+
+# ------------------------------------------------------------- the e-mail channel, whole
+
+
+async def test_new_mail_to_the_support_address_opens_a_routed_email_conversation_that_mails_back(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    """A stranger writes to support; an agent gets the conversation like a chat and
+    answers in the console; the answer goes out by mail; the stranger's reply threads in
+    and reaches the agent live."""
+    ingest_port = free_port()
+    settings = mail_settings(
+        tmp_path, catcher, smtp_ingest_port=ingest_port, support_address="help@mail.test"
+    )
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    try:
+        cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        agent = await connect_agent(server, cookie)
+        await agent.recv_type("welcome")
+        first = EmailMessage()
+        first["From"] = "Bo <bo@example.org>"
+        first["To"] = "help@mail.test"
+        first["Subject"] = "Refund?"
+        first["Message-ID"] = "<new1@example.org>"
+        first.set_content("Can I get a refund?")
+        await asyncio.to_thread(deliver, ingest_port, first, "bo@example.org")
+        assigned = await agent.recv_type("assigned", timeout=20)
+        conv_id = assigned["conversation"]["conversation_id"]
+        store = Store(settings.database_url)
+        await store.start()
+        try:
+            conv = await store.get_conversation(conv_id)
+            assert conv is not None and conv.channel == "email"
+            assert (await texts_of(store, conv_id))[0] == ("visitor", "Can I get a refund?")
+        finally:
+            await store.stop()
+        await agent.send_text("Yes, within 30 days.", conversation_id=conv_id)
+        (sent,) = await catcher.wait_for(1)
+        assert sent["To"].addresses[0].addr_spec == "bo@example.org"
+        assert "Yes, within 30 days." in body_of(sent, "plain")
+        answer = reply_mail(str(sent["Reply-To"]), "Great, thanks!", "<new2@example.org>")
+        answer.replace_header("From", "bo@example.org")
+        await asyncio.to_thread(deliver, ingest_port, answer, "bo@example.org")
+        frame = await agent.recv_until(
+            lambda f: f.get("type") == "message" and f.get("text") == "Great, thanks!",
+            timeout=20,
+        )
+        assert frame["conversation_id"] == conv_id and frame["author"] == "visitor"
+    finally:
+        server.stop()
+
+
+async def test_too_many_mails_from_one_sender_get_a_451_and_a_huge_one_a_552(
+    tmp_path: Path, store: Store, catcher: MailCatcher
+) -> None:
+    settings = mail_settings(tmp_path, catcher, mail_per_min_per_sender=2, mail_max_bytes=4096)
+    lst = SmtpListener(MailIngest(store, settings), settings)
+    await lst.start()
+    try:
+        conv = await conversation(store)
+        to = reply_address(settings.secret_key, conv.id, DOMAIN)
+        for i in range(2):
+            await asyncio.to_thread(deliver, lst.port, reply_mail(to, f"m{i}", f"<rl{i}@x>"))
+        with pytest.raises(smtplib.SMTPDataError) as limited:
+            await asyncio.to_thread(deliver, lst.port, reply_mail(to, "m2", "<rl2@x>"))
+        assert limited.value.smtp_code == 451
+        with pytest.raises((smtplib.SMTPDataError, smtplib.SMTPSenderRefused)) as huge:
+            big = reply_mail(to, "x" * 8000, "<big@x>")
+            await asyncio.to_thread(deliver, lst.port, big, "other@example.com")
+        assert huge.value.smtp_code == 552
+        assert [t for t in await texts_of(store, conv.id) if t[0] == "visitor"][1:] == [
+            ("visitor", "m0"),
+            ("visitor", "m1"),
+        ]
+    finally:
+        await lst.stop()

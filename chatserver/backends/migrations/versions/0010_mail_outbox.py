@@ -1,4 +1,5 @@
-"""The mail outbox: every mail the hub sends is written here first.
+"""The mail outbox: every mail the hub sends is written here first; a conversation's
+channel (chat, or email for one a mail to the support address opened).
 
 Revision ID: 0010_mail_outbox
 Revises: 0008_sender_msg_dedup
@@ -14,6 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("conversations") as batch:
+        batch.add_column(
+            sa.Column("channel", sa.String(length=16), nullable=False, server_default="chat")
+        )
     op.create_table(
         "mail_outbox",
         sa.Column("id", sa.Integer(), primary_key=True),
@@ -39,3 +44,5 @@ def downgrade() -> None:
     op.drop_index("ix_mail_outbox_not_before_ms", table_name="mail_outbox")
     op.drop_index("ix_mail_outbox_conversation_id", table_name="mail_outbox")
     op.drop_table("mail_outbox")
+    with op.batch_alter_table("conversations") as batch:
+        batch.drop_column("channel")
