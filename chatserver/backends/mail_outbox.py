@@ -204,6 +204,24 @@ async def conversation_of(engine: AsyncEngine, message_ids: list[str]) -> str | 
         ).scalar_one_or_none()
 
 
+_COUNTS = sa.text(
+    "SELECT "
+    'SUM(CASE WHEN data LIKE \'%"channel": "email"%\' THEN 0 ELSE 1 END) AS chat, '
+    'SUM(CASE WHEN data LIKE \'%"channel": "email"%\' THEN 1 ELSE 0 END) AS email '
+    "FROM messages WHERE conversation_id = :id AND kind = 'text' "
+    "AND author IN ('visitor', 'agent')"
+)
+_SENT = sa.text("SELECT COUNT(*) FROM mail_outbox WHERE conversation_id = :id AND outcome = 'sent'")
+
+
+def channel_counts(conn: Connection, conversation_id: str) -> dict[str, int]:
+    """A conversation's messages per channel: what people wrote in the chat (the widget,
+    the console), what came in by mail, and the mails the hub sent."""
+    row = conn.execute(_COUNTS, {"id": conversation_id}).one()
+    sent = conn.execute(_SENT, {"id": conversation_id}).scalar_one()
+    return {"chat": int(row.chat or 0), "email_in": int(row.email or 0), "email_out": int(sent)}
+
+
 async def mails(engine: AsyncEngine, conversation_id: str | None = None) -> list[dict[str, Any]]:
     """Outbox rows, oldest first (for tests and operators)."""
     query = sa.select(mail_outbox).order_by(mail_outbox.c.id)

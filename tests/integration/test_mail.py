@@ -28,7 +28,7 @@ from chatserver.services.mail_worker import MailWorker
 from chatserver.testing.loadtest import HubProcess, free_port
 from tests.cluster_nodes import until
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
-from tests.live import LiveServer, connect_agent, login_cookie
+from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
 from tests.mail_catcher import MailCatcher
 
 VISITOR_EMAIL = "ana@example.com"
@@ -442,3 +442,100 @@ async def test_too_many_mails_from_one_sender_get_a_451_and_a_huge_one_a_552(
         ]
     finally:
         await lst.stop()
+
+
+async def test_a_visitor_gets_the_transcript_by_mail_once_and_only_of_their_own_chat(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    settings = mail_settings(tmp_path, catcher, smtp_ingest_port=None)
+    server = LiveServer(settings).start()
+    try:
+        visitor, token = await connect_visitor(server)
+        await visitor.recv_type("welcome")
+        ack = await visitor.send_text("Where is <my> parcel?")
+        conv_id = ack["conversation_id"]
+        other, other_token = await connect_visitor(server)
+        await other.recv_type("welcome")
+        url = f"{server.url}/api/visitor/transcript"
+        async with httpx.AsyncClient(headers={"origin": server.url}) as http:
+            stranger = await http.post(
+                url, json={"token": other_token, "conversation_id": conv_id, "email": "x@y.z"}
+            )
+            assert stranger.status_code == 403
+            body = {"token": token, "conversation_id": conv_id, "email": "vis@example.com"}
+            first = await http.post(url, json=body)
+            assert first.status_code == 202 and first.json() == {"queued": True}
+            again = await http.post(url, json=body)
+            assert again.json() == {"queued": False}
+        (msg,) = await catcher.wait_for(1)
+        assert msg["Subject"] == "Transcript of your conversation"
+        assert msg["To"].addresses[0].addr_spec == "vis@example.com"
+        assert "Where is <my> parcel?" in body_of(msg, "plain")
+        assert "Where is &lt;my&gt; parcel?" in body_of(msg, "html")
+        assert len(catcher.received()) == 1
+    finally:
+        server.stop()
+
+
+async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: MailCatcher) -> None:
+    ingest_port = free_port()
+    settings = mail_settings(tmp_path, catcher, smtp_ingest_port=ingest_port)
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    try:
+        cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        agent = await connect_agent(server, cookie)
+        await agent.recv_type("welcome")
+        visitor, _ = await connect_visitor(server)
+        await visitor.recv_type("welcome")
+        conv_id = (await visitor.send_text("Hi from the widget"))["conversation_id"]
+        await agent.recv_type("assigned", timeout=20)
+        store = Store(settings.database_url)
+        await store.start()
+        try:
+            visitor_row = await store.get_visitor(
+                (await store.get_conversation(conv_id)).visitor_id
+            )  # type: ignore[union-attr]
+            assert visitor_row is not None
+            visitor_row.email = VISITOR_EMAIL
+            await store.save_visitor(visitor_row)
+        finally:
+            await store.stop()
+        await visitor.close()
+        await agent.send_text("Answer after you left", conversation_id=conv_id)
+        (sent,) = await catcher.wait_for(1)
+        reply = reply_mail(str(sent["Reply-To"]), "Mail answer", "<pc1@example.com>")
+        await asyncio.to_thread(deliver, ingest_port, reply)
+        await agent.recv_until(lambda f: f.get("text") == "Mail answer", timeout=20)
+        async with httpx.AsyncClient(
+            base_url=server.url, cookies={settings.session_cookie: cookie}
+        ) as http:
+
+            async def counted() -> Any:
+                detail = (await http.get(f"/api/desk/conversations/{conv_id}")).json()
+                counts = detail["conversation"]["messages_by_channel"]
+                return counts if counts["email_out"] == 1 else None
+
+            counts = await until(counted, "the sent mail counted", timeout=20)
+        assert counts == {"chat": 2, "email_in": 1, "email_out": 1}
+    finally:
+        server.stop()
+
+
+async def test_a_reply_by_mail_is_debited_like_a_chat_once_with_its_mail_in_the_same_commit(
+    store: Store,
+) -> None:
+    """The first human reply writes the debit due and the mail due in one transaction,
+    whatever the channel; a second reply adds neither a debit nor a second pending mail."""
+    from chatserver.billing import due
+
+    conv = await conversation(store)
+    visitor = await store.get_visitor(conv.visitor_id)
+    assert visitor is not None
+    visitor.customer_email = "paying@example.com"
+    await store.save_visitor(visitor)
+    await agent_says(store, conv, "First human reply")
+    await agent_says(store, conv, "Second")
+    assert [r["kind"] for r in await due.debits(store.engine, conv.id)] == [due.REPLY]
+    (mail,) = await outbox.mails(store.engine, conv.id)
+    assert mail["to_addr"] == "paying@example.com" and mail["sent_ms"] is None
