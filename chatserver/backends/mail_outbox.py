@@ -136,22 +136,22 @@ async def claim(engine: AsyncEngine, now_ms: int, lease_ms: int, limit: int) -> 
     ]
 
 
-async def finish(
-    engine: AsyncEngine, mail: DueMail, outcome: str, upto_seq: int | None, now_ms: int
+def finish(
+    conn: Connection, mail: DueMail, outcome: str, upto_seq: int | None, now_ms: int
 ) -> None:
-    """Sent (or found not needed): the row is done, and its pending key is freed."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            sa.update(mail_outbox)
-            .where(mail_outbox.c.id == mail.id)
-            .values(
-                sent_ms=now_ms,
-                outcome=outcome[:32],
-                upto_seq=upto_seq,
-                last_error=None,
-                key=f"{mail.kind}:{mail.conversation_id}:{mail.id}",
-            )
+    """Sent (or found not needed): the row is done, and its pending key is freed. On the
+    store's own write path (``Store.write``), the quickest commit there is."""
+    conn.execute(
+        sa.update(mail_outbox)
+        .where(mail_outbox.c.id == mail.id)
+        .values(
+            sent_ms=now_ms,
+            outcome=outcome[:32],
+            upto_seq=upto_seq,
+            last_error=None,
+            key=f"{mail.kind}:{mail.conversation_id}:{mail.id}",
         )
+    )
 
 
 async def retry_later(engine: AsyncEngine, mail_id: int, error: str, not_before_ms: int) -> None:
@@ -175,18 +175,15 @@ async def release(engine: AsyncEngine, mail_ids: list[int]) -> None:
         )
 
 
-async def last_mailed_seq(engine: AsyncEngine, conversation_id: str) -> int:
+def last_mailed_seq(conn: Connection, conversation_id: str) -> int:
     """The last seq an earlier continuity mail of this conversation covered."""
-    async with engine.connect() as conn:
-        value = (
-            await conn.execute(
-                sa.select(sa.func.max(mail_outbox.c.upto_seq)).where(
-                    mail_outbox.c.conversation_id == conversation_id,
-                    mail_outbox.c.kind == CONTINUITY,
-                    mail_outbox.c.sent_ms.is_not(None),
-                )
-            )
-        ).scalar_one_or_none()
+    value = conn.execute(
+        sa.select(sa.func.max(mail_outbox.c.upto_seq)).where(
+            mail_outbox.c.conversation_id == conversation_id,
+            mail_outbox.c.kind == CONTINUITY,
+            mail_outbox.c.sent_ms.is_not(None),
+        )
+    ).scalar_one_or_none()
     return int(value or 0)
 
 

@@ -34,7 +34,10 @@ from chatserver.core.mail import reply_address
 from chatserver.core.mail_phrases import language_of, phrases
 
 log = logging.getLogger("livedesk.mail")
-CLAIM_BATCH = 20
+CLAIM_BATCH = 32
+# Mails of one claimed batch in flight at once, each on its own SMTP connection: one
+# connection's round trips (EHLO, MAIL, RCPT, DATA, QUIT) would otherwise bound the rate.
+CONCURRENCY = 8
 TEMPLATES = Path(__file__).parent / "mail_templates"
 
 
@@ -132,12 +135,21 @@ class MailWorker:
             due = await outbox.claim(self.engine, claimed_ms, self.retry_ms, CLAIM_BATCH)
             if not due:
                 return  # another process claimed them in between
-            deadline_ms = claimed_ms + self.retry_ms // 2
-            for i, mail in enumerate(due):
+            await self._send_batch(due, claimed_ms + self.retry_ms // 2)
+
+    async def _send_batch(self, due: list[outbox.DueMail], deadline_ms: int) -> None:
+        slots = asyncio.Semaphore(CONCURRENCY)
+        late: list[int] = []
+
+        async def one(mail: outbox.DueMail) -> None:
+            async with slots:
                 if now_ms() > deadline_ms:
-                    await outbox.release(self.engine, [m.id for m in due[i:]])
-                    break
+                    late.append(mail.id)  # given back, not worked on past half the lease
+                    return
                 await self._carry_out(mail)
+
+        await asyncio.gather(*(one(mail) for mail in due))
+        await outbox.release(self.engine, late)
 
     async def _carry_out(self, mail: outbox.DueMail) -> None:
         try:
@@ -155,7 +167,8 @@ class MailWorker:
             )
             await outbox.retry_later(self.engine, mail.id, repr(exc), now_ms() + wait_ms)
             return
-        await outbox.finish(self.engine, mail, outcome, upto_seq, now_ms())
+        ts = now_ms()
+        await self.store.write(lambda conn: outbox.finish(conn, mail, outcome, upto_seq, ts))
 
     async def send_one(self, mail: outbox.DueMail) -> tuple[str, int | None]:
         """Render and send one claimed mail: ``(outcome, last seq it covers)``."""
@@ -164,7 +177,7 @@ class MailWorker:
             return "refused:gone", None
         since = 0
         if mail.kind == outbox.CONTINUITY:
-            since = await outbox.last_mailed_seq(self.engine, conv.id)
+            since = await self.store.read(lambda conn: outbox.last_mailed_seq(conn, conv.id))
             # The visitor came back (a socket open now, or the replies seen): no mail.
             if self.visitor_online(conv.visitor_id) or conv.visitor_seen_seq >= conv.last_seq:
                 return "seen", conv.last_seq
