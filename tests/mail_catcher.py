@@ -41,14 +41,18 @@ class _Handler:
 
 
 class MailCatcher:
-    def __init__(self) -> None:
+    def __init__(self, **controller_kwargs: Any) -> None:
+        """``tls_context=…, require_starttls=True`` for STARTTLS, ``ssl_context=…`` for TLS
+        from the first byte (aiosmtpd's own options)."""
         self.port = free_port()
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.released.set()
         self.rcpt_reached = threading.Event()
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+        self.controller = Controller(
+            _Handler(self), hostname="127.0.0.1", port=self.port, **controller_kwargs
+        )
 
     @property
     def url(self) -> str:

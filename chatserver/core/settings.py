@@ -421,6 +421,12 @@ class Settings(BaseSettings):
         10, "messages of the recent thread quoted in a mail", "mail", ge=1, le=100
     )
     smtp_timeout_s: float = setting(30.0, "one SMTP exchange's timeout", "mail", gt=0)
+    smtp_ca_file: str | None = setting(
+        None,
+        "a PEM file of the CAs the SMTP server's certificate is checked against (unset: the "
+        "system's); the certificate and its host name are always checked",
+        "mail",
+    )
     smtp_ingest_port: int | None = setting(
         None, "`livedesk serve` listens for inbound mail (SMTP) on this port", "mail"
     )

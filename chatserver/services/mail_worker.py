@@ -210,6 +210,7 @@ class MailWorker:
             use_tls=self.target.use_tls,
             start_tls=self.target.start_tls,
             timeout=self.settings.smtp_timeout_s,
+            cert_bundle=self.settings.smtp_ca_file,
         )
         return "sent", upto
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -550,3 +552,76 @@ async def test_a_reply_by_mail_is_debited_like_a_chat_once_with_its_mail_in_the_
     assert [r["kind"] for r in await due.debits(store.engine, conv.id)] == [due.REPLY]
     (mail,) = await outbox.mails(store.engine, conv.id)
     assert mail["to_addr"] == "paying@example.com" and mail["sent_ms"] is None
+
+
+# ---------------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (cert file, key file); the cert is its
+    own CA."""
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = str(where / "cert.pem"), str(where / "key.pem")
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def server_context(certificate: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+@pytest.mark.parametrize("scheme", ["smtp", "smtps"])
+async def test_mail_goes_out_over_starttls_and_over_tls_with_the_certificate_checked(
+    tmp_path: Path, store: Store, certificate: tuple[str, str], scheme: str
+) -> None:
+    context = server_context(certificate)
+    tls = (
+        {"tls_context": context, "require_starttls": True}
+        if scheme == "smtp"
+        else {"ssl_context": context}
+    )
+    secure = MailCatcher(**tls)
+    secure.start()
+    try:
+        url = f"{scheme}://127.0.0.1:{secure.port}"
+        conv = await conversation(store)
+        await agent_says(store, conv, "Over TLS")
+        # A certificate nobody vouches for: refused, the mail kept for later.
+        untrusted = MailWorker(store, mail_settings(tmp_path, secure, smtp_url=url))
+        await untrusted.drain()
+        (row,) = await outbox.mails(store.engine, conv.id)
+        assert row["sent_ms"] is None and "certif" in (row["last_error"] or "").lower()
+        assert secure.received() == []
+        await outbox.release(store.engine, [row["id"]])  # no need to wait out the back-off
+        trusted = MailWorker(
+            store, mail_settings(tmp_path, secure, smtp_url=url, smtp_ca_file=certificate[0])
+        )
+        await trusted.drain()
+        (msg,) = await secure.wait_for(1)
+        assert "Over TLS" in body_of(msg, "plain")
+    finally:
+        secure.stop()
