@@ -33,10 +33,13 @@ TRANSCRIPT = "transcript"
 MAX_ERROR_CHARS = 500
 
 # The address a conversation's mail goes to: the verified identity's, else the pre-chat
-# form's, else the one left with an offline message that became this conversation.
+# form's, else the one left with an offline message (of this conversation first, else the
+# visitor's latest) — however the inbox turns offline messages into conversations.
 _ADDRESS = (
     "COALESCE(v.customer_email, v.email, (SELECT o.email FROM offline_messages o "
-    "WHERE o.conversation_id = c.id ORDER BY o.id DESC LIMIT 1))"
+    "WHERE o.conversation_id = c.id ORDER BY o.id DESC LIMIT 1), "
+    "(SELECT o.email FROM offline_messages o WHERE o.visitor_id = v.id "
+    "ORDER BY o.id DESC LIMIT 1))"
 )
 _RECORD = sa.text(
     "INSERT INTO mail_outbox (key, kind, conversation_id, to_addr, language, message_id, "

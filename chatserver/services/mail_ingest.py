@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from typing import Any
 
 from chatserver.backends import mail_outbox as outbox
-from chatserver.backends.models import Conversation, Visitor
+from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
 from chatserver.backends.store import Append, Store, now_ms
 from chatserver.core.errors import BadData
 from chatserver.core.mail import (
@@ -75,8 +75,14 @@ class MailIngest:
         conv = await self.store.get_conversation(conversation_id)
         if conv is None:
             raise MailRefused("no such conversation", 550, 404)
-        if conv.state not in ("bot", "offered", "active"):
-            raise MailRefused("this conversation is closed", 550, 409)
+        if conv.state not in OPEN_STATES:
+            # An answer to a conversation that has ended: the same visitor's open one, or a
+            # new one on the email channel, queued like a chat (a closed one never reopens).
+            conv, created = await self.store.open_conversation(
+                conv.visitor_id, conv.site, conv.language, channel="email"
+            )
+            conversation_id = conv.id
+            opened = conv if created else None
         text = mail.text
         if mail.attachments:
             # Listed, never opened or stored: the agent asks for another way if needed.

@@ -17,10 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from chatserver.backends import mail_outbox as outbox
 from chatserver.backends.db import upgrade
-from chatserver.backends.models import Visitor
+from chatserver.backends.models import OfflineMessage, Visitor
 from chatserver.backends.store import Append, MailContinuity, Store, now_ms
 from chatserver.core.mail import reply_address
 from chatserver.core.settings import Settings
@@ -625,3 +626,37 @@ async def test_mail_goes_out_over_starttls_and_over_tls_with_the_certificate_che
         assert "Over TLS" in body_of(msg, "plain")
     finally:
         secure.stop()
+
+
+async def test_an_offline_message_s_address_gets_the_agents_reply(
+    tmp_path: Path, store: Store, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    visitor = await store.get_visitor(conv.visitor_id)
+    assert visitor is not None
+    visitor.email = None
+    await store.save_visitor(visitor)
+    offline = OfflineMessage(
+        visitor_id=conv.visitor_id, email="left@example.com", text="call me", created_ms=now_ms()
+    )
+    await store.write(
+        lambda c: c.execute(
+            sa.insert(OfflineMessage.__table__).values(**offline.model_dump(exclude={"id"}))
+        )  # type: ignore[attr-defined]
+    )
+    await agent_says(store, conv, "Answering your offline message")
+    await MailWorker(store, mail_settings(tmp_path, catcher)).drain()
+    (msg,) = await catcher.wait_for(1)
+    assert msg["To"].addresses[0].addr_spec == "left@example.com"
+
+
+async def test_a_reply_to_a_closed_conversation_opens_a_new_one_for_the_same_visitor(
+    tmp_path: Path, store: Store, listener: SmtpListener, catcher: MailCatcher
+) -> None:
+    conv = await conversation(store)
+    await store.transition(conv.id, "closed", "test", closed_ms=now_ms(), closed_by="agent")
+    to = reply_address(mail_settings(tmp_path, catcher).secret_key, conv.id, DOMAIN)
+    await asyncio.to_thread(deliver, listener.port, reply_mail(to, "One more thing", "<c1@x>"))
+    reopened = await store.open_conversation_of(conv.visitor_id)
+    assert reopened is not None and reopened.id != conv.id and reopened.channel == "email"
+    assert await texts_of(store, reopened.id) == [("visitor", "One more thing")]
