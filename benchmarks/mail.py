@@ -12,14 +12,12 @@ import argparse
 import asyncio
 import json
 import smtplib
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from email.message import EmailMessage
 from typing import Any
-
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from chatserver.backends import mail_outbox as outbox
 from chatserver.backends.db import upgrade
@@ -36,19 +34,33 @@ DOMAIN = "bench.test"
 CONNECTIONS = 4  # inbound SMTP connections at once, as a provider's relay opens them
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-        self.lock = threading.Lock()
+# The sink runs in its own process, as a relay would: in this one it would share the GIL
+# with the worker it measures.
+SINK = """
+import asyncio, sys
+from aiosmtpd.controller import Controller
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        for line in raw.split(b"\r\n"):
+out = open(sys.argv[2], "a", buffering=1)
+
+class Sink:
+    async def handle_DATA(self, server, session, envelope):
+        for line in (envelope.original_content or b"").split(b"\\r\\n"):
             if line.lower().startswith(b"message-id:"):
-                with self.lock:
-                    self.ids.append(line.split(b":", 1)[1].strip().decode())
+                out.write(line.split(b":", 1)[1].strip().decode() + "\\n")
                 break
         return "250 OK"
+
+c = Controller(Sink(), hostname="127.0.0.1", port=int(sys.argv[1]))
+c.start()
+print("ready", flush=True)
+sys.stdin.read()
+c.stop()
+"""
+
+
+def sink_ids(path: str) -> list[str]:
+    with open(path) as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 async def seed(store: Store, n: int) -> list[str]:
@@ -74,10 +86,19 @@ async def seed(store: Store, n: int) -> list[str]:
 
 async def run(n: int) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="livedesk-mail-bench-")
-    sink = Sink()
     sink_port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=sink_port)
-    controller.start()
+    sink_file = f"{tmp}/sink.txt"
+    sink = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SINK,
+        str(sink_port),
+        sink_file,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert sink.stdout is not None
+    assert (await asyncio.wait_for(sink.stdout.readline(), 30)).strip() == b"ready"
     settings = Settings(
         database_url=f"sqlite:///{tmp}/bench.db",
         smtp_url=f"smtp+plain://127.0.0.1:{sink_port}",
@@ -105,7 +126,7 @@ async def run(n: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         await worker.drain()
         out_s = time.perf_counter() - t0
-        sent_ids = list(sink.ids)
+        sent_ids = sink_ids(sink_file)
         rows = await outbox.mails(store.engine)
         out = {
             "queued": queued,
@@ -157,7 +178,8 @@ async def run(n: int) -> dict[str, Any]:
         }
     finally:
         await store.stop()
-        controller.stop()
+        sink.terminate()
+        await sink.wait()
     return {"benchmark": "mail", "mails": n, "outbound": out, "inbound": inbound}
 
 

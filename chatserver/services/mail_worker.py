@@ -14,6 +14,7 @@ same mail again with the same Message-ID, which receiving servers and clients co
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -138,22 +139,36 @@ class MailWorker:
             await self._send_batch(due, claimed_ms + self.retry_ms // 2)
 
     async def _send_batch(self, due: list[outbox.DueMail], deadline_ms: int) -> None:
-        slots = asyncio.Semaphore(CONCURRENCY)
+        """Up to ``CONCURRENCY`` lanes, each with one SMTP connection it sends mail after
+        mail on (a connection per mail would spend most of its time saying hello)."""
+        pending = collections.deque(due)
         late: list[int] = []
 
-        async def one(mail: outbox.DueMail) -> None:
-            async with slots:
-                if now_ms() > deadline_ms:
-                    late.append(mail.id)  # given back, not worked on past half the lease
-                    return
-                await self._carry_out(mail)
+        async def lane() -> None:
+            client: aiosmtplib.SMTP | None = None
+            try:
+                while pending:
+                    mail = pending.popleft()
+                    if now_ms() > deadline_ms:
+                        late.append(mail.id)  # given back, not worked on past half the lease
+                        continue
+                    client = await self._carry_out(mail, client)
+                if client is not None:
+                    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                        await client.quit()
+            finally:
+                if client is not None and client.is_connected:
+                    client.close()
 
-        await asyncio.gather(*(one(mail) for mail in due))
+        await asyncio.gather(*(lane() for _ in range(min(CONCURRENCY, len(due)))))
         await outbox.release(self.engine, late)
 
-    async def _carry_out(self, mail: outbox.DueMail) -> None:
+    async def _carry_out(
+        self, mail: outbox.DueMail, client: aiosmtplib.SMTP | None
+    ) -> aiosmtplib.SMTP | None:
+        """Send one mail and mark it; the connection to go on with (None after a failure)."""
         try:
-            outcome, upto_seq = await self.send_one(mail)
+            outcome, upto_seq, client = await self.send_one(mail, client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -166,27 +181,61 @@ class MailWorker:
                 exc,
             )
             await outbox.retry_later(self.engine, mail.id, repr(exc), now_ms() + wait_ms)
-            return
+            if client is not None and client.is_connected:
+                client.close()
+            return None
         ts = now_ms()
         await self.store.write(lambda conn: outbox.finish(conn, mail, outcome, upto_seq, ts))
+        return client
 
-    async def send_one(self, mail: outbox.DueMail) -> tuple[str, int | None]:
-        """Render and send one claimed mail: ``(outcome, last seq it covers)``."""
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.target.host,
+            port=self.target.port,
+            username=self.target.username,
+            password=self.target.password,
+            use_tls=self.target.use_tls,
+            start_tls=self.target.start_tls,
+            timeout=self.settings.smtp_timeout_s,
+            cert_bundle=self.settings.smtp_ca_file,
+        )
+        await client.connect()  # STARTTLS and login too, as the target says
+        return client
+
+    async def _deliver(
+        self, message: EmailMessage, client: aiosmtplib.SMTP | None
+    ) -> aiosmtplib.SMTP:
+        if client is not None and client.is_connected:
+            try:
+                await client.send_message(message)
+                return client
+            except aiosmtplib.SMTPServerDisconnected:
+                # The server closed an idle connection before taking this mail: nothing
+                # was accepted, so a fresh connection may send it.
+                client.close()
+        client = await self._connect()
+        await client.send_message(message)
+        return client
+
+    async def send_one(
+        self, mail: outbox.DueMail, client: aiosmtplib.SMTP | None = None
+    ) -> tuple[str, int | None, aiosmtplib.SMTP | None]:
+        """Render and send one claimed mail: ``(outcome, last seq it covers, connection)``."""
         conv = await self.store.get_conversation(mail.conversation_id)
         if conv is None:
-            return "refused:gone", None
+            return "refused:gone", None, client
         since = 0
         if mail.kind == outbox.CONTINUITY:
             since = await self.store.read(lambda conn: outbox.last_mailed_seq(conn, conv.id))
             # The visitor came back (a socket open now, or the replies seen): no mail.
             if self.visitor_online(conv.visitor_id) or conv.visitor_seen_seq >= conv.last_seq:
-                return "seen", conv.last_seq
+                return "seen", conv.last_seq, client
         rows = await self.store.messages_after(conv.id, 0, limit=10_000)
         texts = [r for r in rows if r["kind"] == "text"]
         if mail.kind == outbox.CONTINUITY:
             fresh = [r for r in texts if r["seq"] > since and r["author"] == "agent"]
             if not fresh:
-                return "seen", conv.last_seq
+                return "seen", conv.last_seq, client
             first_fresh = fresh[0]["seq"]
             earlier = [r for r in texts if r["seq"] < first_fresh]
             earlier = earlier[-self.settings.mail_thread_messages :]
@@ -201,18 +250,8 @@ class MailWorker:
             self.resume_link(conv.visitor_id, conv.site, mail.language),
             visitor.name if visitor else None,
         )
-        await aiosmtplib.send(
-            message,
-            hostname=self.target.host,
-            port=self.target.port,
-            username=self.target.username,
-            password=self.target.password,
-            use_tls=self.target.use_tls,
-            start_tls=self.target.start_tls,
-            timeout=self.settings.smtp_timeout_s,
-            cert_bundle=self.settings.smtp_ca_file,
-        )
-        return "sent", upto
+        client = await self._deliver(message, client)
+        return "sent", upto, client
 
     def render(
         self,
