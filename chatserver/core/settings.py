@@ -443,14 +443,6 @@ class Settings(BaseSettings):
     mail_per_min_per_sender: float = setting(
         10.0, "inbound mails a minute per sender address (0: no limit)", "mail", ge=0
     )
-    mail_chat_weight: float = setting(
-        0.5,
-        "what a mail-only conversation weighs against an agent's cap (not yet applied: the "
-        "router counts it as a chat)",
-        "mail",
-        gt=0,
-        le=1,
-    )
     # --- end mail ---
 
     def router_config(self) -> RouterConfig:

@@ -660,3 +660,39 @@ async def test_a_reply_to_a_closed_conversation_opens_a_new_one_for_the_same_vis
     reopened = await store.open_conversation_of(conv.visitor_id)
     assert reopened is not None and reopened.id != conv.id and reopened.channel == "email"
     assert await texts_of(store, reopened.id) == [("visitor", "One more thing")]
+
+
+async def test_an_agents_reply_to_a_visitor_still_on_the_page_is_not_mailed(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    settings = mail_settings(tmp_path, catcher, smtp_ingest_port=None)
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    store = Store(settings.database_url)
+    await store.start()
+    try:
+        cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        agent = await connect_agent(server, cookie)
+        await agent.recv_type("welcome")
+        visitor, token = await connect_visitor(server)
+        await visitor.recv_type("welcome")
+        conv_id = (await visitor.send_text("Still here"))["conversation_id"]
+        await agent.recv_type("assigned", timeout=20)
+        conv = await store.get_conversation(conv_id)
+        assert conv is not None
+        row = await store.get_visitor(conv.visitor_id)
+        assert row is not None
+        row.email = VISITOR_EMAIL
+        await store.save_visitor(row)
+        await agent.send_text("Reply while you are here", conversation_id=conv_id)
+        await visitor.recv_type("message", timeout=20)
+
+        async def done() -> Any:
+            rows = await outbox.mails(store.engine, conv_id)
+            return rows and rows[0]["outcome"]
+
+        assert await until(done, "the continuity mail settled", timeout=20) == "seen"
+        assert catcher.received() == []
+    finally:
+        await store.stop()
+        server.stop()
