@@ -59,6 +59,8 @@ class Conversation(SQLModel, table=True):
     agent_id: int | None = Field(default=None, foreign_key="agents.id", index=True)
     team: str | None = Field(default=None, max_length=64)
     language: str | None = Field(default=None, max_length=16)
+    # How it began: "chat" (the widget) or "email" (a mail to the support address).
+    channel: str = Field(default="chat", max_length=16, sa_column_kwargs={"server_default": "chat"})
     created_ms: int = Field(sa_type=sa.BigInteger)
     assigned_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
     first_human_reply_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
@@ -145,6 +147,31 @@ class CustomerNote(SQLModel, table=True):
     author_agent_id: int = Field(foreign_key="agents.id")
     body: str = Field(sa_type=sa.Text)
     created_ms: int = Field(sa_type=sa.BigInteger, index=True)
+
+
+class MailOutbox(SQLModel, table=True):
+    """Every mail the hub sends, written before it is sent (``backends/mail_outbox.py``)."""
+
+    __tablename__ = "mail_outbox"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # What made it due: one pending continuity mail per conversation merges a burst of replies.
+    key: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    kind: str = Field(max_length=16)  # continuity, transcript
+    conversation_id: str = Field(max_length=32, index=True)
+    to_addr: str = Field(max_length=320)
+    language: str | None = Field(default=None, max_length=16)
+    # Fixed when the row is written: every attempt sends the same Message-ID, and a reply's
+    # In-Reply-To finds the conversation by it.
+    message_id: str = Field(max_length=250, sa_column_kwargs={"unique": True})
+    created_ms: int = Field(sa_type=sa.BigInteger)
+    not_before_ms: int = Field(sa_type=sa.BigInteger, index=True)
+    attempts: int = Field(default=0)
+    # The last seq the mail covers, set when it is rendered.
+    upto_seq: int | None = Field(default=None)
+    sent_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
+    outcome: str | None = Field(default=None, max_length=32)  # sent, seen, refused:…
+    last_error: str | None = Field(default=None, max_length=500)
 
 
 def _load_other_tables() -> None:

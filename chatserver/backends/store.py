@@ -40,6 +40,7 @@ from chatserver.backends.db import (
     make_engine,
     make_sqlite_sync_engine,
 )
+from chatserver.backends.mail_outbox import record_continuity
 from chatserver.backends.models import (
     OPEN_STATES,
     Agent,
@@ -96,6 +97,15 @@ class Append:
     client_msg_id: str | None = None
     # Only the system's own last words (the "closed" event) may follow a close.
     allow_closed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MailContinuity:
+    """Set on the store when mail is on: how long an agent's reply waits for the visitor
+    before it goes by mail, and the domain of its Message-ID."""
+
+    after_ms: int
+    domain: str
 
 
 @dataclass(slots=True)
@@ -200,8 +210,11 @@ _INSERT = sa.text(
 )
 
 
-def write_batch(conn: Connection, items: list[Append]) -> list[Appended | Exception]:
-    """Sequence and insert a batch in the caller's transaction; one outcome per item."""
+def write_batch(
+    conn: Connection, items: list[Append], mail: MailContinuity | None = None
+) -> list[Appended | Exception]:
+    """Sequence and insert a batch in the caller's transaction; one outcome per item.
+    With ``mail``, an agent's reply also makes a continuity mail due (``mail_outbox``)."""
     ts = now_ms()
     results: list[Appended | Exception | None] = [None] * len(items)
     conv_ids = sorted({it.conversation_id for it in items})
@@ -255,6 +268,11 @@ def write_batch(conn: Connection, items: list[Append]) -> list[Appended | Except
         conn.execute(_INSERT, rows)
         # The debit falls due in the reply's own transaction: no crash can split them.
         record_reply_due(conn, first_reply, ts)
+        if mail is not None:
+            replied = [
+                r["conversation_id"] for r in rows if r["author"] == "agent" and r["kind"] == "text"
+            ]
+            record_continuity(conn, replied, ts, mail.after_ms, mail.domain)
     for i, outcome in enumerate(results):
         if isinstance(outcome, _SameAs):
             original = results[outcome.index]
@@ -357,6 +375,8 @@ class Store:
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
+        # Set by the composition root when outbound mail is configured.
+        self.mail: MailContinuity | None = None
 
     async def start(self) -> None:
         self.writer.start()
@@ -549,7 +569,7 @@ class Store:
         )
 
     async def open_conversation(
-        self, visitor_id: str, site: str, language: str | None
+        self, visitor_id: str, site: str, language: str | None, channel: str = "chat"
     ) -> tuple[Conversation, bool]:
         """The visitor's open conversation, created if there is none. ``(conv, created)``."""
         ts = now_ms()
@@ -559,6 +579,7 @@ class Store:
             "site": site,
             "state": "bot",
             "language": language,
+            "channel": channel,
             "created_ms": ts,
             "last_seq": 0,
             "visitor_seen_seq": 0,
@@ -782,7 +803,9 @@ class GroupCommitter:
         items = [p.item for p in batch]
         outcomes: list[Appended | Exception]
         try:
-            outcomes = await self.store.write(lambda conn: write_batch(conn, items))
+            outcomes = await self.store.write(
+                lambda conn: write_batch(conn, items, self.store.mail)
+            )
         except StoreUnavailable as exc:
             outcomes = [exc] * len(batch)
         except Exception as exc:
@@ -826,7 +849,9 @@ class GroupCommitter:
         """One item in its own transaction: its outcome, a refusal included."""
         for _attempt in range(2):
             try:
-                return (await self.store.write(lambda conn: write_batch(conn, [item])))[0]
+                return (
+                    await self.store.write(lambda conn: write_batch(conn, [item], self.store.mail))
+                )[0]
             except StoreUnavailable as exc:
                 return exc
             except IntegrityError:

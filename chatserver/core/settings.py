@@ -32,6 +32,7 @@ SECTIONS = (
     "kb",
     "dashboard",
     "billing",
+    "mail",
 )
 
 _ROUTER = RouterConfig()
@@ -426,6 +427,67 @@ class Settings(BaseSettings):
         gt=0,
     )
     # --- end billing ---
+
+    # --- mail (chatserver/services/mail*.py): e-mail as a channel ---
+    smtp_url: str | None = setting(
+        None,
+        "outbound SMTP: `smtp://user:pass@host:587` (STARTTLS when offered), "
+        "`smtps://host:465` (TLS), `smtp+plain://host:25` (no TLS, a local relay); unset: no mail",
+        "mail",
+    )
+    mail_from: str = setting(
+        "support@localhost", "the From address of every mail the hub sends", "mail"
+    )
+    mail_reply_domain: str = setting(
+        "localhost", "replies come back to `reply+<token>@` this domain", "mail"
+    )
+    support_address: str | None = setting(
+        None, "new mail to this address opens a conversation (the `email` channel)", "mail"
+    )
+    mail_continuity_after_s: float = setting(
+        120.0,
+        "an agent's reply a visitor has neither seen nor a socket open for this long goes by "
+        "e-mail (a burst in the meantime is one mail)",
+        "mail",
+        ge=0,
+    )
+    mail_poll_s: float = setting(
+        2.0, "the mail worker looks for mail another process left this often", "mail", gt=0
+    )
+    mail_retry_s: float = setting(
+        60.0,
+        "the longest wait between two attempts at one mail, and how long a process that died "
+        "sending one keeps it from the others",
+        "mail",
+        gt=0,
+    )
+    mail_thread_messages: int = setting(
+        10, "messages of the recent thread quoted in a mail", "mail", ge=1, le=100
+    )
+    smtp_timeout_s: float = setting(30.0, "one SMTP exchange's timeout", "mail", gt=0)
+    smtp_ca_file: str | None = setting(
+        None,
+        "a PEM file of the CAs the SMTP server's certificate is checked against (unset: the "
+        "system's); the certificate and its host name are always checked",
+        "mail",
+    )
+    smtp_ingest_port: int | None = setting(
+        None, "`livedesk serve` listens for inbound mail (SMTP) on this port", "mail"
+    )
+    smtp_ingest_host: str = setting("127.0.0.1", "… on this address", "mail")
+    mail_inbound_secret: str | None = setting(
+        None,
+        "the shared secret of `POST /api/mail/inbound` (header `X-Livedesk-Mail-Secret`); "
+        "unset: the endpoint is off",
+        "mail",
+    )
+    mail_max_bytes: int = setting(
+        10 * 1024 * 1024, "the largest inbound mail accepted", "mail", ge=1024
+    )
+    mail_per_min_per_sender: float = setting(
+        10.0, "inbound mails a minute per sender address (0: no limit)", "mail", ge=0
+    )
+    # --- end mail ---
 
     def router_config(self) -> RouterConfig:
         """The router's config: every ``RouterConfig`` field, read from its setting."""

@@ -34,6 +34,7 @@ from chatserver.services.login_guard import LoginGuard
 from chatserver.services.visitor_purge import VisitorPurger
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
 from chatserver.web import api, desk, kb_api, pages, planning, visitors
+from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
 from chatserver.web.http_body import STORE_ERROR_HANDLERS
@@ -165,6 +166,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(watcher.stop)
             purger.start()
             started.push_async_callback(purger.stop)
+            await _start_mail(app, settings, store, hub, started)
             app.state.ready = True
             try:
                 yield
@@ -190,6 +192,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         *billing_routes,
         *desk.routes,
         *planning.routes,
+        *mail_routes.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]
@@ -215,3 +218,53 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.state.limits = Limits(settings)
     app.state.ready = False
     return app
+
+
+async def _start_mail(
+    app: Starlette, settings: Settings, store: Store, hub: Hub, started: contextlib.AsyncExitStack
+) -> None:
+    """Outbound mail (the outbox worker) when ``SMTP_URL`` is set; inbound mail (the HTTP
+    endpoint, and the SMTP listener when ``SMTP_INGEST_PORT`` is set) always threads into
+    conversations."""
+    from chatserver.backends.models import Conversation
+    from chatserver.backends.store import MailContinuity
+    from chatserver.services.mail_ingest import MailIngest
+
+    async def opened(conv: Conversation) -> None:
+        # Routed like a chat: the router counts it as one against the agent's cap
+        # (MAIL_CHAT_WEIGHT is not applied yet; see docs/operations.md).
+        hub.remember(conv)
+        if hub.dispatch is not None:
+            await hub.dispatch.conversation_waiting(conv)
+
+    app.state.mail_ingest = ingest = MailIngest(store, settings, on_opened=opened)
+    if settings.smtp_url:
+        from chatserver.services.mail_worker import MailWorker
+
+        tokens: Tokens = app.state.tokens
+
+        def resume_link(visitor_id: str, site: str, language: str | None) -> str | None:
+            if not settings.public_url:
+                return None
+            token = tokens.issue_visitor_token(visitor_id, site, language)
+            return f"{settings.public_url.rstrip('/')}/?livedesk_resume={token}"
+
+        worker = MailWorker(
+            store,
+            settings,
+            visitor_online=lambda visitor_id: visitor_id in hub.visitors,
+            resume_link=resume_link,
+        )
+        store.mail = MailContinuity(
+            int(settings.mail_continuity_after_s * 1000), settings.mail_reply_domain
+        )
+        app.state.mail_worker = worker
+        worker.start()
+        started.push_async_callback(worker.stop)
+    if settings.smtp_ingest_port is not None:
+        from chatserver.services.mail_smtpd import SmtpListener
+
+        listener = SmtpListener(ingest, settings)
+        await listener.start()
+        app.state.smtp_listener = listener
+        started.push_async_callback(listener.stop)

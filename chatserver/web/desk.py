@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from chatserver.backends import desk_queries as q
+from chatserver.backends.mail_outbox import channel_counts
 from chatserver.backends.models import OPEN_STATES, Conversation
 from chatserver.backends.store import Store, now_ms
 from chatserver.billing import ledger
@@ -146,9 +147,10 @@ async def conversation_detail(request: Request) -> Response:
         past = q.past_conversations(conn, conv.visitor_id, email, conv.id)
         orders = q.orders_of(conn, email) if email else []
         notes = q.notes_of(conn, conv.visitor_id, email)
-        return past, orders, notes, q.agent_names(conn)
+        counts = channel_counts(conn, conv.id)
+        return past, orders, notes, q.agent_names(conn), counts
 
-    past, orders, notes, names = await state.store.read(read)
+    past, orders, notes, names, counts = await state.store.read(read)
     for p in past:
         p["agent_name"] = names.get(p.pop("agent_id") or -1)
     for n in notes:
@@ -165,6 +167,8 @@ async def conversation_detail(request: Request) -> Response:
                 "last_seq": conv.last_seq,
                 "tags": reports.split_tags(conv.tags),
                 "outcome": conv.outcome,
+                "channel": conv.channel,
+                "messages_by_channel": counts,
             },
             "customer": {
                 "visitor_id": conv.visitor_id,
