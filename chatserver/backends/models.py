@@ -147,6 +147,33 @@ class CustomerNote(SQLModel, table=True):
     created_ms: int = Field(sa_type=sa.BigInteger, index=True)
 
 
+class SettingValue(SQLModel, table=True):
+    """A setting changed in the admin screens: it overlays the environment's value (see
+    ``services/settings.py``). ``value`` is JSON, so ``null`` (a timeout switched off) is a
+    value too; a row is deleted when the admin resets the setting to its default."""
+
+    __tablename__ = "setting_values"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=sa.Text)
+    updated_ms: int = Field(sa_type=sa.BigInteger)
+    updated_by: int | None = Field(default=None, foreign_key="agents.id")
+
+
+class SettingAudit(SQLModel, table=True):
+    """Who changed which setting, when, from what to what (JSON; NULL: the default)."""
+
+    __tablename__ = "setting_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True)
+    before: str | None = Field(default=None, sa_type=sa.Text)
+    after: str | None = Field(default=None, sa_type=sa.Text)
+    actor_id: int | None = Field(default=None, foreign_key="agents.id")
+    actor: str = Field(max_length=320)
+    at_ms: int = Field(sa_type=sa.BigInteger, index=True)
+
+
 def _load_other_tables() -> None:
     # kb and billing own their tables; importing them registers them on the shared metadata.
     import importlib

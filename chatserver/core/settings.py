@@ -32,6 +32,24 @@ SECTIONS = (
     "kb",
     "dashboard",
     "billing",
+    "admin",
+)
+
+# The knobs an admin may change in the browser while the hub runs (each node re-reads them
+# on a `settings_changed` frame and applies them at once). Everything else is read once at
+# start (connection pools, secrets, socket limits, the edge) and stays env-only.
+EDITABLE = (
+    "routing_policy",
+    "default_agent_cap",
+    "auto_accept",
+    "accept_timeout_s",
+    "reoffer_after_s",
+    "disconnect_grace_s",
+    "language_fallback_s",
+    "first_reply_timeout_s",
+    "business_hours",
+    "timezone",
+    "holidays",
 )
 
 _ROUTER = RouterConfig()
@@ -250,7 +268,7 @@ class Settings(BaseSettings):
 
     # --- routing (router.RouterConfig is built from these; its defaults are theirs) ---
     default_agent_cap: int = routed(
-        "default_cap", "chats per agent unless set per agent (1–10; 4–6 recommended)"
+        "default_cap", "chats per agent unless set per agent (1–10; 4–6 recommended)", ge=1, le=10
     )
     routing_policy: Policy = routed("policy", "`least_loaded` or `round_robin`")
     auto_accept: bool = routed(
@@ -382,6 +400,15 @@ class Settings(BaseSettings):
         gt=0,
     )
     # --- end billing ---
+
+    # --- admin: settings changed in the browser ---
+    locked_settings: list[str] = listing(
+        'names of editable settings (e.g. `["auto_accept"]`) the admin screens may not '
+        "change: the environment's value is final and a stored value for them is ignored; "
+        "every other editable setting takes the value saved in the admin screens over the "
+        "environment's, which stays its default",
+        "admin",
+    )
 
     def router_config(self) -> RouterConfig:
         """The router's config: every ``RouterConfig`` field, read from its setting."""

@@ -14,7 +14,10 @@ from chatserver.live.auth import current_principal
 templates = Environment(
     loader=FileSystemLoader(agentdesk.TEMPLATES_DIR),
     autoescape=select_autoescape(default=True, default_for_string=True),
+    extensions=["jinja2.ext.i18n"],
 )
+# English until a page is rendered with a catalog (the admin screens pass their own).
+templates.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 
 
 def _render(name: str, status_code: int = 200, **context: object) -> HTMLResponse:

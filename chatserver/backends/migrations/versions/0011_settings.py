@@ -1,0 +1,40 @@
+"""Settings changed in the admin screens, and their audit trail.
+
+Revision ID: 0011_settings
+Revises: 0008_sender_msg_dedup
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011_settings"
+down_revision = "0008_sender_msg_dedup"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "setting_values",
+        sa.Column("name", sa.String(64), primary_key=True),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("updated_ms", sa.BigInteger(), nullable=False),
+        sa.Column("updated_by", sa.Integer(), sa.ForeignKey("agents.id"), nullable=True),
+    )
+    op.create_table(
+        "setting_audit",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("name", sa.String(64), nullable=False),
+        sa.Column("before", sa.Text(), nullable=True),
+        sa.Column("after", sa.Text(), nullable=True),
+        sa.Column("actor_id", sa.Integer(), sa.ForeignKey("agents.id"), nullable=True),
+        sa.Column("actor", sa.String(320), nullable=False),
+        sa.Column("at_ms", sa.BigInteger(), nullable=False),
+    )
+    op.create_index("ix_setting_audit_name", "setting_audit", ["name"])
+    op.create_index("ix_setting_audit_at_ms", "setting_audit", ["at_ms"])
+
+
+def downgrade() -> None:
+    op.drop_table("setting_audit")
+    op.drop_table("setting_values")
