@@ -44,6 +44,11 @@
     return body;
   }
 
+  // Show what the server now holds; the page says `done` again after the reload.
+  function reloadSaying(done) {
+    location.assign(location.pathname + "?done=" + done);
+  }
+
   async function send(url, body, done) {
     say("Saving…");
     try {
@@ -62,19 +67,19 @@
     event.preventDefault();
     if (!form.reportValidity()) return;
     const ok = await send(form.dataset.api, payload(form), "Saved.");
-    if (ok && form.dataset.kind !== "agent") location.reload();
+    if (ok && form.dataset.kind !== "agent") reloadSaying("saved");
   });
 
   document.addEventListener("click", async (event) => {
     const reset = event.target.closest("[data-reset]");
     if (reset) {
-      if (await send("/api/admin/settings", { reset: [reset.dataset.reset] }, "Back to the default.")) location.reload();
+      if (await send("/api/admin/settings", { reset: [reset.dataset.reset] }, "Back to the default.")) reloadSaying("reset");
       return;
     }
     const off = event.target.closest("[data-deactivate]");
     if (off) {
       if (!confirm("Deactivate " + off.dataset.name + "? Their sessions end at once.")) return;
-      if (await send("/api/desk/agents/" + off.dataset.deactivate + "/deactivate", {}, "Deactivated.")) location.reload();
+      if (await send("/api/desk/agents/" + off.dataset.deactivate + "/deactivate", {}, "Deactivated.")) reloadSaying("deactivated");
       return;
     }
     const edit = event.target.closest("[data-edit-canned]");

@@ -80,9 +80,19 @@ async def _staff_page(request: Request, role: str) -> Principal | Response:
     return principal
 
 
-def _page(name: str, principal: Principal, current: str, **context: Any) -> Response:
+# What a page says after admin.js reloaded it following a write (``?done=``): a fixed
+# message per code, so a link cannot make the page say anything else.
+DONE = {"saved": "Saved.", "reset": "Back to the default.", "deactivated": "Deactivated."}
+
+
+def _page(
+    request: Request, name: str, principal: Principal, current: str, **context: Any
+) -> Response:
     nav = [(href, label, href == current) for href, label, role in NAV if principal.has_role(role)]
-    return _private(_render(name, agent=principal, csrf=principal.csrf, nav=nav, **context))
+    done = DONE.get(request.query_params.get("done", ""), "")
+    return _private(
+        _render(name, agent=principal, csrf=principal.csrf, nav=nav, done=done, **context)
+    )
 
 
 def _shown(kind: str, value: Any) -> Any:
@@ -127,6 +137,7 @@ async def routing_page(request: Request) -> Response:
         return principal
     live: LiveSettings = request.app.state.live_settings
     return _page(
+        request,
         "admin_routing.html",
         principal,
         "/admin/routing",
@@ -166,6 +177,7 @@ async def agents_page(request: Request) -> Response:
         return principal
     agents = await request.app.state.store.list_agents()
     return _page(
+        request,
         "admin_agents.html",
         principal,
         "/admin/agents",
@@ -222,7 +234,7 @@ async def canned_page(request: Request) -> Response:
     if isinstance(principal, Response):
         return principal
     replies = await request.app.state.store.read(canned_replies)
-    return _page("admin_canned.html", principal, "/admin/canned", replies=replies)
+    return _page(request, "admin_canned.html", principal, "/admin/canned", replies=replies)
 
 
 async def admin_home(request: Request) -> Response:
