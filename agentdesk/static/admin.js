@@ -6,6 +6,9 @@
   const { api } = window.Desk;
   const status = document.getElementById("status");
 
+  // The page's own words, rendered by the server in the agent's language.
+  const words = status.dataset;
+
   function say(text, failed) {
     status.textContent = text;
     status.classList.toggle("error", Boolean(failed));
@@ -39,7 +42,7 @@
     const body = {};
     for (const input of form.elements) {
       if (!input.name) continue;
-      body[input.name] = input.type === "number" ? parseInt(input.value, 10) : input.value;
+      body[input.name] = input.type === "number" ? parseInt(input.value, 10) : input.value.trim();
     }
     return body;
   }
@@ -50,13 +53,13 @@
   }
 
   async function send(url, body, done) {
-    say("Saving…");
+    say(words.saving);
     try {
       await api("POST", url, body);
       say(done);
       return true;
     } catch (error) {
-      say("Not saved: " + error.message, true);
+      say(words.failed + " " + error.message, true);
       return false;
     }
   }
@@ -66,20 +69,55 @@
     if (!form) return;
     event.preventDefault();
     if (!form.reportValidity()) return;
-    const ok = await send(form.dataset.api, payload(form), "Saved.");
-    if (ok && form.dataset.kind !== "agent") reloadSaying("saved");
+    const kind = form.dataset.kind;
+    if (kind === "invite-agent") {
+      say(words.saving);
+      try {
+        const made = await api("POST", form.dataset.api, payload(form));
+        const result = document.getElementById("invite-result");
+        document.getElementById("invite-link").value = made.link;
+        result.hidden = false;
+        say(words.invited);
+        document.getElementById("invite-link").select();
+      } catch (error) {
+        say(words.failed + " " + error.message, true);
+      }
+      return;
+    }
+    if (kind === "invite") {
+      // The invitation link itself is the credential: it is posted back to its own address.
+      if (await send(location.pathname, payload(form), words.passwordSet)) {
+        form.hidden = true;
+        document.querySelector("main").append(Object.assign(document.createElement("a"), { href: "/login", textContent: words.logIn }));
+      }
+      return;
+    }
+    const ok = await send(form.dataset.api, payload(form), words.saved);
+    if (ok && kind !== "agent") reloadSaying("saved");
   });
 
   document.addEventListener("click", async (event) => {
     const reset = event.target.closest("[data-reset]");
     if (reset) {
-      if (await send("/api/admin/settings", { reset: [reset.dataset.reset] }, "Back to the default.")) reloadSaying("reset");
+      if (await send("/api/admin/settings", { reset: [reset.dataset.reset] }, words.reset)) reloadSaying("reset");
       return;
     }
     const off = event.target.closest("[data-deactivate]");
     if (off) {
-      if (!confirm("Deactivate " + off.dataset.name + "? Their sessions end at once.")) return;
-      if (await send("/api/desk/agents/" + off.dataset.deactivate + "/deactivate", {}, "Deactivated.")) reloadSaying("deactivated");
+      if (!confirm(off.dataset.name + ": " + words.confirmDeactivate)) return;
+      if (await send("/api/desk/agents/" + off.dataset.deactivate + "/deactivate", {}, words.deactivated)) reloadSaying("deactivated");
+      return;
+    }
+    const copy = event.target.closest("[data-copy]");
+    if (copy) {
+      const field = document.getElementById(copy.dataset.copy);
+      field.select();
+      try {
+        await navigator.clipboard.writeText(field.value);
+        say(words.copied);
+      } catch {
+        say(words.copyByHand);
+      }
       return;
     }
     const edit = event.target.closest("[data-edit-canned]");

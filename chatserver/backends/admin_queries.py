@@ -12,7 +12,9 @@ from kb.models import KbCannedReply
 
 agents_t: sa.Table = Agent.__table__  # type: ignore[attr-defined]
 # What an admin may change about an agent without ending their sessions.
-PROFILE_FIELDS = frozenset({"name", "role", "cap", "teams", "languages"})
+PROFILE_FIELDS = frozenset(
+    {"name", "role", "cap", "teams", "languages", "ui_language", "time_zone"}
+)
 
 
 def update_agent(conn: Connection, agent_id: int, values: dict[str, Any]) -> bool:

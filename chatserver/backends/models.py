@@ -38,6 +38,10 @@ class Agent(SQLModel, table=True):
     # Bumped on password change or deactivation: every cookie carrying an older value is dead.
     session_version: int = Field(default=1)
     created_ms: int = Field(sa_type=sa.BigInteger)
+    # The agent's own language and time zone for the desk's pages (None: the browser's
+    # language, UTC).
+    ui_language: str | None = Field(default=None, max_length=16)
+    time_zone: str | None = Field(default=None, max_length=64)
 
 
 class Conversation(SQLModel, table=True):

@@ -9,10 +9,14 @@ forms; ``agentdesk/static/admin.js`` sends them as JSON and says what happened.
 
 from __future__ import annotations
 
+import asyncio
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -20,18 +24,39 @@ from starlette.routing import Route
 
 from chatserver.backends.admin_queries import canned_replies, update_agent
 from chatserver.core.settings import EDITABLE, Settings
-from chatserver.live.auth import ROLES, Principal, current_principal, require_csrf
+from chatserver.live.auth import (
+    ROLES,
+    Principal,
+    current_principal,
+    hash_password,
+    require_csrf,
+    same_origin_or_absent,
+)
 from chatserver.services.settings import Actor, InvalidSetting, LiveSettings, editable
+from chatserver.web.desk import MIN_PASSWORD
 from chatserver.web.http_body import json_object
+from chatserver.web.i18n import LANGUAGES, N_, language_of, negotiate, translations, when
 from chatserver.web.pages import _private, _render
 
 ADMIN = "admin"
 MIN_CAP, MAX_CAP = 1, 10
 NAV = (
-    ("/admin/routing", "Routing and hours", ADMIN),
-    ("/admin/agents", "Agents", ADMIN),
-    ("/admin/canned", "Canned replies", "supervisor"),
+    ("/admin/routing", N_("Routing and hours"), ADMIN),
+    ("/admin/agents", N_("Agents"), ADMIN),
+    ("/admin/canned", N_("Canned replies"), "supervisor"),
+    ("/admin/me", N_("My language and time zone"), "agent"),
 )
+# Each language in its own name: whoever cannot read the current one still finds theirs.
+LANGUAGE_NAMES = {
+    "en": "English",
+    "sl": "Slovenščina",
+    "lt": "Lietuvių",
+    "ro": "Română",
+    "ru": "Русский",
+    "sr-Latn": "Srpski (latinica)",
+    "sr-Cyrl": "Српски (ћирилица)",
+}
+ROLE_LABELS = {"agent": N_("Agent"), "supervisor": N_("Supervisor"), "admin": N_("Admin")}
 # How each editable setting is entered; admin.js turns the form's text into this JSON type.
 KINDS: dict[str, str] = {
     "routing_policy": "choice",
@@ -48,50 +73,71 @@ KINDS: dict[str, str] = {
 }
 CHOICES = {"routing_policy": ("least_loaded", "round_robin")}
 LABELS = {
-    "routing_policy": "Routing policy",
-    "default_agent_cap": "Default chats per agent",
-    "auto_accept": "Offers are accepted automatically",
-    "accept_timeout_s": "Offer answer timeout (seconds)",
-    "reoffer_after_s": "Offer a passed chat again after (seconds; empty: never)",
-    "disconnect_grace_s": "Disconnect grace (seconds)",
-    "language_fallback_s": "Any language after (seconds; empty: never)",
-    "first_reply_timeout_s": "Move a chat with no first reply after (seconds; empty: never)",
-    "business_hours": "Business hours (empty: always open)",
-    "timezone": "Time zone",
-    "holidays": "Holidays (one ISO date a line)",
+    "routing_policy": N_("Routing policy"),
+    "default_agent_cap": N_("Default chats per agent"),
+    "auto_accept": N_("Offers are accepted automatically"),
+    "accept_timeout_s": N_("Offer answer timeout (seconds)"),
+    "reoffer_after_s": N_("Offer a passed chat again after (seconds; empty: never)"),
+    "disconnect_grace_s": N_("Disconnect grace (seconds)"),
+    "language_fallback_s": N_("Any language after (seconds; empty: never)"),
+    "first_reply_timeout_s": N_("Move a chat with no first reply after (seconds; empty: never)"),
+    "business_hours": N_("Business hours (empty: always open)"),
+    "timezone": N_("Time zone"),
+    "holidays": N_("Holidays (one ISO date a line)"),
 }
 assert set(KINDS) == set(EDITABLE) == set(LABELS)
 
 
-async def _staff_page(request: Request, role: str) -> Principal | Response:
-    """The principal, or the response to send instead (login, or 403 for a lower role)."""
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at an admin page, in which language and time zone."""
+
+    principal: Principal
+    language: str
+    time_zone: str | None
+
+
+async def _staff_page(request: Request, role: str) -> Viewer | Response:
+    """The viewer, or the response to send instead (login, or 403 for a lower role)."""
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
+    agent = await request.app.state.store.get_agent(principal.agent_id)
+    language = (agent and language_of(agent.ui_language)) or negotiate(
+        request.headers.get("accept-language")
+    )
     if not principal.has_role(role):
+        refused = translations(language).gettext(N_("This page is for admins."))
         return _private(
-            _render(
-                "forbidden.html",
-                agent=principal,
-                status_code=403,
-                message="This page is for admins.",
-            )
+            _render("forbidden.html", agent=principal, status_code=403, message=refused)
         )
-    return principal
+    return Viewer(principal, language, agent.time_zone if agent else None)
 
 
 # What a page says after admin.js reloaded it following a write (``?done=``): a fixed
 # message per code, so a link cannot make the page say anything else.
-DONE = {"saved": "Saved.", "reset": "Back to the default.", "deactivated": "Deactivated."}
+DONE = {
+    "saved": N_("Saved."),
+    "reset": N_("Back to the default."),
+    "deactivated": N_("Deactivated."),
+}
 
 
-def _page(
-    request: Request, name: str, principal: Principal, current: str, **context: Any
-) -> Response:
+def _page(request: Request, name: str, viewer: Viewer, current: str, **context: Any) -> Response:
+    principal = viewer.principal
     nav = [(href, label, href == current) for href, label, role in NAV if principal.has_role(role)]
     done = DONE.get(request.query_params.get("done", ""), "")
     return _private(
-        _render(name, agent=principal, csrf=principal.csrf, nav=nav, done=done, **context)
+        _render(
+            name,
+            language=viewer.language,
+            agent=principal,
+            csrf=principal.csrf,
+            nav=nav,
+            done=done,
+            role_labels=ROLE_LABELS,
+            **context,
+        )
     )
 
 
@@ -126,23 +172,27 @@ def _settings_rows(live: LiveSettings) -> list[dict[str, Any]]:
     ]
 
 
-def _audit_row(entry: dict[str, Any]) -> dict[str, Any]:
+def _audit_row(entry: dict[str, Any], viewer: Viewer) -> dict[str, Any]:
     moment = datetime.fromtimestamp(entry["at_ms"] / 1000, UTC)
-    return {**entry, "iso": moment.isoformat(), "when": moment.strftime("%Y-%m-%d %H:%M UTC")}
+    return {
+        **entry,
+        "iso": moment.isoformat(),
+        "when": when(moment, viewer.language, viewer.time_zone),
+    }
 
 
 async def routing_page(request: Request) -> Response:
-    principal = await _staff_page(request, ADMIN)
-    if isinstance(principal, Response):
-        return principal
+    viewer = await _staff_page(request, ADMIN)
+    if isinstance(viewer, Response):
+        return viewer
     live: LiveSettings = request.app.state.live_settings
     return _page(
         request,
         "admin_routing.html",
-        principal,
+        viewer,
         "/admin/routing",
         rows=_settings_rows(live),
-        audit=[_audit_row(e) for e in (await live.audit())[:50]],
+        audit=[_audit_row(e, viewer) for e in (await live.audit())[:50]],
     )
 
 
@@ -172,17 +222,18 @@ async def save_settings(request: Request) -> Response:
 
 
 async def agents_page(request: Request) -> Response:
-    principal = await _staff_page(request, ADMIN)
-    if isinstance(principal, Response):
-        return principal
+    viewer = await _staff_page(request, ADMIN)
+    if isinstance(viewer, Response):
+        return viewer
     agents = await request.app.state.store.list_agents()
     return _page(
         request,
         "admin_agents.html",
-        principal,
+        viewer,
         "/admin/agents",
         agents=agents,
         roles=ROLES,
+        default_cap=request.app.state.settings.default_agent_cap,
         min_cap=MIN_CAP,
         max_cap=MAX_CAP,
     )
@@ -217,6 +268,7 @@ async def save_agent(request: Request) -> Response:
     for field in ("teams", "languages"):
         if field in body:
             values[field] = _words(body[field], field)
+    values.update(_preferences(body))
     if not values:
         raise HTTPException(400, "nothing to change")
     found = await state.store.write(lambda conn: update_agent(conn, agent_id, values))
@@ -226,15 +278,128 @@ async def save_agent(request: Request) -> Response:
     return JSONResponse({"ok": True, "changed": sorted(values)})
 
 
+def _preferences(body: dict[str, Any]) -> dict[str, Any]:
+    """An agent's desk language and time zone from a request body ("" clears either)."""
+    values: dict[str, Any] = {}
+    if "ui_language" in body:
+        language = body["ui_language"] or None
+        if language is not None and language not in LANGUAGES:
+            raise HTTPException(400, f"`ui_language` must be one of {', '.join(LANGUAGES)}")
+        values["ui_language"] = language
+    if "time_zone" in body:
+        zone = body["time_zone"] or None
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError, TypeError):
+                raise HTTPException(400, "`time_zone` must be an IANA time zone") from None
+        values["time_zone"] = zone
+    return values
+
+
+async def me_page(request: Request) -> Response:
+    viewer = await _staff_page(request, "agent")
+    if isinstance(viewer, Response):
+        return viewer
+    agent = await request.app.state.store.get_agent(viewer.principal.agent_id)
+    return _page(
+        request,
+        "admin_me.html",
+        viewer,
+        "/admin/me",
+        languages=LANGUAGE_NAMES,
+        me=agent,
+        now=when(datetime.now(UTC), viewer.language, viewer.time_zone),
+    )
+
+
+async def save_me(request: Request) -> Response:
+    """Every agent sets their own desk language and time zone."""
+    principal = await require_csrf(request, "agent")
+    values = _preferences(await json_object(request))
+    if not values:
+        raise HTTPException(400, "nothing to change")
+    await request.app.state.store.write(lambda conn: update_agent(conn, principal.agent_id, values))
+    return JSONResponse({"ok": True})
+
+
+# ---------------------------------------------------------------------------- invitations
+# An invited agent has no password (``INVITED`` is no argon2 hash: every login fails) until
+# they open their link and choose one. The link names the agent and their session version;
+# choosing a password bumps that version, so the link works once.
+
+INVITED = "!invited"
+INVITE_TTL_S = 7 * 24 * 3600
+
+
+def _invites(request: Request) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(request.app.state.settings.secret_key, salt="livedesk.invite")
+
+
+async def invite(request: Request) -> Response:
+    """``{"email", "name", "role", "cap"}`` → a new agent and their one-time link."""
+    await require_csrf(request, ADMIN)
+    state = request.app.state
+    body = await json_object(request)
+    email, name = body.get("email"), body.get("name")
+    role, cap = body.get("role", "agent"), body.get("cap", state.settings.default_agent_cap)
+    if not isinstance(email, str) or "@" not in email or len(email) > 320:
+        raise HTTPException(400, "`email` must be an e-mail address")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise HTTPException(400, "`name` is required (at most 200 characters)")
+    if role not in ROLES:
+        raise HTTPException(400, f"`role` must be one of {', '.join(ROLES)}")
+    if not isinstance(cap, int) or isinstance(cap, bool) or not MIN_CAP <= cap <= MAX_CAP:
+        raise HTTPException(400, f"`cap` must be a whole number from {MIN_CAP} to {MAX_CAP}")
+    if await state.store.get_agent_by_email(email) is not None:
+        raise HTTPException(409, "an agent with this e-mail exists")
+    agent = await state.store.add_agent(email, name.strip(), INVITED, role=role, cap=cap)
+    token = _invites(request).dumps({"a": agent.id, "v": agent.session_version})
+    return JSONResponse({"id": agent.id, "link": str(request.url_for("invite_page", token=token))})
+
+
+async def _invited(request: Request) -> Any:
+    """The agent the link invites, while the link is unused and fresh; else 404."""
+    try:
+        claims = _invites(request).loads(request.path_params["token"], max_age=INVITE_TTL_S)
+    except (BadSignature, SignatureExpired):
+        raise HTTPException(
+            404, "this invitation link is not valid (used, expired or wrong)"
+        ) from None
+    agent = await request.app.state.store.get_agent(int(claims.get("a", 0)))
+    if agent is None or not agent.active or agent.session_version != claims.get("v"):
+        raise HTTPException(404, "this invitation link is not valid (used, expired or wrong)")
+    return agent
+
+
+async def invite_page(request: Request) -> Response:
+    agent = await _invited(request)
+    return _private(_render("admin_invite.html", invited=agent, csrf=None))
+
+
+async def accept_invite(request: Request) -> Response:
+    """The invited agent chooses a password; the link stops working."""
+    if not same_origin_or_absent(request, request.app.state.settings):
+        raise HTTPException(403, "cross-origin request refused")
+    agent = await _invited(request)
+    body = await json_object(request)
+    password = body.get("password")
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= 1024:
+        raise HTTPException(400, f"the password must be {MIN_PASSWORD} to 1024 characters")
+    hashed = await asyncio.to_thread(hash_password, password)
+    await request.app.state.store.end_agent_sessions(agent.id, password_hash=hashed)
+    return JSONResponse({"ok": True})
+
+
 # ---------------------------------------------------------------------------- canned replies
 
 
 async def canned_page(request: Request) -> Response:
-    principal = await _staff_page(request, "supervisor")
-    if isinstance(principal, Response):
-        return principal
+    viewer = await _staff_page(request, "supervisor")
+    if isinstance(viewer, Response):
+        return viewer
     replies = await request.app.state.store.read(canned_replies)
-    return _page(request, "admin_canned.html", principal, "/admin/canned", replies=replies)
+    return _page(request, "admin_canned.html", viewer, "/admin/canned", replies=replies)
 
 
 async def admin_home(request: Request) -> Response:
@@ -246,6 +411,11 @@ routes = [
     Route("/admin/routing", routing_page),
     Route("/admin/agents", agents_page),
     Route("/admin/canned", canned_page),
+    Route("/admin/me", me_page),
+    Route("/api/admin/me", save_me, methods=["POST"]),
     Route("/api/admin/settings", save_settings, methods=["POST"]),
     Route("/api/admin/agents/{agent_id:int}", save_agent, methods=["POST"]),
+    Route("/api/admin/agents/invite", invite, methods=["POST"]),
+    Route("/invite/{token}", invite_page, methods=["GET"], name="invite_page"),
+    Route("/invite/{token}", accept_invite, methods=["POST"]),
 ]

@@ -1,4 +1,5 @@
-"""Settings changed in the admin screens, and their audit trail.
+"""Settings changed in the admin screens, and their audit trail; each agent's own language
+and time zone for the desk's pages.
 
 Revision ID: 0011_settings
 Revises: 0008_sender_msg_dedup
@@ -33,8 +34,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_setting_audit_name", "setting_audit", ["name"])
     op.create_index("ix_setting_audit_at_ms", "setting_audit", ["at_ms"])
+    with op.batch_alter_table("agents") as batch:
+        batch.add_column(sa.Column("ui_language", sa.String(16), nullable=True))
+        batch.add_column(sa.Column("time_zone", sa.String(64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agents") as batch:
+        batch.drop_column("time_zone")
+        batch.drop_column("ui_language")
     op.drop_table("setting_audit")
     op.drop_table("setting_values")
