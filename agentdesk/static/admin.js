@@ -26,6 +26,18 @@
       case "optional-number": return raw.trim() === "" ? null : Number(raw);
       case "optional-text": return raw.trim() === "" ? null : raw.trim();
       case "lines": return raw.split("\n").map((s) => s.trim()).filter(Boolean);
+      case "packs": {
+        // "SKU = credits" a line; what is not a whole number goes as typed and the server says why.
+        const packs = {};
+        for (const line of raw.split("\n")) {
+          if (!line.trim()) continue;
+          const at = line.lastIndexOf("=");
+          const sku = (at < 0 ? line : line.slice(0, at)).trim();
+          const credits = at < 0 ? "" : line.slice(at + 1).trim();
+          packs[sku] = /^\d+$/.test(credits) ? Number(credits) : credits;
+        }
+        return packs;
+      }
       default: return raw.trim();
     }
   }

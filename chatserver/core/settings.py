@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.config import RouterConfig
@@ -50,9 +50,13 @@ EDITABLE = (
     "business_hours",
     "timezone",
     "holidays",
+    "credit_pack_credits",
 )
 
 _ROUTER = RouterConfig()
+# A credit pack: its SKU (or product id) and the credits one unit of it buys.
+PackKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PackCredits = Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
 # Settings whose name differs from the router's field (the LIVEDESK_* names predate it).
 ROUTER_NAMES = {"policy": "routing_policy", "default_cap": "default_agent_cap"}
 
@@ -370,6 +374,12 @@ class Settings(BaseSettings):
     )
     credit_packs: str | None = setting(
         None, 'path of a JSON file `{"SKU or product id": credits per unit}`', "billing"
+    )
+    credit_pack_credits: dict[PackKey, PackCredits] = Field(
+        default_factory=dict,
+        description='`{"SKU or product id": credits per unit}` kept in the database (the admin '
+        "screen's credit packs); a key here wins over the same key in `CREDIT_PACKS`' file",
+        json_schema_extra={"section": "billing"},
     )
     billing_mode: Literal["per_conversation", "per_minutes"] = setting(
         "per_conversation", "or `per_minutes` (a block of `BILLING_BLOCK_MINUTES`)", "billing"

@@ -44,6 +44,8 @@ NAV = (
     ("/admin/routing", N_("Routing and hours"), ADMIN),
     ("/admin/agents", N_("Agents"), ADMIN),
     ("/admin/canned", N_("Canned replies"), "supervisor"),
+    ("/admin/credits", N_("Credit packs"), ADMIN),
+    ("/admin/widget", N_("Widget and embed code"), ADMIN),
     ("/admin/me", N_("My language and time zone"), "agent"),
 )
 # Each language in its own name: whoever cannot read the current one still finds theirs.
@@ -70,6 +72,7 @@ KINDS: dict[str, str] = {
     "business_hours": "optional-text",
     "timezone": "text",
     "holidays": "lines",
+    "credit_pack_credits": "packs",
 }
 CHOICES = {"routing_policy": ("least_loaded", "round_robin")}
 LABELS = {
@@ -84,7 +87,10 @@ LABELS = {
     "business_hours": N_("Business hours (empty: always open)"),
     "timezone": N_("Time zone"),
     "holidays": N_("Holidays (one ISO date a line)"),
+    "credit_pack_credits": N_("Credit packs (one “SKU = credits” a line)"),
 }
+# The settings the routing page shows; the credit packs have their own page.
+ROUTING_SETTINGS = tuple(n for n in EDITABLE if n != "credit_pack_credits")
 assert set(KINDS) == set(EDITABLE) == set(LABELS)
 
 
@@ -145,6 +151,8 @@ def _shown(kind: str, value: Any) -> Any:
     """A setting's value as its form control shows it."""
     if kind == "lines":
         return "\n".join(value)
+    if kind == "packs":
+        return "\n".join(f"{sku} = {credits}" for sku, credits in sorted(value.items()))
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -152,7 +160,9 @@ def _shown(kind: str, value: Any) -> Any:
     return value
 
 
-def _settings_rows(live: LiveSettings) -> list[dict[str, Any]]:
+def _settings_rows(
+    live: LiveSettings, names: tuple[str, ...] = ROUTING_SETTINGS
+) -> list[dict[str, Any]]:
     base, current = live.base, live.current
     allowed = set(editable(base))
     fields = Settings.model_fields
@@ -168,7 +178,7 @@ def _settings_rows(live: LiveSettings) -> list[dict[str, Any]]:
             "locked": name not in allowed,
             "doc": fields[name].description or "",
         }
-        for name in EDITABLE
+        for name in names
     ]
 
 
@@ -216,6 +226,30 @@ async def save_settings(request: Request) -> Response:
     except InvalidSetting as exc:
         return JSONResponse({"error": exc.reason, "field": exc.name}, status_code=400)
     return JSONResponse({"changed": changed})
+
+
+async def credits_page(request: Request) -> Response:
+    viewer = await _staff_page(request, ADMIN)
+    if isinstance(viewer, Response):
+        return viewer
+    settings = request.app.state.settings
+    return _page(
+        request,
+        "admin_credits.html",
+        viewer,
+        "/admin/credits",
+        rows=_settings_rows(request.app.state.live_settings, ("credit_pack_credits",)),
+        webhook_url=_public_base(request) + "/integrations/woocommerce/webhook",
+        webhook_on=bool(settings.woocommerce_secret),
+        shop=settings.woocommerce_source,
+        packs_file=settings.credit_packs,
+    )
+
+
+def _public_base(request: Request) -> str:
+    """Where the outside world reaches this hub: ``PUBLIC_URL``, else this request's origin."""
+    public = request.app.state.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
 
 
 # ---------------------------------------------------------------------------- agents
@@ -412,6 +446,7 @@ routes = [
     Route("/admin/agents", agents_page),
     Route("/admin/canned", canned_page),
     Route("/admin/me", me_page),
+    Route("/admin/credits", credits_page),
     Route("/api/admin/me", save_me, methods=["POST"]),
     Route("/api/admin/settings", save_settings, methods=["POST"]),
     Route("/api/admin/agents/{agent_id:int}", save_agent, methods=["POST"]),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from chatserver.core.settings import Settings
-from tests.integration.conftest import AGENT_PASSWORD, seed_agents
+from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings, seed_agents
 from tests.live import LiveServer, desk_headers
 
 ADMIN, AGENT = "boss@example.com", "ana@example.com"
@@ -101,3 +103,39 @@ async def test_the_login_page_speaks_the_browsers_language(desk: LiveServer) -> 
         assert '<html lang="sl">' in slovenian.text and "Geslo" in slovenian.text
         cyrillic = await http.get("/login?lang=sr-Cyrl")
         assert "Лозинка" in cyrillic.text
+
+
+async def test_credit_packs_saved_by_an_admin_win_over_the_packs_file(
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_billing_http import DATA, SECRET, SHOP, deliver, order_body
+
+    settings = make_settings(
+        tmp_path,
+        woocommerce_secret=SECRET,
+        woocommerce_source=SHOP + "/",
+        credit_packs=str(DATA / "packs.json"),  # SUPPORT-5: 5, product 77: 2
+    )
+    await add_agents(settings, (ADMIN, "admin", 5))
+    server = await asyncio.to_thread(LiveServer(settings).start)
+    try:
+        headers = await desk_headers(server, ADMIN, AGENT_PASSWORD)
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as http:
+            page = await http.get("/admin/credits")
+            assert server.url + "/integrations/woocommerce/webhook" in page.text
+            bad = await http.post(
+                "/api/admin/settings", json={"values": {"credit_pack_credits": {"X": "many"}}}
+            )
+            assert bad.status_code == 400 and bad.json()["field"] == "credit_pack_credits"
+            saved = await http.post(
+                "/api/admin/settings",
+                json={"values": {"credit_pack_credits": {"SUPPORT-5": 10, "MUG-BLUE": 3}}},
+            )
+            assert saved.status_code == 200, saved.text
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as shop:
+            delivered = await deliver(shop, order_body())
+        assert delivered.status_code == 200, delivered.text
+        # 2 × SUPPORT-5 at the saved 10, product 77 at the file's 2, 1 × MUG-BLUE at 3.
+        assert delivered.json()["granted"] == 2 * 10 + 2 + 3
+    finally:
+        await asyncio.to_thread(server.stop)
