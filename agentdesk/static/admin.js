@@ -76,7 +76,37 @@
     }
   }
 
+  // The widget page: the embed tag and the preview follow the form as it changes.
+  const widgetForm = document.getElementById("widget-form");
+  if (widgetForm) {
+    let previewTimer = null;
+    const look = () => {
+      const f = widgetForm.elements;
+      const attrs = { color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(), lang: f.lang.value, prechat: f.prechat.checked ? "true" : "" };
+      return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v));
+    };
+    const quote = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
+    const update = () => {
+      const attrs = look();
+      const { hub, site } = widgetForm.dataset;
+      const extra = Object.entries(attrs).map(([k, v]) => ` data-${k}="${quote(v)}"`).join("");
+      document.getElementById("embed-code").value = `<script src="${quote(hub)}/widget.js" data-site="${quote(site)}"${extra} defer></script>`;
+      clearTimeout(previewTimer);
+      // Typing in the title reloads the preview once the typing pauses.
+      previewTimer = setTimeout(() => {
+        document.getElementById("widget-preview").src = "/admin/widget/preview?" + new URLSearchParams(attrs);
+      }, 300);
+    };
+    widgetForm.addEventListener("input", update);
+    widgetForm.addEventListener("change", update);
+    update();
+  }
+
   document.addEventListener("submit", async (event) => {
+    if (event.target.id === "widget-form") {
+      event.preventDefault(); // nothing to send: the tag below is the outcome
+      return;
+    }
     const form = event.target.closest("form[data-api]");
     if (!form) return;
     event.preventDefault();

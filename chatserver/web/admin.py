@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -252,6 +253,68 @@ def _public_base(request: Request) -> str:
     return (public or str(request.base_url)).rstrip("/")
 
 
+# ---------------------------------------------------------------------------- widget
+# The widget's look is the embed tag's data-* attributes (widget/src/config.js): this page
+# builds the tag, and previews it in a frame of this hub. Allowed origins are read once at
+# start (the CORS middleware and the socket's Origin check), so they are shown, not edited.
+
+COLOUR = re.compile(r"#[0-9a-fA-F]{3,8}")
+MAX_TITLE = 80
+
+
+def widget_look(params: Any) -> dict[str, str]:
+    """The embed attributes asked for, each checked (anything else is dropped)."""
+    look: dict[str, str] = {}
+    color = params.get("color", "")
+    if COLOUR.fullmatch(color):
+        look["color"] = color
+    if params.get("position") == "left":
+        look["position"] = "left"
+    title = params.get("title", "").strip()
+    if title and len(title) <= MAX_TITLE:
+        look["title"] = title
+    if params.get("lang") in LANGUAGES:
+        look["lang"] = params["lang"]
+    if params.get("prechat") == "true":
+        look["prechat"] = "true"
+    return look
+
+
+async def widget_page(request: Request) -> Response:
+    viewer = await _staff_page(request, ADMIN)
+    if isinstance(viewer, Response):
+        return viewer
+    settings = request.app.state.settings
+    return _page(
+        request,
+        "admin_widget.html",
+        viewer,
+        "/admin/widget",
+        hub=_public_base(request),
+        site_key=settings.site_key,
+        origins=settings.allowed_origins,
+        languages=LANGUAGE_NAMES,
+    )
+
+
+async def widget_preview(request: Request) -> Response:
+    """A page with the widget as the admin set it up, for the admin page's frame."""
+    viewer = await _staff_page(request, ADMIN)
+    if isinstance(viewer, Response):
+        return viewer
+    response = _render(
+        "admin_widget_preview.html",
+        language=viewer.language,
+        site_key=request.app.state.settings.site_key,
+        look=widget_look(request.query_params),
+    )
+    # Framed by the admin page only (every other page: frame-ancestors 'none').
+    response.headers["content-security-policy"] = response.headers[
+        "content-security-policy"
+    ].replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    return _private(response)
+
+
 # ---------------------------------------------------------------------------- agents
 
 
@@ -447,6 +510,8 @@ routes = [
     Route("/admin/canned", canned_page),
     Route("/admin/me", me_page),
     Route("/admin/credits", credits_page),
+    Route("/admin/widget", widget_page),
+    Route("/admin/widget/preview", widget_preview),
     Route("/api/admin/me", save_me, methods=["POST"]),
     Route("/api/admin/settings", save_settings, methods=["POST"]),
     Route("/api/admin/agents/{agent_id:int}", save_agent, methods=["POST"]),

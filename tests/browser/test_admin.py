@@ -157,3 +157,25 @@ def test_an_agent_is_refused_the_admin_screens_by_the_server(browser: Any, hub: 
         }"""
     )
     assert status == 403
+
+
+def test_the_widget_page_builds_the_embed_tag_and_previews_it(
+    browser: Any, hub: LiveServer, artifacts: Path
+) -> None:
+    admin = log_in(browser, hub, ADMIN)
+    admin.goto(hub.url + "/admin/widget")
+    admin.get_by_label("Bottom left").check()
+    admin.get_by_label("Title (the greeting at the top of the chat; empty: the widget's own)").fill(
+        'Ask "us" <anything>'
+    )
+    admin.get_by_label("Language").select_option("sl")
+    code = admin.get_by_label("Paste this into your website")
+    expect(code).to_have_value(re.compile(r'data-position="left"'))
+    tag = code.input_value()
+    assert tag.startswith(f'<script src="{hub.url}/widget.js" data-site="default"')
+    assert 'data-title="Ask &quot;us&quot; &lt;anything>"' in tag and 'data-lang="sl"' in tag
+    # The preview frame carries the same look, and the widget runs in it.
+    frame = admin.frame_locator("#widget-preview")
+    expect(frame.locator('script[data-position="left"][data-lang="sl"]')).to_have_count(1)
+    expect(frame.locator(f"{W} .launcher")).to_be_visible()
+    admin.screenshot(path=str(artifacts / "admin-widget.png"), full_page=True)
