@@ -51,6 +51,10 @@
       }
       return { values };
     }
+    if (form.dataset.kind === "team") {
+      const members = [...form.querySelectorAll('input[name="members"]:checked')].map((box) => Number(box.value));
+      return { name: form.elements.name.value.trim(), members };
+    }
     const body = {};
     for (const input of form.elements) {
       if (!input.name) continue;

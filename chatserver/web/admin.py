@@ -44,6 +44,7 @@ MIN_CAP, MAX_CAP = 1, 10
 NAV = (
     ("/admin/routing", N_("Routing and hours"), ADMIN),
     ("/admin/agents", N_("Agents"), ADMIN),
+    ("/admin/teams", N_("Teams"), ADMIN),
     ("/admin/canned", N_("Canned replies"), "supervisor"),
     ("/admin/credits", N_("Credit packs"), ADMIN),
     ("/admin/widget", N_("Widget and embed code"), ADMIN),
@@ -420,6 +421,55 @@ async def save_me(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+# ---------------------------------------------------------------------------- teams
+# A team is a name agents carry (agents.teams); routing sends a team's chats to its members.
+
+TEAM_NAME = re.compile(r"[\w .&'-]{1,60}")
+
+
+def _team_set(teams: str) -> set[str]:
+    return {t.strip() for t in teams.split(",") if t.strip()}
+
+
+async def teams_page(request: Request) -> Response:
+    viewer = await _staff_page(request, ADMIN)
+    if isinstance(viewer, Response):
+        return viewer
+    agents = [a for a in await request.app.state.store.list_agents() if a.active]
+    teams = sorted({t for a in agents for t in _team_set(a.teams)}, key=str.casefold)
+    members = {t: [a for a in agents if t in _team_set(a.teams)] for t in teams}
+    return _page(request, "admin_teams.html", viewer, "/admin/teams", teams=members, agents=agents)
+
+
+async def save_team(request: Request) -> Response:
+    """``{"name", "members": [agent id]}``: exactly these agents are in the team (an empty
+    list dissolves it); routing hears of every agent whose teams changed."""
+    await require_csrf(request, ADMIN)
+    state = request.app.state
+    body = await json_object(request)
+    name, members = body.get("name"), body.get("members")
+    if not isinstance(name, str) or not TEAM_NAME.fullmatch(name.strip()) or "," in name:
+        raise HTTPException(400, "`name`: 1 to 60 letters, digits, spaces or . & ' -")
+    if not isinstance(members, list) or not all(
+        isinstance(m, int) and not isinstance(m, bool) for m in members
+    ):
+        raise HTTPException(400, "`members` must list agent ids")
+    name, wanted = name.strip(), set(members)
+    changed = []
+    for agent in await state.store.list_agents():
+        teams = _team_set(agent.teams)
+        new = teams | {name} if agent.id in wanted else teams - {name}
+        if new != teams:
+            values = {"teams": ",".join(sorted(new))}
+            await state.store.write(
+                lambda conn, a=agent.id, v=values: update_agent(conn, a, v)
+            )
+            changed.append(agent.id)
+    for agent_id in changed:
+        await state.dispatch.agent_changed(agent_id)
+    return JSONResponse({"ok": True, "changed": changed})
+
+
 # ---------------------------------------------------------------------------- invitations
 # An invited agent has no password (``INVITED`` is no argon2 hash: every login fails) until
 # they open their link and choose one. The link names the agent and their session version;
@@ -510,6 +560,8 @@ routes = [
     Route("/admin/canned", canned_page),
     Route("/admin/me", me_page),
     Route("/admin/credits", credits_page),
+    Route("/admin/teams", teams_page),
+    Route("/api/admin/teams", save_team, methods=["POST"]),
     Route("/admin/widget", widget_page),
     Route("/admin/widget/preview", widget_preview),
     Route("/api/admin/me", save_me, methods=["POST"]),

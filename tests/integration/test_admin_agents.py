@@ -139,3 +139,26 @@ async def test_credit_packs_saved_by_an_admin_win_over_the_packs_file(
         assert delivered.json()["granted"] == 2 * 10 + 2 + 3
     finally:
         await asyncio.to_thread(server.stop)
+
+
+async def test_a_team_is_exactly_the_agents_ticked_and_routing_hears_of_it(
+    desk: LiveServer,
+) -> None:
+    headers = await desk_headers(desk, ADMIN, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=headers, timeout=10) as http:
+        agents = {a["name"]: a["id"] for a in (await http.get("/api/desk/agents")).json()["agents"]}
+        ana, boss = agents["Ana"], agents["Boss"]
+        made = await http.post("/api/admin/teams", json={"name": "Billing", "members": [ana, boss]})
+        assert made.status_code == 200 and sorted(made.json()["changed"]) == sorted([ana, boss])
+        listed = (await http.get("/api/desk/agents")).json()
+        assert listed["teams"] == ["Billing"]
+        shrunk = await http.post("/api/admin/teams", json={"name": "Billing", "members": [ana]})
+        assert shrunk.json()["changed"] == [boss]
+        page = await http.get("/admin/teams")
+        assert "Billing" in page.text and "1 member" in page.text
+        bad = await http.post("/api/admin/teams", json={"name": "a,b", "members": []})
+        assert bad.status_code == 400
+    agent_headers = await desk_headers(desk, AGENT, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=agent_headers, timeout=10) as http:
+        refused = await http.post("/api/admin/teams", json={"name": "X", "members": [ana]})
+        assert refused.status_code == 403
