@@ -461,9 +461,7 @@ async def save_team(request: Request) -> Response:
         new = teams | {name} if agent.id in wanted else teams - {name}
         if new != teams:
             values = {"teams": ",".join(sorted(new))}
-            await state.store.write(
-                lambda conn, a=agent.id, v=values: update_agent(conn, a, v)
-            )
+            await state.store.write(lambda conn, a=agent.id, v=values: update_agent(conn, a, v))
             changed.append(agent.id)
     for agent_id in changed:
         await state.dispatch.agent_changed(agent_id)
