@@ -68,10 +68,10 @@
     location.assign(location.pathname + "?done=" + done);
   }
 
-  async function send(url, body, done) {
+  async function send(url, body, done, method = "POST") {
     say(words.saving);
     try {
-      await api("POST", url, body);
+      await api(method, url, body);
       say(done);
       return true;
     } catch (error) {
@@ -106,6 +106,45 @@
     update();
   }
 
+  // The knowledge-base editor: the preview is Markdown rendered by the server with raw
+  // HTML off (so its output is safe markup); the "try a question" box asks the same search
+  // the widget does, and shows the titles as text.
+  const articleForm = document.getElementById("article-form");
+  if (articleForm) {
+    const preview = document.getElementById("article-preview");
+    const results = document.getElementById("try-results");
+    const question = document.getElementById("try-question");
+    let previewTimer = null;
+    let tryTimer = null;
+    let asked = 0;
+    const renderPreview = async () => {
+      try {
+        const { html } = await api("POST", "/api/admin/kb/preview", { body: articleForm.elements.body.value });
+        preview.innerHTML = html;
+      } catch (error) {
+        preview.textContent = error.message;
+      }
+    };
+    articleForm.elements.body.addEventListener("input", () => {
+      clearTimeout(previewTimer);
+      previewTimer = setTimeout(renderPreview, 250);
+    });
+    renderPreview();
+    const ask = async () => {
+      const mine = ++asked;
+      const q = question.value.trim();
+      if (!q) { results.replaceChildren(); return; }
+      const lang = articleForm.elements.lang.value;
+      const found = await api("GET", "/api/kb/search?" + new URLSearchParams({ q, lang, limit: "5" }));
+      if (mine !== asked) return; // a later question's answer wins
+      results.replaceChildren(...found.results.map((r) => window.Desk.el("li", {}, r.title + " (" + r.id + ")")));
+    };
+    question.addEventListener("input", () => {
+      clearTimeout(tryTimer);
+      tryTimer = setTimeout(ask, 200);
+    });
+  }
+
   document.addEventListener("submit", async (event) => {
     if (event.target.id === "widget-form") {
       event.preventDefault(); // nothing to send: the tag below is the outcome
@@ -127,6 +166,17 @@
         document.getElementById("invite-link").select();
       } catch (error) {
         say(words.failed + " " + error.message, true);
+      }
+      return;
+    }
+    if (kind === "article") {
+      const f = form.elements;
+      const article = {
+        lang: f.lang.value, title: f.title.value.trim(), body: f.body.value, answer: f.answer.value.trim(),
+        tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+      };
+      if (await send(form.dataset.api + encodeURIComponent(f.id.value.trim()), article, words.saved, "PUT")) {
+        location.assign("/admin/kb?done=saved&id=" + encodeURIComponent(f.id.value.trim()));
       }
       return;
     }

@@ -18,12 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from markdown_it import MarkdownIt
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from chatserver.backends.admin_queries import canned_replies, update_agent
+from chatserver.backends.admin_queries import article_list, canned_replies, update_agent
 from chatserver.core.settings import EDITABLE, Settings
 from chatserver.live.auth import (
     ROLES,
@@ -46,6 +47,7 @@ NAV = (
     ("/admin/agents", N_("Agents"), ADMIN),
     ("/admin/teams", N_("Teams"), ADMIN),
     ("/admin/canned", N_("Canned replies"), "supervisor"),
+    ("/admin/kb", N_("Knowledge base"), "supervisor"),
     ("/admin/credits", N_("Credit packs"), ADMIN),
     ("/admin/widget", N_("Widget and embed code"), ADMIN),
     ("/admin/me", N_("My language and time zone"), "agent"),
@@ -468,6 +470,42 @@ async def save_team(request: Request) -> Response:
     return JSONResponse({"ok": True, "changed": changed})
 
 
+# ---------------------------------------------------------------------------- knowledge base
+# The editor saves through the knowledge-base API (PUT /api/kb/articles/{id}); the preview
+# is Markdown rendered here with raw HTML off (markdown-it escapes it, and refuses
+# javascript: and data: links), so what an author types is never markup in the page.
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
+MAX_PREVIEW_CHARS = 100_000
+
+
+async def kb_page(request: Request) -> Response:
+    viewer = await _staff_page(request, "supervisor")
+    if isinstance(viewer, Response):
+        return viewer
+    state = request.app.state
+    wanted = request.query_params.get("id", "")
+    article = await state.assist.article(wanted) if wanted else None
+    return _page(
+        request,
+        "admin_kb.html",
+        viewer,
+        "/admin/kb",
+        articles=await state.store.read(article_list),
+        article=article,
+        languages=LANGUAGE_NAMES,
+    )
+
+
+async def kb_preview(request: Request) -> Response:
+    await require_csrf(request, "supervisor")
+    body = await json_object(request)
+    text = body.get("body")
+    if not isinstance(text, str) or len(text) > MAX_PREVIEW_CHARS:
+        raise HTTPException(400, f"`body` must be text of at most {MAX_PREVIEW_CHARS} characters")
+    return JSONResponse({"html": _markdown.render(text)})
+
+
 # ---------------------------------------------------------------------------- invitations
 # An invited agent has no password (``INVITED`` is no argon2 hash: every login fails) until
 # they open their link and choose one. The link names the agent and their session version;
@@ -559,6 +597,8 @@ routes = [
     Route("/admin/me", me_page),
     Route("/admin/credits", credits_page),
     Route("/admin/teams", teams_page),
+    Route("/admin/kb", kb_page),
+    Route("/api/admin/kb/preview", kb_preview, methods=["POST"]),
     Route("/api/admin/teams", save_team, methods=["POST"]),
     Route("/admin/widget", widget_page),
     Route("/admin/widget/preview", widget_preview),

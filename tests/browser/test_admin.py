@@ -179,3 +179,24 @@ def test_the_widget_page_builds_the_embed_tag_and_previews_it(
     expect(frame.locator('script[data-position="left"][data-lang="sl"]')).to_have_count(1)
     expect(frame.locator(f"{W} .launcher")).to_be_visible()
     admin.screenshot(path=str(artifacts / "admin-widget.png"), full_page=True)
+
+
+def test_a_supervisor_writes_an_article_with_a_preview_and_tries_a_question(
+    browser: Any, hub: LiveServer
+) -> None:
+    page = log_in(browser, hub, "sam@example.com")
+    page.goto(hub.url + "/admin/kb")
+    page.get_by_label("Article id", exact=False).fill("gift-wrap")
+    page.get_by_label("Language", exact=True).select_option("en")
+    page.get_by_label("Title").fill("Gift wrapping with a handwritten card")
+    page.get_by_label("Tags (comma-separated)").fill("gift, wrapping")
+    page.get_by_label("Body (Markdown)").fill("We **wrap** any order. <img src=x onerror=alert(1)>")
+    preview = page.locator("#article-preview")
+    expect(preview.locator("strong")).to_have_text("wrap")
+    expect(preview).to_contain_text("<img src=x onerror=alert(1)>")  # shown as text
+    expect(preview.locator("img")).to_have_count(0)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#status")).to_have_text("Saved.")
+    expect(page.locator(".kb-list")).to_contain_text("Gift wrapping with a handwritten card")
+    page.get_by_label("Try a question").fill("can you gift wrap my order")
+    expect(page.locator("#try-results li").first).to_contain_text("Gift wrapping")

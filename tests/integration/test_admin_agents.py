@@ -162,3 +162,27 @@ async def test_a_team_is_exactly_the_agents_ticked_and_routing_hears_of_it(
     async with httpx.AsyncClient(base_url=desk.url, headers=agent_headers, timeout=10) as http:
         refused = await http.post("/api/admin/teams", json={"name": "X", "members": [ana]})
         assert refused.status_code == 403
+
+
+async def test_the_article_preview_is_markdown_with_no_markup_of_the_authors(
+    desk: LiveServer,
+) -> None:
+    headers = await desk_headers(desk, ADMIN, AGENT_PASSWORD)
+    hostile = (
+        "# Returns\n\n**Within 30 days.** <img src=x onerror=alert(1)> <script>alert(2)</script>\n\n"
+        "[track](https://courier.example/t) [bad](javascript:alert(3))"
+    )
+    async with httpx.AsyncClient(base_url=desk.url, headers=headers, timeout=10) as http:
+        shown = await http.post("/api/admin/kb/preview", json={"body": hostile})
+        assert shown.status_code == 200
+        html = shown.json()["html"]
+        assert "<h1>Returns</h1>" in html and "<strong>Within 30 days.</strong>" in html
+        assert '<a href="https://courier.example/t">track</a>' in html
+        assert "<img" not in html and "<script" not in html and 'href="javascript' not in html
+        assert "&lt;script&gt;" in html
+        assert (await http.get("/admin/kb")).status_code == 200
+    agent_headers = await desk_headers(desk, AGENT, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=agent_headers, timeout=10) as http:
+        assert (await http.get("/admin/kb")).status_code == 403
+        refused = await http.post("/api/admin/kb/preview", json={"body": "x"})
+        assert refused.status_code == 403
