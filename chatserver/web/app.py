@@ -89,8 +89,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             async def redis_back() -> None:
                 hub.forget_all()
                 await cluster.redis_back()
-                # What was published while the bus was down never reached these sockets.
+                # What was published while the bus was down never reached these sockets,
+                # and a settings change announced then never reached this node.
                 hub.request_catch_up()
+                live.on_bus()
 
             def on_bus_reconnect() -> None:
                 hub.tasks.spawn(redis_back())
