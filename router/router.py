@@ -176,6 +176,20 @@ class Router:
         self._auto = self.config.auto_accept
         self._keep_eager = self.config.eager_positions
 
+    def reconfigure(self, config: RouterConfig, now: float) -> list[Decision]:
+        """New knobs while running (an admin changed them): later offers, timers and ranks
+        use them; timers already armed keep their deadlines. Every agent is re-ranked (the
+        policy may have changed) and may be filled (auto-accept may have come on)."""
+        self.config = config
+        self._auto = config.auto_accept
+        self._keep_eager = config.eager_positions
+        out: list[Decision] = []
+        for a in list(self._agents.values()):
+            self._touch(a)
+            self._fill_agent(a, now, out)
+        self._flush(out, now)
+        return out
+
     # --- agents -------------------------------------------------------------------------------
 
     def agent_online(self, agent: AgentInfo, now: float) -> list[Decision]:
@@ -195,6 +209,22 @@ class Router:
         a.connected = True
         a.grace_token = 0
         a.grace_deadline = None
+        self._touch(a)
+        self._fill_agent(a, now, out)
+        self._flush(out, now)
+        return out
+
+    def agent_changed(self, agent: AgentInfo, now: float) -> list[Decision]:
+        """An admin changed a known agent's cap, teams or languages: their status stays; a
+        larger cap lets them take waiting chats at once, a smaller one takes nothing away
+        (they just get no more until they are under it). Unknown agents: nothing to do."""
+        out: list[Decision] = []
+        a = self._agents.get(agent.id)
+        if a is None or a.info == agent:
+            return out
+        self._uncount(a)
+        a.info = agent
+        a.keys = pool_keys(agent.teams, agent.languages)
         self._touch(a)
         self._fill_agent(a, now, out)
         self._flush(out, now)

@@ -35,6 +35,8 @@ def customer_channel(customer_email: str) -> str:
 SUPERVISORS_CHANNEL = "supervisors"
 # Knowledge-base edits: every node's assistant follows it and re-reads the named articles.
 KB_CHANNEL = "kb"
+# Settings saved in the admin screens: every node re-reads them (`settings_changed`).
+SETTINGS_CHANNEL = "settings"
 
 
 class Bus(Protocol):

@@ -38,6 +38,10 @@ class Agent(SQLModel, table=True):
     # Bumped on password change or deactivation: every cookie carrying an older value is dead.
     session_version: int = Field(default=1)
     created_ms: int = Field(sa_type=sa.BigInteger)
+    # The agent's own language and time zone for the desk's pages (None: the browser's
+    # language, UTC).
+    ui_language: str | None = Field(default=None, max_length=16)
+    time_zone: str | None = Field(default=None, max_length=64)
 
 
 class Conversation(SQLModel, table=True):
@@ -172,6 +176,33 @@ class MailOutbox(SQLModel, table=True):
     sent_ms: int | None = Field(default=None, sa_type=sa.BigInteger)
     outcome: str | None = Field(default=None, max_length=32)  # sent, seen, refused:…
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class SettingValue(SQLModel, table=True):
+    """A setting changed in the admin screens: it overlays the environment's value (see
+    ``services/settings.py``). ``value`` is JSON, so ``null`` (a timeout switched off) is a
+    value too; a row is deleted when the admin resets the setting to its default."""
+
+    __tablename__ = "setting_values"
+
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=sa.Text)
+    updated_ms: int = Field(sa_type=sa.BigInteger)
+    updated_by: int | None = Field(default=None, foreign_key="agents.id")
+
+
+class SettingAudit(SQLModel, table=True):
+    """Who changed which setting, when, from what to what (JSON; NULL: the default)."""
+
+    __tablename__ = "setting_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, index=True)
+    before: str | None = Field(default=None, sa_type=sa.Text)
+    after: str | None = Field(default=None, sa_type=sa.Text)
+    actor_id: int | None = Field(default=None, foreign_key="agents.id")
+    actor: str = Field(max_length=320)
+    at_ms: int = Field(sa_type=sa.BigInteger, index=True)
 
 
 def _load_other_tables() -> None:

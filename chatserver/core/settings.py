@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.config import RouterConfig
@@ -33,9 +33,31 @@ SECTIONS = (
     "dashboard",
     "billing",
     "mail",
+    "admin",
+)
+
+# The knobs an admin may change in the browser while the hub runs (each node re-reads them
+# on a `settings_changed` frame and applies them at once). Everything else is read once at
+# start (connection pools, secrets, socket limits, the edge) and stays env-only.
+EDITABLE = (
+    "routing_policy",
+    "default_agent_cap",
+    "auto_accept",
+    "accept_timeout_s",
+    "reoffer_after_s",
+    "disconnect_grace_s",
+    "language_fallback_s",
+    "first_reply_timeout_s",
+    "business_hours",
+    "timezone",
+    "holidays",
+    "credit_pack_credits",
 )
 
 _ROUTER = RouterConfig()
+# A credit pack: its SKU (or product id) and the credits one unit of it buys.
+PackKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+PackCredits = Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
 # Settings whose name differs from the router's field (the LIVEDESK_* names predate it).
 ROUTER_NAMES = {"policy": "routing_policy", "default_cap": "default_agent_cap"}
 
@@ -251,7 +273,7 @@ class Settings(BaseSettings):
 
     # --- routing (router.RouterConfig is built from these; its defaults are theirs) ---
     default_agent_cap: int = routed(
-        "default_cap", "chats per agent unless set per agent (1–10; 4–6 recommended)"
+        "default_cap", "chats per agent unless set per agent (1–10; 4–6 recommended)", ge=1, le=10
     )
     routing_policy: Policy = routed("policy", "`least_loaded` or `round_robin`")
     auto_accept: bool = routed(
@@ -398,6 +420,12 @@ class Settings(BaseSettings):
     credit_packs: str | None = setting(
         None, 'path of a JSON file `{"SKU or product id": credits per unit}`', "billing"
     )
+    credit_pack_credits: dict[PackKey, PackCredits] = Field(
+        default_factory=dict,
+        description='`{"SKU or product id": credits per unit}` kept in the database (the admin '
+        "screen's credit packs); a key here wins over the same key in `CREDIT_PACKS`' file",
+        json_schema_extra={"section": "billing"},
+    )
     billing_mode: Literal["per_conversation", "per_minutes"] = setting(
         "per_conversation", "or `per_minutes` (a block of `BILLING_BLOCK_MINUTES`)", "billing"
     )
@@ -488,6 +516,14 @@ class Settings(BaseSettings):
         10.0, "inbound mails a minute per sender address (0: no limit)", "mail", ge=0
     )
     # --- end mail ---
+    # --- admin: settings changed in the browser ---
+    locked_settings: list[str] = listing(
+        'names of editable settings (e.g. `["auto_accept"]`) the admin screens may not '
+        "change: the environment's value is final and a stored value for them is ignored; "
+        "every other editable setting takes the value saved in the admin screens over the "
+        "environment's, which stays its default",
+        "admin",
+    )
 
     def router_config(self) -> RouterConfig:
         """The router's config: every ``RouterConfig`` field, read from its setting."""

@@ -241,6 +241,7 @@ class Dispatcher:
             "transfer",
             "answer_offer",
             "agent_cap",
+            "agent_changed",
         }
     )
 
@@ -327,6 +328,21 @@ class Dispatcher:
     async def first_human_reply(self, conv_id: str) -> None:
         await self._event("first_human_reply", conv_id=conv_id)
 
+    async def agent_changed(self, agent_id: int) -> None:
+        """An admin changed the agent's cap, teams or languages: routing follows now."""
+        await self._event("agent_changed", agent_id=agent_id)
+
+    async def apply_settings(self, settings: Settings) -> None:
+        """The effective settings changed (an admin saved them, on any node): business hours
+        apply here at once; the routing node rebuilds its router's config."""
+        self.settings = settings
+        self.hours = BusinessHours.parse(
+            settings.business_hours, settings.holidays, settings.timezone
+        )
+        if self.is_leader:
+            config = router_config(settings)
+            await self._call(lambda now: self.router.reconfigure(config, now))
+
     async def answer_offer(self, conv_id: str, agent_id: int, *, accept: bool) -> None:
         """Manual accept: the agent takes the offered chat, or passes it to the next."""
         await self._event("answer_offer", conv_id=conv_id, agent_id=agent_id, accept=accept)
@@ -380,6 +396,14 @@ class Dispatcher:
 
     async def _on_agent_cap(self, agent_id: int, cap: int) -> None:
         await self._call(lambda now: self.router.set_cap(str(agent_id), cap, now))
+
+    async def _on_agent_changed(self, agent_id: int) -> None:
+        agent = await self.store.get_agent(agent_id)
+        if agent is None:
+            return
+        info = agent_info(agent)
+        self.desk_languages |= info.languages
+        await self._call(lambda now: self.router.agent_changed(info, now))
 
     async def _on_agent_disconnected(self, agent_id: int) -> None:
         await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from chatserver.backends.bus import (
     KB_CHANNEL,
+    SETTINGS_CHANNEL,
     SUPERVISORS_CHANNEL,
     Bus,
     InMemoryBus,
@@ -229,6 +230,8 @@ class Hub:
         # "Conversation closed" reaches the other services through these (registered by
         # the composition root), in registration order.
         self.closed_listeners: list[ClosedListener] = []
+        # Set by the composition root: a node announced new settings (this one too).
+        self.on_settings_changed: Callable[[], None] | None = None
         self.credits = make_credits(self) if make_credits is not None else None
         self.dispatch = make_routing(self) if make_routing is not None else None
 
@@ -244,6 +247,10 @@ class Hub:
         if kind == "kb_changed" and channel == KB_CHANNEL:
             if self.assist is not None:
                 self.assist.on_bus(body.get("articles"))
+            return
+        if kind == "settings_changed" and channel == SETTINGS_CHANNEL:
+            if self.on_settings_changed is not None:
+                self.on_settings_changed()
             return
         listeners = tuple(self.listeners.get(channel, ()))
         if kind == "assigned" and channel.startswith("agent:") and listeners:

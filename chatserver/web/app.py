@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 import agentdesk
 import widget
-from chatserver.backends.bus import KB_CHANNEL, Bus, Handler, InMemoryBus
+from chatserver.backends.bus import KB_CHANNEL, SETTINGS_CHANNEL, Bus, Handler, InMemoryBus
 from chatserver.backends.db import is_sqlite, upgrade
 from chatserver.backends.presence import InMemoryPresence, Presence
 from chatserver.backends.store import Store
@@ -31,9 +31,10 @@ from chatserver.services.credits import Credits
 from chatserver.services.dispatch import Dispatcher
 from chatserver.services.hub import Hub
 from chatserver.services.login_guard import LoginGuard
+from chatserver.services.settings import LiveSettings
 from chatserver.services.visitor_purge import VisitorPurger
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
-from chatserver.web import api, desk, kb_api, pages, planning, visitors
+from chatserver.web import admin, api, desk, kb_api, pages, planning, visitors
 from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
@@ -58,6 +59,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             settings.db_pool_size,
         )
         engine = store.engine
+        # The environment's settings overlaid with what admins saved (services/settings.py).
+        live = LiveSettings(settings, store)
+        effective = await live.load()
+        app.state.settings = effective
+        app.state.live_settings = live
         assist = Assistant(store, settings.kb_search_queue)
         await assist.load()
         cluster: Any = None
@@ -84,8 +90,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             async def redis_back() -> None:
                 hub.forget_all()
                 await cluster.redis_back()
-                # What was published while the bus was down never reached these sockets.
+                # What was published while the bus was down never reached these sockets,
+                # and a settings change announced then never reached this node.
                 hub.request_catch_up()
+                live.on_bus()
 
             def on_bus_reconnect() -> None:
                 hub.tasks.spawn(redis_back())
@@ -111,7 +119,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             presence=presence,
             assist=assist,
             make_credits=lambda hub: Credits(hub, engine, settings),
-            make_routing=lambda hub: Dispatcher(hub, store, settings, **routing_parts),
+            make_routing=lambda hub: Dispatcher(hub, store, effective, **routing_parts),
         )
         credits, dispatcher, bus = hub.credits, hub.dispatch, hub.bus
         assert isinstance(credits, Credits) and isinstance(dispatcher, Dispatcher)
@@ -127,6 +135,16 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         # Edits made here reach every node's index (this one's too) through the bus.
         assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
         bus.subscribe(KB_CHANNEL)
+        # Settings saved on any node reach this one's dispatcher and routes.
+        hub.on_settings_changed = live.on_bus
+        live.publish = lambda body: hub.publish(SETTINGS_CHANNEL, body)
+
+        async def settings_applied(new: Settings) -> None:
+            app.state.settings = new
+            await dispatcher.apply_settings(new)
+
+        live.listeners.append(settings_applied)
+        bus.subscribe(SETTINGS_CHANNEL)
         app.state.assist = assist
         app.state.credits = credits
         # Hooks the billing routes call after a ledger change commits.
@@ -148,6 +166,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             await bus.start()
             started.push_async_callback(bus.stop)
             started.push_async_callback(assist.stop)
+            started.push_async_callback(live.stop)
             assist.start_sync(settings.kb_sync_interval_s)
             started.callback(app.state.login_guard.stop)
             started.push_async_callback(hub.tasks.stop)
@@ -193,6 +212,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         *desk.routes,
         *planning.routes,
         *mail_routes.routes,
+        *admin.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]

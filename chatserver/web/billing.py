@@ -175,6 +175,8 @@ async def _handle_delivery(request: Request, body: bytes) -> tuple[Response, str
                 if settings.credit_packs
                 else {}
             )
+            # The packs saved in the admin screen win over the file's.
+            packs = {**packs, **settings.credit_pack_credits}
             result = await ledger.apply_order(engine, source, order, packs, _now_ms())
     except MalformedPayload as exc:
         return _error(400, "malformed", str(exc)), "malformed", str(exc)

@@ -10,15 +10,28 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 import agentdesk
 import widget
 from chatserver.live.auth import current_principal
-
-templates = Environment(
-    loader=FileSystemLoader(agentdesk.TEMPLATES_DIR),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-)
+from chatserver.web import i18n
 
 
-def _render(name: str, status_code: int = 200, **context: object) -> HTMLResponse:
-    response = HTMLResponse(templates.get_template(name).render(**context), status_code=status_code)
+def make_environment() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(agentdesk.TEMPLATES_DIR),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        extensions=["jinja2.ext.i18n"],
+    )
+
+
+# English (the templates' own words); other languages: i18n.environment.
+templates = make_environment()
+templates.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+
+
+def _render(
+    name: str, status_code: int = 200, language: str = i18n.DEFAULT, **context: object
+) -> HTMLResponse:
+    env = templates if language == i18n.DEFAULT else i18n.environment(make_environment, language)
+    body = env.get_template(name).render(lang=language, **context)
+    response = HTMLResponse(body, status_code=status_code)
     response.headers["content-security-policy"] = (
         "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
         "style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
@@ -32,7 +45,11 @@ async def index(request: Request) -> Response:
 
 
 async def login_page(request: Request) -> Response:
-    return _render("login.html", failed="failed" in request.query_params)
+    # Nobody is logged in yet: the language asked for (?lang=), else the browser's.
+    language = i18n.language_of(request.query_params.get("lang")) or i18n.negotiate(
+        request.headers.get("accept-language")
+    )
+    return _render("login.html", language=language, failed="failed" in request.query_params)
 
 
 async def demo_page(request: Request) -> Response:
