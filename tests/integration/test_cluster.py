@@ -351,5 +351,7 @@ async def test_after_a_redis_restart_agents_connected_all_along_still_get_new_ch
         await until(lambda: leader_holder(redis_srv.url), "a leader elected after the outage")
         newcomer, _ = await visitor_on(a)
         await newcomer.send_text("hello after the outage")
-        assigned = await chat.agent.recv_type("assigned", timeout=10)
+        # A loaded machine may take a few lease terms to settle on one leader after the
+        # outage; the chat must still reach the agent who stayed connected.
+        assigned = await chat.agent.recv_type("assigned", timeout=30)
         assert assigned["conversation"]["conversation_id"] != chat.conv_id
