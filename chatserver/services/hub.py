@@ -42,6 +42,7 @@ from chatserver.core.protocol import (
     Send,
     SetStatus,
     Typing,
+    Working,
     audience_of,
     error_frame,
     for_audience,
@@ -441,6 +442,9 @@ class Hub:
             await self._status(conn, frame)
         elif isinstance(frame, Rate):
             await self._rate(conn, frame)
+        elif isinstance(frame, Working):
+            conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+            await self._agent_working(conn, conv)
         elif isinstance(frame, Answer):
             principal: Principal = conn.identity
             if self.dispatch is not None:
@@ -790,10 +794,17 @@ class Hub:
                 "active": frame.active,
             },
         )
+        if conn.role == "agent" and frame.active:
+            await self._agent_working(conn, conv)
         if conn.role == "visitor" and frame.preview and self.assist is not None:
             if conv.state == "active" and conv.agent_id is not None:
                 preview, ref = frame.preview, conv
                 self.assist.debounce(conv.id, lambda: self._suggest_soon(ref, preview))
+
+    async def _agent_working(self, conn: Connection, conv: ConvRef) -> None:
+        """Typing, or a draft held: work the first-reply clock counts."""
+        if self.dispatch is not None and conv.state == "active":
+            await self.dispatch.agent_working(conv.id, conn.identity.agent_id)
 
     async def _seen(self, conn: Connection, frame: Seen) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=False)
@@ -861,6 +872,11 @@ class Hub:
                 csat_comment=frame.comment,
             )
         except Conflict as exc:
+            now = await self.store.get_conversation(ref.id)
+            if now is not None and now.state == "rated":
+                raise ProtocolError(
+                    "already_rated", "this conversation is rated already; a rating is final"
+                ) from exc
             raise ProtocolError("conflict", "only a closed conversation can be rated") from exc
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "not saved; retry") from exc
@@ -983,7 +999,11 @@ class Hub:
             },
         )
 
-    def unassigned(self, conv_id: str, agent_id: int) -> None:
-        """The agent lost the chat (transfer, grace expired): their sockets stop hearing it
-        (``deliver`` takes them out of the room on whichever node they are)."""
-        self.publish(agent_channel(agent_id), {"type": "unassigned", "conversation_id": conv_id})
+    def unassigned(self, conv_id: str, agent_id: int, reason: str | None = None) -> None:
+        """The agent lost the chat (transfer, grace expired, no first reply): their sockets
+        stop hearing it (``deliver`` takes them out of the room on whichever node they are).
+        ``reason``: the router's, for the console to say why."""
+        body: dict[str, Any] = {"type": "unassigned", "conversation_id": conv_id}
+        if reason is not None:
+            body["reason"] = reason
+        self.publish(agent_channel(agent_id), body)

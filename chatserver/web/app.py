@@ -36,7 +36,7 @@ from chatserver.session.ws import agent_endpoint, visitor_endpoint
 from chatserver.web import api, desk, kb_api, pages, visitors
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
-from chatserver.web.http_body import STORE_ERROR_HANDLERS
+from chatserver.web.http_body import ERROR_HANDLERS
 
 log = logging.getLogger("livedesk.app")
 
@@ -206,7 +206,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers=STORE_ERROR_HANDLERS,
+        exception_handlers=ERROR_HANDLERS,
     )
     app.state.settings = settings
     app.state.tokens = Tokens(settings)
