@@ -354,6 +354,22 @@ class Router:
         self._flush(out, now)
         return out
 
+    def set_aside(self, conv_id: str, now: float) -> list[Decision]:
+        """A waiting visitor was helped (the bot's article answered them): out of the queue,
+        not closed. The chat no longer waits for anyone and the visitors behind it move up;
+        ``enqueue`` it again if the visitor asks for a person after all. A chat already
+        offered or active, or one the router does not hold: nothing changes."""
+        cs = self._convs.get(conv_id)
+        out: list[Decision] = []
+        if cs is None or cs.state != QUEUED:
+            return out
+        del self._convs[conv_id]
+        cs.lang_token = 0
+        cs.reoffer_token = 0
+        self._unqueue(cs)
+        self._flush(out, now)
+        return out
+
     def restore_active(
         self,
         conv_id: str,

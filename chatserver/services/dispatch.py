@@ -240,6 +240,7 @@ class Dispatcher:
             "conversation_ended",
             "first_human_reply",
             "agent_working",
+            "set_aside",
             "transfer",
             "answer_offer",
         }
@@ -393,6 +394,8 @@ class Dispatcher:
         conv = await self.store.get_conversation(conv_id)
         if conv is None or conv.state not in ("bot", "offered"):
             return
+        if self.router.conversation_state(conv.id) is not None:
+            return  # routed already (a set-aside chat asked again twice, say)
         self._visitor_of[conv.id] = conv.visitor_id
         if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
             # Closed: the welcome said nobody is available, and so it is; the bot holds
@@ -430,6 +433,13 @@ class Dispatcher:
 
     async def _on_first_human_reply(self, conv_id: str) -> None:
         await self._call(lambda now: self.router.first_human_reply(conv_id, now))
+
+    async def set_aside(self, conv_id: str) -> None:
+        """The bot's article helped the visitor: out of the queue, still open."""
+        await self._event("set_aside", conv_id=conv_id)
+
+    async def _on_set_aside(self, conv_id: str) -> None:
+        await self._call(lambda now: self.router.set_aside(conv_id, now))
 
     async def _on_agent_working(self, conv_id: str, agent_id: int) -> None:
         await self._call(lambda now: self.router.agent_working(conv_id, str(agent_id), now))

@@ -67,6 +67,8 @@ ClosedListener = Callable[[Conversation], object]
 log = logging.getLogger("livedesk.hub")
 
 RESUME_PAGE = 500
+# After a chat was set aside (an article helped): bot replies that mean a person is wanted.
+STILL_WANTS_A_PERSON = frozenset({"not_helped", "no_answer"})
 # How long an `assigned` frame may wait for this node to hear its conversation live.
 SUBSCRIBE_WAIT_S = 2.0
 # Only ever handed to the boards' wakers (never to a socket: no client knows it).
@@ -216,6 +218,9 @@ class Hub:
         # Open conversations this node has seen: a hint that spares a read per frame.
         self.convs: dict[str, ConvRef] = {}
         self.visitor_open: dict[str, str] = {}
+        # Chats the bot's article helped, set aside from the queue by this node; they
+        # queue again if the bot then hears that a person is wanted after all.
+        self.set_aside: set[str] = set()
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
         self.assist = assist
@@ -525,6 +530,7 @@ class Hub:
             log.info("caught up %d items missed while the bus was down", replayed)
 
     def forget(self, conv_id: str) -> None:
+        self.set_aside.discard(conv_id)
         ref = self.convs.pop(conv_id, None)
         if ref is not None and self.visitor_open.get(ref.visitor_id) == conv_id:
             del self.visitor_open[ref.visitor_id]
@@ -709,11 +715,25 @@ class Hub:
         if ref is None:
             return
         if ref.state == "bot":
+            wants_person = False
             for reply in await self.assist.bot_replies(conv_id, ref.language, text):
                 if isinstance(reply, HumanRequested):
+                    wants_person = True
                     self.post_event(conv_id, "human_requested", {})
                 else:
+                    wants_person |= reply.kind in STILL_WANTS_A_PERSON
                     await self.bot_says(conv_id, reply)
+                    if reply.kind == "helped" and self.dispatch is not None:
+                        # Helped: nobody needs to come. Out of the queue, not closed: the
+                        # End chat button closes it; a visitor who walks away is not
+                        # handed to an agent.
+                        self.set_aside.add(conv_id)
+                        await self.dispatch.set_aside(conv_id)
+            if wants_person and conv_id in self.set_aside and self.dispatch is not None:
+                self.set_aside.discard(conv_id)
+                conv = await self.store.get_conversation(conv_id)
+                if conv is not None:
+                    await self.dispatch.conversation_waiting(conv)
         elif ref.state == "active" and ref.agent_id is not None:
             self._suggest(conv_id, ref, text, seq)
 

@@ -302,3 +302,107 @@ async def test_every_api_error_is_json_with_a_code(desk: LiveServer) -> None:
     assert answers["wrong method"].status_code == 405
     assert answers["wrong method"].json()["error"] == "method_not_allowed"
     assert "allow" in answers["wrong method"].headers
+
+
+@pytest.fixture
+def kb_desk(tmp_path: Path) -> Iterator[LiveServer]:
+    from tests.integration.test_bot_and_kb import seed_kb
+
+    settings = make_settings(tmp_path)
+    seed_kb(settings)
+    seed_agents(settings, *AGENTS)
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def helped_visitor(server: LiveServer) -> tuple[Client, str]:
+    visitor, _ = await connect_visitor(server, language="en", codec="json")
+    await visitor.recv_type("welcome")
+    conv_id = (await visitor.send_text("hi"))["conversation_id"]
+    await visitor.recv_type("message", author="bot", bot_kind="greeting")
+    await visitor.send_text("How do I reset my password?")
+    asked = await visitor.recv_until(
+        lambda f: f.get("author") == "bot" and f.get("bot_kind") in ("answer", "offer")
+    )
+    await visitor.send_text(asked["quick_replies"][0]["text"])  # "Yes": it helped
+    await visitor.recv_type("message", author="bot", bot_kind="helped")
+    return visitor, conv_id
+
+
+async def test_a_visitor_an_article_helped_leaves_the_queue_and_reaches_no_agent(
+    kb_desk: LiveServer,
+) -> None:
+    visitor, conv_id = await helped_visitor(kb_desk)
+    await visitor.close()  # walks away without pressing End chat
+    agent = await online(kb_desk, await login(kb_desk, "ana@example.com"))
+    # Had it stayed queued, it would be first in line for Ana, before anyone who came later.
+    later, _ = await connect_visitor(kb_desk, language="en", codec="json")
+    await later.recv_type("welcome")
+    later_id = (await later.send_text("Where is my parcel?"))["conversation_id"]
+    first = await agent.recv_type("assigned")
+    assert first["conversation"]["conversation_id"] == later_id
+    sam = await login(kb_desk, "sam@example.com")
+    detail = await sam.get(f"/api/desk/conversations/{conv_id}")
+    assert detail.json()["conversation"]["state"] == "bot"  # set aside, not closed
+
+
+async def test_a_helped_visitor_who_then_asks_for_a_person_queues_again(
+    kb_desk: LiveServer,
+) -> None:
+    visitor, conv_id = await helped_visitor(kb_desk)
+    agent = await online(kb_desk, await login(kb_desk, "ana@example.com"))
+    await visitor.send_text("I want to talk to a human")
+    assigned = await agent.recv_type("assigned")
+    assert assigned["conversation"]["conversation_id"] == conv_id
+
+
+@pytest.fixture
+def moving_desk(tmp_path: Path) -> Iterator[LiveServer]:
+    settings = make_settings(tmp_path, first_reply_timeout_s=3.0, first_reply_warning_s=2.0)
+    seed_agents(settings, *AGENTS)
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def ana_has_a_chat_and_bob_has_room(server: LiveServer) -> tuple[Client, Client, Client, str]:
+    ana = await online(server, await login(server, "ana@example.com"))
+    visitor, conv_id = await chat_with(server, ana)
+    bob = await online(server, await login(server, "bob@example.com"))
+    return ana, bob, visitor, conv_id
+
+
+async def test_a_chat_nobody_answered_moves_only_after_a_warning_naming_it(
+    moving_desk: LiveServer,
+) -> None:
+    ana, bob, visitor, conv_id = await ana_has_a_chat_and_bob_has_room(moving_desk)
+    warning = await ana.recv_type("reply_warning")
+    assert warning["conversation_id"] == conv_id and 0 <= warning["moves_in_s"] <= 2
+    gone = await ana.recv_type("unassigned", conversation_id=conv_id)
+    assert gone["reason"] == "no_first_reply"
+    assert (await bob.recv_type("assigned"))["conversation"]["conversation_id"] == conv_id
+    # The visitor hears who joined, never "back in the queue".
+    await visitor.recv_type("event", event="assigned", timeout=10)
+    events = [f.get("event") for f in visitor.inbox + await everything(visitor)]
+    assert "requeued" not in events and "moved" not in events
+
+
+async def test_typing_after_the_warning_withdraws_it_and_keeps_the_chat(
+    moving_desk: LiveServer,
+) -> None:
+    ana, bob, visitor, conv_id = await ana_has_a_chat_and_bob_has_room(moving_desk)
+    await ana.recv_type("reply_warning", conversation_id=conv_id)
+    await ana.send({"type": "typing", "conversation_id": conv_id, "active": True})
+    withdrawn = await ana.recv_type("reply_warning", conversation_id=conv_id)
+    assert withdrawn["moves_in_s"] is None
+    # A draft held counts the same: the console reports it with `working`.
+    await ana.recv_type("reply_warning", conversation_id=conv_id)
+    await ana.send({"type": "working", "conversation_id": conv_id})
+    assert (await ana.recv_type("reply_warning", conversation_id=conv_id))["moves_in_s"] is None
+    await ana.send_text("Here I am", conversation_id=conv_id)
+    assert [f for f in await everything(ana) if f["type"] == "unassigned"] == []

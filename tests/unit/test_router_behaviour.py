@@ -666,3 +666,35 @@ def test_someone_with_room_appearing_late_is_still_preceded_by_a_warning() -> No
     ds = r.tick(120)
     assert ds == [ReplyWarning("c", "a", 140.0)]
     assert assigned(r.tick(140)) == {"c": "b"}
+
+
+# --- a visitor the bot helped leaves the queue without closing ----------------------------------
+
+
+def test_a_helped_visitor_is_set_aside_and_never_offered_to_an_agent() -> None:
+    r = Router(quiet())
+    r.enqueue(conv("helped", 0), 0)
+    r.enqueue(conv("next", 1), 1)
+    assert r.queue_info("next") is not None and r.queue_info("next")[0] == 2  # type: ignore[index]
+    ds = r.set_aside("helped", 5)
+    assert QueueUpdate("next", 1, r.queue_info("next")[1]) in ds  # type: ignore[index]
+    assert r.conversation_state("helped") is None and r.queued_count == 1
+    ds = r.agent_online(AgentInfo(id="a"), 6)
+    assert assigned(ds) == {"next": "a"}
+    assert r.next_deadline() is None  # no timer of its own left behind
+
+
+def test_a_set_aside_chat_queues_again_when_the_visitor_asks_for_a_person() -> None:
+    r = Router(quiet())
+    r.enqueue(conv("c", 0), 0)
+    r.set_aside("c", 1)
+    ds = r.enqueue(conv("c", 0), 2)  # keeps its old place by its first arrival
+    assert of(ds, Queued) == [Queued("c", 1, of(ds, Queued)[0].eta_s)]
+
+
+def test_setting_aside_a_chat_an_agent_has_or_an_unknown_one_changes_nothing() -> None:
+    r = Router(quiet())
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.enqueue(conv("c"), 0)
+    assert r.set_aside("c", 1) == [] and r.set_aside("nope", 1) == []
+    assert r.conversation_state("c") == ("active", "a")
