@@ -102,14 +102,19 @@ class Tokens:
 
     def check_visitor_token(self, token: str) -> tuple[VisitorClaims | None, TokenStatus]:
         """The claims and ``valid``; an expired token's claims (our signature, only too
-        old) and ``expired``, for a renewal that may carry an open conversation over;
+        old, by less than one more TTL) and ``expired``, for a renewal that may carry an
+        open conversation over; ``(None, "expired")`` when older still;
         ``(None, "invalid")`` for anything else."""
         try:
             data = self._visitor.loads(token, max_age=self.settings.visitor_token_ttl_s)
             status: TokenStatus = "valid"
         except SignatureExpired:
+            # Renewable for one more TTL at most: an old token found in a dead browser
+            # profile must not open a conversation for ever.
             try:
-                data = self._visitor.loads(token)
+                data = self._visitor.loads(token, max_age=2 * self.settings.visitor_token_ttl_s)
+            except SignatureExpired:
+                return None, "expired"
             except BadSignature:
                 return None, "invalid"
             status = "expired"

@@ -406,3 +406,17 @@ async def test_typing_after_the_warning_withdraws_it_and_keeps_the_chat(
     assert (await ana.recv_type("reply_warning", conversation_id=conv_id))["moves_in_s"] is None
     await ana.send_text("Here I am", conversation_id=conv_id)
     assert [f for f in await everything(ana) if f["type"] == "unassigned"] == []
+
+
+async def test_a_token_expired_for_longer_than_a_second_ttl_is_not_carried_over(
+    desk: LiveServer,
+) -> None:
+    agent = await online(desk, await login(desk, "ana@example.com"))
+    first = await visitor_session(desk)
+    visitor, _ = await connect_visitor(desk, token=first["token"], codec="json")
+    await visitor.recv_type("welcome")
+    await visitor.send_text("Where is my parcel?")
+    await agent.recv_type("assigned")
+    ancient = _old_token(desk, first["visitor_id"], 2 * desk.settings.visitor_token_ttl_s + 60)
+    fresh = await visitor_session(desk, token=ancient)
+    assert fresh["token_status"] == "expired" and fresh["visitor_id"] != first["visitor_id"]
