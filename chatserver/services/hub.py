@@ -32,6 +32,7 @@ from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
 from chatserver.core.protocol import (
     Answer,
+    Audience,
     Close,
     OutFrame,
     Ping,
@@ -114,13 +115,14 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
     """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
     each view encoded once; ``in_room`` (a conversation's channel): note the seq each
     socket was sent, for a catch-up."""
-    views: dict[str, OutFrame | None] = {}
+    views: dict[Audience, OutFrame | None] = {}
     body = frame.body
     seq: int = body.get("seq", -1) if in_room else -1
     conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
     sent = 0
     for conn in conns:
-        who = audience_of(conn.role)
+        # A supervisor's watch socket is the team: it sees both sides' typing and receipts.
+        who: Audience = "team" if conn.info.get("supervisor") else audience_of(conn.role)
         if who not in views:
             views[who] = for_audience(frame, who)
         view = views[who]

@@ -132,6 +132,9 @@ async def test_typing_and_seen_reach_the_other_side_but_never_their_sender(
 ) -> None:
     agent = await online(desk, await login(desk, "ana@example.com"))
     visitor, conv_id = await chat_with(desk, agent)
+    board = await board_socket(desk, (await login(desk, "sam@example.com")).cookie)
+    await board.send({"type": "watch", "conversation_id": conv_id, "after_seq": 0})
+    await board.recv_type("watching")
     await visitor.send({"type": "typing", "active": True})
     assert (await agent.recv_type("typing"))["who"] == "visitor"
     await visitor.send({"type": "seen", "conversation_id": conv_id, "seq": 1})
@@ -140,6 +143,13 @@ async def test_typing_and_seen_reach_the_other_side_but_never_their_sender(
     assert (await visitor.recv_type("typing"))["who"] == "agent"
     await agent.send({"type": "seen", "conversation_id": conv_id, "seq": 1})
     assert (await visitor.recv_type("seen"))["who"] == "agent"
+    # A supervisor watching sees both sides.
+    assert {(f["type"], f["who"]) for f in await everything(board) if "who" in f} == {
+        ("typing", "visitor"),
+        ("seen", "visitor"),
+        ("typing", "agent"),
+        ("seen", "agent"),
+    }
     # The pong comes after anything the hub sent for the frames before the ping.
     for own, who in ((await everything(visitor), "visitor"), (await everything(agent), "agent")):
         assert [f for f in own if f["type"] in ("typing", "seen") and f["who"] == who] == []
