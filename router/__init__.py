@@ -15,6 +15,8 @@ of the contract, per decision, in list order:
 * ``OfferExpired``: withdraw the offer from the agent's console.
 * ``AgentLeft``: tell the visitor their agent has gone (they keep their place in front).
 * ``Transferred`` / ``LanguageFallback``: store and log (``override`` must be logged).
+* ``ReplyWarning``: tell the agent, naming the chat, that it moves at ``moves_at`` (None:
+  the warning is withdrawn). No chat moves for silence without one first.
 
 Call ``tick(now)`` whenever ``next_deadline()`` passes (re-read it after every call).
 """
@@ -39,6 +41,7 @@ from router.model import (
     Queued,
     QueuedConversation,
     QueueUpdate,
+    ReplyWarning,
     Requeued,
     RouterError,
     SlotFreed,
@@ -81,6 +84,7 @@ __all__ = [
     "QueueUpdate",
     "Queued",
     "QueuedConversation",
+    "ReplyWarning",
     "Requeued",
     "Router",
     "RouterConfig",

@@ -16,8 +16,12 @@ class RouterConfig:
     disconnect_grace_s: float = 30.0
     # None: a conversation waits for its language forever.
     language_fallback_s: float | None = 60.0
-    # None: no reassignment when the agent never replies.
-    first_reply_timeout_s: float | None = 120.0
+    # None (the default): no reassignment when the agent never replies. Teams told us a
+    # chat taken from under a typing agent costs more than a slow first reply; turn it on
+    # deliberately. Typing or a draft in the console counts as work and restarts it.
+    first_reply_timeout_s: float | None = None
+    # The agent is warned, naming the chat, this long before it moves (0: no warning).
+    first_reply_warning_s: float = 20.0
     # One priority class is worth this many seconds of waiting; None: strict priority
     # (a low class can then starve while higher ones keep arriving).
     aging_s_per_class: float | None = 120.0
@@ -53,6 +57,8 @@ class RouterConfig:
             raise ValueError("disconnect_grace_s must not be negative")
         if not 0.0 <= self.parked_weight <= 1.0:
             raise ValueError("parked_weight must be within 0..1")
+        if self.first_reply_warning_s < 0:
+            raise ValueError("first_reply_warning_s must not be negative")
         if self.refresh_chunk < 1:
             raise ValueError("refresh_chunk must be positive")
         if self.eager_positions < 0:

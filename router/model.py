@@ -178,6 +178,17 @@ class LanguageFallback:
     language: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReplyWarning:
+    """Tell the agent, naming the chat, that it moves to a colleague at ``moves_at`` unless
+    they reply or keep working on it (typing, a draft). ``moves_at`` None: the warning is
+    off (they went back to work on it)."""
+
+    conv_id: str
+    agent_id: str
+    moves_at: float | None
+
+
 Decision = (
     Offer
     | Assigned
@@ -189,6 +200,7 @@ Decision = (
     | SlotFreed
     | Transferred
     | LanguageFallback
+    | ReplyWarning
 )
 
 

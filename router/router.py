@@ -28,6 +28,7 @@ from router.model import (
     Queued,
     QueuedConversation,
     QueueUpdate,
+    ReplyWarning,
     Requeued,
     RouterError,
     SlotFreed,
@@ -51,6 +52,7 @@ _PARK: Final = 4
 _SAT: Final = 5
 _REFRESH: Final = 6
 _REOFFER: Final = 7
+_WARN: Final = 8
 
 QUEUED: Final = "queued"
 OFFERED: Final = "offered"
@@ -106,6 +108,9 @@ class _Conv:
         "offer_token",
         "lang_token",
         "reply_token",
+        "warn_token",
+        "reply_due",
+        "warned",
         "park_token",
         "assigned_at",
         "first_reply_done",
@@ -129,6 +134,9 @@ class _Conv:
         self.offer_token = 0
         self.lang_token = 0
         self.reply_token = 0
+        self.warn_token = 0
+        self.reply_due = 0.0
+        self.warned = False
         self.park_token = 0
         self.assigned_at = 0.0
         self.first_reply_done = False
@@ -391,6 +399,22 @@ class Router:
         self._flush(out, now)
         return out
 
+    def set_aside(self, conv_id: str, now: float) -> list[Decision]:
+        """A waiting visitor was helped (the bot's article answered them): out of the queue,
+        not closed. The chat no longer waits for anyone and the visitors behind it move up;
+        ``enqueue`` it again if the visitor asks for a person after all. A chat already
+        offered or active, or one the router does not hold: nothing changes."""
+        cs = self._convs.get(conv_id)
+        out: list[Decision] = []
+        if cs is None or cs.state != QUEUED:
+            return out
+        del self._convs[conv_id]
+        cs.lang_token = 0
+        cs.reoffer_token = 0
+        self._unqueue(cs)
+        self._flush(out, now)
+        return out
+
     def restore_active(
         self,
         conv_id: str,
@@ -441,9 +465,31 @@ class Router:
         cs = self._convs.get(conv_id)
         if cs is None:
             return []
+        out = self._unwarn(cs)
         cs.first_reply_done = True
         cs.reply_token = 0
-        return self.activity(conv_id, now)
+        cs.warn_token = 0
+        return out + self.activity(conv_id, now)
+
+    def agent_working(self, conv_id: str, agent_id: str, now: float) -> list[Decision]:
+        """The agent is typing in the chat or holds a draft for it: that is work, so the
+        first-reply clock starts again (and a warning already given is withdrawn). Also
+        activity for parking. Unknown ids, or an agent the chat is not with: ignored."""
+        cs = self._convs.get(conv_id)
+        if cs is None or cs.state != ACTIVE or cs.agent_id != agent_id:
+            return []
+        out: list[Decision] = []
+        if not cs.first_reply_done:
+            out.extend(self._unwarn(cs))
+            self._arm_reply(cs, now)
+        out.extend(self.activity(conv_id, now))
+        return out
+
+    def _unwarn(self, cs: _Conv) -> list[Decision]:
+        if not cs.warned or cs.agent_id is None:
+            return []
+        cs.warned = False
+        return [ReplyWarning(cs.conv.id, cs.agent_id, None)]
 
     def activity(self, conv_id: str, now: float) -> list[Decision]:
         """A message on either side: keeps the chat from being parked, or unparks it."""
@@ -565,6 +611,9 @@ class Router:
             elif kind == _REPLY and cs.reply_token == token:
                 cs.reply_token = 0
                 self._no_first_reply(cs, when, out)
+            elif kind == _WARN and cs.warn_token == token:
+                cs.warn_token = 0
+                self._warn(cs, out)
             elif kind == _PARK and cs.park_token == token:
                 cs.park_token = 0
                 self._maybe_park(cs, when, out)
@@ -894,10 +943,24 @@ class Router:
         assert cs.agent_id is not None
         if not silent:
             out.append(Assigned(cs.conv.id, cs.agent_id, override, returning))
-        timeout = self.config.first_reply_timeout_s
-        if timeout is not None and not cs.first_reply_done:
-            cs.reply_token = self._timer(now + timeout, _REPLY, cs.conv.id)
+        self._arm_reply(cs, now)
         self._arm_park(cs)
+
+    def _arm_reply(self, cs: _Conv, now: float) -> None:
+        """(Re)start the first-reply clock: the warning ``first_reply_warning_s`` ahead of
+        the move, the move itself at the deadline. Earlier tokens die."""
+        timeout = self.config.first_reply_timeout_s
+        cs.warned = False
+        cs.warn_token = 0
+        cs.reply_token = 0
+        if timeout is None or cs.first_reply_done:
+            return
+        due = now + max(timeout, 1.0)
+        cs.reply_due = due
+        cs.reply_token = self._timer(due, _REPLY, cs.conv.id)
+        warn = self.config.first_reply_warning_s
+        if warn > 0:
+            cs.warn_token = self._timer(max(now, due - warn), _WARN, cs.conv.id)
 
     def _arm_park(self, cs: _Conv) -> None:
         after = self.config.parked_after_s
@@ -909,6 +972,8 @@ class Router:
         aid = cs.agent_id
         cs.offer_token = 0
         cs.reply_token = 0
+        cs.warn_token = 0
+        cs.warned = False
         cs.park_token = 0
         if aid is None:
             return
@@ -977,25 +1042,54 @@ class Router:
         self._fallen.add(cs.conv.id)
         self._deferred.append(cs)
 
-    def _no_first_reply(self, cs: _Conv, now: float, out: list[Decision]) -> None:
-        """Nobody answered in time: move to another agent with room, if there is one."""
-        if cs.state != ACTIVE or cs.first_reply_done or cs.agent_id is None:
-            return
+    def _move_target(self, cs: _Conv) -> str | None:
+        """Who a chat nobody answered may move to: an agent with room in its team who
+        speaks its language whenever its agent does (a language fallback that let it reach
+        an agent without the language does not send it on to another such agent)."""
+        assert cs.agent_id is not None
         old = self._agents[cs.agent_id]
         excluded = {old.info.id, *(cs.excluded or ())}
-        aid = self._pools.best(cs.bucket_key, excluded)
-        timeout = self.config.first_reply_timeout_s
+        language = cs.conv.language
+        if language is not None and language in old.info.languages:
+            return self._pools.best((cs.team, language), excluded)
+        return self._pools.best(cs.bucket_key, excluded)
+
+    def _warn(self, cs: _Conv, out: list[Decision]) -> None:
+        """Ahead of the move: tell the agent which chat moves and when, if it would."""
+        if cs.state != ACTIVE or cs.first_reply_done or cs.agent_id is None:
+            return
+        if self._move_target(cs) is None:
+            return  # nobody to move it to: the deadline will look again
+        cs.warned = True
+        out.append(ReplyWarning(cs.conv.id, cs.agent_id, cs.reply_due))
+
+    def _no_first_reply(self, cs: _Conv, now: float, out: list[Decision]) -> None:
+        """Nobody answered in time: move to another agent with room (same team, the
+        language kept), if there is one, and never without a warning first."""
+        if cs.state != ACTIVE or cs.first_reply_done or cs.agent_id is None:
+            return
+        aid = self._move_target(cs)
         if aid is None:
             # Moving it to the queue would make the visitor wait for the same silence; keep it
-            # and look again later.
-            if timeout is not None:
-                cs.reply_token = self._timer(now + max(timeout, 1.0), _REPLY, cs.conv.id)
+            # and look again later (warning again first).
+            self._arm_reply(cs, now)
             return
+        warn = self.config.first_reply_warning_s
+        if warn > 0 and not cs.warned:
+            # Someone with room appeared only now: warn, and move after the warning's time.
+            cs.warned = True
+            cs.reply_due = now + warn
+            cs.reply_token = self._timer(cs.reply_due, _REPLY, cs.conv.id)
+            out.append(ReplyWarning(cs.conv.id, cs.agent_id, cs.reply_due))
+            return
+        old = self._agents[cs.agent_id]
         oid = old.info.id
         self._detach(cs, out, emit_freed=True)
         self._exclude(cs, oid)
         out.append(Requeued(cs.conv.id, "no_first_reply", oid))
-        self._place(cs, now, out, returning_ok=False)
+        # Straight to the colleague found above (not through the queue, which may have
+        # fallen back to any language): the visitor never waits in the queue again.
+        self._offer(cs, self._agents[aid], now, out, override=False, force_accept=True)
         self._fill_agent(old, now, out)
 
     def _maybe_park(self, cs: _Conv, now: float, out: list[Decision]) -> None:
@@ -1038,6 +1132,8 @@ class Router:
             return cs.reply_token == token
         if kind == _REOFFER:
             return cs.reoffer_token == token
+        if kind == _WARN:
+            return cs.warn_token == token
         return cs.park_token == token
 
     def _eta(self, bkey: BucketKey, position: int) -> float | None:

@@ -63,10 +63,10 @@
     store(READ_KEY, all);
   }
 
-  function forgetChat(id) {
+  function forgetChat(id, keepDraft = false) {
     const all = stored(READ_KEY, {});
     if (id in all) { delete all[id]; store(READ_KEY, all); }
-    store(DRAFT_PREFIX + id, null);
+    if (!keepDraft) store(DRAFT_PREFIX + id, null);
   }
 
   // ------------------------------------------------------------------ notifications
@@ -139,6 +139,7 @@
     head.append(chat.title, chat.stateLabel, actions);
     chat.log = el("ol", { class: "log", "aria-live": "polite" });
     chat.typing = el("p", { class: "typing", hidden: true }, "typing…");
+    chat.warning = el("p", { class: "reply-warning", role: "alert", hidden: true });
     const form = el("form", { class: "composer" });
     chat.input = el("textarea", {
       rows: 3, "aria-label": "Reply", placeholder: "Reply… (/ for canned replies)",
@@ -155,7 +156,7 @@
       if (!chat.pane.hidden) chat.pinned = chat.log.scrollHeight - chat.log.scrollTop - chat.log.clientHeight < 40;
     });
     const main = el("div", { class: "chat-main" });
-    main.append(chat.log, chat.typing, form);
+    main.append(chat.warning, chat.log, chat.typing, form);
 
     const side = el("aside", { class: "side" });
     chat.suggestBox = el("section", { class: "suggestions", "aria-label": "Suggestions" });
@@ -187,11 +188,14 @@
     return chat;
   }
 
-  function removeChat(id, reason) {
+  // keepDraft: the chat was taken from the agent (not closed or handed on by them): its
+  // unsent draft stays in this browser and comes back with the chat if it returns.
+  function removeChat(id, reason, keepDraft = false) {
     const chat = chats.get(id);
     if (!chat) return;
     chats.delete(id);
-    forgetChat(id);
+    if (keepDraft && chat.input.value.trim()) store(DRAFT_PREFIX + id, chat.input.value);
+    forgetChat(id, keepDraft);
     const at = order.indexOf(id);
     order = order.filter((x) => x !== id);
     chat.tab.remove();
@@ -918,6 +922,27 @@
     if (wire && wire.send({ type: "status", status: next })) showStatus(next);
   });
 
+  // The hub warns before a chat nobody answered moves on. A draft is work: say so at once
+  // (the warning is then withdrawn); otherwise show which chat and when, until it ends.
+  function replyWarning(f) {
+    const chat = chats.get(f.conversation_id);
+    if (!chat) return;
+    if (f.moves_in_s === null || f.moves_in_s === undefined) {
+      chat.warning.hidden = true;
+      chat.tab.classList.remove("warned");
+      return;
+    }
+    if (chat.input.value.trim() && wire) {
+      wire.send({ type: "working", conversation_id: chat.id });
+      return;
+    }
+    const text = "Chat with " + visitorName(chat) + " moves to a colleague in " + f.moves_in_s + " s unless you reply or start typing.";
+    chat.warning.textContent = text;
+    chat.warning.hidden = false;
+    chat.tab.classList.add("warned");
+    if (active !== chat.id) toast(text);
+  }
+
   function toast(text) {
     const t = el("div", { class: "toast", role: "status" }, text);
     document.body.append(t);
@@ -1028,9 +1053,17 @@
         }
         break;
       }
-      case "unassigned":
+      case "unassigned": {
         removeOffer(f.conversation_id); // `offer_withdrawn` came first and said why
-        removeChat(f.conversation_id, "A chat was moved away from you.");
+        const gone = chats.get(f.conversation_id);
+        const who = gone ? visitorName(gone) : "a visitor";
+        const why = f.reason === "no_first_reply" ? " (no first reply in time)" : "";
+        const kept = gone && gone.input.value.trim() ? " Your draft is kept." : "";
+        removeChat(f.conversation_id, "Chat with " + who + " moved to a colleague" + why + "." + kept, true);
+        break;
+      }
+      case "reply_warning":
+        replyWarning(f);
         break;
       case "offer":
         addOffer(f.conversation_id, Number(f.deadline_s));

@@ -45,6 +45,7 @@ ERROR_CODES: dict[str, tuple[str, bool]] = {
     "no_conversation": ("There is no open conversation to act on.", False),
     "conversation_closed": ("The conversation is closed; start a new one.", False),
     "conflict": ("The action does not fit the conversation's state.", False),
+    "already_rated": ("The conversation is rated already; a rating is final.", False),
     "unavailable": ("The store is unavailable; nothing was saved. Retry the same frame.", True),
 }
 

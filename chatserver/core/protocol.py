@@ -200,15 +200,22 @@ class Rate:
 
 
 @dataclass(frozen=True, slots=True)
+class Working:
+    """The agent holds an unsent draft for the chat: work (restarts the first-reply clock)."""
+
+    conversation_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ping:
     pass
 
 
-ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Answer | Rate | Ping
+ClientFrame = Send | Typing | Seen | Resume | Close | SetStatus | Answer | Rate | Working | Ping
 
 VISITOR_TYPES = frozenset({"send", "typing", "seen", "resume", "close", "rate", "ping"})
 AGENT_TYPES = frozenset(
-    {"send", "typing", "seen", "resume", "close", "status", "accept", "decline", "ping"}
+    {"send", "typing", "seen", "resume", "close", "status", "accept", "decline", "working", "ping"}
 )
 PREVIEW_MAX_CHARS = 500
 COMMENT_MAX_CHARS = 2000
@@ -245,6 +252,8 @@ def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> 
             return Resume(_str_id(obj, "conversation_id") or "", _seq(obj, "after_seq"))
         if kind == "close":
             return Close(_str_id(obj, "conversation_id", required=conv_required))
+        if kind == "working":
+            return Working(_str_id(obj, "conversation_id") or "")
         if kind in ("accept", "decline"):
             return Answer(_str_id(obj, "conversation_id") or "", kind == "accept")
         if kind == "rate":
@@ -270,21 +279,50 @@ def parse_client_frame(obj: dict[str, Any], role: Role, max_text_chars: int) -> 
 # ---------------------------------------------------------------------------- encoding
 
 
+def _is_id_key(key: object) -> bool:
+    return isinstance(key, str) and (key == "id" or key.endswith("_id"))
+
+
+def stringify_ids(body: dict[str, Any]) -> dict[str, Any]:
+    """Every ``id`` / ``*_id`` field, however deep, as a string: the wire's ids are strings
+    (agents' ids are integers in the store; a client must never see both forms). Returns
+    ``body`` itself when nothing needed changing, so the usual frame costs one walk."""
+    changed: dict[str, Any] | None = None
+    for key, value in body.items():
+        new = value
+        if _is_id_key(key) and isinstance(value, int) and not isinstance(value, bool):
+            new = str(value)
+        elif isinstance(value, dict):
+            new = stringify_ids(value)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            items = [stringify_ids(v) if isinstance(v, dict) else v for v in value]
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                new = items
+        if new is not value:
+            if changed is None:
+                changed = dict(body)
+            changed[key] = new
+    return body if changed is None else changed
+
+
 class OutFrame:
     """A server frame, encoded at most once per codec whatever the number of recipients."""
 
     __slots__ = ("body", "_msgpack", "_json")
 
     def __init__(self, body: dict[str, Any]) -> None:
-        self.body = body
+        self.body = stringify_ids(body)
         self._msgpack: bytes | None = None
         self._json: str | None = None
 
     @classmethod
     def from_msgpack(cls, body: dict[str, Any], packed: bytes) -> OutFrame:
-        """A frame that arrived already encoded (from another node): never packed again."""
-        frame = cls(body)
+        """A frame that arrived already encoded (from another node): never packed again
+        (its sender built it as an OutFrame, so its ids are strings already)."""
+        frame = cls.__new__(cls)
+        frame.body = body
         frame._msgpack = packed
+        frame._json = None
         return frame
 
     def encoded(self, codec: Codec) -> bytes | str:
@@ -361,6 +399,7 @@ class Reach:
 # it (a test compares the two). A kind missing here reaches staff only.
 AUDIENCES: dict[str, Reach] = {
     "welcome": Reach(EVERYONE),
+    "reply_warning": Reach(STAFF),
     "ack": Reach(EVERYONE),
     "message": Reach(EVERYONE),
     "event": Reach(EVERYONE),  # each stored event narrows it below
@@ -391,6 +430,8 @@ AUDIENCES: dict[str, Reach] = {
     "event:transferred": Reach(EVERYONE, frozenset({"note", "override"})),
     "event:closed": Reach(EVERYONE),
     "event:human_requested": Reach(EVERYONE),
+    # A chat nobody answered moved on to a colleague: the visitor only hears who joined.
+    "event:moved": Reach(STAFF),
     # The bot's summary of the visitor's words is written for the agent.
     "event:handoff": Reach(STAFF),
     "event:offline": Reach(EVERYONE),
@@ -398,6 +439,9 @@ AUDIENCES: dict[str, Reach] = {
     "event:order": Reach(EVERYONE),
     "event:hidden": Reach(VISITOR_ONLY),
 }
+# Ephemeral frames that go to the other side only: a `typing` or `seen` with ``who`` equal
+# to the receiving socket's side is its own (or its own other tab's) and is not sent.
+ECHOLESS = frozenset({"typing", "seen"})
 # What a visitor gets in place of a stored item not meant for them: its place in the
 # conversation (``seq`` stays gapless), nothing of its content.
 HIDDEN_EVENT = "hidden"
@@ -420,6 +464,8 @@ def for_audience(frame: OutFrame, who: Audience) -> OutFrame | None:
     """``frame`` as ``who`` may receive it: itself, a copy without staff-only fields, a
     ``hidden`` stand-in that keeps a stored item's ``seq``, or None (not for them)."""
     body = frame.body
+    if body.get("type") in ECHOLESS and body.get("who") == who:
+        return None  # never echoed to the side that sent it
     reach = reach_of(body)
     if who in reach.audience or (who == "agent" and "team" in reach.audience):
         if who != "visitor" or not reach.staff_fields:

@@ -296,7 +296,15 @@ class Settings(BaseSettings):
         "language_fallback_s", "then a visitor may get an agent without their language"
     )
     first_reply_timeout_s: float | None = routed(
-        "first_reply_timeout_s", "then a chat with no human reply moves to another agent"
+        "first_reply_timeout_s",
+        "`none` (off): a chat stays with its agent however long the first reply takes; a "
+        "number: a chat with no human reply that long moves to a colleague with room, of its "
+        "team and, when its agent has it, its language (typing or a draft restarts the clock)",
+    )
+    first_reply_warning_s: float = routed(
+        "first_reply_warning_s",
+        "the agent is warned, naming the chat, this long before it moves for want of a first "
+        "reply (`0`: no warning)",
     )
     aging_s_per_class: float | None = routed(
         "aging_s_per_class",

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
@@ -74,6 +74,10 @@ class Principal:
         return any(rank >= ROLES.index(r) for r in roles)
 
 
+# What became of the token a visitor's session call presented (``token_status``).
+TokenStatus = Literal["valid", "expired", "invalid"]
+
+
 class Tokens:
     """Signs and checks visitor tokens and agent session cookies with the secret key."""
 
@@ -93,10 +97,34 @@ class Tokens:
         return self._visitor.dumps(claims)
 
     def read_visitor_token(self, token: str) -> VisitorClaims | None:
+        claims, status = self.check_visitor_token(token)
+        return claims if status == "valid" else None
+
+    def check_visitor_token(self, token: str) -> tuple[VisitorClaims | None, TokenStatus]:
+        """The claims and ``valid``; an expired token's claims (our signature, only too
+        old, by less than one more TTL) and ``expired``, for a renewal that may carry an
+        open conversation over; ``(None, "expired")`` when older still;
+        ``(None, "invalid")`` for anything else."""
         try:
             data = self._visitor.loads(token, max_age=self.settings.visitor_token_ttl_s)
-        except (BadSignature, SignatureExpired):
-            return None
+            status: TokenStatus = "valid"
+        except SignatureExpired:
+            # Renewable for one more TTL at most: an old token found in a dead browser
+            # profile must not open a conversation for ever.
+            try:
+                data = self._visitor.loads(token, max_age=2 * self.settings.visitor_token_ttl_s)
+            except SignatureExpired:
+                return None, "expired"
+            except BadSignature:
+                return None, "invalid"
+            status = "expired"
+        except BadSignature:
+            return None, "invalid"
+        claims = self._claims(data)
+        return (claims, status) if claims is not None else (None, "invalid")
+
+    @staticmethod
+    def _claims(data: object) -> VisitorClaims | None:
         if not isinstance(data, dict):
             return None
         visitor_id, site = data.get("v"), data.get("s")

@@ -56,7 +56,7 @@ class Sample:
 
 def agent_row(a: Any) -> dict[str, Any]:
     return {
-        "id": int(a.id),
+        "id": str(a.id),  # ids on the wire are strings
         "name": a.name,
         "status": a.status,
         "connected": a.connected,
@@ -81,7 +81,7 @@ class Board:
         self.target_share: float = settings.sla_target_share
         self.subscribers: set[Connection] = set()
         self.history: deque[Sample] = deque(maxlen=int(HISTORY_S / SAMPLE_EVERY_S))
-        self._agents: dict[int, dict[str, Any]] = {}
+        self._agents: dict[str, dict[str, Any]] = {}
         self._last_queue: dict[str, Any] = {}
         self._slow: dict[str, Any] = {}
         self._slow_at = 0.0
@@ -145,7 +145,7 @@ class Board:
         else:
             slow_changed = False
         snap = self.state.dispatch.snapshot()
-        rows = {int(a.id): agent_row(a) for a in snap.agents}
+        rows = {str(a.id): agent_row(a) for a in snap.agents}
         changed = [r for i, r in rows.items() if self._agents.get(i) != r]
         removed = [i for i in self._agents if i not in rows]
         self._agents = rows
@@ -201,7 +201,7 @@ class Board:
             "bot_holds": self._slow.get("bot_holds", 0),
         }
 
-    def _sample(self, snap: Any, rows: dict[int, dict[str, Any]]) -> Sample:
+    def _sample(self, snap: Any, rows: dict[str, dict[str, Any]]) -> Sample:
         online = [r for r in rows.values() if r["status"] == "online"]
         return Sample(
             ts=now_ms(),

@@ -36,6 +36,7 @@ from router import (
     Queued,
     QueuedConversation,
     QueueUpdate,
+    ReplyWarning,
     Requeued,
     Router,
     RouterConfig,
@@ -238,6 +239,8 @@ class Dispatcher:
             "conversation_waiting",
             "conversation_ended",
             "first_human_reply",
+            "agent_working",
+            "set_aside",
             "transfer",
             "answer_offer",
             "agent_cap",
@@ -343,6 +346,13 @@ class Dispatcher:
             config = router_config(settings)
             await self._call(lambda now: self.router.reconfigure(config, now))
 
+    async def agent_working(self, conv_id: str, agent_id: int) -> None:
+        """The agent types in the chat or holds a draft for it: work, which restarts the
+        first-reply clock. Nothing to do (and nothing forwarded) while that clock is off."""
+        if self.router.config.first_reply_timeout_s is None:
+            return
+        await self._event("agent_working", conv_id=conv_id, agent_id=agent_id)
+
     async def answer_offer(self, conv_id: str, agent_id: int, *, accept: bool) -> None:
         """Manual accept: the agent takes the offered chat, or passes it to the next."""
         await self._event("answer_offer", conv_id=conv_id, agent_id=agent_id, accept=accept)
@@ -417,7 +427,14 @@ class Dispatcher:
         conv = await self.store.get_conversation(conv_id)
         if conv is None or conv.state not in ("bot", "offered"):
             return
+        if self.router.conversation_state(conv.id) is not None:
+            return  # routed already (a set-aside chat asked again twice, say)
         self._visitor_of[conv.id] = conv.visitor_id
+        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
+            # Closed: the welcome said nobody is available, and so it is; the bot holds
+            # the chat alone and offers the offline form (one truth, not an agent after all).
+            await self.hub.bot_greet(conv.id, None, None)
+            return
         priority: int | None = 0
         previous: int | None
         if self.hub.credits is not None:
@@ -449,6 +466,16 @@ class Dispatcher:
 
     async def _on_first_human_reply(self, conv_id: str) -> None:
         await self._call(lambda now: self.router.first_human_reply(conv_id, now))
+
+    async def set_aside(self, conv_id: str) -> None:
+        """The bot's article helped the visitor: out of the queue, still open."""
+        await self._event("set_aside", conv_id=conv_id)
+
+    async def _on_set_aside(self, conv_id: str) -> None:
+        await self._call(lambda now: self.router.set_aside(conv_id, now))
+
+    async def _on_agent_working(self, conv_id: str, agent_id: int) -> None:
+        await self._call(lambda now: self.router.agent_working(conv_id, str(agent_id), now))
 
     async def _on_answer_offer(self, conv_id: str, agent_id: int, accept: bool) -> None:
         # An answer for an offer that already moved on (timeout) raises RouterError: the
@@ -600,8 +627,25 @@ class Dispatcher:
         elif isinstance(d, Requeued):
             if d.agent_id is not None:
                 await self._transition(d.conv_id, "bot", agent_id=None)
-                self.hub.unassigned(d.conv_id, int(d.agent_id))
-            self.hub.post_event(d.conv_id, "requeued", {"reason": d.reason})
+                self.hub.unassigned(d.conv_id, int(d.agent_id), d.reason)
+            if d.reason == "no_first_reply":
+                # It goes straight on to a colleague (the next decisions): the visitor only
+                # hears who joined; staff see why it moved.
+                self.hub.post_event(
+                    d.conv_id, "moved", {"reason": d.reason, "from_agent_id": d.agent_id}
+                )
+            else:
+                self.hub.post_event(d.conv_id, "requeued", {"reason": d.reason})
+        elif isinstance(d, ReplyWarning):
+            moves_in = None if d.moves_at is None else max(0, round(d.moves_at - self.clock()))
+            self.hub.publish(
+                agent_channel(int(d.agent_id)),
+                {
+                    "type": "reply_warning",
+                    "conversation_id": d.conv_id,
+                    "moves_in_s": moves_in,
+                },
+            )
         elif isinstance(d, OfferExpired):
             self.hub.publish(
                 agent_channel(int(d.agent_id)),

@@ -33,6 +33,7 @@ from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
 from chatserver.core.protocol import (
     Answer,
+    Audience,
     Close,
     OutFrame,
     Ping,
@@ -43,6 +44,7 @@ from chatserver.core.protocol import (
     Send,
     SetStatus,
     Typing,
+    Working,
     audience_of,
     error_frame,
     for_audience,
@@ -67,6 +69,8 @@ ClosedListener = Callable[[Conversation], object]
 log = logging.getLogger("livedesk.hub")
 
 RESUME_PAGE = 500
+# After a chat was set aside (an article helped): bot replies that mean a person is wanted.
+STILL_WANTS_A_PERSON = frozenset({"not_helped", "no_answer"})
 # How long an `assigned` frame may wait for this node to hear its conversation live.
 SUBSCRIBE_WAIT_S = 2.0
 # Only ever handed to the boards' wakers (never to a socket: no client knows it).
@@ -115,7 +119,7 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
     """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
     each view encoded once; ``in_room`` (a conversation's channel): note the seq each
     socket was sent, for a catch-up."""
-    views: dict[str, OutFrame | None] = {}
+    views: dict[Audience, OutFrame | None] = {}
     body = frame.body
     # Only stored items carry a seq of the conversation's transcript (`seen` carries a mark).
     stored = in_room and body.get("type") in STORED_ITEM_TYPES
@@ -123,7 +127,8 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
     conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
     sent = 0
     for conn in conns:
-        who = audience_of(conn.role)
+        # A supervisor's watch socket is the team: it sees both sides' typing and receipts.
+        who: Audience = "team" if conn.info.get("supervisor") else audience_of(conn.role)
         if who not in views:
             views[who] = for_audience(frame, who)
         view = views[who]
@@ -221,6 +226,9 @@ class Hub:
         # Open conversations this node has seen: a hint that spares a read per frame.
         self.convs: dict[str, ConvRef] = {}
         self.visitor_open: dict[str, str] = {}
+        # Chats the bot's article helped, set aside from the queue by this node; they
+        # queue again if the bot then hears that a person is wanted after all.
+        self.set_aside: set[str] = set()
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
         self.assist = assist
@@ -453,6 +461,9 @@ class Hub:
             await self._status(conn, frame)
         elif isinstance(frame, Rate):
             await self._rate(conn, frame)
+        elif isinstance(frame, Working):
+            conv = await self._conversation_for(conn, frame.conversation_id, write=True)
+            await self._agent_working(conn, conv)
         elif isinstance(frame, Answer):
             principal: Principal = conn.identity
             if self.dispatch is not None:
@@ -534,6 +545,7 @@ class Hub:
             log.info("caught up %d items missed while the bus was down", replayed)
 
     def forget(self, conv_id: str) -> None:
+        self.set_aside.discard(conv_id)
         ref = self.convs.pop(conv_id, None)
         if ref is not None and self.visitor_open.get(ref.visitor_id) == conv_id:
             del self.visitor_open[ref.visitor_id]
@@ -718,11 +730,25 @@ class Hub:
         if ref is None:
             return
         if ref.state == "bot":
+            wants_person = False
             for reply in await self.assist.bot_replies(conv_id, ref.language, text):
                 if isinstance(reply, HumanRequested):
+                    wants_person = True
                     self.post_event(conv_id, "human_requested", {})
                 else:
+                    wants_person |= reply.kind in STILL_WANTS_A_PERSON
                     await self.bot_says(conv_id, reply)
+                    if reply.kind == "helped" and self.dispatch is not None:
+                        # Helped: nobody needs to come. Out of the queue, not closed: the
+                        # End chat button closes it; a visitor who walks away is not
+                        # handed to an agent.
+                        self.set_aside.add(conv_id)
+                        await self.dispatch.set_aside(conv_id)
+            if wants_person and conv_id in self.set_aside and self.dispatch is not None:
+                self.set_aside.discard(conv_id)
+                conv = await self.store.get_conversation(conv_id)
+                if conv is not None:
+                    await self.dispatch.conversation_waiting(conv)
         elif ref.state == "active" and ref.agent_id is not None:
             self._suggest(conv_id, ref, text, seq)
 
@@ -803,10 +829,17 @@ class Hub:
                 "active": frame.active,
             },
         )
+        if conn.role == "agent" and frame.active:
+            await self._agent_working(conn, conv)
         if conn.role == "visitor" and frame.preview and self.assist is not None:
             if conv.state == "active" and conv.agent_id is not None:
                 preview, ref = frame.preview, conv
                 self.assist.debounce(conv.id, lambda: self._suggest_soon(ref, preview))
+
+    async def _agent_working(self, conn: Connection, conv: ConvRef) -> None:
+        """Typing, or a draft held: work the first-reply clock counts."""
+        if self.dispatch is not None and conv.state == "active":
+            await self.dispatch.agent_working(conv.id, conn.identity.agent_id)
 
     async def _seen(self, conn: Connection, frame: Seen) -> None:
         conv = await self._conversation_for(conn, frame.conversation_id, write=False)
@@ -874,6 +907,11 @@ class Hub:
                 csat_comment=frame.comment,
             )
         except Conflict as exc:
+            now = await self.store.get_conversation(ref.id)
+            if now is not None and now.state == "rated":
+                raise ProtocolError(
+                    "already_rated", "this conversation is rated already; a rating is final"
+                ) from exc
             raise ProtocolError("conflict", "only a closed conversation can be rated") from exc
         except StoreUnavailable as exc:
             raise ProtocolError("unavailable", "not saved; retry") from exc
@@ -996,7 +1034,11 @@ class Hub:
             },
         )
 
-    def unassigned(self, conv_id: str, agent_id: int) -> None:
-        """The agent lost the chat (transfer, grace expired): their sockets stop hearing it
-        (``deliver`` takes them out of the room on whichever node they are)."""
-        self.publish(agent_channel(agent_id), {"type": "unassigned", "conversation_id": conv_id})
+    def unassigned(self, conv_id: str, agent_id: int, reason: str | None = None) -> None:
+        """The agent lost the chat (transfer, grace expired, no first reply): their sockets
+        stop hearing it (``deliver`` takes them out of the room on whichever node they are).
+        ``reason``: the router's, for the console to say why."""
+        body: dict[str, Any] = {"type": "unassigned", "conversation_id": conv_id}
+        if reason is not None:
+            body["reason"] = reason
+        self.publish(agent_channel(agent_id), body)

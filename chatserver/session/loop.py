@@ -17,8 +17,9 @@ FrameHandler = Callable[[bytes | str], Awaitable[None]]
 
 async def read_frames(conn: Connection, settings: Any, handle: FrameHandler) -> None:
     """Until the peer leaves or the socket is closed. ``handle`` decodes and acts on one
-    frame; a ``ProtocolError`` it raises becomes an ``error`` frame, and more refusals in
-    a row than ``flood_errors_before_close`` (rate limit included) close the socket."""
+    frame; a ``ProtocolError`` it raises becomes an ``error`` frame, and the
+    ``flood_errors_before_close``-th refusal in a row (rate limit included) closes the
+    socket with 1008, after its error frame."""
     while not conn.closed:
         message = await conn.ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -40,7 +41,7 @@ async def read_frames(conn: Connection, settings: Any, handle: FrameHandler) -> 
                 continue
             except ProtocolError as exc:
                 refuse(conn, exc)
-        if conn.strikes > settings.flood_errors_before_close:
+        if conn.strikes >= settings.flood_errors_before_close:
             close(conn, CloseCode.POLICY_VIOLATION)
             return
 

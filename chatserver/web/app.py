@@ -38,7 +38,7 @@ from chatserver.web import admin, api, desk, kb_api, pages, planning, visitors
 from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
-from chatserver.web.http_body import STORE_ERROR_HANDLERS
+from chatserver.web.http_body import ERROR_HANDLERS
 
 log = logging.getLogger("livedesk.app")
 
@@ -230,7 +230,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         routes=routes,
         middleware=middleware,
         lifespan=lifespan,
-        exception_handlers=STORE_ERROR_HANDLERS,
+        exception_handlers=ERROR_HANDLERS,
     )
     app.state.settings = settings
     app.state.tokens = Tokens(settings)

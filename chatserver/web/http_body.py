@@ -11,11 +11,12 @@ error no endpoint caught: a 4xx or a 503, never a 500."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.websockets import WebSocket
 
 from chatserver.core.errors import BadData, CloseCode, StoreUnavailable
@@ -123,8 +124,61 @@ async def store_error_response(conn: HTTPConnection, exc: Exception) -> Response
     raise exc
 
 
+# The stable `error` code of an HTTP error raised as a bare status (HTTPException, an
+# unknown route or method, a crash): clients branch on it, as on the frames' codes.
+STATUS_CODES: dict[int, str] = {
+    400: "invalid_field",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "json_only",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
+# Paths whose every error is JSON ({"error", "message"}); the pages answer as pages.
+JSON_PATHS = ("/api/", "/login", "/logout", "/integrations/")
+
+
+def json_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    code = STATUS_CODES.get(status, "invalid_field" if status < 500 else "internal")
+    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+
+def _wants_json(conn: HTTPConnection) -> bool:
+    path: str = conn.scope.get("path", "")
+    return path.startswith(JSON_PATHS)
+
+
+async def http_error_response(conn: HTTPConnection, exc: Exception) -> Response:
+    """An HTTPException (an endpoint's, or the router's 404/405) as JSON on the API."""
+    assert isinstance(exc, HTTPException)
+    if not _wants_json(conn):
+        if exc.status_code in (204, 304):
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    return json_error(exc.status_code, exc.detail, exc.headers)
+
+
+async def server_error_response(conn: HTTPConnection, exc: Exception) -> Response:
+    """A crash (Starlette logs it and re-raises after this): JSON on the API, never a
+    traceback or an HTML page."""
+    if not _wants_json(conn):
+        return PlainTextResponse("Internal Server Error", status_code=500)
+    return json_error(500, "internal error; the team has it in the logs")
+
+
 # One handler for HTTP and websocket connections alike, which Starlette's types keep apart.
 STORE_ERROR_HANDLERS: dict[Any, Callable[..., Any]] = {
     BadData: store_error_response,
     StoreUnavailable: store_error_response,
+}
+# The app's handlers: every error on an API path is JSON, whatever raised it.
+ERROR_HANDLERS: dict[Any, Callable[..., Any]] = {
+    **STORE_ERROR_HANDLERS,
+    HTTPException: http_error_response,
+    500: server_error_response,
 }

@@ -61,7 +61,16 @@ async def visitor_session(request: Request) -> Response:
         language = optional_str(body, "language", 16)
     except BadRequest as exc:
         return exc.response
-    claims = state.tokens.read_visitor_token(token) if token else None
+    claims, token_status = state.tokens.check_visitor_token(token) if token else (None, None)
+    if token_status == "expired" and claims is not None:
+        # Too old to resume by itself; still ours, so an open conversation is carried over
+        # (the same visitor), and otherwise the visitor starts afresh, told why.
+        if claims.site != site or await state.store.open_conversation_of(claims.visitor_id) is None:
+            claims = None
+        else:
+            token_status = "carried_over"
+    if claims is not None and claims.site != site:
+        claims, token_status = None, "invalid"
     limits = state.limits
     wait = limits.check(limits.sessions, request.scope, claims.visitor_id if claims else None)
     if wait:
@@ -84,7 +93,12 @@ async def visitor_session(request: Request) -> Response:
             # Nothing to keep yet: no row (see the module's doc).
             language = language or (claims.language if claims else None)
             return _session_response(
-                state, visitor_id or state.tokens.new_visitor_id(), site, language, False
+                state,
+                visitor_id or state.tokens.new_visitor_id(),
+                site,
+                language,
+                False,
+                token_status,
             )
         visitor = new_visitor(visitor_id or state.tokens.new_visitor_id(), site, None)
     visitor.last_seen_ms = ts
@@ -99,21 +113,35 @@ async def visitor_session(request: Request) -> Response:
         # A pre-chat form filled in after the socket opened: agents see the new name.
         state.hub.visitors[visitor.id] = visitor_summary(visitor)
     return _session_response(
-        state, visitor.id, site, visitor.language, visitor.customer_email is not None
+        state,
+        visitor.id,
+        site,
+        visitor.language,
+        visitor.customer_email is not None,
+        token_status,
     )
 
 
 def _session_response(
-    state: Any, visitor_id: str, site: str, language: str | None, verified: bool
+    state: Any,
+    visitor_id: str,
+    site: str,
+    language: str | None,
+    verified: bool,
+    token_status: str | None,
 ) -> Response:
-    response = JSONResponse(
-        {
-            "token": state.tokens.issue_visitor_token(visitor_id, site, language),
-            "visitor_id": visitor_id,
-            "verified": verified,
-            "expires_in": state.settings.visitor_token_ttl_s,
-        }
-    )
+    body: dict[str, Any] = {
+        "token": state.tokens.issue_visitor_token(visitor_id, site, language),
+        "visitor_id": visitor_id,
+        "verified": verified,
+        "expires_in": state.settings.visitor_token_ttl_s,
+    }
+    if token_status is not None:
+        # What became of the token presented (docs/protocol.md, "Visitor sessions"):
+        # `valid`, `carried_over` (expired; its open conversation kept), `expired` or
+        # `invalid` (a new visitor).
+        body["token_status"] = token_status
+    response = JSONResponse(body)
     response.headers["cache-control"] = "no-store"
     return response
 

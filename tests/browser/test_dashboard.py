@@ -77,8 +77,8 @@ def test_dashboard_follows_load_live_and_the_cap_holds_the_sixth_chat(
     expect(sixth_tab).to_have_count(1)
     expect(board.locator("#q-length")).to_have_text("0", timeout=1000)
     expect(load).to_have_text("5/5")
-    assert wire.run(sixth.recv_type("event", event="assigned"))["data"]["agent"]["id"] == int(
-        ana_id
+    assert wire.run(sixth.recv_type("event", event="assigned"))["data"]["agent"]["id"] == str(
+        int(ana_id)  # ids on the wire are strings
     )
     console.context.close()
     board.context.close()

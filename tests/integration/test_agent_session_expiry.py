@@ -50,7 +50,7 @@ async def agent_socket(server: LiveServer) -> tuple[Client, int]:
         server, await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
     )
     welcome = await agent.recv_type("welcome")
-    return agent, welcome["agent"]["id"]
+    return agent, int(welcome["agent"]["id"])  # a string on the wire
 
 
 async def closed_with(agent: Client, within_s: float) -> int | None:

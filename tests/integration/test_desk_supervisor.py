@@ -60,17 +60,17 @@ async def test_board_pushes_load_changes_within_a_second_and_ticks_steadily(
     agent = await online(desk, ana)
     board = await board_socket(desk, sam.cookie)
     first = await board.recv_type("board", full=True)
-    ana_row = next(a for a in first["agents"] if a["id"] == ana.me["id"])
+    ana_row = next(a for a in first["agents"] if a["id"] == str(ana.me["id"]))
     assert (ana_row["status"], ana_row["load"], ana_row["cap"]) == ("online", 0, 2)
     _, conv_id = await chat_with(desk, agent)
     loop = asyncio.get_running_loop()
     assigned_at = loop.time()
     frame = await board.recv_until(
-        lambda f: any(a["id"] == ana.me["id"] and a["load"] == 1 for a in f.get("agents", [])),
+        lambda f: any(a["id"] == str(ana.me["id"]) and a["load"] == 1 for a in f.get("agents", [])),
         timeout=3,
     )
     assert loop.time() - assigned_at <= 1.2
-    row = next(a for a in frame["agents"] if a["id"] == ana.me["id"])
+    row = next(a for a in frame["agents"] if a["id"] == str(ana.me["id"]))
     assert row["chats"] == [conv_id]
     # At least one frame a second even when nothing changes, each small.
     started = loop.time()

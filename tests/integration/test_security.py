@@ -180,7 +180,7 @@ async def test_ended_sessions_survive_nothing(server: LiveServer) -> None:
     welcome = await agent.recv_type("welcome")
     store = Store(server.settings.database_url)
     try:
-        await store.end_agent_sessions(welcome["agent"]["id"])
+        await store.end_agent_sessions(int(welcome["agent"]["id"]))
     finally:
         await store.stop()
     async with httpx.AsyncClient(

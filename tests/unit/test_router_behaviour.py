@@ -18,6 +18,7 @@ from router import (
     Queued,
     QueuedConversation,
     QueueUpdate,
+    ReplyWarning,
     Requeued,
     Router,
     RouterConfig,
@@ -583,3 +584,117 @@ def test_offline_then_online_on_the_same_connection_takes_chats_again() -> None:
     r.agent_status("a", "offline", 1)
     assert of(r.enqueue(conv("c"), 2), Queued)
     assert assigned(r.agent_status("a", "online", 3)) == {"c": "a"}
+
+
+# --- chats taken from agents: warned first, work counts, language and team kept ----------------
+
+
+def test_first_reply_reassignment_is_off_by_default() -> None:
+    assert RouterConfig().first_reply_timeout_s is None
+    r = Router(RouterConfig(language_fallback_s=None))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.agent_online(AgentInfo(id="b"), 0)
+    r.enqueue(conv("c"), 0)
+    assert not of(r.tick(10_000), Requeued)
+
+
+def test_the_agent_is_warned_naming_the_chat_before_it_moves() -> None:
+    r = Router(quiet(first_reply_timeout_s=120, first_reply_warning_s=20))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.agent_online(AgentInfo(id="b"), 0)
+    first = assigned(r.enqueue(conv("c"), 0))["c"]
+    ds = r.tick(100)
+    assert ds == [ReplyWarning("c", first, 120.0)]
+    ds = r.tick(120)
+    assert Requeued("c", "no_first_reply", first) in ds
+    assert assigned(ds)["c"] != first
+    assert not of(ds, Queued)  # straight to the colleague, never back in the queue
+
+
+def test_typing_or_a_draft_restarts_the_first_reply_clock_and_withdraws_the_warning() -> None:
+    r = Router(quiet(first_reply_timeout_s=120, first_reply_warning_s=20))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.agent_online(AgentInfo(id="b"), 0)
+    first = assigned(r.enqueue(conv("c"), 0))["c"]
+    assert r.tick(100) == [ReplyWarning("c", first, 120.0)]
+    assert r.agent_working("c", first, 110) == [ReplyWarning("c", first, None)]
+    assert r.tick(200) == []  # 120 passed: the work counted
+    assert r.tick(210) == [ReplyWarning("c", first, 230.0)]
+    assert Requeued("c", "no_first_reply", first) in r.tick(230)
+
+
+def test_work_by_someone_the_chat_is_not_with_changes_nothing() -> None:
+    r = Router(quiet(first_reply_timeout_s=120, first_reply_warning_s=20))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.agent_online(AgentInfo(id="b"), 0)
+    first = assigned(r.enqueue(conv("c"), 0))["c"]
+    other = "b" if first == "a" else "a"
+    assert r.agent_working("c", other, 110) == []
+    assert r.agent_working("nope", first, 110) == []
+    assert Requeued("c", "no_first_reply", first) in r.tick(120)
+
+
+def test_a_chat_in_serbian_moves_only_to_an_agent_with_serbian() -> None:
+    r = Router(quiet(first_reply_timeout_s=120, first_reply_warning_s=20, language_fallback_s=30))
+    r.agent_online(AgentInfo(id="ana", languages=frozenset({"sr"})), 0)
+    r.enqueue(conv("c", language="sr"), 0)
+    r.agent_online(AgentInfo(id="bob", languages=frozenset({"en"})), 1)
+    ds = r.tick(500)  # the language fallback fired long ago; Bob has room
+    assert not of(ds, Requeued) and not of(ds, ReplyWarning)
+    assert r.conversation_state("c") == ("active", "ana")
+    r.agent_online(AgentInfo(id="mila", languages=frozenset({"sr", "en"})), 600)
+    ds = r.tick(r.next_deadline() or 0)
+    ds += r.tick(r.next_deadline() or 0)
+    assert of(ds, ReplyWarning) and assigned(ds) == {"c": "mila"}
+
+
+def test_a_team_chat_moves_only_within_its_team() -> None:
+    r = Router(quiet(first_reply_timeout_s=120, first_reply_warning_s=20))
+    r.agent_online(AgentInfo(id="ana", teams=frozenset({"billing"})), 0)
+    r.enqueue(conv("c", team="billing"), 0)
+    r.agent_online(AgentInfo(id="bob"), 1)
+    assert r.tick(1000) == []
+    assert r.conversation_state("c") == ("active", "ana")
+
+
+def test_someone_with_room_appearing_late_is_still_preceded_by_a_warning() -> None:
+    r = Router(quiet(first_reply_timeout_s=120, first_reply_warning_s=20))
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.enqueue(conv("c"), 0)
+    assert r.tick(100) == []  # nobody to move to: no warning
+    r.agent_online(AgentInfo(id="b"), 119)
+    ds = r.tick(120)
+    assert ds == [ReplyWarning("c", "a", 140.0)]
+    assert assigned(r.tick(140)) == {"c": "b"}
+
+
+# --- a visitor the bot helped leaves the queue without closing ----------------------------------
+
+
+def test_a_helped_visitor_is_set_aside_and_never_offered_to_an_agent() -> None:
+    r = Router(quiet())
+    r.enqueue(conv("helped", 0), 0)
+    r.enqueue(conv("next", 1), 1)
+    assert r.queue_info("next") is not None and r.queue_info("next")[0] == 2  # type: ignore[index]
+    ds = r.set_aside("helped", 5)
+    assert QueueUpdate("next", 1, r.queue_info("next")[1]) in ds  # type: ignore[index]
+    assert r.conversation_state("helped") is None and r.queued_count == 1
+    ds = r.agent_online(AgentInfo(id="a"), 6)
+    assert assigned(ds) == {"next": "a"}
+    assert r.next_deadline() is None  # no timer of its own left behind
+
+
+def test_a_set_aside_chat_queues_again_when_the_visitor_asks_for_a_person() -> None:
+    r = Router(quiet())
+    r.enqueue(conv("c", 0), 0)
+    r.set_aside("c", 1)
+    ds = r.enqueue(conv("c", 0), 2)  # keeps its old place by its first arrival
+    assert of(ds, Queued) == [Queued("c", 1, of(ds, Queued)[0].eta_s)]
+
+
+def test_setting_aside_a_chat_an_agent_has_or_an_unknown_one_changes_nothing() -> None:
+    r = Router(quiet())
+    r.agent_online(AgentInfo(id="a"), 0)
+    r.enqueue(conv("c"), 0)
+    assert r.set_aside("c", 1) == [] and r.set_aside("nope", 1) == []
+    assert r.conversation_state("c") == ("active", "a")
