@@ -380,6 +380,8 @@ AUDIENCES: dict[str, Reach] = {
     "board": Reach(TEAM_ONLY),
     "queue_changed": Reach(TEAM_ONLY),
     "watching": Reach(TEAM_ONLY),
+    # The inbox changed (a new offline message, a take, a close): consoles re-read counts.
+    "inbox_changed": Reach(STAFF),
     "event:assigned": Reach(EVERYONE),
     "event:requeued": Reach(EVERYONE),
     "event:agent_left": Reach(EVERYONE),

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatserver.backends.bus import (
+    INBOX_CHANNEL,
     KB_CHANNEL,
     SUPERVISORS_CHANNEL,
     Bus,
@@ -355,6 +356,7 @@ class Hub:
         self.agent_names[principal.agent_id] = principal.name
         conn.hold()
         self.join(conn, agent_channel(principal.agent_id))
+        self.join(conn, INBOX_CHANNEL)
         if self.presence is not None:
             await self.presence.agent_connected(principal.agent_id)
         convs = await self.store.conversations_of_agent(principal.agent_id)

@@ -30,10 +30,11 @@ from chatserver.services.assist import Assistant, kb_changed_frame
 from chatserver.services.credits import Credits
 from chatserver.services.dispatch import Dispatcher
 from chatserver.services.hub import Hub
+from chatserver.services.inbox import Inbox
 from chatserver.services.login_guard import LoginGuard
 from chatserver.services.visitor_purge import VisitorPurger
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
-from chatserver.web import api, desk, kb_api, pages, visitors
+from chatserver.web import api, desk, inbox, kb_api, pages, visitors
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
 from chatserver.web.http_body import STORE_ERROR_HANDLERS
@@ -139,6 +140,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.hub = hub
         app.state.bus = bus
         app.state.dispatch = dispatcher
+        # The mail sender adds itself to inbox.offline_reply_listeners.
+        app.state.inbox = Inbox(hub)
         async with contextlib.AsyncExitStack() as started:
             # What has started is stopped in reverse order, also when a later start fails
             # (the database or Redis refusing the dispatcher's first reads, say).
@@ -189,6 +192,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         *kb_api.routes,
         *billing_routes,
         *desk.routes,
+        *inbox.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]

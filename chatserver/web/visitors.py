@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver.backends.models import OfflineMessage, Visitor
+from chatserver.backends.models import Visitor
 from chatserver.backends.store import now_ms
 from chatserver.backends.visitors import new_visitor, save_new_visitor
 from chatserver.core.protocol import ID_PATTERN
@@ -24,7 +24,6 @@ from chatserver.services.hub import visitor_summary
 from chatserver.web.http_body import BadRequest, json_object, optional_str
 
 MAX_OFFLINE_TEXT = 4000
-offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
 visitors_t = Visitor.__table__  # type: ignore[attr-defined]
 
 
@@ -149,17 +148,8 @@ async def offline_message(request: Request) -> Response:
         await save_new_visitor(state.store, visitor)
     elif visitor.site != claims.site:
         return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
-    conv = await state.store.open_conversation_of(visitor.id)
-    row = {
-        "visitor_id": visitor.id,
-        "conversation_id": conv.id if conv else None,
-        "name": name,
-        "email": email,
-        "text": text,
-        "language": visitor.language,
-        "created_ms": now_ms(),
-    }
-    await state.store.write(lambda conn: conn.execute(offline_t.insert().values(**row)))
+    # A conversation in the inbox (state `offline`), never a row nothing reads.
+    await state.inbox.offline_message(visitor, name, email, text)
     return JSONResponse({"ok": True})
 
 
