@@ -99,6 +99,25 @@ def test_a_closed_chat_is_reopened_from_the_inbox_and_lands_in_the_console(
     expect(page.locator("#inbox-views button[data-view=mine]")).to_have_text("Mine (1)")
 
 
+def test_an_agent_picks_a_waiting_chat_from_the_waiting_view(
+    browser: Any, desk: LiveServer, wire: Wire
+) -> None:
+    page = log_in(browser, desk, *ANA)
+    expect(page.locator("#link")).to_have_text("online")
+    # Romanian: Ana does not list it, so the router holds it for a Romanian speaker.
+    vera, conv_id = wire.run(new_visitor(desk, "Vera", "Bună ziua", language="ro"))
+    wire.clients.append(vera)
+    open_inbox(page, "waiting")
+    expect(page.locator('#inbox-views button[data-view="waiting"]')).to_have_text("Waiting (1)")
+    row = page.locator("#inbox-list li button").first
+    expect(row).to_contain_text("Bună ziua")
+    row.click()
+    page.locator("#inbox-detail").get_by_role("button", name="Pick").click()
+    expect(page.locator('#inbox-views button[data-view="waiting"]')).to_have_text("Waiting (0)")
+    page.click("#inbox-toggle")
+    expect(page.locator(f'.chat[data-conversation-id="{conv_id}"]')).to_be_visible()
+
+
 def test_a_supervisor_sees_the_waiting_list_filters_it_and_assigns_from_it(
     browser: Any, desk: LiveServer, wire: Wire
 ) -> None:
