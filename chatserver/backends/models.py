@@ -147,6 +147,47 @@ class CustomerNote(SQLModel, table=True):
     created_ms: int = Field(sa_type=sa.BigInteger, index=True)
 
 
+class SearchDoc(SQLModel, table=True):
+    """One searchable text in its folded match form (``kb.normalize``): a message, or a
+    customer's name and e-mail. The full-text index over ``folded`` is the database's own
+    (SQLite: the FTS5 table ``search_fts``; PostgreSQL: the generated ``tsv`` column with a
+    GIN index), made by migration 0009_search and kept out of this model (see
+    ``SEARCH_INDEX_OBJECTS``)."""
+
+    __tablename__ = "search_docs"
+    __table_args__ = (sa.UniqueConstraint("kind", "ref", name="uq_search_docs_kind_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # "message" or "customer"
+    ref: str = Field(max_length=64)  # the message id, or the visitor id
+    visitor_id: str = Field(max_length=32, index=True)
+    conversation_id: str | None = Field(default=None, max_length=32, index=True)
+    folded: str = Field(sa_type=sa.Text)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class SearchMark(SQLModel, table=True):
+    """How far the search indexer has read (per source: highest message id, last visitor
+    change)."""
+
+    __tablename__ = "search_marks"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+# Database objects of the full-text index that no model describes (autogenerate skips them).
+SEARCH_INDEX_OBJECTS = frozenset({"search_fts", "tsv", "ix_search_docs_tsv"})
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, other: object
+) -> bool:
+    """Alembic's filter: the full-text index's own objects (FTS5 and its shadow tables,
+    the tsvector column and its GIN index) are not drift."""
+    return not (name and (name in SEARCH_INDEX_OBJECTS or name.startswith("search_fts_")))
+
+
 def _load_other_tables() -> None:
     # kb and billing own their tables; importing them registers them on the shared metadata.
     import importlib

@@ -32,6 +32,7 @@ from chatserver.services.dispatch import Dispatcher
 from chatserver.services.hub import Hub
 from chatserver.services.inbox import Inbox
 from chatserver.services.login_guard import LoginGuard
+from chatserver.services.search import SearchIndex
 from chatserver.services.visitor_purge import VisitorPurger
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
 from chatserver.web import api, desk, inbox, kb_api, pages, visitors
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.dispatch = dispatcher
         # The mail sender adds itself to inbox.offline_reply_listeners.
         app.state.inbox = Inbox(hub)
+        app.state.search = search = SearchIndex(store, settings.search_index_interval_s)
         async with contextlib.AsyncExitStack() as started:
             # What has started is stopped in reverse order, also when a later start fails
             # (the database or Redis refusing the dispatcher's first reads, say).
@@ -168,6 +170,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(watcher.stop)
             purger.start()
             started.push_async_callback(purger.stop)
+            search.start()
+            started.push_async_callback(search.stop)
             app.state.ready = True
             try:
                 yield

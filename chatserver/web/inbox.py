@@ -27,6 +27,7 @@ from chatserver.services.inbox import Inbox, InboxRefused
 from chatserver.web.http_body import BadRequest, json_object, optional_str, require_json
 
 MAX_REPLY = 4000
+MAX_QUERY = 200
 
 
 def _json(payload: Any, status: int = 200) -> JSONResponse:
@@ -126,6 +127,30 @@ async def list_view(request: Request) -> Response:
         r["tags"] = reports.split_tags(r["tags"])
         r["paying"] = bool(r["paying"])
     return _json({"view": view, "items": rows, "total": total, "offset": f.offset})
+
+
+async def search(request: Request) -> Response:
+    """``?q=…&kind=messages|customers&offset=&limit=``: full-text search over what the
+    reader may read, newest first; each hit has a ``snippet`` ``{text, highlights}`` with
+    highlights as ``[start, end)`` ranges into ``text``."""
+    principal = await require_role(request, "agent")
+    q = (request.query_params.get("q") or "").strip()
+    if not q or len(q) > MAX_QUERY:
+        raise HTTPException(400, f"`q` must be 1 to {MAX_QUERY} characters")
+    kind = request.query_params.get("kind", "messages")
+    if kind not in ("messages", "customers"):
+        raise HTTPException(400, "`kind` is messages or customers")
+    base = await _reader(request, principal)
+    f = iq.Filters(
+        view="all",
+        me=base.me,
+        supervisor=base.supervisor,
+        teams=base.teams,
+        offset=max(0, _int(request, "offset") or 0),
+        limit=max(1, min(iq.PAGE_MAX, _int(request, "limit") or 20)),
+    )
+    items, total = await request.app.state.search.search(q, kind, f)
+    return _json({"kind": kind, "items": items, "total": total, "offset": f.offset})
 
 
 async def _visible(request: Request, principal: Principal) -> Conversation:
@@ -300,6 +325,7 @@ async def close(request: Request) -> Response:
 routes: list[BaseRoute] = [
     Route("/api/inbox", list_view),
     Route("/api/inbox/counts", counts),
+    Route("/api/inbox/search", search),
     Route("/api/inbox/{conv_id}", detail),
     Route("/api/inbox/{conv_id}/take", take, methods=["POST"]),
     Route("/api/inbox/{conv_id}/assign", assign, methods=["POST"]),
