@@ -15,6 +15,7 @@
   const total = document.getElementById("inbox-total");
   const more = document.getElementById("inbox-more");
   const detail = document.getElementById("inbox-detail");
+  const searchForm = document.getElementById("inbox-search");
   const supervisor = root.dataset.supervisor === "yes";
   const VIEWS = [
     ["mine", "Mine"],
@@ -37,7 +38,7 @@
           type: "button",
           dataset: { view: key },
           "aria-pressed": String(key === view),
-          onclick: () => { view = key; openId = null; detail.replaceChildren(); load(false); renderViews(); },
+          onclick: () => { view = key; openId = null; searchQuery = null; detail.replaceChildren(); load(false); renderViews(); },
         }, label + " (" + (counts[key] ?? "…") + ")"),
       ),
     );
@@ -82,6 +83,42 @@
       userText("span", { class: "inbox-item-first" }, item.first_message || ""));
     li.append(b);
     return li;
+  }
+
+  // A snippet's highlights are [start, end) ranges into its text: <mark> elements built
+  // around text nodes, never markup.
+  function highlighted(snip) {
+    const node = el("span", { class: "inbox-item-first", dir: "auto" });
+    let at = 0;
+    for (const [a, b] of snip.highlights) {
+      if (a > at) node.append(userText("span", {}, snip.text.slice(at, a)));
+      node.append(userText("mark", {}, snip.text.slice(a, b)));
+      at = b;
+    }
+    if (at < snip.text.length) node.append(userText("span", {}, snip.text.slice(at)));
+    return node;
+  }
+
+  let searchQuery = null;
+  async function runSearch(append) {
+    const params = new URLSearchParams({ q: searchQuery.q, kind: searchQuery.kind, limit: "20", offset: String(append ? items.length : 0) });
+    let data;
+    try {
+      data = await api("GET", "/api/inbox/search?" + params);
+    } catch (error) { total.textContent = error.message; return; }
+    items = append ? items.concat(data.items) : data.items;
+    total.textContent = data.total + (data.total === 1 ? " result" : " results") + " for “" + searchQuery.q + "”";
+    more.hidden = items.length >= data.total;
+    list.replaceChildren(...items.map((item) => {
+      const li = el("li", { class: "search-hit", dataset: { id: item.conversation_id || item.visitor_id } });
+      const label = item.conversation_id
+        ? [item.author_name || item.author, item.state, new Date(item.created_ms).toLocaleString()].join(" · ")
+        : [item.name, item.email || item.customer_email].filter(Boolean).join(" · ");
+      const b = el("button", { type: "button", onclick: item.conversation_id ? () => open(item.conversation_id) : undefined });
+      b.append(userText("strong", {}, label), highlighted(item.snippet));
+      li.append(b);
+      return li;
+    }));
   }
 
   function fmtTime(ms) {
@@ -176,7 +213,7 @@
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(async () => {
       await loadCounts();
-      if (!root.hidden) {
+      if (!root.hidden && !searchQuery) {
         await load(false).catch(() => {});
         if (openId) await open(openId);
       }
@@ -197,7 +234,13 @@
     if (!root.hidden) { load(false).catch(() => {}); loadCounts(); }
   });
   filters.addEventListener("submit", (event) => { event.preventDefault(); load(false); });
-  more.addEventListener("click", () => load(true));
+  more.addEventListener("click", () => (searchQuery ? runSearch(true) : load(true)));
+  searchForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const q = searchForm.elements.q.value.trim();
+    searchQuery = q ? { q, kind: searchForm.elements.kind.value } : null;
+    if (searchQuery) runSearch(false); else load(false);
+  });
   document.addEventListener("desk:frame", (event) => {
     const kind = event.detail && event.detail.type;
     if (kind === "inbox_changed" || kind === "assigned" || kind === "unassigned" || kind === "welcome") refreshSoon();

@@ -142,3 +142,25 @@ def test_a_supervisor_sees_the_waiting_list_filters_it_and_assigns_from_it(
     page.click("#inbox-filters button[type=submit]")
     expect(page.locator("#inbox-list li")).to_have_count(1)
     expect(page.locator("#inbox-list li").first).to_contain_text("I wait")
+
+
+def test_search_finds_a_message_without_its_accents_and_marks_the_words_as_text(
+    browser: Any, desk: LiveServer, wire: Wire
+) -> None:
+    page = log_in(browser, desk, *ANA)
+    expect(page.locator("#link")).to_have_text("online")
+    vera, conv_id = wire.run(new_visitor(desk, "Vera", "<i>Račun</i> za mart nije stigao"))
+    wire.clients.append(vera)
+    expect(page.locator(f'.chat[data-conversation-id="{conv_id}"]')).to_have_count(1)
+    page.click("#inbox-toggle")
+    page.fill("#inbox-search input[name=q]", "RACUN")
+    page.click("#inbox-search button[type=submit]")
+    hit = page.locator("#inbox-list li.search-hit")
+    expect(hit).to_have_count(1)
+    expect(hit.locator("mark")).to_have_text("Račun")
+    expect(hit).to_contain_text("<i>Račun</i> za mart")  # the stored text, shown as text
+    assert hit.locator("i").count() == 0
+    hit.locator("button").click()
+    expect(page.locator("#inbox-detail .transcript li.message").first).to_contain_text(
+        "nije stigao"
+    )
