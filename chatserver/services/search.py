@@ -51,7 +51,13 @@ class Snippet:
     highlights: list[tuple[int, int]]  # [start, end) into ``text``
 
     def as_json(self) -> dict[str, Any]:
-        return {"text": self.text, "highlights": [list(h) for h in self.highlights]}
+        """Ranges in UTF-16 code units, as JavaScript indexes strings (an emoji before a
+        hit would shift Python's code-point offsets)."""
+
+        def js(i: int) -> int:
+            return len(self.text[:i].encode("utf-16-le")) // 2
+
+        return {"text": self.text, "highlights": [[js(a), js(b)] for a, b in self.highlights]}
 
 
 def snippet(text: str, variants: list[list[str]], lang: str | None = None) -> Snippet:

@@ -98,6 +98,11 @@ async def test_offline_messages_are_searchable_by_text_and_email_and_results_pag
     assert (await search(ana, "kupac1", kind="customers"))["total"] == 1
 
 
+def test_highlight_ranges_count_utf16_units_as_javascript_does() -> None:
+    got = snippet("😀 račun", query_variants("racun")).as_json()
+    assert got["highlights"] == [[3, 8]]  # the emoji is two UTF-16 units
+
+
 def test_highlights_are_ranges_into_the_original_text_never_markup() -> None:
     text = "<b>Čekam</b> odgovor: čekam već dugo"
     got = snippet(text, query_variants("CEKAM"))
