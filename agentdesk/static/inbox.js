@@ -74,7 +74,7 @@
   }
 
   function row(item) {
-    const who = item.visitor_name || item.email || "Visitor";
+    const who = item.visitor_name || item.email || item.alias;
     const bits = [item.state, waited(item), item.language, item.team, item.paying ? "paying" : null, item.agent_name]
       .filter(Boolean).join(" · ");
     const li = el("li", { dataset: { id: item.id } });
@@ -139,7 +139,7 @@
     const facts = el("dl");
     const fact = (k, v) => facts.append(el("dt", {}, k), userText("dd", {}, v ?? "–"));
     fact("State", c.state);
-    fact("Visitor", c.visitor_name || "Visitor");
+    fact("Visitor", c.visitor_name || c.alias);
     fact("E-mail", c.email);
     fact("Handled by", c.handled_by.join(", ") || "nobody yet");
     fact("Language", c.language);
@@ -150,6 +150,15 @@
     fact("Outcome", c.outcome);
     fact("CSAT", c.csat_score === null ? null : c.csat_score + (c.csat_comment ? " — " + c.csat_comment : ""));
     fact("Credits used", String(c.credits_used));
+    const v = data.visit;
+    if (v) {
+      fact("Page", v.current_page ? (v.current_page.title ? v.current_page.title + " — " : "") + v.current_page.url : null);
+      fact("Referrer", v.referrer);
+      fact("Browser", [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
+      fact("Local time", v.time_zone ? (v.local_time ? new Date(v.local_time).toLocaleTimeString([], { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) : "") + " (" + v.time_zone + ")" : null);
+      fact("Visits", String(v.visits));
+      fact("Pages this visit", v.pages.map((p) => p.title || p.url).join(" ← ") || null);
+    }
     const transcript = el("ol", { class: "transcript", "aria-label": "Transcript" });
     for (const item of data.items) {
       if (item.type === "message") {
@@ -165,7 +174,7 @@
       history.append(el("li", { class: "event" }, fmtTime(e.created_ms) + " " + (e.from_state || "–") + " → " + e.to_state + " by " + e.actor));
     }
     detail.replaceChildren(
-      userText("h2", {}, c.visitor_name || c.email || "Conversation"),
+      userText("h2", {}, c.visitor_name || c.email || c.alias),
       actions(c),
       facts,
       el("h3", {}, "Transcript"),

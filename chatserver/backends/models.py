@@ -21,6 +21,24 @@ class Visitor(SQLModel, table=True):
     # Set only when the site vouched for the e-mail with the identity HMAC.
     customer_email: str | None = Field(default=None, max_length=320, index=True)
     language: str | None = Field(default=None, max_length=16)
+    # The visitor's context (migration 0009_visits): the browser they last came with, their
+    # time zone (IANA name) and how many visits (page views 30 minutes apart) they made.
+    user_agent: str | None = Field(default=None, max_length=500)
+    time_zone: str | None = Field(default=None, max_length=64)
+    visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class VisitorPage(SQLModel, table=True):
+    """A page a visitor viewed (reported by the widget), for the customer panel."""
+
+    __tablename__ = "visitor_pages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: str = Field(max_length=32, index=True)
+    url: str = Field(max_length=2000)
+    title: str | None = Field(default=None, max_length=300)
+    referrer: str | None = Field(default=None, max_length=2000)
+    created_ms: int = Field(sa_type=sa.BigInteger)
 
 
 class Agent(SQLModel, table=True):

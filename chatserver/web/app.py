@@ -34,6 +34,7 @@ from chatserver.services.inbox import Inbox
 from chatserver.services.login_guard import LoginGuard
 from chatserver.services.search import SearchIndex
 from chatserver.services.visitor_purge import VisitorPurger
+from chatserver.services.visits import Visits
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
 from chatserver.web import api, desk, inbox, kb_api, pages, visitors
 from chatserver.web.billing import routes as billing_routes
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.dispatch = dispatcher
         # The mail sender adds itself to inbox.offline_reply_listeners.
         app.state.inbox = Inbox(hub)
+        app.state.visits = Visits(store)
         app.state.search = search = SearchIndex(store, settings.search_index_interval_s)
         async with contextlib.AsyncExitStack() as started:
             # What has started is stopped in reverse order, also when a later start fails

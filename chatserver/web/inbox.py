@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from chatserver.backends import inbox_queries as iq
 from chatserver.backends.models import OPEN_STATES, Conversation
 from chatserver.core import reports
+from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import ID_PATTERN, ProtocolError, message_frame
 from chatserver.live.auth import Principal, require_csrf, require_role
 from chatserver.services.inbox import Inbox, InboxRefused
@@ -126,6 +127,7 @@ async def list_view(request: Request) -> Response:
         r["agent_name"] = names.get(r["agent_id"]) if r["agent_id"] is not None else None
         r["tags"] = reports.split_tags(r["tags"])
         r["paying"] = bool(r["paying"])
+        r["alias"] = visitor_alias(r["visitor_id"])
     return _json({"view": view, "items": rows, "total": total, "offset": f.offset})
 
 
@@ -221,7 +223,9 @@ async def detail(request: Request) -> Response:
                 "email": email or (visitor.email if visitor else None),
                 "visitor_id": conv.visitor_id,
                 "visitor_name": visitor.name if visitor else None,
+                "alias": visitor_alias(conv.visitor_id),
             },
+            "visit": await request.app.state.visits.context(visitor) if visitor else None,
             "events": events,
             "items": [message_frame(r).body for r in rows],
         }
