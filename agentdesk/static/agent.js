@@ -74,6 +74,9 @@
   function beep() {
     try {
       audio = audio || new AudioContext();
+      // Made before any click after a reload, it starts suspended: notify.js's "Enable
+      // sound" click gives the gesture, and this lets it ring from then on.
+      if (audio.state === "suspended") audio.resume().catch(() => {});
       const osc = audio.createOscillator();
       const gain = audio.createGain();
       osc.frequency.value = 880;
