@@ -75,7 +75,8 @@
 
   function row(item) {
     const who = item.visitor_name || item.email || item.alias;
-    const bits = [item.state, waited(item), item.language, item.team, item.paying ? "paying" : null, item.agent_name]
+    const hours = item.in_hours === false ? "outside hours" : null;
+    const bits = [item.state, waited(item), hours, item.language, item.team, item.paying ? "paying" : null, item.agent_name]
       .filter(Boolean).join(" · ");
     const li = el("li", { dataset: { id: item.id } });
     const b = el("button", { type: "button", "aria-current": String(item.id === openId), onclick: () => open(item.id) });

@@ -9,7 +9,7 @@ single conversations; every POST wants the CSRF token (``auth.require_csrf``).
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -123,7 +123,14 @@ async def list_view(request: Request) -> Response:
         return rows, total, agent_names(conn)
 
     rows, total, names = await store.read(read)
+    hours = request.app.state.dispatch.hours
     for r in rows:
+        # When it came in, relative to business hours (None: no hours configured).
+        r["in_hours"] = (
+            hours.is_open(datetime.fromtimestamp(r["created_ms"] / 1000, tz=UTC))
+            if hours is not None
+            else None
+        )
         r["agent_name"] = names.get(r["agent_id"]) if r["agent_id"] is not None else None
         r["tags"] = reports.split_tags(r["tags"])
         r["paying"] = bool(r["paying"])

@@ -61,6 +61,7 @@ async def test_an_offline_message_is_a_conversation_in_the_inbox_with_the_email(
     assert item["state"] == "offline"
     assert item["email"] == "mila@example.com"
     assert item["first_message"] == "Do you ship to Niš?"
+    assert item["in_hours"] is None  # no business hours set: always open
     assert (await bob.get("/api/inbox/counts")).json()["counts"]["offline"] == 1
     opened = (await bob.get(f"/api/inbox/{item['id']}")).json()
     assert opened["conversation"]["email"] == "mila@example.com"
@@ -164,3 +165,29 @@ async def test_consoles_hear_inbox_changed_when_an_offline_message_lands(
     await leave_offline_message(desk, "mila@example.com", "Hello?")
     frame = await agent.recv_type("inbox_changed")
     assert frame["conversation_id"]
+
+
+@pytest.fixture
+def closed_desk(backend) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    # Open one minute a week, on a day that is never today: every message is off hours.
+    from datetime import UTC, datetime
+
+    other_day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+        (datetime.now(UTC).weekday() + 3) % 7
+    ]
+    settings = backend.settings(business_hours=f"{other_day} 03:00-03:01", timezone="UTC")
+    seed_agents(settings, ("bob@example.com", "agent", 5))
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def test_an_offline_message_says_it_came_in_outside_business_hours(
+    closed_desk: LiveServer,
+) -> None:
+    await leave_offline_message(closed_desk, "mila@example.com", "Anyone there?")
+    bob = await login(closed_desk, "bob@example.com")
+    (item,) = (await view(bob, "offline"))["items"]
+    assert item["in_hours"] is False
