@@ -180,6 +180,8 @@ class SearchDoc(SQLModel, table=True):
     ref: str = Field(max_length=64)  # the message id, or the visitor id
     visitor_id: str = Field(max_length=32, index=True)
     conversation_id: str | None = Field(default=None, max_length=32, index=True)
+    # The message's own id, as a number the join to ``messages`` can use its key with.
+    message_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     folded: str = Field(sa_type=sa.Text)
     created_ms: int = Field(sa_type=sa.BigInteger)
 

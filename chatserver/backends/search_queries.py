@@ -74,6 +74,7 @@ def index_messages(conn: Connection, fold: Folder, limit: int) -> int:
             "ref": str(r.id),
             "visitor_id": r.visitor_id,
             "conversation_id": r.conversation_id,
+            "message_id": r.id,
             "folded": fold(r.body, r.language),
             "created_ms": r.created_ms,
         }
@@ -130,6 +131,7 @@ def index_customers(conn: Connection, fold: Folder, limit: int) -> int:
                 "ref": r.id,
                 "visitor_id": r.id,
                 "conversation_id": None,
+                "message_id": None,
                 "folded": fold(text, r.language),
                 "created_ms": r.last_seen_ms,
             }
@@ -162,7 +164,7 @@ def search_messages(
 ) -> tuple[list[dict[str, Any]], int]:
     """Messages the reader may read that match, newest first: one page and the total."""
     joined = docs_t.join(conversations_t, conversations_t.c.id == docs_t.c.conversation_id).join(
-        messages_t, messages_t.c.id == sa.cast(docs_t.c.ref, sa.BigInteger)
+        messages_t, messages_t.c.id == docs_t.c.message_id
     )
     where = sa.and_(docs_t.c.kind == "message", _match(conn, variants), visible_where(f))
     rows = conn.execute(

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("ref", sa.String(64), nullable=False),
         sa.Column("visitor_id", sa.String(32), nullable=False),
         sa.Column("conversation_id", sa.String(32), nullable=True),
+        sa.Column("message_id", sa.BigInteger(), nullable=True),
         sa.Column("folded", sa.Text(), nullable=False),
         sa.Column("created_ms", sa.BigInteger(), nullable=False),
         sa.UniqueConstraint("kind", "ref", name="uq_search_docs_kind_ref"),
