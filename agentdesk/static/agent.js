@@ -111,7 +111,7 @@
   // ------------------------------------------------------------------ chats
 
   function visitorName(chat) {
-    return (chat.visitor && chat.visitor.name) || "Visitor " + chat.id.slice(0, 4);
+    return (chat.visitor && (chat.visitor.name || chat.visitor.alias)) || "Visitor " + chat.id.slice(0, 4);
   }
 
   function makeChat(id, visitor) {
@@ -696,7 +696,7 @@
 
   function offerName(offer) {
     const c = offer.detail && offer.detail.customer;
-    return (c && c.name) || "Visitor " + offer.id.slice(0, 4);
+    return (c && (c.name || c.alias)) || "Visitor " + offer.id.slice(0, 4);
   }
 
   function addOffer(id, deadlineS) {

@@ -108,8 +108,8 @@
       data = await api("GET", "/api/inbox/search?" + params);
     } catch (error) { total.textContent = error.message; return; }
     items = append ? items.concat(data.items) : data.items;
-    total.textContent = data.total + (data.total === 1 ? " result" : " results") + " for “" + searchQuery.q + "”";
-    more.hidden = items.length >= data.total;
+    total.textContent = data.total + (data.total_is_lower_bound ? "+" : "") + (data.total === 1 ? " result" : " results") + " for “" + searchQuery.q + "”";
+    more.hidden = items.length >= data.total && !data.total_is_lower_bound;
     list.replaceChildren(...items.map((item) => {
       const li = el("li", { class: "search-hit", dataset: { id: item.conversation_id || item.visitor_id } });
       const label = item.conversation_id

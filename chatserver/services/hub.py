@@ -31,6 +31,7 @@ from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
 from chatserver.backends.store import Append, Appended, Store
 from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
+from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import (
     Answer,
     Close,
@@ -173,6 +174,8 @@ def visitor_summary(visitor: Visitor) -> dict[str, Any]:
     return {
         "id": visitor.id,
         "name": visitor.name,
+        # The same friendly name in every conversation of an anonymous visitor.
+        "alias": visitor_alias(visitor.id),
         "verified": visitor.customer_email is not None,
         "customer_email": visitor.customer_email,
         "language": visitor.language,
@@ -943,7 +946,11 @@ class Hub:
         visitor = self.visitors.get(conv.visitor_id)
         if visitor is None:
             found = await self.store.get_visitor(conv.visitor_id)
-            visitor = visitor_summary(found) if found else {"id": conv.visitor_id}
+            visitor = (
+                visitor_summary(found)
+                if found
+                else {"id": conv.visitor_id, "alias": visitor_alias(conv.visitor_id)}
+            )
         summary = conversation_summary(conv, name)
         summary["visitor"] = visitor
         self.publish(channel, {"type": "assigned", "conversation": summary})

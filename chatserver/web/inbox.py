@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 
 from chatserver.backends import inbox_queries as iq
 from chatserver.backends.models import OPEN_STATES, Conversation
+from chatserver.backends.search_queries import COUNT_CAP
 from chatserver.core import reports
 from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import ID_PATTERN, ProtocolError, message_frame
@@ -159,7 +160,16 @@ async def search(request: Request) -> Response:
         limit=max(1, min(iq.PAGE_MAX, _int(request, "limit") or 20)),
     )
     items, total = await request.app.state.search.search(q, kind, f)
-    return _json({"kind": kind, "items": items, "total": total, "offset": f.offset})
+    capped = total > COUNT_CAP
+    return _json(
+        {
+            "kind": kind,
+            "items": items,
+            "total": min(total, COUNT_CAP),
+            "total_is_lower_bound": capped,
+            "offset": f.offset,
+        }
+    )
 
 
 async def _visible(request: Request, principal: Principal) -> Conversation:
