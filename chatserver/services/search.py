@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+
 from chatserver.backends import search_queries as sq
 from chatserver.backends.inbox_queries import Filters
 from kb.normalize import fold_variants, words
@@ -113,12 +115,21 @@ class SearchIndex:
         the marks make two processes' batches safe, the unique (kind, ref) refuses a double)."""
         done = 0
         async with self._lock:
-            for _ in range(max_batches):
-                n = await self.store.write(lambda c: sq.index_messages(c, fold_for_index, BATCH))
-                m = await self.store.write(lambda c: sq.index_customers(c, fold_for_index, BATCH))
-                done += n + m
-                if n < BATCH and m < BATCH:
-                    break
+            try:
+                for _ in range(max_batches):
+                    n = await self.store.write(
+                        lambda c: sq.index_messages(c, fold_for_index, BATCH)
+                    )
+                    m = await self.store.write(
+                        lambda c: sq.index_customers(c, fold_for_index, BATCH)
+                    )
+                    done += n + m
+                    if n < BATCH and m < BATCH:
+                        break
+            except IntegrityError:
+                # Another hub process indexed the same batch at the same moment: its
+                # transaction won, and the marks it wrote say so; nothing is lost.
+                log.info("search batch indexed by another process")
         return done
 
     async def search(self, q: str, kind: str, f: Filters) -> tuple[list[dict[str, Any]], int]:
