@@ -74,6 +74,9 @@
   function beep() {
     try {
       audio = audio || new AudioContext();
+      // Made before any click after a reload, it starts suspended: notify.js's "Enable
+      // sound" click gives the gesture, and this lets it ring from then on.
+      if (audio.state === "suspended") audio.resume().catch(() => {});
       const osc = audio.createOscillator();
       const gain = audio.createGain();
       osc.frequency.value = 880;
@@ -108,7 +111,7 @@
   // ------------------------------------------------------------------ chats
 
   function visitorName(chat) {
-    return (chat.visitor && chat.visitor.name) || "Visitor " + chat.id.slice(0, 4);
+    return (chat.visitor && (chat.visitor.name || chat.visitor.alias)) || "Visitor " + chat.id.slice(0, 4);
   }
 
   function makeChat(id, visitor) {
@@ -697,7 +700,7 @@
 
   function offerName(offer) {
     const c = offer.detail && offer.detail.customer;
-    return (c && c.name) || "Visitor " + offer.id.slice(0, 4);
+    return (c && (c.name || c.alias)) || "Visitor " + offer.id.slice(0, 4);
   }
 
   function addOffer(id, deadlineS) {

@@ -141,6 +141,8 @@
         let frame;
         try { frame = JSON.parse(event.data); } catch { return; }
         onframe(frame);
+        // Other modules of the page (the inbox) hear the same socket without owning it.
+        document.dispatchEvent(new CustomEvent("desk:frame", { detail: frame }));
       };
       ws.onclose = (event) => {
         if (event.code >= 4100 && event.code < 4200) {

@@ -33,6 +33,8 @@ def customer_channel(customer_email: str) -> str:
 
 
 SUPERVISORS_CHANNEL = "supervisors"
+# The inbox's "something changed" frames: every agent socket hears them.
+INBOX_CHANNEL = "inbox"
 # Knowledge-base edits: every node's assistant follows it and re-reads the named articles.
 KB_CHANNEL = "kb"
 # Settings saved in the admin screens: every node re-reads them (`settings_changed`).

@@ -21,6 +21,24 @@ class Visitor(SQLModel, table=True):
     # Set only when the site vouched for the e-mail with the identity HMAC.
     customer_email: str | None = Field(default=None, max_length=320, index=True)
     language: str | None = Field(default=None, max_length=16)
+    # The visitor's context (migration 0009_visits): the browser they last came with, their
+    # time zone (IANA name) and how many visits (page views 30 minutes apart) they made.
+    user_agent: str | None = Field(default=None, max_length=500)
+    time_zone: str | None = Field(default=None, max_length=64)
+    visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class VisitorPage(SQLModel, table=True):
+    """A page a visitor viewed (reported by the widget), for the customer panel."""
+
+    __tablename__ = "visitor_pages"
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: str = Field(max_length=32, index=True)
+    url: str = Field(max_length=2000)
+    title: str | None = Field(default=None, max_length=300)
+    referrer: str | None = Field(default=None, max_length=2000)
+    created_ms: int = Field(sa_type=sa.BigInteger)
 
 
 class Agent(SQLModel, table=True):
@@ -203,6 +221,49 @@ class SettingAudit(SQLModel, table=True):
     actor_id: int | None = Field(default=None, foreign_key="agents.id")
     actor: str = Field(max_length=320)
     at_ms: int = Field(sa_type=sa.BigInteger, index=True)
+
+
+class SearchDoc(SQLModel, table=True):
+    """One searchable text in its folded match form (``kb.normalize``): a message, or a
+    customer's name and e-mail. The full-text index over ``folded`` is the database's own
+    (SQLite: the FTS5 table ``search_fts``; PostgreSQL: the generated ``tsv`` column with a
+    GIN index), made by migration 0009_search and kept out of this model (see
+    ``SEARCH_INDEX_OBJECTS``)."""
+
+    __tablename__ = "search_docs"
+    __table_args__ = (sa.UniqueConstraint("kind", "ref", name="uq_search_docs_kind_ref"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # "message" or "customer"
+    ref: str = Field(max_length=64)  # the message id, or the visitor id
+    visitor_id: str = Field(max_length=32, index=True)
+    conversation_id: str | None = Field(default=None, max_length=32, index=True)
+    # The message's own id, as a number the join to ``messages`` can use its key with.
+    message_id: int | None = Field(default=None, sa_type=sa.BigInteger)
+    folded: str = Field(sa_type=sa.Text)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class SearchMark(SQLModel, table=True):
+    """How far the search indexer has read (per source: highest message id, last visitor
+    change)."""
+
+    __tablename__ = "search_marks"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+# Database objects of the full-text index that no model describes (autogenerate skips them).
+SEARCH_INDEX_OBJECTS = frozenset({"search_fts", "tsv", "ix_search_docs_tsv"})
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, other: object
+) -> bool:
+    """Alembic's filter: the full-text index's own objects (FTS5 and its shadow tables,
+    the tsvector column and its GIN index) are not drift."""
+    return not (name and (name in SEARCH_INDEX_OBJECTS or name.startswith("search_fts_")))
 
 
 def _load_other_tables() -> None:

@@ -71,6 +71,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"rated"}),
     "abandoned": frozenset(),
     "rated": frozenset(),
+    # An offline-form message (see backends/inbox_queries.py): closed, or reopened there.
+    "offline": frozenset({"closed"}),
 }
 READER_THREADS = 4
 
@@ -293,9 +295,12 @@ def _verdict(item: Append, conv: Any) -> Exception | None:
         return Forbidden("not the visitor's conversation")
     if item.author == "agent" and str(conv.agent_id) != item.author_id:
         return Forbidden("not the agent's conversation")
-    if conv.state not in OPEN_STATES and not item.allow_closed:
+    # An agent's reply to an offline message is stored like any message (the mail sender
+    # carries it to the visitor's e-mail).
+    offline_reply = item.author == "agent" and conv.state == "offline"
+    if conv.state not in OPEN_STATES and not item.allow_closed and not offline_reply:
         return Conflict("conversation_closed")
-    if item.author == "agent" and conv.state != "active":
+    if item.author == "agent" and conv.state != "active" and not offline_reply:
         return Conflict("not_active")
     return None
 

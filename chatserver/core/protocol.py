@@ -423,6 +423,8 @@ AUDIENCES: dict[str, Reach] = {
     "watching": Reach(TEAM_ONLY),
     # The early warning ("at this rate the wait passes the target in N min").
     "breach_warning": Reach(TEAM_ONLY),
+    # The inbox changed (a new offline message, a take, a close): consoles re-read counts.
+    "inbox_changed": Reach(STAFF),
     "event:assigned": Reach(EVERYONE),
     "event:requeued": Reach(EVERYONE),
     "event:agent_left": Reach(EVERYONE),

@@ -256,6 +256,13 @@ class Settings(BaseSettings):
         "edge",
         gt=0,
     )
+    search_index_interval_s: float = setting(
+        2.0,
+        "how often new messages and customers are added to the search index (a search "
+        "also indexes what is pending first)",
+        "store",
+        gt=0,
+    )
     visitor_purge_interval_s: float = setting(
         3600.0, "how often idle visitors are looked for", "edge", gt=0
     )

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chatserver.backends.bus import (
+    INBOX_CHANNEL,
     KB_CHANNEL,
     SETTINGS_CHANNEL,
     SUPERVISORS_CHANNEL,
@@ -31,6 +32,7 @@ from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
 from chatserver.backends.store import Append, Appended, Store
 from chatserver.bot.brain import BotReply, HumanRequested
 from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
+from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import (
     Answer,
     Audience,
@@ -183,6 +185,8 @@ def visitor_summary(visitor: Visitor) -> dict[str, Any]:
     return {
         "id": visitor.id,
         "name": visitor.name,
+        # The same friendly name in every conversation of an anonymous visitor.
+        "alias": visitor_alias(visitor.id),
         "verified": visitor.customer_email is not None,
         "customer_email": visitor.customer_email,
         "language": visitor.language,
@@ -375,6 +379,7 @@ class Hub:
         self.agent_names[principal.agent_id] = principal.name
         conn.hold()
         self.join(conn, agent_channel(principal.agent_id))
+        self.join(conn, INBOX_CHANNEL)
         if self.presence is not None:
             await self.presence.agent_connected(principal.agent_id)
         convs = await self.store.conversations_of_agent(principal.agent_id)
@@ -992,7 +997,11 @@ class Hub:
         visitor = self.visitors.get(conv.visitor_id)
         if visitor is None:
             found = await self.store.get_visitor(conv.visitor_id)
-            visitor = visitor_summary(found) if found else {"id": conv.visitor_id}
+            visitor = (
+                visitor_summary(found)
+                if found
+                else {"id": conv.visitor_id, "alias": visitor_alias(conv.visitor_id)}
+            )
         summary = conversation_summary(conv, name)
         summary["visitor"] = visitor
         self.publish(channel, {"type": "assigned", "conversation": summary})

@@ -116,6 +116,7 @@ async def _save_visitor(conn: Connection, state: Any, frame: Send) -> None:
     """The visitor's first message: their row is written before it."""
     try:
         await save_new_visitor(state.store, conn.info[UNSAVED])
+        await state.visits.saved(conn.info[UNSAVED].id)
     except StoreUnavailable:
         raise ProtocolError("unavailable", "not saved; retry", frame.client_msg_id) from None
     del conn.info[UNSAVED]

@@ -30,11 +30,14 @@ from chatserver.services.assist import Assistant, kb_changed_frame
 from chatserver.services.credits import Credits
 from chatserver.services.dispatch import Dispatcher
 from chatserver.services.hub import Hub
+from chatserver.services.inbox import Inbox
 from chatserver.services.login_guard import LoginGuard
+from chatserver.services.search import SearchIndex
 from chatserver.services.settings import LiveSettings
 from chatserver.services.visitor_purge import VisitorPurger
+from chatserver.services.visits import Visits
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
-from chatserver.web import admin, api, desk, kb_api, pages, planning, visitors
+from chatserver.web import admin, api, desk, inbox, kb_api, pages, planning, visitors
 from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits
@@ -158,6 +161,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.hub = hub
         app.state.bus = bus
         app.state.dispatch = dispatcher
+        # The mail sender adds itself to inbox.offline_reply_listeners.
+        app.state.inbox = Inbox(hub)
+        app.state.visits = Visits(store)
+        app.state.search = search = SearchIndex(store, settings.search_index_interval_s)
         async with contextlib.AsyncExitStack() as started:
             # What has started is stopped in reverse order, also when a later start fails
             # (the database or Redis refusing the dispatcher's first reads, say).
@@ -186,6 +193,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             purger.start()
             started.push_async_callback(purger.stop)
             await _start_mail(app, settings, store, hub, started)
+            search.start()
+            started.push_async_callback(search.stop)
             app.state.ready = True
             try:
                 yield
@@ -213,6 +222,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         *planning.routes,
         *mail_routes.routes,
         *admin.routes,
+        *inbox.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]

@@ -23,6 +23,7 @@ from chatserver.backends.models import OPEN_STATES, Conversation
 from chatserver.backends.store import Store, now_ms
 from chatserver.billing import ledger
 from chatserver.core import reports
+from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import ID_PATTERN, ProtocolError
 from chatserver.live.auth import (
     Principal,
@@ -176,6 +177,10 @@ async def conversation_detail(request: Request) -> Response:
                 "email": visitor.email if visitor else None,
                 "verified": email is not None,
                 "language": visitor.language if visitor else None,
+                # The same friendly name in every conversation of an anonymous visitor.
+                "alias": visitor_alias(conv.visitor_id),
+                "visit": await state.visits.context(visitor) if visitor else None,
+                "conversations": len(past) + 1,
                 "credits": credits,
                 "orders": orders,
                 "past": past,

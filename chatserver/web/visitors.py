@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from chatserver.backends.models import OfflineMessage, Visitor
+from chatserver.backends.models import Visitor
 from chatserver.backends.store import now_ms
 from chatserver.backends.visitors import new_visitor, save_new_visitor
 from chatserver.core.protocol import ID_PATTERN
@@ -21,11 +21,28 @@ from chatserver.live.auth import identity_verified, normalise_email, origin_allo
 from chatserver.runtime import metrics
 from chatserver.services.credits import customer_visitor_id
 from chatserver.services.hub import visitor_summary
+from chatserver.services.visits import valid_zone
 from chatserver.web.http_body import BadRequest, json_object, optional_str
 
 MAX_OFFLINE_TEXT = 4000
-offline_t = OfflineMessage.__table__  # type: ignore[attr-defined]
+MAX_USER_AGENT = 500
 visitors_t = Visitor.__table__  # type: ignore[attr-defined]
+
+
+def _page(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The page the widget runs on: ``{"url", "title"?, "referrer"?}`` (http(s) URLs only)."""
+    page = body.get("page")
+    if page is None:
+        return None
+    if not isinstance(page, dict):
+        raise BadRequest("`page` must be an object")
+    url = optional_str(page, "url", 2000)
+    if not url or not url.startswith(("http://", "https://")):
+        raise BadRequest("`page.url` must be an http(s) URL")
+    referrer = optional_str(page, "referrer", 2000)
+    if referrer and not referrer.startswith(("http://", "https://")):
+        referrer = None
+    return {"url": url, "title": optional_str(page, "title", 300), "referrer": referrer}
 
 
 def _check_origin(request: Request) -> None:
@@ -59,8 +76,11 @@ async def visitor_session(request: Request) -> Response:
         email = optional_str(body, "email", 320)
         claimed = optional_str(body, "identity_hash", 128)
         language = optional_str(body, "language", 16)
+        page = _page(body)
+        time_zone = valid_zone(optional_str(body, "time_zone", 64))
     except BadRequest as exc:
         return exc.response
+    user_agent = (request.headers.get("user-agent") or "")[:MAX_USER_AGENT] or None
     claims, token_status = state.tokens.check_visitor_token(token) if token else (None, None)
     if token_status == "expired" and claims is not None:
         # Too old to resume by itself; still ours, so an open conversation is carried over
@@ -92,14 +112,9 @@ async def visitor_session(request: Request) -> Response:
         if customer is None and not name and not email:
             # Nothing to keep yet: no row (see the module's doc).
             language = language or (claims.language if claims else None)
-            return _session_response(
-                state,
-                visitor_id or state.tokens.new_visitor_id(),
-                site,
-                language,
-                False,
-                token_status,
-            )
+            visitor_id = visitor_id or state.tokens.new_visitor_id()
+            await state.visits.page_view(visitor_id, False, page, user_agent, time_zone)
+            return _session_response(state, visitor_id, site, language, False, token_status)
         visitor = new_visitor(visitor_id or state.tokens.new_visitor_id(), site, None)
     visitor.last_seen_ms = ts
     visitor.name = name or visitor.name
@@ -109,6 +124,8 @@ async def visitor_session(request: Request) -> Response:
     if customer is not None:
         visitor.customer_email = customer
     await state.store.save_visitor(visitor)
+    await state.visits.saved(visitor.id)
+    await state.visits.page_view(visitor.id, True, page, user_agent, time_zone)
     if visitor.id in state.hub.visitors:
         # A pre-chat form filled in after the socket opened: agents see the new name.
         state.hub.visitors[visitor.id] = visitor_summary(visitor)
@@ -175,19 +192,11 @@ async def offline_message(request: Request) -> Response:
         visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
         visitor.name, visitor.email = name, email
         await save_new_visitor(state.store, visitor)
+        await state.visits.saved(visitor.id)
     elif visitor.site != claims.site:
         return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
-    conv = await state.store.open_conversation_of(visitor.id)
-    row = {
-        "visitor_id": visitor.id,
-        "conversation_id": conv.id if conv else None,
-        "name": name,
-        "email": email,
-        "text": text,
-        "language": visitor.language,
-        "created_ms": now_ms(),
-    }
-    await state.store.write(lambda conn: conn.execute(offline_t.insert().values(**row)))
+    # A conversation in the inbox (state `offline`), never a row nothing reads.
+    await state.inbox.offline_message(visitor, name, email, text)
     return JSONResponse({"ok": True})
 
 

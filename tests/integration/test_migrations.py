@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from chatserver.backends.db import make_engine, upgrade
-from chatserver.backends.models import metadata
+from chatserver.backends.models import include_object, metadata
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -25,7 +25,9 @@ async def test_migrations_match_every_model(database_url: str) -> None:
     await asyncio.to_thread(upgrade, database_url)
 
     def diff(sync_conn: sa.Connection) -> list[object]:
-        context = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+        context = MigrationContext.configure(
+            sync_conn, opts={"compare_type": False, "include_object": include_object}
+        )
         return list(compare_metadata(context, metadata))
 
     engine = make_engine(database_url)

@@ -462,6 +462,15 @@ export function startWidget(config) {
       if (name) body.name = name;
       if (email) body.email = email;
       if (config.identityHash && config.email) body.identity_hash = config.identityHash;
+      // The page the visitor is on, for the agent's customer panel.
+      if (/^https?:/.test(location.href)) {
+        body.page = { url: location.href.slice(0, 2000), title: document.title.slice(0, 300) || undefined };
+        if (/^https?:/.test(document.referrer)) body.page.referrer = document.referrer.slice(0, 2000);
+      }
+      try {
+        const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+        if (zone) body.time_zone = zone;
+      } catch { /* no Intl time zones: nothing to report */ }
       return body;
     },
     onFrame,
