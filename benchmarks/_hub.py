@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -76,7 +77,11 @@ class Generators:
 
     async def sync(self, timeout: float = 300) -> None:
         """Wait until every generator has done its setup."""
-        await asyncio.to_thread(self.barrier.wait, timeout)
+        try:
+            await asyncio.to_thread(self.barrier.wait, timeout)
+        except threading.BrokenBarrierError:
+            why = await asyncio.to_thread(self.out.get, True, 10)
+            raise RuntimeError(f"a load generator failed in its setup: {why}") from None
 
     async def results(self, timeout: float = 300) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout

@@ -134,10 +134,17 @@ async def generate(spec: dict[str, Any], barrier: Any) -> dict[str, Any]:
     http = httpx.AsyncClient(base_url=agent_base, timeout=60)
     visitor_http = httpx.AsyncClient(base_url=visitor_base, timeout=60)
 
+    logins = asyncio.Semaphore(2)
+
     async def login(email: str) -> str:
         if bare:
             return ""
-        r = await http.post("/login", json={"email": email, "password": spec["password"]})
+        for _ in range(50):  # the hub lets few logins wait at once; it answers 503 beyond
+            async with logins:
+                r = await http.post("/login", json={"email": email, "password": spec["password"]})
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(0.2)
         r.raise_for_status()
         return str(r.cookies["livedesk_session"])
 
