@@ -109,6 +109,7 @@ class Connection:
         "info",
         "on_close",
         "sent_seq",
+        "caught_up",
     )
 
     def __init__(
@@ -152,6 +153,9 @@ class Connection:
         # conversation id -> the highest seq handed to this socket (or known to its client
         # when it joined): what a catch-up after a bus outage replays from.
         self.sent_seq: dict[str, int] = {}
+        # conversation id -> seqs handed to this socket since a catch-up began (read from
+        # the store, or live): none is sent twice (hub.push_to).
+        self.caught_up: dict[str, set[int]] = {}
 
     @classmethod
     def for_settings(

@@ -107,16 +107,32 @@ def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
     raise exc
 
 
-def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = False) -> None:
+def push_to(
+    conns: tuple[Connection, ...],
+    frame: OutFrame,
+    *,
+    in_room: bool = False,
+    catching_up: bool = False,
+) -> None:
     """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
     each view encoded once; ``in_room`` (a conversation's channel): note the seq each
-    socket was sent, for a catch-up."""
+    socket was sent, for a catch-up. The socket that sent a message (``frame.origin``)
+    is skipped: its ack, sent just before, carries the seq. ``catching_up``: items read
+    from the store after a bus outage; their late live copy is then not sent again."""
     views: dict[str, OutFrame | None] = {}
     body = frame.body
     seq: int = body.get("seq", -1) if in_room else -1
     conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
     sent = 0
+    origin = frame.origin
     for conn in conns:
+        if conv_id is not None and (catching_up or conv_id in conn.caught_up):
+            if _handed_already(conn, conv_id, seq):
+                continue
+        if conn is origin:
+            if conv_id is not None and seq > conn.sent_seq.get(conv_id, -1):
+                conn.sent_seq[conv_id] = seq
+            continue
         who = audience_of(conn.role)
         if who not in views:
             views[who] = for_audience(frame, who)
@@ -128,6 +144,34 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
         if conv_id is not None and seq > conn.sent_seq.get(conv_id, -1):
             conn.sent_seq[conv_id] = seq
     metrics.FRAMES_OUT.inc(sent)
+
+
+def _ack_frame(client_msg_id: str, conv_id: str, seq: int, duplicate: bool = False) -> OutFrame:
+    body = {
+        "type": "ack",
+        "client_msg_id": client_msg_id,
+        "conversation_id": conv_id,
+        "seq": seq,
+        "duplicate": duplicate,
+    }
+    return OutFrame(body)
+
+
+# Seqs remembered per socket and conversation around a catch-up; past this, forget them.
+CAUGHT_UP_MAX = 1024
+
+
+def _handed_already(conn: Connection, conv_id: str, seq: int) -> bool:
+    """Around a catch-up the same item may reach a socket twice, read from the store and
+    live (before the read, or late from the publisher's queue): the second is dropped."""
+    handed = conn.caught_up.setdefault(conv_id, set())
+    if seq in handed:
+        return True
+    if len(handed) >= CAUGHT_UP_MAX:
+        del conn.caught_up[conv_id]
+    else:
+        handed.add(seq)
+    return False
 
 
 def refuse(conn: Connection, exc: ProtocolError) -> None:
@@ -217,6 +261,10 @@ class Hub:
         self.visitor_open: dict[str, str] = {}
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
+        # Sends waiting for their commit, by (conversation, client_msg_id), in submit order:
+        # the first one's commit stores the message, acks that socket in commit order and
+        # leaves it out of the message's fan-out; a repeat is acked as a duplicate.
+        self.sending: dict[tuple[str, str], list[Connection]] = {}
         self.assist = assist
         self.presence = presence
         self._catching_up: asyncio.Task[None] | None = None
@@ -288,6 +336,7 @@ class Hub:
         conn.rooms.discard(channel)
         if channel.startswith(CONV_PREFIX):
             conn.sent_seq.pop(channel[len(CONV_PREFIX) :], None)
+            conn.caught_up.pop(channel[len(CONV_PREFIX) :], None)
         room = self.listeners.get(channel)
         if room is None:
             return
@@ -311,6 +360,12 @@ class Hub:
         frame = message_frame(row)
         if row["kind"] == "event":
             self._note_event(row["conversation_id"], row["body"], frame.body["data"])
+        elif row.get("client_msg_id"):
+            sender = self._first_sender((row["conversation_id"], row["client_msg_id"]))
+            if sender is not None:
+                # Before the message reaches anyone: the sender's later frames keep seq order.
+                sender.push(_ack_frame(row["client_msg_id"], row["conversation_id"], row["seq"]))
+                frame.origin = sender
         self.bus.publish(conversation_channel(row["conversation_id"]), frame)
         if row["kind"] == "event":
             self.bus.publish(SUPERVISORS_CHANNEL, frame)
@@ -503,6 +558,8 @@ class Hub:
             marks = {c: c.sent_seq[conv_id] for c in conns if conv_id in c.sent_seq}
             if not marks:
                 continue
+            for conn in marks:  # from here, what reaches them live is noted (push_to)
+                conn.caught_up.setdefault(conv_id, set())
             after = min(marks.values())
             try:
                 while True:
@@ -510,7 +567,7 @@ class Hub:
                     for row in rows:
                         late = tuple(c for c, mark in marks.items() if row["seq"] > mark)
                         if late:
-                            push_to(late, message_frame(row), in_room=True)
+                            push_to(late, message_frame(row), in_room=True, catching_up=True)
                             replayed += 1
                     if len(rows) < RESUME_PAGE:
                         break
@@ -605,28 +662,44 @@ class Hub:
             try:
                 result = _appended(future, frame.client_msg_id)
             except ProtocolError as exc:
+                self._not_sending(conn, conv_id, frame.client_msg_id)
                 refuse(conn, exc)
                 return
             self._ack(conn, frame, result, conv_id, "agent")
             if result.first_human_reply:
                 self.tasks.spawn(self._after_send(frame, result, conv_id, None, "agent"))
 
+        self._sending(conn, conv_id, frame.client_msg_id)
         self.store.writer.submit(item).add_done_callback(committed)
+
+    def _sending(self, conn: Connection, conv_id: str, client_msg_id: str) -> None:
+        """Called right before the item is submitted, so this list is in submit order."""
+        self.sending.setdefault((conv_id, client_msg_id), []).append(conn)
+
+    def _first_sender(self, key: tuple[str, str]) -> Connection | None:
+        waiting = self.sending.get(key)
+        if not waiting:
+            return None
+        first = waiting.pop(0)
+        if not waiting:
+            del self.sending[key]
+        return first
+
+    def _not_sending(self, conn: Connection, conv_id: str, client_msg_id: str) -> None:
+        key = (conv_id, client_msg_id)
+        waiting = self.sending.get(key)
+        if waiting and conn in waiting:
+            waiting.remove(conn)
+            if not waiting:
+                del self.sending[key]
 
     def _ack(
         self, conn: Connection, frame: Send, result: Appended, conv_id: str, author: str
     ) -> None:
-        conn.push(
-            OutFrame(
-                {
-                    "type": "ack",
-                    "client_msg_id": frame.client_msg_id,
-                    "conversation_id": conv_id,
-                    "seq": result.row["seq"],
-                    "duplicate": result.duplicate,
-                }
-            )
-        )
+        """Ack a repeated send; a new message was acked by its commit (``on_committed``)."""
+        if result.duplicate:
+            self._not_sending(conn, conv_id, frame.client_msg_id)
+            conn.push(_ack_frame(frame.client_msg_id, conv_id, result.row["seq"], True))
         metrics.MESSAGES_BY_AUTHOR[author].inc()
 
     async def _after_send(
@@ -681,6 +754,7 @@ class Hub:
                 raise ProtocolError(
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
                 )
+            self._sending(conn, conv_id, frame.client_msg_id)
             item = Append(
                 conversation_id=conv_id,
                 author="visitor",
@@ -691,7 +765,10 @@ class Hub:
             )
             try:
                 return await self._append(item, frame.client_msg_id), conv_id, created
-            except ProtocolError as exc:
+            except BaseException as exc:
+                self._not_sending(conn, conv_id, frame.client_msg_id)
+                if not isinstance(exc, ProtocolError):
+                    raise
                 if exc.code != "conversation_closed" or frame.conversation_id is not None:
                     raise
                 self.forget(conv_id)  # closed elsewhere: open a new one and try once more
