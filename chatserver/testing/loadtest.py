@@ -131,6 +131,9 @@ class HubProcess:
             "LIVEDESK_SECRET_KEY": "loadtest-secret",
             "LIVEDESK_RATE_LIMIT_PER_S": "100000",
             "LIVEDESK_RATE_LIMIT_BURST": "100000",
+            # Every load-test client comes from one address, a room's tabs from one visitor.
+            "LIVEDESK_VISITOR_SOCKETS_PER_MIN_PER_ADDRESS": "1000000",
+            "LIVEDESK_VISITOR_SOCKETS_PER_MIN_PER_VISITOR": "1000000",
             "LIVEDESK_LOG_LEVEL": "warning",
             **({"LIVEDESK_REDIS_URL": redis_url} if redis_url else {}),
             **env,
