@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -277,6 +278,8 @@ async def run(server: str, args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_share": round(window.share, 3),
         "server_cpu_s_per_1000_frames": per_thousand(window.cpu_s, round(frames_in_window)),
         "server_rss_mb": round(window.rss_kb / 1024, 1),
+        "machine_busy_cores": round(window.machine_busy_cores, 2),
+        "machine_cores": os.cpu_count(),
         "generator_cpu_shares": shares,
         "valid": generators_valid(shares),
     }

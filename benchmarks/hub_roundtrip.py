@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -82,6 +83,21 @@ class Sequencer:
         if held:
             await self.resume(conv_id)
         return ready
+
+
+class HubFrom(HubProcess):
+    """A hub run from another source tree (``python -m`` puts the working directory
+    first on the path, so the tree is both the directory and PYTHONPATH)."""
+
+    name = "hub_against"
+
+    def __init__(self, tree: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs, PYTHONPATH=tree)
+        self.tree = tree
+
+    def launch(self) -> None:
+        argv = [sys.executable, "-m", "chatserver.cli.main", "serve", "--port", str(self.port)]
+        self.proc = subprocess.Popen(argv, env=self.env, stderr=self.stderr, cwd=self.tree)
 
 
 class BareRelay:
@@ -347,6 +363,8 @@ async def run(
         "server_cpu_share": round(window.share, 3),
         "server_cpu_s_per_1000_msgs": per_thousand(window.cpu_s, messages),
         "server_rss_mb": round(window.rss_kb / 1024, 1),
+        "machine_busy_cores": round(window.machine_busy_cores, 2),
+        "machine_cores": os.cpu_count(),
         "generator_cpu_shares": shares,
         "valid": generators_valid(shares),
         "mean_commit_batch": round(items / batches, 1) if batches else 0,
@@ -387,6 +405,11 @@ def main() -> None:
     parser.add_argument("--bare", action="store_true", help="also run the bare relay; A/B")
     parser.add_argument("--rounds", type=int, default=1, help="with --bare: relay/hub pairs")
     parser.add_argument("--echo", action="store_true", help="the bare relay echoes to senders")
+    parser.add_argument(
+        "--against",
+        help="a source tree (e.g. `git archive` of an older commit): its hub runs too, "
+        "alternating with this one, and the CPU-per-message ratio this/that is printed",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -396,7 +419,7 @@ def main() -> None:
         pass
     load = (args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
     ratios = []
-    for _ in range(args.rounds if args.bare else 1):
+    for _ in range(0 if args.against else args.rounds if args.bare else 1):
         bare_result = None
         if args.bare:
             bare_result = asyncio.run(
@@ -409,6 +432,20 @@ def main() -> None:
             a, b = result["server_cpu_s_per_1000_msgs"], bare_result["server_cpu_s_per_1000_msgs"]
             if a and b:
                 ratios.append(round(a / b, 2))  # type: ignore[operator]
+    if args.against:
+        agents = -(-args.pairs // args.cap)
+        versus = []
+        for _ in range(args.rounds):
+            old = HubFrom(args.against, agents=agents, cap=args.cap)
+            that = asyncio.run(run(*load, hub=old, generators=args.generators))
+            print(json.dumps(that), flush=True)
+            this = asyncio.run(run(*load, generators=args.generators))
+            print(json.dumps(this), flush=True)
+            a, b = this["server_cpu_s_per_1000_msgs"], that["server_cpu_s_per_1000_msgs"]
+            if a and b:
+                versus.append(round(a / b, 2))  # type: ignore[operator]
+        line = {"benchmark": "hub_roundtrip_vs_against", "against": args.against}
+        print(json.dumps(line | {"pairs": args.pairs, "cpu_per_msg_ratio": versus}))
     if args.bare:
         print(
             json.dumps(

@@ -122,6 +122,7 @@ KEYS = (
     "server_cpu_s_per_1000_msgs",
     "generator_cpu_shares",
     "valid",
+    "machine_busy_cores",
     "server_rss_mb",
     "errors",
     "unanswered_after_5s",

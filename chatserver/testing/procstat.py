@@ -39,6 +39,13 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent not idle (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICKS
+
+
 @dataclass
 class CpuWindow:
     """CPU used by some processes between ``start()`` and ``stop()``, by their counters."""
@@ -49,14 +56,21 @@ class CpuWindow:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     rss_kb: int = 0
+    # Cores the whole machine kept busy over the window (everyone's work, this run's too):
+    # near the core count, latencies measure the neighbours as much as the server.
+    machine_busy_cores: float = 0.0
+    _busy0: float = 0.0
 
     def start(self) -> None:
         self._cpu0 = [cpu_seconds(p) for p in self.pids]
+        self._busy0 = machine_busy_seconds()
         self._t0 = time.perf_counter()
 
     def stop(self) -> CpuWindow:
         self.wall_s = time.perf_counter() - self._t0
         self.cpu_s = sum(cpu_seconds(p) - c for p, c in zip(self.pids, self._cpu0, strict=True))
+        busy = machine_busy_seconds() - self._busy0
+        self.machine_busy_cores = busy / self.wall_s if self.wall_s > 0 else 0.0
         self.rss_kb = sum(rss_kb(p) for p in self.pids)
         return self
 
