@@ -1,10 +1,13 @@
-"""N visitor/agent conversations over real sockets against a real hub process.
+"""N visitor/agent conversations over real sockets against a real hub process, and the
+same load against a bare ``websockets`` relay (``benchmarks/bare_relay.py``) in the same run.
 
 Each visitor writes at a fixed rate (open loop, ``--rate`` per second) and every agent
-answers every visitor message at once, so the hub carries ``pairs × rate × 2`` messages a
-second. Prints one JSON line: pairs, offered and delivered messages/s (both directions,
-every one stored), round-trip p50/p99 ms (visitor send → agent reply seen by the visitor),
-server RSS MB, errors.
+answers every visitor message at once, so the server carries ``pairs × rate × 2`` messages
+a second. The clients run in ``--generators`` processes; the server's CPU seconds come from
+its own kernel counters over the measured window. Prints one JSON line per server (with
+``--bare``: the relay's, then the hub's, alternating ``--rounds`` times) and, last, the
+hub/relay ratio of CPU per message. A run whose load generator used near a whole core is
+``"valid": false``: it measured the client.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -25,19 +30,30 @@ import httpx  # noqa: E402
 import msgpack  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from benchmarks._hub import HubProcess, now  # noqa: E402
+from benchmarks._hub import (  # noqa: E402
+    CpuWindow,
+    Generators,
+    HubProcess,
+    OwnCpu,
+    free_port,
+    generators_valid,
+    now,
+    per_thousand,
+    wait_for_port,
+)
 
 PROTO = ["livedesk.v1.msgpack"]
 
 
 class Sequencer:
     """What a real client does: shows each conversation's items once and in seq order,
-    holds early ones back, and asks for a missed stretch once (``resume``)."""
+    holds early ones back, and asks for a missed stretch once (``resume``). Its own sends
+    take their place from their ``ack`` (the server does not echo them back)."""
 
     def __init__(self, ws: Any) -> None:
         self.ws = ws
         self.seen: dict[str, int] = {}
-        self.held: dict[str, dict[int, dict[str, Any]]] = {}
+        self.held: dict[str, dict[int, dict[str, Any] | None]] = {}
         self.asked: dict[str, int] = {}
 
     async def resume(self, conv_id: str) -> None:
@@ -48,22 +64,216 @@ class Sequencer:
             await self.ws.send(msgpack.packb(frame))
 
     async def accept(self, frame: dict[str, Any]) -> list[dict[str, Any]]:
-        if frame["type"] not in ("message", "event"):
+        kind = frame["type"]
+        if kind not in ("message", "event", "ack"):
             return []
         conv_id, seq = frame["conversation_id"], frame["seq"]
         seen = self.seen.get(conv_id, 0)
         if seq <= seen:
             return []
         held = self.held.setdefault(conv_id, {})
-        held[seq] = frame
+        held[seq] = None if kind == "ack" else frame
         ready = []
         while seen + 1 in held:
             seen += 1
-            ready.append(held.pop(seen))
+            item = held.pop(seen)
+            if item is not None:
+                ready.append(item)
         self.seen[conv_id] = seen
         if held:
             await self.resume(conv_id)
         return ready
+
+
+class HubFrom(HubProcess):
+    """A hub run from another source tree (``python -m`` puts the working directory
+    first on the path, so the tree is both the directory and PYTHONPATH)."""
+
+    name = "hub_against"
+
+    def __init__(self, tree: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs, PYTHONPATH=tree)
+        self.tree = tree
+
+    def launch(self) -> None:
+        argv = [sys.executable, "-m", "chatserver.cli.main", "serve", "--port", str(self.port)]
+        self.proc = subprocess.Popen(argv, env=self.env, stderr=self.stderr, cwd=self.tree)
+
+
+class BareRelay:
+    """``bare_relay.py`` in its own process, in the shape ``run`` drives."""
+
+    bare = True
+
+    def __init__(self, echo: bool) -> None:
+        self.port = free_port()
+        self.echo = echo
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.proc.pid] if self.proc else []
+
+    async def seed(self) -> list[str]:
+        return []
+
+    def start(self) -> None:
+        script = Path(__file__).with_name("bare_relay.py")
+        argv = [sys.executable, str(script), "--port", str(self.port)]
+        self.proc = subprocess.Popen(argv + (["--echo"] if self.echo else []))
+        wait_for_port(self.port, 30, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(15)
+            self.proc = None
+
+
+async def generate(spec: dict[str, Any], barrier: Any) -> dict[str, Any]:
+    """One load generator: its agents and visitors; returns what it measured."""
+    agent_base, visitor_base = spec["agent_base"], spec["visitor_base"]
+    bare: bool = spec["bare"]
+    rate, ramp_s, n_total = spec["rate"], spec["ramp_s"], spec["pairs"]
+    errors = 0
+    latencies: list[float] = []
+    assign_waits: list[float] = []  # a visitor's first text → the assignment seen by them
+    counted = {"messages": 0}
+    lost = {"unanswered": 0}
+    measuring = asyncio.Event()
+    stop = asyncio.Event()
+    # One HTTP client for all: creating one per visitor costs more than the server spends.
+    http = httpx.AsyncClient(base_url=agent_base, timeout=60)
+    visitor_http = httpx.AsyncClient(base_url=visitor_base, timeout=60)
+
+    logins = asyncio.Semaphore(2)
+
+    async def login(email: str) -> str:
+        if bare:
+            return ""
+        for _ in range(50):  # the hub lets few logins wait at once; it answers 503 beyond
+            async with logins:
+                r = await http.post("/login", json={"email": email, "password": spec["password"]})
+            if r.status_code != 503:
+                break
+            await asyncio.sleep(0.2)
+        r.raise_for_status()
+        return str(r.cookies["livedesk_session"])
+
+    async def agent(cookie: str, ready: asyncio.Event) -> None:
+        nonlocal errors
+        async with connect(
+            agent_base.replace("http", "ws", 1) + "/ws/agent",
+            subprotocols=PROTO,  # type: ignore[arg-type]
+            origin=agent_base,  # type: ignore[arg-type]
+            additional_headers={"Cookie": f"livedesk_session={cookie}"},
+            max_size=None,
+        ) as ws:
+            ready.set()
+            ordered = Sequencer(ws)
+            async for data in ws:
+                frame = msgpack.unpackb(data)
+                kind = frame["type"]
+                if kind == "assigned":
+                    await ordered.resume(frame["conversation"]["conversation_id"])
+                    continue
+                if kind == "error":
+                    errors += 1
+                for item in await ordered.accept(frame):
+                    if item["type"] == "message" and item["author"] == "visitor":
+                        reply = {
+                            "type": "send",
+                            "conversation_id": item["conversation_id"],
+                            "text": "re:" + item["text"],
+                            "client_msg_id": uuid.uuid4().hex,
+                        }
+                        await ws.send(msgpack.packb(reply))
+
+    async def visitor(i: int, start: float) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, start + i * ramp_s / n_total - now()))
+        if bare:
+            token = "x"
+        else:
+            token = (await visitor_http.post("/api/visitor/session", json={})).json()["token"]
+        async with connect(
+            visitor_base.replace("http", "ws", 1) + "/ws/visitor",
+            subprotocols=[*PROTO, f"livedesk.token.{token}"],  # type: ignore[list-item]
+            origin=visitor_base,  # type: ignore[arg-type]
+            max_size=None,
+        ) as ws:
+            sent_at: dict[str, float] = {}
+            opened_at = [now()]
+
+            async def read() -> None:
+                nonlocal errors
+                ordered = Sequencer(ws)
+                async for data in ws:
+                    frame = msgpack.unpackb(data)
+                    if frame["type"] == "error":
+                        errors += 1
+                    for item in await ordered.accept(frame):
+                        if item["type"] == "event" and item["event"] == "assigned":
+                            assign_waits.append((now() - opened_at[0]) * 1000)
+                        if item["type"] != "message" or item["author"] != "agent":
+                            continue
+                        started = sent_at.pop(item["text"][3:], None)
+                        if started is not None and measuring.is_set() and not stop.is_set():
+                            latencies.append((now() - started) * 1000)
+                            counted["messages"] += 2
+
+            reader = asyncio.create_task(read())
+            # Open loop: a fixed offered rate per visitor, phase-shifted so the server sees
+            # a steady stream rather than bursts.
+            interval = 1.0 / rate
+            await asyncio.sleep(random.random() * interval)
+            n = 0
+            opened_at[0] = now()  # the first text opens the conversation
+            while not stop.is_set():
+                n += 1
+                text = f"v{i}-m{n}"
+                sent_at[text] = now()
+                frame = {"type": "send", "text": text, "client_msg_id": uuid.uuid4().hex}
+                await ws.send(msgpack.packb(frame))
+                await asyncio.sleep(interval)
+            lost["unanswered"] += sum(1 for t in sent_at.values() if now() - t > 5)
+            reader.cancel()
+
+    cookies = await asyncio.gather(*[login(e) for e in spec["emails"]])
+    readies = [asyncio.Event() for _ in cookies]
+    agent_tasks = [asyncio.create_task(agent(c, r)) for c, r in zip(cookies, readies, strict=True)]
+    await asyncio.gather(*(r.wait() for r in readies))
+    await asyncio.to_thread(barrier.wait, 300)  # every generator's agents are in
+    start = now()
+    visitor_tasks = [asyncio.create_task(visitor(i, start)) for i in spec["visitors"]]
+    await asyncio.sleep(ramp_s + spec["warmup"])
+    own = OwnCpu()
+    own.start()
+    measuring.set()
+    await asyncio.sleep(spec["duration"])
+    stop.set()
+    share = own.share()
+    results = await asyncio.gather(*visitor_tasks, return_exceptions=True)
+    errors += sum(isinstance(r, Exception) for r in results)
+    failures = [repr(r) for r in results if isinstance(r, Exception)][:3]
+    for task in agent_tasks:
+        task.cancel()
+    await asyncio.gather(*agent_tasks, return_exceptions=True)
+    await http.aclose()
+    await visitor_http.aclose()
+    return {
+        "latencies": latencies,
+        "assign_waits": assign_waits,
+        "messages": counted["messages"],
+        "unanswered": lost["unanswered"],
+        "errors": errors,
+        "failures": failures,
+        "cpu_share": share,
+    }
 
 
 async def run(
@@ -74,166 +284,104 @@ async def run(
     ramp_s: float,
     rate: float,
     hub: Any = None,
+    generators: int = 2,
 ) -> dict[str, object]:
-    """``hub``: anything with seed/start/stop/login/rss_mb and the bases visitors and
-    agents connect to (one process by default; benchmarks/multinode.py passes two)."""
+    """``hub``: anything with seed/start/stop, ``pids`` (or ``pid``) and the bases visitors
+    and agents connect to (one hub process by default; ``multinode`` passes two nodes,
+    ``--bare`` the relay)."""
     agents_needed = -(-pairs // cap)
     hub = hub or HubProcess(agents=agents_needed, cap=cap)
+    bare = getattr(hub, "bare", False)
     agent_base = getattr(hub, "agent_base", hub.base)
     visitor_base = getattr(hub, "visitor_base", hub.base)
     emails = await hub.seed()
     hub.start()
-    errors = 0
-    latencies: list[float] = []
-    assign_waits: list[float] = []  # a visitor's first text → the assignment seen by them
-    counted = {"messages": 0}
-    lost = {"unanswered": 0}
-    measuring = asyncio.Event()
-    stop = asyncio.Event()
+    pids = list(getattr(hub, "pids", None) or [hub.pid])
+    if bare:
+        emails = [f"bare{i}" for i in range(agents_needed)]
+    n = max(1, generators)
+    specs = [
+        {
+            "agent_base": agent_base,
+            "visitor_base": visitor_base,
+            "bare": bare,
+            "password": "loadtest",
+            "emails": emails[g::n],
+            "visitors": list(range(pairs))[g::n],
+            "pairs": pairs,
+            "rate": rate,
+            "ramp_s": ramp_s,
+            "warmup": warmup,
+            "duration": duration,
+        }
+        for g in range(n)
+    ]
+    from chatserver.testing.loadtest import PASSWORD
+
+    for spec in specs:
+        spec["password"] = PASSWORD
+    gens = Generators(generate, specs)
     try:
-        # One HTTP client for all: creating one per visitor costs the client more CPU than
-        # the hub spends serving it.
-        http = httpx.AsyncClient(
-            base_url=agent_base, timeout=60, limits=httpx.Limits(max_connections=50)
-        )
-        visitor_http = httpx.AsyncClient(
-            base_url=visitor_base, timeout=60, limits=httpx.Limits(max_connections=50)
-        )
-        t0 = now()
-        cookies = await asyncio.gather(*[hub.login(http, e) for e in emails])
-        print(f"logins: {now() - t0:.1f}s", file=sys.stderr)
-
-        async def agent(cookie: str, ready: asyncio.Event) -> None:
-            nonlocal errors
-            async with connect(
-                agent_base.replace("http", "ws", 1) + "/ws/agent",
-                subprotocols=PROTO,
-                origin=agent_base,
-                additional_headers={"Cookie": f"livedesk_session={cookie}"},
-                max_size=None,
-            ) as ws:
-                ready.set()
-                ordered = Sequencer(ws)
-                async for data in ws:
-                    frame = msgpack.unpackb(data)
-                    kind = frame["type"]
-                    if kind == "assigned":
-                        await ordered.resume(frame["conversation"]["conversation_id"])
-                        continue
-                    if kind == "error":
-                        errors += 1
-                    for item in await ordered.accept(frame):
-                        await answer(ws, item)
-
-        async def answer(ws: Any, frame: dict[str, Any]) -> None:
-            """Agents answer every visitor message at once."""
-            if frame["type"] == "message" and frame["author"] == "visitor":
-                reply = {
-                    "type": "send",
-                    "conversation_id": frame["conversation_id"],
-                    "text": "re:" + frame["text"],
-                    "client_msg_id": uuid.uuid4().hex,
-                }
-                await ws.send(msgpack.packb(reply))
-
-        async def visitor(i: int) -> None:
-            nonlocal errors
-            await asyncio.sleep(i * ramp_s / pairs)  # visitors arrive over the ramp, not at once
-            token = (await visitor_http.post("/api/visitor/session", json={})).json()["token"]
-            async with connect(
-                visitor_base.replace("http", "ws", 1) + "/ws/visitor",
-                subprotocols=[*PROTO, f"livedesk.token.{token}"],
-                origin=visitor_base,
-                max_size=None,
-            ) as ws:
-                sent_at: dict[str, float] = {}
-                opened_at = [now()]
-
-                async def read() -> None:
-                    nonlocal errors
-                    ordered = Sequencer(ws)
-                    async for data in ws:
-                        frame = msgpack.unpackb(data)
-                        if frame["type"] == "error":
-                            errors += 1
-                        for item in await ordered.accept(frame):
-                            if item["type"] == "event" and item["event"] == "assigned":
-                                assign_waits.append((now() - opened_at[0]) * 1000)
-                            if item["type"] != "message" or item["author"] != "agent":
-                                continue
-                            started = sent_at.pop(item["text"][3:], None)
-                            if started is not None and measuring.is_set() and not stop.is_set():
-                                latencies.append((now() - started) * 1000)
-                                counted["messages"] += 2
-
-                reader = asyncio.create_task(read())
-                # Open loop: a fixed offered rate per visitor, phase-shifted so the hub sees
-                # a steady stream rather than bursts.
-                interval = 1.0 / rate
-                await asyncio.sleep(random.random() * interval)
-                n = 0
-                opened_at[0] = now()  # the first text opens the conversation
-                while not stop.is_set():
-                    n += 1
-                    text = f"v{i}-m{n}"
-                    sent_at[text] = now()
-                    frame = {"type": "send", "text": text, "client_msg_id": uuid.uuid4().hex}
-                    await ws.send(msgpack.packb(frame))
-                    await asyncio.sleep(interval)
-                lost["unanswered"] += sum(1 for t in sent_at.values() if now() - t > 5)
-                reader.cancel()
-
-        readies = [asyncio.Event() for _ in cookies]
-        agent_tasks = [
-            asyncio.create_task(agent(c, r)) for c, r in zip(cookies, readies, strict=True)
-        ]
-        await asyncio.gather(*(r.wait() for r in readies))
-        print(f"agents connected: {now() - t0:.1f}s", file=sys.stderr)
-        visitor_tasks = [asyncio.create_task(visitor(i)) for i in range(pairs)]
-        await asyncio.sleep(ramp_s + warmup)  # the benchmark's own clock: ramp, warm up, measure
-        measuring.set()
-        started = now()
+        await gens.sync()
+        await asyncio.sleep(ramp_s + warmup)
+        window = CpuWindow(pids)
+        window.start()
         await asyncio.sleep(duration)
-        stop.set()
-        elapsed = now() - started
-        server_rss = hub.rss_mb()
-        scraped = (await http.get("/metrics")).text
-        await http.aclose()
-        await visitor_http.aclose()
-        batches = _metric(scraped, "livedesk_commit_batches_total")
-        items = _metric(scraped, "livedesk_commit_items_total")
-        results = await asyncio.gather(*visitor_tasks, return_exceptions=True)
-        errors += sum(isinstance(r, Exception) for r in results)
-        failures = [repr(r) for r in results if isinstance(r, Exception)][:3]
-        if failures:
-            print("visitor failures:", failures, file=sys.stderr)
-        for task in agent_tasks:
-            task.cancel()
-        await asyncio.gather(*agent_tasks, return_exceptions=True)
+        window.stop()
+        got = await gens.results()
+        batches = items = 0.0
+        if not bare:
+            async with httpx.AsyncClient(base_url=agent_base, timeout=30) as http:
+                scraped = (await http.get("/metrics")).text
+            batches = _metric(scraped, "livedesk_commit_batches_total")
+            items = _metric(scraped, "livedesk_commit_items_total")
     finally:
+        gens.kill()
         hub.stop()
-    latencies.sort()
+    latencies = sorted(x for r in got for x in r["latencies"])
+    assign_waits = [x for r in got for x in r["assign_waits"]]
+    messages = sum(r["messages"] for r in got)
+    errors = sum(r["errors"] for r in got)
+    failures = [f for r in got for f in r["failures"]][:3]
+    if failures:
+        print("visitor failures:", failures, file=sys.stderr)
+    shares = [round(r["cpu_share"], 3) for r in got]
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
     return {
         "benchmark": "hub_roundtrip",
+        "server": "bare_relay" if bare else getattr(hub, "name", "hub"),
         "pairs": pairs,
         "agents": agents_needed,
         "cap": cap,
-        "duration_s": round(elapsed, 2),
-        "messages": counted["messages"],
-        "messages_per_s": round(counted["messages"] / elapsed, 1),
+        "duration_s": round(window.wall_s, 2),
+        "messages": messages,
+        "messages_per_s": round(messages / window.wall_s, 1),
         "roundtrips": len(latencies),
         "p50_ms": round(q[49], 2),
         "p99_ms": round(q[98], 2),
-        "server_rss_mb": round(server_rss, 1),
+        "server_cpu_s": round(window.cpu_s, 3),
+        "server_cpu_share": round(window.share, 3),
+        "server_cpu_s_per_1000_msgs": per_thousand(window.cpu_s, messages),
+        "server_rss_mb": round(window.rss_kb / 1024, 1),
+        "machine_busy_cores": round(window.machine_busy_cores, 2),
+        "machine_cores": os.cpu_count(),
+        "generator_cpu_shares": shares,
+        "valid": generators_valid(shares),
         "mean_commit_batch": round(items / batches, 1) if batches else 0,
         "offered_messages_per_s": pairs * rate * 2,
-        "unanswered_after_5s": lost["unanswered"],
+        "unanswered_after_5s": sum(r["unanswered"] for r in got),
         "assigned": len(assign_waits),
         "assign_p50_ms": round(statistics.median(assign_waits), 1) if assign_waits else None,
+        "assign_p99_ms": _p99(assign_waits),
         "assign_max_ms": round(max(assign_waits), 1) if assign_waits else None,
         "errors": errors,
     }
+
+
+def _p99(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    return round(statistics.quantiles(values, n=100)[98], 1)
 
 
 def _metric(text: str, name: str) -> float:
@@ -253,6 +401,15 @@ def main() -> None:
         "--ramp", type=float, default=5.0, help="seconds over which visitors arrive"
     )
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per visitor")
+    parser.add_argument("--generators", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--bare", action="store_true", help="also run the bare relay; A/B")
+    parser.add_argument("--rounds", type=int, default=1, help="with --bare: relay/hub pairs")
+    parser.add_argument("--echo", action="store_true", help="the bare relay echoes to senders")
+    parser.add_argument(
+        "--against",
+        help="a source tree (e.g. `git archive` of an older commit): its hub runs too, "
+        "alternating with this one, and the CPU-per-message ratio this/that is printed",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -260,10 +417,47 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    result = asyncio.run(
-        run(args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
-    )
-    print(json.dumps(result))
+    load = (args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
+    ratios = []
+    for _ in range(0 if args.against else args.rounds if args.bare else 1):
+        bare_result = None
+        if args.bare:
+            bare_result = asyncio.run(
+                run(*load, hub=BareRelay(args.echo), generators=args.generators)
+            )
+            print(json.dumps(bare_result), flush=True)
+        result = asyncio.run(run(*load, generators=args.generators))
+        print(json.dumps(result), flush=True)
+        if bare_result is not None:
+            a, b = result["server_cpu_s_per_1000_msgs"], bare_result["server_cpu_s_per_1000_msgs"]
+            if a and b:
+                ratios.append(round(a / b, 2))  # type: ignore[operator]
+    if args.against:
+        agents = -(-args.pairs // args.cap)
+        versus = []
+        for _ in range(args.rounds):
+            old = HubFrom(args.against, agents=agents, cap=args.cap)
+            that = asyncio.run(run(*load, hub=old, generators=args.generators))
+            print(json.dumps(that), flush=True)
+            this = asyncio.run(run(*load, generators=args.generators))
+            print(json.dumps(this), flush=True)
+            a, b = this["server_cpu_s_per_1000_msgs"], that["server_cpu_s_per_1000_msgs"]
+            if a and b:
+                versus.append(round(a / b, 2))  # type: ignore[operator]
+        line = {"benchmark": "hub_roundtrip_vs_against", "against": args.against}
+        print(json.dumps(line | {"pairs": args.pairs, "cpu_per_msg_ratio": versus}))
+    if args.bare:
+        print(
+            json.dumps(
+                {
+                    "benchmark": "hub_roundtrip_vs_bare",
+                    "pairs": args.pairs,
+                    "rate": args.rate,
+                    "cpu_per_msg_ratio": ratios,
+                    "aim": "<= 3",
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ the same load in the same run.
 
 Every visitor message and agent reply crosses nodes through Redis. Prints one JSON line:
 the single-node and cross-node figures (delivered messages/s, round-trip p50/p99 ms, how
-long a new conversation took to be assigned, RSS) and their ratios.
+long a new conversation took to be assigned, the hub processes' CPU seconds per 1,000
+messages from their own counters, the load generators' CPU shares and whether the run is
+valid — no generator near a full core — and RSS) and their ratios.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ class TwoNodes:
     def rss_mb(self) -> float:
         return sum(node.rss_mb() for node in self.nodes)
 
+    @property
+    def pids(self) -> list[int]:
+        """Both nodes: the run's server CPU is theirs together."""
+        return [node.pid for node in self.nodes if node.pid is not None]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
@@ -110,7 +117,12 @@ KEYS = (
     "p50_ms",
     "p99_ms",
     "assign_p50_ms",
+    "assign_p99_ms",
     "assign_max_ms",
+    "server_cpu_s_per_1000_msgs",
+    "generator_cpu_shares",
+    "valid",
+    "machine_busy_cores",
     "server_rss_mb",
     "errors",
     "unanswered_after_5s",

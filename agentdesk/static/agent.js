@@ -1091,7 +1091,13 @@
         break;
       }
       case "ack": {
+        const sent = outbox.get(f.client_msg_id);
         outbox.delete(f.client_msg_id);
+        // The hub does not echo our own text back: the ack's seq is where it stands.
+        if (sent && !f.duplicate && Number.isInteger(f.seq)) {
+          onItem({ type: "message", conversation_id: f.conversation_id, seq: f.seq, author: "agent", author_id: String(myId), author_name: me.textContent, text: sent.text, client_msg_id: f.client_msg_id, ts: Date.now() });
+          break;
+        }
         const pending = document.querySelector('li.pending[data-cmid="' + CSS.escape(f.client_msg_id) + '"] .meta');
         if (pending) pending.textContent = "sent";
         break;

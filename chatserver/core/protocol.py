@@ -308,10 +308,13 @@ def stringify_ids(body: dict[str, Any]) -> dict[str, Any]:
 class OutFrame:
     """A server frame, encoded at most once per codec whatever the number of recipients."""
 
-    __slots__ = ("body", "_msgpack", "_json")
+    __slots__ = ("body", "origin", "_msgpack", "_json")
 
     def __init__(self, body: dict[str, Any]) -> None:
         self.body = stringify_ids(body)
+        # The socket that sent this message, on the node that stored it: the fan-out skips
+        # it (its ack carries the seq). Never on the wire; another node's copy has none.
+        self.origin: object | None = None
         self._msgpack: bytes | None = None
         self._json: str | None = None
 

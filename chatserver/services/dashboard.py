@@ -138,7 +138,10 @@ class Board:
     async def tick(self, *, fresh_figures: bool = False) -> None:
         self.ticks += 1
         clock = time.monotonic()
-        if fresh_figures or clock - self._slow_at >= SLA_EVERY_S or not self._slow:
+        # The service levels read the day's texts: only worth it while someone watches (a
+        # new dashboard asks for fresh ones), not on every tick of a busy, unwatched hub.
+        stale = clock - self._slow_at >= SLA_EVERY_S or not self._slow
+        if fresh_figures or (stale and self.subscribers):
             self._slow_at = clock
             self._slow = await self.slow_figures()
             slow_changed = True

@@ -128,7 +128,12 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
     seq: int = body.get("seq", -1) if stored else -1
     conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
     sent = 0
+    origin = frame.origin
     for conn in conns:
+        if conn is origin:
+            if conv_id is not None:
+                conn.first_send(conv_id, seq)  # its ack carried the seq
+            continue
         # A supervisor's watch socket is the team: it sees both sides' typing and receipts.
         who: Audience = "team" if conn.info.get("supervisor") else audience_of(conn.role)
         if who not in views:
@@ -141,6 +146,17 @@ def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = F
         conn.push(view)
         sent += 1
     metrics.FRAMES_OUT.inc(sent)
+
+
+def _ack_frame(client_msg_id: str, conv_id: str, seq: int, duplicate: bool = False) -> OutFrame:
+    body = {
+        "type": "ack",
+        "client_msg_id": client_msg_id,
+        "conversation_id": conv_id,
+        "seq": seq,
+        "duplicate": duplicate,
+    }
+    return OutFrame(body)
 
 
 def refuse(conn: Connection, exc: ProtocolError) -> None:
@@ -235,6 +251,10 @@ class Hub:
         self.set_aside: set[str] = set()
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
+        # Sends waiting for their commit, by (conversation, client_msg_id), in submit order:
+        # the first one's commit stores the message, acks that socket in commit order and
+        # leaves it out of the message's fan-out; a repeat is acked as a duplicate.
+        self.sending: dict[tuple[str, str], list[Connection]] = {}
         self.assist = assist
         self.presence = presence
         self._catching_up: asyncio.Task[None] | None = None
@@ -335,6 +355,12 @@ class Hub:
         frame = message_frame(row)
         if row["kind"] == "event":
             self._note_event(row["conversation_id"], row["body"], frame.body["data"])
+        elif row.get("client_msg_id"):
+            sender = self._first_sender((row["conversation_id"], row["client_msg_id"]))
+            if sender is not None:
+                # Before the message reaches anyone: the sender's later frames keep seq order.
+                sender.push(_ack_frame(row["client_msg_id"], row["conversation_id"], row["seq"]))
+                frame.origin = sender
         self.bus.publish(conversation_channel(row["conversation_id"]), frame)
         if row["kind"] == "event":
             self.bus.publish(SUPERVISORS_CHANNEL, frame)
@@ -635,28 +661,44 @@ class Hub:
             try:
                 result = _appended(future, frame.client_msg_id)
             except ProtocolError as exc:
+                self._not_sending(conn, conv_id, frame.client_msg_id)
                 refuse(conn, exc)
                 return
             self._ack(conn, frame, result, conv_id, "agent")
             if result.first_human_reply:
                 self.tasks.spawn(self._after_send(frame, result, conv_id, None, "agent"))
 
+        self._sending(conn, conv_id, frame.client_msg_id)
         self.store.writer.submit(item).add_done_callback(committed)
+
+    def _sending(self, conn: Connection, conv_id: str, client_msg_id: str) -> None:
+        """Called right before the item is submitted, so this list is in submit order."""
+        self.sending.setdefault((conv_id, client_msg_id), []).append(conn)
+
+    def _first_sender(self, key: tuple[str, str]) -> Connection | None:
+        waiting = self.sending.get(key)
+        if not waiting:
+            return None
+        first = waiting.pop(0)
+        if not waiting:
+            del self.sending[key]
+        return first
+
+    def _not_sending(self, conn: Connection, conv_id: str, client_msg_id: str) -> None:
+        key = (conv_id, client_msg_id)
+        waiting = self.sending.get(key)
+        if waiting and conn in waiting:
+            waiting.remove(conn)
+            if not waiting:
+                del self.sending[key]
 
     def _ack(
         self, conn: Connection, frame: Send, result: Appended, conv_id: str, author: str
     ) -> None:
-        conn.push(
-            OutFrame(
-                {
-                    "type": "ack",
-                    "client_msg_id": frame.client_msg_id,
-                    "conversation_id": conv_id,
-                    "seq": result.row["seq"],
-                    "duplicate": result.duplicate,
-                }
-            )
-        )
+        """Ack a repeated send; a new message was acked by its commit (``on_committed``)."""
+        if result.duplicate:
+            self._not_sending(conn, conv_id, frame.client_msg_id)
+            conn.push(_ack_frame(frame.client_msg_id, conv_id, result.row["seq"], True))
         metrics.MESSAGES_BY_AUTHOR[author].inc()
 
     async def _after_send(
@@ -711,6 +753,7 @@ class Hub:
                 raise ProtocolError(
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
                 )
+            self._sending(conn, conv_id, frame.client_msg_id)
             item = Append(
                 conversation_id=conv_id,
                 author="visitor",
@@ -721,7 +764,10 @@ class Hub:
             )
             try:
                 return await self._append(item, frame.client_msg_id), conv_id, created
-            except ProtocolError as exc:
+            except BaseException as exc:
+                self._not_sending(conn, conv_id, frame.client_msg_id)
+                if not isinstance(exc, ProtocolError):
+                    raise
                 if exc.code != "conversation_closed" or frame.conversation_id is not None:
                     raise
                 self.forget(conv_id)  # closed elsewhere: open a new one and try once more

@@ -131,6 +131,9 @@ class HubProcess:
             "LIVEDESK_SECRET_KEY": "loadtest-secret",
             "LIVEDESK_RATE_LIMIT_PER_S": "100000",
             "LIVEDESK_RATE_LIMIT_BURST": "100000",
+            # Every load-test client comes from one address, a room's tabs from one visitor.
+            "LIVEDESK_VISITOR_SOCKETS_PER_MIN_PER_ADDRESS": "1000000",
+            "LIVEDESK_VISITOR_SOCKETS_PER_MIN_PER_VISITOR": "1000000",
             "LIVEDESK_LOG_LEVEL": "warning",
             **({"LIVEDESK_REDIS_URL": redis_url} if redis_url else {}),
             **env,
@@ -313,6 +316,17 @@ class Stream:
 
     def gap(self) -> bool:
         return bool(self.seqs) and max(self.seqs) > self.contiguous
+
+
+def _own(ack: dict[str, Any], author: str) -> dict[str, Any]:
+    """The sender's own message as its ack places it (the hub does not echo it back)."""
+    return {
+        "type": "message",
+        "conversation_id": ack["conversation_id"],
+        "seq": ack["seq"],
+        "author": author,
+        "client_msg_id": ack["client_msg_id"],
+    }
 
 
 def _pct(values: list[float], q: int) -> float | None:
@@ -617,6 +631,10 @@ class LoadTest:
                 if link.acked(f["client_msg_id"]):
                     self.stats.acked += 1
                 self.acked[(f["conversation_id"], f["seq"])] = ("agent", f["client_msg_id"])
+                if not f.get("duplicate"):  # not echoed back: the ack holds its place
+                    conv = f["conversation_id"]
+                    stream = streams.setdefault(conv, Stream(self.stats, f"agent {idx}"))
+                    stream.take(_own(f, "agent"), replay=True)
             elif kind == "error":
                 self.stats.errors[str(f.get("code"))] += 1
                 if f.get("retryable") and f.get("ref"):
@@ -692,6 +710,10 @@ class LoadTest:
                         await link.send({"type": "close", "conversation_id": conv})
             elif kind == "ack":
                 link.acked(f["client_msg_id"])
+                if conv is None:
+                    conv = f["conversation_id"]
+                if not f.get("duplicate") and f["conversation_id"] == conv:
+                    stream.take(_own(f, "visitor"), replay=True)  # not echoed back
                 fut = acks.get(f["client_msg_id"])
                 if fut is not None and not fut.done():
                     fut.set_result(f)

@@ -32,10 +32,16 @@ MSGPACK = "livedesk.v1.msgpack"
 
 
 def sequenced(frames: list[dict[str, Any]], conv_id: str) -> dict[int, dict[str, Any]]:
+    """The conversation's items a client holds, by seq: what it received, and its own
+    messages by their acks (the hub does not echo a message to the socket that sent it)."""
     return {
         f["seq"]: f
         for f in frames
-        if f.get("type") in ("message", "event") and f.get("conversation_id") == conv_id
+        if f.get("conversation_id") == conv_id
+        and (
+            f.get("type") in ("message", "event")
+            or (f.get("type") == "ack" and not f.get("duplicate"))
+        )
     }
 
 
@@ -153,14 +159,17 @@ async def test_kill_9_mid_load_loses_no_acknowledged_message_and_clients_resume(
         agent = await connect_agent(there, cookie)
         await agent.recv_type("welcome")
         visitors: list[tuple[Client, str, str]] = []
+        openings: dict[tuple[str, int], str] = {}
         for i in range(3):
             client, token = await connect_visitor(there)
             await client.recv_type("welcome")
-            conv_id = (await client.send_text(f"hello from {i}"))["conversation_id"]
+            opening = await client.send_text(f"hello from {i}", client_msg_id=f"v{i}-hello")
+            conv_id = opening["conversation_id"]
             await agent.recv_type("assigned")
             visitors.append((client, token, conv_id))
+            openings[(conv_id, opening["seq"])] = opening["client_msg_id"]
 
-        acked: dict[tuple[str, int], str] = {}  # (conversation, seq) -> client_msg_id
+        acked: dict[tuple[str, int], str] = dict(openings)  # (conversation, seq) -> cmid
         unacked: dict[str, tuple[str, str]] = {}  # client_msg_id -> (conversation, text)
         enough = asyncio.Event()
 
@@ -220,12 +229,18 @@ async def test_kill_9_mid_load_loses_no_acknowledged_message_and_clients_resume(
             await again.send({"type": "resume", "conversation_id": conv_id, "after_seq": last})
             resumed = await again.recv_type("resumed")
             replayed = sequenced(again.inbox, conv_id)
-            assert set(live) | set(replayed) == set(
+            # The visitor's own messages it holds by their acks (they are not echoed back).
+            own = {
+                seq: {"client_msg_id": cmid}
+                for (conv, seq), cmid in acked.items()
+                if conv == conv_id and cmid.startswith("v")
+            }
+            assert set(live) | set(replayed) | set(own) == set(
                 range(1, resumed["conversation"]["last_seq"] + 1)
             )
             for (conv, seq), cmid in acked.items():
                 if conv == conv_id:
-                    assert {**live, **replayed}[seq].get("client_msg_id") == cmid
+                    assert {**own, **live, **replayed}[seq].get("client_msg_id") == cmid
             for cmid, (conv, text) in list(unacked.items()):
                 if conv == conv_id and not cmid.startswith("agent"):
                     ack = await again.send_text(text, client_msg_id=cmid)

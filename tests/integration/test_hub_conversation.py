@@ -257,3 +257,31 @@ async def test_server_restart_then_resume_returns_exactly_what_was_missed(
         assert texts == ["before restart 1", "after restart"]
     finally:
         restarted.stop()
+
+
+async def test_a_message_is_not_echoed_to_its_sender_but_reaches_the_other_tabs(
+    server: LiveServer,
+) -> None:
+    visitor, agent, conv_id, token = await start_chat(server)
+    other_tab, _ = await connect_visitor(server, token=token)
+    await other_tab.recv_type("welcome")
+    await agent.send({"type": "resume", "conversation_id": conv_id, "after_seq": 0})
+    await agent.recv_type("resumed", timeout=10)
+
+    ack = await visitor.send_text("Sent from the first tab")
+    seen_by_tab = await other_tab.recv_type("message", text="Sent from the first tab")
+    seen_by_agent = await agent.recv_type("message", text="Sent from the first tab")
+    assert seen_by_tab["seq"] == seen_by_agent["seq"] == ack["seq"]
+
+    # Frames reach a socket in order: the agent's reply comes after anything the hub
+    # would have sent the first tab for its own message, and no such frame came.
+    reply = await agent.send_text("Got it", conversation_id=conv_id)
+    await visitor.recv_type("message", seq=reply["seq"])
+    assert not [
+        f
+        for f in visitor.inbox
+        if f.get("type") == "message" and f.get("text") == "Sent from the first tab"
+    ]
+
+    # The agent's own text is not echoed to the agent either: its ack carries the seq.
+    assert not [f for f in agent.inbox if f.get("type") == "message" and f.get("text") == "Got it"]

@@ -306,6 +306,7 @@ export function startWidget(config) {
   }
 
   function show(frame) {
+    if (frame.type === "own") return; // already on screen, confirmed by its ack
     const fresh = log.add(frame, frame.type === "event" ? eventNote(frame) : null);
     if (frame.type === "event") return applyEvent(frame);
     if (frame.author === "visitor" && frame.client_msg_id) settled(frame.client_msg_id, "sent");
@@ -378,6 +379,8 @@ export function startWidget(config) {
       case "ack":
         if (frame.conversation_id) adopt(frame.conversation_id);
         log.confirm(frame.client_msg_id, frame.seq);
+        // The server does not echo our own message back: its ack's seq is its place.
+        if (!frame.duplicate && frame.conversation_id) onItem({ type: "own", conversation_id: frame.conversation_id, seq: frame.seq });
         settled(frame.client_msg_id, "sent");
         renderEndBar();
         break;

@@ -1,6 +1,7 @@
 // Shows each stored item of a conversation once and in order. Items carry a gapless `seq`;
 // anything at or below the last shown one is a duplicate (a replay, a retried delivery),
-// anything past a gap waits in a buffer until the `resume` replay fills the hole.
+// anything past a gap waits in a buffer until the `resume` replay fills the hole. The visitor's
+// own messages are not echoed back: the app pushes a placeholder at its ack's seq.
 
 export function createSequencer() {
   let id = null;
