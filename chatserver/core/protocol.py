@@ -324,6 +324,7 @@ class OutFrame:
         (its sender built it as an OutFrame, so its ids are strings already)."""
         frame = cls.__new__(cls)
         frame.body = body
+        frame.origin = None  # another node's copy: its sender is not here
         frame._msgpack = packed
         frame._json = None
         return frame

@@ -13,8 +13,10 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from chatserver.backends import desk_queries as q
@@ -364,6 +366,7 @@ class _Waker:
 
     __slots__ = ("rooms", "_event", "_boards")
     role = "agent"  # staff: hears what supervisors may see (``protocol.AUDIENCES``)
+    info: Mapping[str, Any] = MappingProxyType({})  # read by the fan-out like a socket's
 
     def __init__(self, event: asyncio.Event, boards: set[Connection]) -> None:
         self.rooms: set[str] = set()
