@@ -130,7 +130,7 @@ async def test_kb_editor_still_takes_a_good_body_and_names_a_bad_field(
         ("application/json", b'{"p": "' + b"y" * (128 * 1024) + b'"}', 413, "body too large"),
     ],
 )
-async def test_desk_refuses_bad_bodies_in_plain_text_as_before(
+async def test_desk_refuses_bad_bodies_with_a_json_error_naming_what_is_wrong(
     desk: LiveServer,  # noqa: F811
     content_type: str,
     content: bytes,
@@ -141,8 +141,9 @@ async def test_desk_refuses_bad_bodies_in_plain_text_as_before(
     path = f"/api/desk/agents/{ana.me['id']}/password"
     headers = {**ana.headers, "x-csrf-token": ana.csrf, "content-type": content_type}
     refused = await post(desk, path, headers, content=content)
-    assert (refused.status_code, refused.text) == (status, text)
-    assert refused.headers["content-type"].startswith("text/plain")
+    # Every HTTP error of the API is JSON (one handler), with the same words as before.
+    assert refused.headers["content-type"].startswith("application/json")
+    assert (refused.status_code, refused.json()["message"]) == (status, text)
 
 
 async def test_desk_names_a_field_that_is_not_a_string(desk: LiveServer) -> None:  # noqa: F811
@@ -151,7 +152,10 @@ async def test_desk_names_a_field_that_is_not_a_string(desk: LiveServer) -> None
     _, conv_id = await chat_with(desk, agent)
     refused = await ana.post(f"/api/desk/conversations/{conv_id}/notes", {"body": 5})
     assert refused.status_code == 400
-    assert refused.text == "`body` must be a string of at most 1000 characters"
+    assert refused.json() == {
+        "error": "invalid_field",
+        "message": "`body` must be a string of at most 1000 characters",
+    }
     noted = await ana.post(f"/api/desk/conversations/{conv_id}/notes", {"body": "  vip  "})
     assert noted.status_code == 201 and noted.json()["body"] == "vip"
 
