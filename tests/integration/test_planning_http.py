@@ -205,7 +205,8 @@ async def test_adaptive_mode_lowers_the_routers_cap_while_replies_are_slow(
     )
     await store_history(desk.settings, [slow])
     lowered = await board.recv_until(
-        lambda f: any(a["id"] == ana.me["id"] and a["cap"] == 4 for a in f.get("agents", [])),
+        # Socket frames carry ids as strings (docs/protocol.md); /api/me gives a number.
+        lambda f: any(a["id"] == str(ana.me["id"]) and a["cap"] == 4 for a in f.get("agents", [])),
         timeout=15,
     )
     assert lowered["type"] == "board"
