@@ -4,6 +4,7 @@ readers were folded into one), and that an oversized body is refused while it st
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -100,10 +101,22 @@ async def test_kb_editor_refuses_an_oversized_body_while_it_streams(
     desk: LiveServer,  # noqa: F811
 ) -> None:
     headers = {**await as_supervisor(desk), "content-type": "application/json"}
-    huge = b'{"x": "' + b"y" * (1024 * 1024) + b'"}'
-    refused = await post(desk, "/api/kb/articles", headers, content=chunks(huge))
-    assert refused.status_code == 413
-    assert refused.json() == {"error": "too_large", "message": "article too large"}
+    # A raw chunked upload that stops writing once it has passed the 256 KiB cap, then waits
+    # for the answer: the server must refuse while the body streams, before it ends. (An
+    # HTTP client that keeps writing into a connection the server closed sees a reset.)
+    reader, writer = await asyncio.open_connection("127.0.0.1", desk.port)
+    head = [b"POST /api/kb/articles HTTP/1.1", b"host: 127.0.0.1", b"transfer-encoding: chunked"]
+    head += [f"{k}: {v}".encode() for k, v in headers.items()]
+    writer.write(b"\r\n".join(head) + b"\r\n\r\n" + b"7\r\n" + b'{"x": "' + b"\r\n")
+    chunk = b"y" * (16 * 1024)
+    try:
+        for _ in range(256 // 16 + 2):  # past the cap, never the end of the body
+            writer.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            await writer.drain()
+        head_of_answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        assert head_of_answer.startswith(b"HTTP/1.1 413")
+    finally:
+        writer.close()
 
 
 async def test_kb_editor_still_takes_a_good_body_and_names_a_bad_field(
