@@ -538,6 +538,8 @@
     said("E-mail", c.email);
     fact("Identity", c.verified ? "verified" : "not verified", c.verified ? "ok" : "warn");
     fact("Language", c.language || "–");
+    if (!c.name && c.alias) fact("Known as", c.alias);
+    renderVisit(c.visit, said);
     if (c.credits) {
       fact("Credits left", String(c.credits.balance), "credits-left");
       fact("Credits used", String(c.credits.used));
@@ -586,6 +588,27 @@
       }
     });
     box.append(form);
+  }
+
+  // Where the visitor is and what they run: the page (as text, links only http(s)), how they
+  // came, browser/OS/device, their local time. Everything here comes from the visitor's side.
+  function renderVisit(v, said) {
+    if (!v) return;
+    const page = v.current_page;
+    said("Page", page ? (page.title ? page.title + " — " : "") + page.url : null);
+    said("Came from", v.referrer);
+    said("Browser", [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
+    if (v.time_zone) {
+      const at = v.local_time ? new Date(v.local_time) : new Date();
+      let local = "";
+      try {
+        local = at.toLocaleTimeString([], { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) + " ";
+      } catch (err) { /* an unknown zone: show its name alone */ }
+      said("Local time", local + "(" + v.time_zone + ")");
+    }
+    said("Visits", v.visits ? String(v.visits) : null);
+    const pages = (v.pages || []).map((p) => p.title || p.url);
+    said("Pages this visit", pages.length ? pages.join(" ← ") : null);
   }
 
   async function loadPast(details, id) {

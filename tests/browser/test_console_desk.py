@@ -383,3 +383,40 @@ def test_the_console_composer_is_16px_on_a_phone(
     composer = page.locator(f'.chat[data-conversation-id="{conv}"] textarea')
     expect(composer).to_have_css("font-size", "16px")
     context.close()
+
+
+def test_the_customer_panel_shows_where_the_visitor_is_as_text(
+    browser: Any, desk: LiveServer, wire: Wire
+) -> None:
+    page = log_in(browser, desk, *ANA)
+    expect(page.locator("#link")).to_have_text("online")
+
+    async def arrive() -> tuple[Client, str]:
+        client, _ = await connect_visitor(
+            desk,
+            codec="json",
+            name="Rada",
+            language="sr",
+            time_zone="Europe/Belgrade",
+            page={
+                "url": "https://shop.example/shoes",
+                "title": "Shoes <b>sale</b>",
+                "referrer": "https://search.example/?q=shoes",
+            },
+        )
+        await client.recv_type("welcome")
+        return client, (await client.send_text("Do you have size 38?"))["conversation_id"]
+
+    client, conv = wire.run(arrive())
+    wire.clients.append(client)
+    panel = page.locator(f'.chat[data-conversation-id="{conv}"] .customer')
+    fact = panel.locator("dt", has_text=re.compile("^Page$")).locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    expect(fact).to_have_text("Shoes <b>sale</b> — https://shop.example/shoes")
+    assert panel.locator("b").count() == 0  # the title is text, never markup
+    came = panel.locator("dt", has_text="Came from").locator("xpath=following-sibling::dd[1]")
+    expect(came).to_have_text("https://search.example/?q=shoes")
+    local = panel.locator("dt", has_text="Local time").locator("xpath=following-sibling::dd[1]")
+    expect(local).to_contain_text("(Europe/Belgrade)")
+    page.context.close()
