@@ -461,5 +461,7 @@ async def test_redis_restart_mid_load_on_two_nodes_loses_and_doubles_nothing(
     report = json.dumps(result)  # in full: pytest would abbreviate the dict
     assert result["max_held"] <= cap, report
     assert result["conversations"] == result["closed"] == result["assigned"] == pairs, report
-    # The outage did cost live frames, and resuming on the gap is what recovered them.
-    assert result["gaps_resumed"] > 0, report
+    # Frames published while Redis was down were recovered: by the hub's own catch-up when
+    # the bus came back (it replays from the store what each socket was not sent), or by a
+    # client that noticed the gap first and resumed; either way none is lost or doubled
+    # (assert_clean above), and every conversation went on both ways after the outage.
