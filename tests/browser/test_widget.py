@@ -5,6 +5,7 @@ Every wait is an expectation with a timeout (Playwright's expect / wait_for_*), 
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -128,7 +129,10 @@ def test_chat_with_an_agent_survives_a_reload(
     last_mine = bubbles(page, "visitor").last
     expect(last_mine).to_have_text("Thanks, it says shipped.")
     expect(page.locator(f"{W} .seen")).to_have_count(0)
-    ack_seq = int(page.locator(f"{W} .log .item.mine").last.get_attribute("data-seq") or 0)
+    # The bubble learns its seq from the ack (messages are not echoed to their sender).
+    mine = page.locator(f"{W} .log .item.mine").last
+    expect(mine).to_have_attribute("data-seq", re.compile(r"^[1-9][0-9]*$"))
+    ack_seq = int(mine.get_attribute("data-seq") or 0)
     agent.send({"type": "seen", "conversation_id": conv, "seq": ack_seq})
     expect(page.locator(f"{W} .item.mine").last.locator(".seen")).to_have_text("Seen")
     agent.say(conv, "Great, it should arrive tomorrow.")
