@@ -61,6 +61,11 @@
     box.replaceChildren(root, legend);
   }
 
+  // An empty desk draws no axes over nothing: the chart's box says what is missing instead.
+  function emptyState(box, text) {
+    box.replaceChildren(el("p", { class: "chart-empty", role: "note" }, text));
+  }
+
   const hhmm = (t) => new Date(t).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 
   function scope() {
@@ -73,6 +78,13 @@
     $("la-csv").href = "/api/desk/staffing.csv?days=" + days + scope();
     try {
       const f = await api("GET", "/api/desk/forecast?days=" + days + scope());
+      $("la-error").textContent = "";
+      if (!f.intervals.some((iv) => iv.expected > 0 || iv.actual > 0)) {
+        emptyState($("chart-forecast"), "No chats expected or arrived in the days ahead.");
+        emptyState($("chart-plan"), "No agents needed: the forecast expects no chats.");
+        $("la-plan-note").textContent = "";
+        return;
+      }
       const xs = f.intervals.map((iv) => Date.parse(iv.start));
       lineChart($("chart-forecast"), {
         xs, label: "Chats per 30 minutes: forecast and arrived", xLabel: hhmm,
@@ -97,8 +109,17 @@
         Math.max(...short.map((r) => r.short)) : "no interval short");
       $("la-error").textContent = "";
     } catch (err) {
-      $("chart-forecast").replaceChildren();
-      $("chart-plan").replaceChildren();
+      $("la-plan-note").textContent = "";
+      if (err.status === 409) {
+        // Not an error: a new desk (or team) has too little history to learn a week from.
+        $("la-error").textContent = "";
+        emptyState($("chart-forecast"), "No forecast yet: it needs at least one ordinary day of " +
+          "every weekday in the stored conversations" + (scope() ? " of this team" : "") + ".");
+        emptyState($("chart-plan"), "No staffing plan yet: it follows the forecast.");
+        return;
+      }
+      emptyState($("chart-forecast"), "The forecast could not be loaded.");
+      emptyState($("chart-plan"), "The staffing plan could not be loaded.");
       $("la-error").textContent = err.message;
     }
   }
@@ -117,7 +138,10 @@
         : kind === "agent" ? r.agents.find((a) => String(a.agent_id) === id) : r.overall;
       const levels = rec.levels;
       const xs = levels.map((l) => l.concurrency);
-      lineChart($("chart-caps"), {
+      if (!levels.length) {
+        emptyState($("chart-caps"), "No replies measured yet: the curves appear once agents " +
+          "have answered chats in the last " + r.days + " days.");
+      } else lineChart($("chart-caps"), {
         xs, label: "Response time, handle time and CSAT by chats held", xLabel: (k) => k + " chats",
         series: [
           { name: "reply p50 (s)", color: "#0369a1", values: levels.map((l) => l.response_p50_s) },

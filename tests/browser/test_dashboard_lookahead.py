@@ -97,3 +97,32 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
     expect(breach).to_be_visible(timeout=15_000)
     expect(breach).to_contain_text("more agent")
     page.context.close()
+
+
+@pytest.fixture
+def empty_desk(tmp_path: Path, wire: Wire) -> Iterator[LiveServer]:
+    settings = secure_settings(tmp_path)
+    wire.run(seed_demo(settings))  # the two people, and not one conversation
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_lookahead_on_an_empty_desk_says_what_is_missing_instead_of_blank_charts(
+    browser: Any, empty_desk: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page = board_page(browser, empty_desk)
+    forecast = page.locator("#chart-forecast .chart-empty")
+    expect(forecast).to_contain_text("No forecast yet")
+    expect(forecast).to_contain_text("every weekday")
+    expect(page.locator("#chart-plan .chart-empty")).to_contain_text("No staffing plan yet")
+    expect(page.locator("#chart-caps .chart-empty")).to_contain_text("No replies measured yet")
+    # No axes drawn over nothing, and a missing history is not shown as an error.
+    expect(page.locator(".lookahead svg")).to_have_count(0)
+    expect(page.locator("#la-error")).to_have_text("")
+    expect(page.locator("#la-cap-accept")).to_be_disabled()
+    page.context.close()
