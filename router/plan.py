@@ -147,12 +147,13 @@ def staffing_plan(
     target_service_level: float,
     target_answer_s: float,
     interval_s: float,
-    scheduled: Sequence[int] | None = None,
+    scheduled: Sequence[int | None] | None = None,
     concurrency: float | None = None,
     model: Model = "slots",
     goal: Goal = "interval",
 ) -> list[PlanInterval]:
-    """Agents needed per interval; an interval expecting no chats needs nobody."""
+    """Agents needed per interval; an interval expecting no chats needs nobody.
+    ``scheduled`` (per interval, None where unknown) adds what those agents give."""
     if scheduled is not None and len(scheduled) != len(intervals):
         raise ValueError("scheduled must have one entry per interval")
     if not 0.0 < target_service_level < 1.0 or handle_s <= 0 or interval_s <= 0:

@@ -4,7 +4,7 @@
 // also on the chart as data-* so a test (or a screen reader's table) can read it.
 (() => {
   "use strict";
-  const { el, api, duration } = window.Desk;
+  const { el, api, duration, csrf } = window.Desk;
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
   const W = 640, H = 180, PAD = { l: 36, r: 8, t: 10, b: 20 };
@@ -99,7 +99,7 @@
         xs: pxs, label: "Agents needed and online per 30 minutes", xLabel: hhmm,
         series: [
           { name: "needed", color: "#7c3aed", values: f.plan.map((r) => r.needed) },
-          { name: "online", color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
+          { name: f.rostered ? "rostered" : "online", color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
         ],
       });
       const short = f.plan.filter((r) => r.short > 0);
@@ -163,16 +163,58 @@
   $("la-cap-accept").addEventListener("click", async () => {
     const cap = Number($("la-cap-accept").dataset.cap);
     const [kind, id] = $("la-cap-of").value.split(/:(.*)/s);
-    const body = { cap };
+    const body = { cap, recommended: cap };
     if (kind === "team") body.team = id;
     else if (kind === "agent") body.agent_ids = [Number(id)];
     else if ($("la-team").value.trim()) body.team = $("la-team").value.trim();
     try {
       const done = await api("POST", "/api/desk/caps/apply", body);
       $("la-cap-status").textContent = "Cap " + done.cap + " applied to " + done.agents.length + " agent(s).";
+      loadCapAudit();
     } catch (err) {
       $("la-cap-status").textContent = err.message;
     }
+  });
+
+  // Who accepted which cap, when, from what to what: the stored audit trail, as text.
+  async function loadCapAudit() {
+    try {
+      const r = await api("GET", "/api/desk/caps/audit");
+      const body = $("la-cap-audit").tBodies[0];
+      body.replaceChildren();
+      for (const e of r.entries) {
+        const row = el("tr", {});
+        for (const text of [new Date(e.at).toLocaleString(), e.agent_name, e.before, e.after,
+          e.recommended === null ? "–" : e.recommended, e.actor]) row.append(el("td", {}, text));
+        body.append(row);
+      }
+    } catch (err) {
+      $("la-cap-status").textContent = err.message;
+    }
+  }
+
+  // A roster upload: the CSV as it is, for the team in the box; the plan then compares with it.
+  $("la-roster").addEventListener("change", async () => {
+    const file = $("la-roster").files[0];
+    if (!file) return;
+    const team = $("la-team").value.trim();
+    const response = await fetch("/api/desk/roster" + (team ? "?team=" + encodeURIComponent(team) : ""), {
+      method: "PUT", credentials: "same-origin",
+      headers: { "content-type": "text/csv", "x-csrf-token": csrf }, body: await file.text(),
+    });
+    const text = await response.text();
+    $("la-roster").value = "";
+    if (!response.ok) {
+      // The message names the line of the CSV that did not read.
+      let message = text;
+      try { message = JSON.parse(text).message || text; } catch (_) { /* plain text */ }
+      $("la-roster-status").textContent = "";
+      $("la-error").textContent = message;
+      return;
+    }
+    const done = JSON.parse(text);
+    $("la-roster-status").textContent = "Roster stored: " + done.intervals + " intervals.";
+    loadForecast();
   });
 
   // The early warning: pushed as `breach_warning`, and carried by each board frame.
@@ -193,5 +235,6 @@
   $("la-cap-of").addEventListener("change", loadCaps);
   loadForecast();
   loadCaps();
+  loadCapAudit();
   setInterval(loadForecast, 300000);
 })();

@@ -24,7 +24,11 @@ def register(sub: Any) -> None:
         "--plan", action="store_true", help="per interval, for the stored history's forecast"
     )
     st.add_argument("--csv", action="store_true", help="with --plan: CSV for a roster")
-    st.add_argument("--scheduled", type=int, help="with --plan: agents rostered per interval")
+    st.add_argument(
+        "--scheduled",
+        type=int,
+        help="with --plan: agents per interval where the stored roster has none",
+    )
     st.add_argument("--goal", choices=("interval", "week"), default="interval")
     _scope(st)
     router_staffing = st.get_default("func")
@@ -87,6 +91,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from chatserver.services import planning
+    from router.forecast import INTERVAL_S
     from router.plan import plan_csv
 
     _check_days(args.days)
@@ -96,7 +101,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.target_s is not None:
         settings = settings.model_copy(update={"sla_target_s": args.target_s})
 
-    async def run(store: Any) -> tuple[Any, float, int]:
+    async def run(store: Any) -> tuple[Any, float, int, dict[int, int]]:
         now = time.time()
         fc = await planning.load_forecast(
             store, settings, now_s=now, days=args.days, team=args.team, language=args.lang
@@ -105,12 +110,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
         cap = args.cap or planning.team_cap(
             await store.list_agents(), args.team, settings.default_agent_cap
         )
-        return fc, handle, cap
+        ahead = fc.ahead
+        roster = (
+            await planning.stored_roster(
+                store, args.team, ahead[0].start, ahead[-1].start + INTERVAL_S
+            )
+            if ahead
+            else {}
+        )
+        return fc, handle, cap, roster
 
     try:
-        fc, handle, cap = asyncio.run(_with_store(run))
+        fc, handle, cap, roster = asyncio.run(_with_store(run))
         rows = planning.plan_for(
-            fc, settings, handle_s=handle, cap=cap, scheduled=args.scheduled, goal=args.goal
+            fc,
+            settings,
+            handle_s=handle,
+            cap=cap,
+            scheduled=args.scheduled,
+            roster=roster,
+            goal=args.goal,
         )
     except planning.NotEnoughHistory as exc:
         print(f"not enough history to plan: {exc}", file=sys.stderr)

@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import statistics
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chatserver.backends import desk_queries as q
+from chatserver.backends import roster_store
 from chatserver.backends.models import Agent
 from chatserver.backends.store import Store
 from chatserver.core.capsamples import cap_samples, reply_times
@@ -153,11 +154,15 @@ def plan_for(
     handle_s: float,
     cap: int,
     scheduled: int | None,
+    roster: Mapping[int, int] | None = None,
     goal: str = "interval",
 ) -> list[PlanInterval]:
-    """Agents needed per interval still ahead, against ``scheduled`` (agents rostered or
-    online now; the same for every interval, as nothing stores a roster)."""
+    """Agents needed per interval still ahead, against the stored ``roster`` (agents per
+    interval start, epoch ms) where it has the interval, else ``scheduled`` (the agents
+    online now, or the CLI's ``--scheduled``)."""
     ahead = forecast.ahead
+    rostered = roster or {}
+    per: list[int | None] = [rostered.get(round(iv.start * 1000), scheduled) for iv in ahead]
     return staffing_plan(
         ahead,
         handle_s=handle_s,
@@ -165,9 +170,18 @@ def plan_for(
         target_service_level=settings.sla_target_share,
         target_answer_s=settings.sla_target_s,
         interval_s=INTERVAL_S,
-        scheduled=None if scheduled is None else [scheduled] * len(ahead),
+        scheduled=None if all(p is None for p in per) else per,
         model=settings.staffing_model,
         goal="week" if goal == "week" else "interval",
+    )
+
+
+async def stored_roster(
+    store: Store, team: str | None, start_s: float, end_s: float
+) -> dict[int, int]:
+    """The roster stored for ``team`` (None: the whole desk) over [start_s, end_s)."""
+    return await store.read(
+        lambda c: roster_store.roster(c, team or "", int(start_s * 1000), int(end_s * 1000))
     )
 
 

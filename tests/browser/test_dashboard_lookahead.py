@@ -17,7 +17,7 @@ import pytest
 from chatserver.backends.store import Store
 from chatserver.cli.demo import seed_demo
 from tests.browser.conftest import Wire
-from tests.browser.test_console import ANA, secure_settings
+from tests.browser.test_console import ANA, MARIUS, secure_settings
 from tests.browser.test_dashboard_board import board_page
 from tests.history import Chat, store_history, weekly_history
 from tests.integration.test_planning_http import FAST_S, SLOW_S, cap_history
@@ -83,7 +83,8 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
     expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
 
     # Accept it for Ana alone.
-    ana_id = wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).id
+    ana_before = wire.run(desk.app.state.store.get_agent_by_email(ANA[0]))
+    ana_id, before_cap = ana_before.id, ana_before.cap
     page.select_option("#la-cap-of", value=f"agent:{ana_id}")
     expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
     expect(page.locator("#la-cap")).to_have_text("3")
@@ -91,6 +92,29 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
     expect(page.locator("#la-cap-status")).to_have_text("Cap 3 applied to 1 agent(s).")
 
     assert wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).cap == 3
+    # The accepted cap is on the audit list, as text: whose, to what, recommended, by whom.
+    page.click("#la-cap-audit-box summary")
+    entry = page.locator("#la-cap-audit tbody tr").first
+    expect(entry).to_contain_text("Ana")
+    cells = entry.locator("td").all_inner_texts()
+    assert cells[1:] == [ana_before.name, str(before_cap), "3", "3", MARIUS[0]]
+
+    # A roster uploaded as CSV is what the plan compares with from then on.
+    first = api["plan"][1]["start"]
+    page.set_input_files(
+        "#la-roster",
+        files=[
+            {
+                "name": "roster.csv",
+                "mimeType": "text/csv",
+                "buffer": f"start,agents\n{first},6\n".encode(),
+            }
+        ],
+    )
+    expect(page.locator("#la-roster-status")).to_have_text("Roster stored: 1 intervals.")
+    expect(page.locator('#chart-plan path[data-series="rostered"]')).to_have_count(1)
+    rostered = series(page, "chart-plan", "rostered")
+    assert rostered[1] == 6 and set(rostered[2:]) == {0}
 
     # Chats arrived this hour and nobody is online: the early warning is on the board.
     breach = page.locator("#la-breach")
