@@ -1,13 +1,16 @@
 """A staffing plan: agents needed per forecast interval, against agents scheduled.
 
-Two queueing models for an agent who holds ``cap`` chats at once:
+Three queueing models for an agent who holds ``cap`` chats at once (the backtest,
+benchmarks/forecast_backtest.py, prints each against the discrete-event simulator, and so
+the router we ship, at caps 3–5 on the desk each staffs to target):
 
-* ``slots`` (the default): each agent is ``cap`` slow servers, a chat lasting
-  ``handle · cap / f(cap)`` — M/M/(agents·cap). It matches the discrete-event simulator (and
-  so the router we ship) within a few points at caps 3–5, where the other model is 5–20
-  points pessimistic (benchmarks/forecast_backtest.py prints both).
+* ``load`` (the desk's default, ``STAFFING_MODEL``): a birth-death chain on the chats at
+  the desk, an agent holding k of them finishing f(k)/handle a second — within about
+  3 points of the simulator, on the pessimistic side;
+* ``slots`` (this function's default): each agent is ``cap`` slow servers, a chat lasting
+  ``handle · cap / f(cap)`` — M/M/(agents·cap); 3–7 points pessimistic;
 * ``concurrency``: each agent is one server ``f(cap)`` times faster, the planners' rule of
-  thumb that ``livedesk staffing`` uses.
+  thumb that ``livedesk staffing`` uses; 14–21 points pessimistic.
 
 Two goals: ``interval`` staffs every interval to the target on its own (what a roster
 usually promises; the week then lands above target), ``week`` staffs the fewest agent-hours
