@@ -248,6 +248,7 @@ def simulated_plan(
     week_cv: float = 0.0,
     day_cv: float = 0.0,
     confidence: float = 0.8,
+    scheduled: Sequence[int | None] | None = None,
     draws: int = 4,
     rounds: int = 7,
 ) -> list[PlanInterval]:
@@ -295,6 +296,7 @@ def simulated_plan(
             target_service_level=internal,
             target_answer_s=target_answer_s,
             interval_s=interval_s,
+            scheduled=scheduled,
             goal="week",
         )
 
