@@ -213,7 +213,7 @@
       return;
     }
     const done = JSON.parse(text);
-    $("la-roster-status").textContent = "Roster stored: " + done.intervals + " intervals.";
+    $("la-roster-status").textContent = "Roster stored for " + done.intervals + " interval" + (done.intervals === 1 ? "" : "s") + ".";
     loadForecast();
   });
 

@@ -111,7 +111,7 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
             }
         ],
     )
-    expect(page.locator("#la-roster-status")).to_have_text("Roster stored: 1 intervals.")
+    expect(page.locator("#la-roster-status")).to_have_text("Roster stored for 1 interval.")
     expect(page.locator('#chart-plan path[data-series="rostered"]')).to_have_count(1)
     rostered = series(page, "chart-plan", "rostered")
     assert rostered[1] == 6 and set(rostered[2:]) == {0}
