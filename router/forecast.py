@@ -333,3 +333,103 @@ def wape(actual: Sequence[float], expected: Sequence[float]) -> float:
     if total <= 0:
         return 0.0
     return sum(abs(a - e) for a, e in zip(actual, expected, strict=True)) / total
+
+
+# The holdout needs this much history before an origin: ``fit`` holds the trend flat on less
+# than three weeks between its first and last day, and a flat fit's errors would describe
+# a different model than the one forecasting now.
+HOLDOUT_MIN_HISTORY_DAYS = 22
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastError:
+    """How far the forecast strayed when it was made before, out of sample.
+
+    Rolling origin over the history itself: at each of the last weeks of the history with
+    three weeks and a day behind it, fit on what came before and forecast the next week; compare the ordinary
+    days' totals with what then arrived. ``week_cv`` is the spread of a whole week's error
+    (a level or trend that was off moves every day of a week the same way), ``day_cv`` the
+    spread of single days around their week's error, ``bias`` the mean week error (actual
+    over forecast, minus one). Each origin had less history than the forecast made now, so
+    these spreads overstate its error a little rather than understate it.
+    """
+
+    weeks: int
+    week_cv: float
+    day_cv: float
+    bias: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "weeks": self.weeks,
+            "week_cv": round(self.week_cv, 4),
+            "day_cv": round(self.day_cv, 4),
+            "bias": round(self.bias, 4),
+        }
+
+
+def holdout_error(
+    arrivals: Sequence[float],
+    *,
+    history_start: float,
+    history_end: float,
+    tz: tzinfo = UTC,
+    holidays: Collection[date] = (),
+    interval_s: int = INTERVAL_S,
+) -> ForecastError:
+    """The forecast's own one-week-ahead error, measured on the history only (rolling
+    origin); no week after ``history_end`` is looked at. Zero spreads when the history is
+    too short for one holdout week."""
+    days = count_by_day(arrivals, history_start, history_end, tz, interval_s)
+    if not days:
+        return ForecastError(0, 0.0, 0.0, 0.0)
+    first = days[0].day
+    totals = {d.day: d.total for d in days}
+    week_errors: list[float] = []
+    week_sq: list[float] = []
+    day_residuals: list[float] = []
+    origins: list[date] = []
+    origin_day = days[-1].day - timedelta(days=6)  # the history's last week, then back
+    while (origin_day - first).days >= HOLDOUT_MIN_HISTORY_DAYS:
+        origins.append(origin_day)
+        origin_day -= timedelta(days=7)
+    for origin_day in origins:
+        origin = _local_midnight(origin_day, tz)
+        try:
+            model = fit(
+                [t for t in arrivals if t < origin],
+                history_start=history_start,
+                history_end=origin,
+                tz=tz,
+                holidays=holidays,
+                interval_s=interval_s,
+            )
+        except NotEnoughHistory:
+            continue
+        pairs: list[tuple[float, int]] = []
+        for i in range(7):
+            d = origin_day + timedelta(days=i)
+            if d in holidays or d not in totals:
+                continue
+            expected = model.day_total(d, False)
+            if expected > 0:
+                pairs.append((expected, totals[d]))
+        if pairs:
+            arrived = sum(a for _, a in pairs)
+            week = arrived / sum(e for e, _ in pairs) - 1.0
+            week_errors.append(week)
+            # The week total's own Poisson noise: the plan's draws add it back themselves.
+            week_sq.append(max(0.0, week * week - 1.0 / max(1, arrived)))
+            for e, a in pairs:
+                # A day's error beyond its week's, less the Poisson noise of its own count.
+                excess = (a - e * (1 + week)) ** 2 - a
+                day_residuals.append(max(0.0, excess) / (e * (1 + week)) ** 2)
+    if not week_errors:
+        return ForecastError(0, 0.0, 0.0, 0.0)
+    n = len(week_errors)
+    bias = sum(week_errors) / n
+    # Root mean square, not the spread around the mean: with a few weeks, a bias that
+    # happened is as much the forecast's error as the scatter.
+    week_cv = math.sqrt(sum(week_sq) / n)
+    day_cv = math.sqrt(sum(day_residuals) / len(day_residuals)) if day_residuals else 0.0
+    return ForecastError(n, week_cv, day_cv, bias)

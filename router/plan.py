@@ -1,13 +1,16 @@
 """A staffing plan: agents needed per forecast interval, against agents scheduled.
 
-Two queueing models for an agent who holds ``cap`` chats at once:
+Three queueing models for an agent who holds ``cap`` chats at once (the backtest,
+benchmarks/forecast_backtest.py, prints each against the discrete-event simulator, and so
+the router we ship, at caps 3–5 on the desk each staffs to target):
 
-* ``slots`` (the default): each agent is ``cap`` slow servers, a chat lasting
-  ``handle · cap / f(cap)`` — M/M/(agents·cap). It matches the discrete-event simulator (and
-  so the router we ship) within a few points at caps 3–5, where the other model is 5–20
-  points pessimistic (benchmarks/forecast_backtest.py prints both).
+* ``load`` (the desk's default, ``STAFFING_MODEL``): a birth-death chain on the chats at
+  the desk, an agent holding k of them finishing f(k)/handle a second — within about
+  3 points of the simulator, on the pessimistic side;
+* ``slots`` (this function's default): each agent is ``cap`` slow servers, a chat lasting
+  ``handle · cap / f(cap)`` — M/M/(agents·cap); 3–7 points pessimistic;
 * ``concurrency``: each agent is one server ``f(cap)`` times faster, the planners' rule of
-  thumb that ``livedesk staffing`` uses.
+  thumb that ``livedesk staffing`` uses; 14–21 points pessimistic.
 
 Two goals: ``interval`` staffs every interval to the target on its own (what a roster
 usually promises; the week then lands above target), ``week`` staffs the fewest agent-hours
@@ -25,6 +28,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from statistics import NormalDist
 from typing import Literal
 
 from router.forecast import ForecastInterval
@@ -146,12 +150,13 @@ def staffing_plan(
     target_service_level: float,
     target_answer_s: float,
     interval_s: float,
-    scheduled: Sequence[int] | None = None,
+    scheduled: Sequence[int | None] | None = None,
     concurrency: float | None = None,
     model: Model = "slots",
     goal: Goal = "interval",
 ) -> list[PlanInterval]:
-    """Agents needed per interval; an interval expecting no chats needs nobody."""
+    """Agents needed per interval; an interval expecting no chats needs nobody.
+    ``scheduled`` (per interval, None where unknown) adds what those agents give."""
     if scheduled is not None and len(scheduled) != len(intervals):
         raise ValueError("scheduled must have one entry per interval")
     if not 0.0 < target_service_level < 1.0 or handle_s <= 0 or interval_s <= 0:
@@ -240,8 +245,11 @@ def simulated_plan(
     target_service_level: float,
     target_answer_s: float,
     interval_s: float,
-    level_cv: float = 0.0,
-    seeds: int = 4,
+    week_cv: float = 0.0,
+    day_cv: float = 0.0,
+    confidence: float = 0.8,
+    scheduled: Sequence[int | None] | None = None,
+    draws: int = 4,
     rounds: int = 7,
 ) -> list[PlanInterval]:
     """A weekly-goal plan whose target is corrected by replaying it through the Router.
@@ -249,24 +257,36 @@ def simulated_plan(
     The queueing formulas assume each interval is steady; a real week is not (load rises and
     falls, agents going off shift finish their chats). So the plan is replayed on arrivals
     drawn from the forecast itself — never on what really came — and the internal target is
-    bisected until the replayed service level meets the one asked for. ``level_cv`` (the
-    forecast's own error on a day's total, ``ForecastModel.level_cv``) makes each draw's days
-    busier or quieter than forecast, so the plan is robust to the forecast being off.
+    bisected until the mean replayed service level over the draws meets the one asked for.
+
+    The draws carry the forecast's own error (``router.forecast.holdout_error``, measured
+    out of sample on the history, never on the weeks planned): their week is the forecast
+    scaled to its ``confidence`` quantile under ``week_cv`` (a level or trend that was off
+    moves the whole week), each day busier or quieter by ``day_cv`` more. A weekly plan at
+    the margin loses two or three points of service level per percent of load it did not
+    expect, so planning on the forecast's mean misses the target in every week busier than
+    forecast, half of them; at ``confidence`` 0.8 it holds in four weeks of five, as far as
+    the forecast's past errors tell.
     """
     start = intervals[0].start if intervals else 0.0
-    draws: list[list[float]] = []
-    for seed in range(seeds):
-        rng = random.Random(1000 + seed)
+    if not 0.0 < confidence < 1.0:
+        raise ValueError("confidence within (0, 1)")
+    week_scale = math.exp(week_cv * NormalDist().inv_cdf(confidence))
+    samples: list[list[float]] = []
+    for k in range(draws):
+        rng = random.Random(1000 + k)
         arrivals: list[float] = []
         day_scale: dict[int, float] = {}
         for iv in intervals:
             day = int((iv.start - start) // 86400)
             if day not in day_scale:
-                day_scale[day] = rng.lognormvariate(0.0, level_cv) if level_cv > 0 else 1.0
-            for _ in range(_poisson(rng, iv.expected * day_scale[day])):
+                day_scale[day] = (
+                    rng.lognormvariate(-day_cv * day_cv / 2, day_cv) if day_cv > 0 else 1.0
+                )
+            for _ in range(_poisson(rng, iv.expected * week_scale * day_scale[day])):
                 arrivals.append(iv.start + rng.random() * interval_s)
         arrivals.sort()
-        draws.append(arrivals)
+        samples.append(arrivals)
 
     def plan_for(internal: float) -> list[PlanInterval]:
         return staffing_plan(
@@ -276,6 +296,7 @@ def simulated_plan(
             target_service_level=internal,
             target_answer_s=target_answer_s,
             interval_s=interval_s,
+            scheduled=scheduled,
             goal="week",
         )
 
@@ -291,7 +312,7 @@ def simulated_plan(
                 answer_s=target_answer_s,
                 seed=seed,
             ).service_level
-            for seed, arrivals in enumerate(draws)
+            for seed, arrivals in enumerate(samples)
         ]
         return sum(levels) / len(levels)
 

@@ -4,7 +4,7 @@
 // also on the chart as data-* so a test (or a screen reader's table) can read it.
 (() => {
   "use strict";
-  const { el, api, duration } = window.Desk;
+  const { el, api, duration, csrf } = window.Desk;
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
   const W = 640, H = 180, PAD = { l: 36, r: 8, t: 10, b: 20 };
@@ -61,6 +61,11 @@
     box.replaceChildren(root, legend);
   }
 
+  // An empty desk draws no axes over nothing: the chart's box says what is missing instead.
+  function emptyState(box, text) {
+    box.replaceChildren(el("p", { class: "chart-empty", role: "note" }, text));
+  }
+
   const hhmm = (t) => new Date(t).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 
   function scope() {
@@ -73,6 +78,13 @@
     $("la-csv").href = "/api/desk/staffing.csv?days=" + days + scope();
     try {
       const f = await api("GET", "/api/desk/forecast?days=" + days + scope());
+      $("la-error").textContent = "";
+      if (!f.intervals.some((iv) => iv.expected > 0 || iv.actual > 0)) {
+        emptyState($("chart-forecast"), "No chats expected or arrived in the days ahead.");
+        emptyState($("chart-plan"), "No agents needed: the forecast expects no chats.");
+        $("la-plan-note").textContent = "";
+        return;
+      }
       const xs = f.intervals.map((iv) => Date.parse(iv.start));
       lineChart($("chart-forecast"), {
         xs, label: "Chats per 30 minutes: forecast and arrived", xLabel: hhmm,
@@ -87,7 +99,7 @@
         xs: pxs, label: "Agents needed and online per 30 minutes", xLabel: hhmm,
         series: [
           { name: "needed", color: "#7c3aed", values: f.plan.map((r) => r.needed) },
-          { name: "online", color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
+          { name: f.rostered ? "rostered" : "online", color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
         ],
       });
       const short = f.plan.filter((r) => r.short > 0);
@@ -97,8 +109,17 @@
         Math.max(...short.map((r) => r.short)) : "no interval short");
       $("la-error").textContent = "";
     } catch (err) {
-      $("chart-forecast").replaceChildren();
-      $("chart-plan").replaceChildren();
+      $("la-plan-note").textContent = "";
+      if (err.status === 409) {
+        // Not an error: a new desk (or team) has too little history to learn a week from.
+        $("la-error").textContent = "";
+        emptyState($("chart-forecast"), "No forecast yet: it needs at least one ordinary day of " +
+          "every weekday in the stored conversations" + (scope() ? " of this team" : "") + ".");
+        emptyState($("chart-plan"), "No staffing plan yet: it follows the forecast.");
+        return;
+      }
+      emptyState($("chart-forecast"), "The forecast could not be loaded.");
+      emptyState($("chart-plan"), "The staffing plan could not be loaded.");
       $("la-error").textContent = err.message;
     }
   }
@@ -117,7 +138,10 @@
         : kind === "agent" ? r.agents.find((a) => String(a.agent_id) === id) : r.overall;
       const levels = rec.levels;
       const xs = levels.map((l) => l.concurrency);
-      lineChart($("chart-caps"), {
+      if (!levels.length) {
+        emptyState($("chart-caps"), "No replies measured yet: the curves appear once agents " +
+          "have answered chats in the last " + r.days + " days.");
+      } else lineChart($("chart-caps"), {
         xs, label: "Response time, handle time and CSAT by chats held", xLabel: (k) => k + " chats",
         series: [
           { name: "reply p50 (s)", color: "#0369a1", values: levels.map((l) => l.response_p50_s) },
@@ -139,16 +163,58 @@
   $("la-cap-accept").addEventListener("click", async () => {
     const cap = Number($("la-cap-accept").dataset.cap);
     const [kind, id] = $("la-cap-of").value.split(/:(.*)/s);
-    const body = { cap };
+    const body = { cap, recommended: cap };
     if (kind === "team") body.team = id;
     else if (kind === "agent") body.agent_ids = [Number(id)];
     else if ($("la-team").value.trim()) body.team = $("la-team").value.trim();
     try {
       const done = await api("POST", "/api/desk/caps/apply", body);
       $("la-cap-status").textContent = "Cap " + done.cap + " applied to " + done.agents.length + " agent(s).";
+      loadCapAudit();
     } catch (err) {
       $("la-cap-status").textContent = err.message;
     }
+  });
+
+  // Who accepted which cap, when, from what to what: the stored audit trail, as text.
+  async function loadCapAudit() {
+    try {
+      const r = await api("GET", "/api/desk/caps/audit");
+      const body = $("la-cap-audit").tBodies[0];
+      body.replaceChildren();
+      for (const e of r.entries) {
+        const row = el("tr", {});
+        for (const text of [new Date(e.at).toLocaleString(), e.agent_name, e.before, e.after,
+          e.recommended === null ? "–" : e.recommended, e.actor]) row.append(el("td", {}, text));
+        body.append(row);
+      }
+    } catch (err) {
+      $("la-cap-status").textContent = err.message;
+    }
+  }
+
+  // A roster upload: the CSV as it is, for the team in the box; the plan then compares with it.
+  $("la-roster").addEventListener("change", async () => {
+    const file = $("la-roster").files[0];
+    if (!file) return;
+    const team = $("la-team").value.trim();
+    const response = await fetch("/api/desk/roster" + (team ? "?team=" + encodeURIComponent(team) : ""), {
+      method: "PUT", credentials: "same-origin",
+      headers: { "content-type": "text/csv", "x-csrf-token": csrf }, body: await file.text(),
+    });
+    const text = await response.text();
+    $("la-roster").value = "";
+    if (!response.ok) {
+      // The message names the line of the CSV that did not read.
+      let message = text;
+      try { message = JSON.parse(text).message || text; } catch (_) { /* plain text */ }
+      $("la-roster-status").textContent = "";
+      $("la-error").textContent = message;
+      return;
+    }
+    const done = JSON.parse(text);
+    $("la-roster-status").textContent = "Roster stored for " + done.intervals + " interval" + (done.intervals === 1 ? "" : "s") + ".";
+    loadForecast();
   });
 
   // The early warning: pushed as `breach_warning`, and carried by each board frame.
@@ -169,5 +235,6 @@
   $("la-cap-of").addEventListener("change", loadCaps);
   loadForecast();
   loadCaps();
+  loadCapAudit();
   setInterval(loadForecast, 300000);
 })();

@@ -223,6 +223,38 @@ class SettingAudit(SQLModel, table=True):
     at_ms: int = Field(sa_type=sa.BigInteger, index=True)
 
 
+class RosterSlot(SQLModel, table=True):
+    """Agents a supervisor scheduled for one 30-minute interval (entered or uploaded as CSV);
+    the staffing plan compares its needs with these. ``team`` is "" for the whole desk."""
+
+    __tablename__ = "roster_slots"
+    __table_args__ = (sa.UniqueConstraint("team", "start_ms", name="uq_roster_slots_team_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    team: str = Field(default="", max_length=64)
+    start_ms: int = Field(sa_type=sa.BigInteger, index=True)  # the interval's start, UTC
+    agents: int
+    updated_ms: int = Field(sa_type=sa.BigInteger)
+    updated_by: int | None = Field(default=None, foreign_key="agents.id")
+
+
+class CapAudit(SQLModel, table=True):
+    """A cap a supervisor accepted, one row per agent it changed: before and after, the
+    recommended cap shown when it was accepted, who and when."""
+
+    __tablename__ = "cap_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    cap_before: int
+    cap_after: int
+    recommended: int | None = None
+    scope: str = Field(max_length=80)  # "agents", "team:<name>" or "everyone"
+    actor_id: int | None = Field(default=None, foreign_key="agents.id")
+    actor: str = Field(max_length=320)
+    at_ms: int = Field(sa_type=sa.BigInteger, index=True)
+
+
 class SearchDoc(SQLModel, table=True):
     """One searchable text in its folded match form (``kb.normalize``): a message, or a
     customer's name and e-mail. The full-text index over ``folded`` is the database's own

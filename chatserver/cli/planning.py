@@ -24,8 +24,18 @@ def register(sub: Any) -> None:
         "--plan", action="store_true", help="per interval, for the stored history's forecast"
     )
     st.add_argument("--csv", action="store_true", help="with --plan: CSV for a roster")
-    st.add_argument("--scheduled", type=int, help="with --plan: agents rostered per interval")
+    st.add_argument(
+        "--scheduled",
+        type=int,
+        help="with --plan: agents per interval where the stored roster has none",
+    )
     st.add_argument("--goal", choices=("interval", "week"), default="interval")
+    st.add_argument(
+        "--confidence",
+        type=float,
+        help="with --goal week: meet the target at this quantile of the forecast's own "
+        "error (measured on the history), the plan replayed through the router (e.g. 0.8)",
+    )
     _scope(st)
     router_staffing = st.get_default("func")
     st.set_defaults(func=lambda args: cmd_plan(args) if args.plan else router_staffing(args))
@@ -87,30 +97,54 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from chatserver.services import planning
+    from router.forecast import INTERVAL_S
     from router.plan import plan_csv
 
     _check_days(args.days)
+    if args.confidence is not None and (args.goal != "week" or not 0 < args.confidence < 1):
+        raise SystemExit("error: --confidence is for --goal week, a share within (0, 1)")
     settings = get_settings()
     if args.target_sl is not None:
         settings = settings.model_copy(update={"sla_target_share": args.target_sl})
     if args.target_s is not None:
         settings = settings.model_copy(update={"sla_target_s": args.target_s})
 
-    async def run(store: Any) -> tuple[Any, float, int]:
+    async def run(store: Any) -> tuple[Any, float, int, dict[int, int]]:
         now = time.time()
         fc = await planning.load_forecast(
-            store, settings, now_s=now, days=args.days, team=args.team, language=args.lang
+            store,
+            settings,
+            now_s=now,
+            days=args.days,
+            team=args.team,
+            language=args.lang,
+            with_error=args.confidence is not None,
         )
         handle = args.aht or await planning.handle_time_s(store, settings, now)
         cap = args.cap or planning.team_cap(
             await store.list_agents(), args.team, settings.default_agent_cap
         )
-        return fc, handle, cap
+        ahead = fc.ahead
+        roster = (
+            await planning.stored_roster(
+                store, args.team, ahead[0].start, ahead[-1].start + INTERVAL_S
+            )
+            if ahead
+            else {}
+        )
+        return fc, handle, cap, roster
 
     try:
-        fc, handle, cap = asyncio.run(_with_store(run))
+        fc, handle, cap, roster = asyncio.run(_with_store(run))
         rows = planning.plan_for(
-            fc, settings, handle_s=handle, cap=cap, scheduled=args.scheduled, goal=args.goal
+            fc,
+            settings,
+            handle_s=handle,
+            cap=cap,
+            scheduled=args.scheduled,
+            roster=roster,
+            goal=args.goal,
+            confidence=args.confidence,
         )
     except planning.NotEnoughHistory as exc:
         print(f"not enough history to plan: {exc}", file=sys.stderr)
@@ -124,7 +158,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"cap": cap, "handle_s": round(handle, 1), "plan": [r.as_dict() for r in rows]},
+                {
+                    "cap": cap,
+                    "handle_s": round(handle, 1),
+                    **({"forecast_error": fc.error.as_dict()} if fc.error else {}),
+                    "plan": [r.as_dict() for r in rows],
+                },
                 sort_keys=True,
             )
         )

@@ -391,8 +391,8 @@ class Settings(BaseSettings):
     staffing_model: Literal["load", "slots", "concurrency"] = setting(
         "load",
         "the staffing plan's queueing model: `load` (agents' pace grows with the chats they "
-        "hold; its weekly plan replays within a point of target in the backtest), `slots` "
-        "(each agent is cap slow servers), `concurrency` (the planners' factor, pessimistic)",
+        "hold; within about 3 points of the simulator at caps 3-5), `slots` (each agent is "
+        "cap slow servers), `concurrency` (the planners' factor, 14-21 points pessimistic)",
         "dashboard",
     )
     cap_history_days: int = setting(

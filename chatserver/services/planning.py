@@ -11,20 +11,28 @@ from __future__ import annotations
 import logging
 import statistics
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chatserver.backends import desk_queries as q
+from chatserver.backends import roster_store
 from chatserver.backends.models import Agent
 from chatserver.backends.store import Store
 from chatserver.core.capsamples import cap_samples, reply_times
 from chatserver.core.settings import Settings
 from router.capfit import AdaptiveCap, recommend_cap
-from router.forecast import INTERVAL_S, ForecastInterval, NotEnoughHistory, fit
-from router.plan import PlanInterval, staffing_plan
+from router.forecast import (
+    INTERVAL_S,
+    ForecastError,
+    ForecastInterval,
+    NotEnoughHistory,
+    fit,
+    holdout_error,
+)
+from router.plan import PlanInterval, simulated_plan, staffing_plan
 
 log = logging.getLogger("livedesk.planning")
 
@@ -55,6 +63,8 @@ class LoadForecast:
     intervals: list[ForecastInterval]
     actual: list[int]
     history_days: int
+    # The forecast's own one-week-ahead error on this history, when asked for.
+    error: ForecastError | None = None
 
     @property
     def ahead(self) -> list[ForecastInterval]:
@@ -68,6 +78,7 @@ class LoadForecast:
             "interval_s": INTERVAL_S,
             "now": datetime.fromtimestamp(self.now_s, UTC).isoformat(),
             "history_days": self.history_days,
+            **({"forecast_error": self.error.as_dict()} if self.error else {}),
             "intervals": [
                 {**iv.as_dict(), "actual": self.actual[i] if i < len(self.actual) else None}
                 for i, iv in enumerate(self.intervals)
@@ -83,8 +94,10 @@ async def load_forecast(
     days: int = 7,
     team: str | None = None,
     language: str | None = None,
+    with_error: bool = False,
 ) -> LoadForecast:
-    """Raises ``NotEnoughHistory`` when the stored arrivals cannot teach a weekly pattern."""
+    """Raises ``NotEnoughHistory`` when the stored arrivals cannot teach a weekly pattern.
+    ``with_error`` also measures the forecast's own error on the history (a few more fits)."""
     tz = zone(settings)
     holidays = holiday_dates(settings)
     today = datetime.fromtimestamp(now_s, tz).date()
@@ -118,7 +131,18 @@ async def load_forecast(
         i = bisect_right(starts, t_ms / 1000.0) - 1
         if 0 <= i < len(actual):
             actual[i] += 1
-    return LoadForecast(team, language, now_s, intervals, actual, (today - first_day).days)
+    error = (
+        holdout_error(
+            arrivals,
+            history_start=_midnight(first_day, tz),
+            history_end=today0,
+            tz=tz,
+            holidays=holidays,
+        )
+        if with_error
+        else None
+    )
+    return LoadForecast(team, language, now_s, intervals, actual, (today - first_day).days, error)
 
 
 def team_agents(agents: Iterable[Agent], team: str | None) -> list[Agent]:
@@ -153,11 +177,34 @@ def plan_for(
     handle_s: float,
     cap: int,
     scheduled: int | None,
+    roster: Mapping[int, int] | None = None,
     goal: str = "interval",
+    confidence: float | None = None,
 ) -> list[PlanInterval]:
-    """Agents needed per interval still ahead, against ``scheduled`` (agents rostered or
-    online now; the same for every interval, as nothing stores a roster)."""
+    """Agents needed per interval still ahead, against the stored ``roster`` (agents per
+    interval start, epoch ms) where it has the interval, else ``scheduled`` (the agents
+    online now, or the CLI's ``--scheduled``).
+
+    A weekly goal with a ``confidence`` is replayed through the router on draws from the
+    forecast at that quantile of its own error (``forecast.error``, measured on the history):
+    seconds of work rather than milliseconds, for the CLI."""
     ahead = forecast.ahead
+    rostered = roster or {}
+    per: list[int | None] = [rostered.get(round(iv.start * 1000), scheduled) for iv in ahead]
+    if goal == "week" and confidence is not None:
+        error = forecast.error
+        return simulated_plan(
+            ahead,
+            handle_s=handle_s,
+            cap=cap,
+            target_service_level=settings.sla_target_share,
+            target_answer_s=settings.sla_target_s,
+            interval_s=INTERVAL_S,
+            week_cv=error.week_cv if error else 0.0,
+            day_cv=error.day_cv if error else 0.0,
+            confidence=confidence,
+            scheduled=None if all(p is None for p in per) else per,
+        )
     return staffing_plan(
         ahead,
         handle_s=handle_s,
@@ -165,9 +212,18 @@ def plan_for(
         target_service_level=settings.sla_target_share,
         target_answer_s=settings.sla_target_s,
         interval_s=INTERVAL_S,
-        scheduled=None if scheduled is None else [scheduled] * len(ahead),
+        scheduled=None if all(p is None for p in per) else per,
         model=settings.staffing_model,
         goal="week" if goal == "week" else "interval",
+    )
+
+
+async def stored_roster(
+    store: Store, team: str | None, start_s: float, end_s: float
+) -> dict[int, int]:
+    """The roster stored for ``team`` (None: the whole desk) over [start_s, end_s)."""
+    return await store.read(
+        lambda c: roster_store.roster(c, team or "", int(start_s * 1000), int(end_s * 1000))
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from chatserver.backends.store import Store
 from chatserver.cli.demo import seed_demo
 from tests.browser.conftest import Wire
-from tests.browser.test_console import ANA, secure_settings
+from tests.browser.test_console import ANA, MARIUS, secure_settings
 from tests.browser.test_dashboard_board import board_page
 from tests.history import Chat, store_history, weekly_history
 from tests.integration.test_planning_http import FAST_S, SLOW_S, cap_history
@@ -83,7 +83,8 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
     expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
 
     # Accept it for Ana alone.
-    ana_id = wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).id
+    ana_before = wire.run(desk.app.state.store.get_agent_by_email(ANA[0]))
+    ana_id, before_cap = ana_before.id, ana_before.cap
     page.select_option("#la-cap-of", value=f"agent:{ana_id}")
     expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
     expect(page.locator("#la-cap")).to_have_text("3")
@@ -91,9 +92,61 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
     expect(page.locator("#la-cap-status")).to_have_text("Cap 3 applied to 1 agent(s).")
 
     assert wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).cap == 3
+    # The accepted cap is on the audit list, as text: whose, to what, recommended, by whom.
+    page.click("#la-cap-audit-box summary")
+    entry = page.locator("#la-cap-audit tbody tr").first
+    expect(entry).to_contain_text("Ana")
+    cells = entry.locator("td").all_inner_texts()
+    assert cells[1:] == [ana_before.name, str(before_cap), "3", "3", MARIUS[0]]
+
+    # A roster uploaded as CSV is what the plan compares with from then on.
+    first = api["plan"][1]["start"]
+    page.set_input_files(
+        "#la-roster",
+        files=[
+            {
+                "name": "roster.csv",
+                "mimeType": "text/csv",
+                "buffer": f"start,agents\n{first},6\n".encode(),
+            }
+        ],
+    )
+    expect(page.locator("#la-roster-status")).to_have_text("Roster stored for 1 interval.")
+    expect(page.locator('#chart-plan path[data-series="rostered"]')).to_have_count(1)
+    rostered = series(page, "chart-plan", "rostered")
+    assert rostered[1] == 6 and set(rostered[2:]) == {0}
 
     # Chats arrived this hour and nobody is online: the early warning is on the board.
     breach = page.locator("#la-breach")
     expect(breach).to_be_visible(timeout=15_000)
     expect(breach).to_contain_text("more agent")
+    page.context.close()
+
+
+@pytest.fixture
+def empty_desk(tmp_path: Path, wire: Wire) -> Iterator[LiveServer]:
+    settings = secure_settings(tmp_path)
+    wire.run(seed_demo(settings))  # the two people, and not one conversation
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+def test_lookahead_on_an_empty_desk_says_what_is_missing_instead_of_blank_charts(
+    browser: Any, empty_desk: LiveServer
+) -> None:
+    from playwright.sync_api import expect
+
+    page = board_page(browser, empty_desk)
+    forecast = page.locator("#chart-forecast .chart-empty")
+    expect(forecast).to_contain_text("No forecast yet")
+    expect(forecast).to_contain_text("every weekday")
+    expect(page.locator("#chart-plan .chart-empty")).to_contain_text("No staffing plan yet")
+    expect(page.locator("#chart-caps .chart-empty")).to_contain_text("No replies measured yet")
+    # No axes drawn over nothing, and a missing history is not shown as an error.
+    expect(page.locator(".lookahead svg")).to_have_count(0)
+    expect(page.locator("#la-error")).to_have_text("")
+    expect(page.locator("#la-cap-accept")).to_be_disabled()
     page.context.close()

@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from chatserver.core.settings import Settings
@@ -212,3 +214,87 @@ async def test_adaptive_mode_lowers_the_routers_cap_while_replies_are_slow(
     assert lowered["type"] == "board"
     listed = (await sam.get("/api/desk/agents")).json()["agents"]
     assert [a["cap"] for a in listed if a["id"] == ana.me["id"]] == [5]  # the stored cap stays
+
+
+async def put_roster(sam: Any, text: str, *, csrf: bool = True, team: str = "") -> httpx.Response:
+    headers = {**sam.headers, "content-type": "text/csv"}
+    if csrf:
+        headers["x-csrf-token"] = sam.csrf
+    query = f"?team={team}" if team else ""
+    async with httpx.AsyncClient(base_url=sam.server.url) as http:
+        return await http.put(f"/api/desk/roster{query}", content=text, headers=headers)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_the_plan_compares_with_the_stored_roster_where_it_has_the_interval(
+    desk: LiveServer,
+) -> None:
+    sam, ana = await login(desk, "sam@example.com"), await login(desk, "ana@example.com")
+    await online(desk, ana)
+    before = (await sam.get("/api/desk/forecast?days=2")).json()
+    assert before["rostered"] == 0
+    # Three intervals after the current one (a boundary passing mid-test moves none of them).
+    chosen = [row["start"] for row in before["plan"][1:4]]
+    roster = "start,agents\n" + "".join(
+        f"{start},{n}\n" for start, n in zip(chosen, (7, 0, 4), strict=True)
+    )
+    assert (await put_roster(sam, roster, csrf=False)).status_code == 403
+    assert (await put_roster(ana, roster)).status_code == 403
+    refused = await put_roster(sam, "start,agents\n2026-12-07T10:15:00+00:00,3\n")
+    assert refused.status_code == 400 and "line 2" in refused.text
+    stored = await put_roster(sam, roster)
+    assert stored.status_code == 200, stored.text
+    assert stored.json()["intervals"] == 3
+
+    after = (await sam.get("/api/desk/forecast?days=2")).json()
+    by_start = {row["start"]: row for row in after["plan"]}
+    assert [by_start[s]["scheduled"] for s in chosen] == [7, 0, 4]
+    assert by_start[chosen[1]]["short"] == by_start[chosen[1]]["needed"]
+    others = [row["scheduled"] for s, row in by_start.items() if s not in chosen]
+    assert set(others) == {1}  # no roster there: the agent online now
+    assert after["rostered"] == 3
+
+    # The plan's own export, filled in, uploads as it is; it replaces only what it lists.
+    export = (await sam.get("/api/desk/staffing.csv?days=1")).text
+    rows = list(csv.DictReader(io.StringIO(export)))
+    chosen_at = {datetime.fromisoformat(s) for s in chosen}
+
+    def at(row: dict[str, str]) -> datetime:
+        return datetime.strptime(row["start_utc"], "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+
+    target = next(r for r in rows if at(r) not in chosen_at)
+    filled = io.StringIO()
+    writer = csv.DictWriter(filled, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerow({**target, "agents_scheduled": "9"})
+    writer.writerow({**rows[-1], "agents_scheduled": ""})  # left blank: not stored
+    assert (await put_roster(sam, filled.getvalue())).status_code == 200
+    listed = (await sam.get("/api/desk/roster?days=2")).json()["slots"]
+    agents = {datetime.fromisoformat(s["start"]): s["agents"] for s in listed}
+    assert agents == {**dict(zip(sorted(chosen_at), (7, 0, 4), strict=True)), at(target): 9}
+    # Another team's roster is its own.
+    assert (await sam.get("/api/desk/roster?team=sales")).json()["slots"] == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+async def test_an_accepted_cap_is_recorded_with_who_when_and_before_and_after(
+    desk: LiveServer,
+) -> None:
+    sam, ana = await login(desk, "sam@example.com"), await login(desk, "ana@example.com")
+    path = "/api/desk/caps/apply"
+    bad = {"cap": 3, "agent_ids": [ana.me["id"]], "recommended": 99}
+    assert (await sam.post(path, bad)).status_code == 400
+    assert (await sam.get("/api/desk/caps/audit")).json()["entries"] == []  # nothing half-done
+    t0 = time.time()
+    done = await sam.post(path, {"cap": 3, "agent_ids": [ana.me["id"]], "recommended": 3})
+    assert done.status_code == 200, done.text
+    assert done.json()["changed"] == [{"agent_id": ana.me["id"], "before": 5, "after": 3}]
+    await sam.post(path, {"cap": 4, "agent_ids": [ana.me["id"]]})
+    assert (await ana.get("/api/desk/caps/audit")).status_code == 403
+    latest, first = (await sam.get("/api/desk/caps/audit")).json()["entries"]
+    assert (latest["before"], latest["after"], latest["recommended"]) == (3, 4, None)
+    assert (first["before"], first["after"], first["recommended"]) == (5, 3, 3)
+    assert first["agent_name"] == "Ana" and first["agent_id"] == ana.me["id"]
+    assert first["actor"] == "sam@example.com" and first["actor_id"] == sam.me["id"]
+    assert first["scope"] == "agents"
+    assert t0 - 1 <= datetime.fromisoformat(first["at"]).timestamp() <= time.time() + 1

@@ -8,8 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from router.forecast import INTERVAL_S, ForecastInterval, NotEnoughHistory, fit, forecast, wape
-from router.plan import plan_csv, service_level, staffing_plan
+from router.forecast import (
+    INTERVAL_S,
+    ForecastInterval,
+    NotEnoughHistory,
+    fit,
+    forecast,
+    holdout_error,
+    wape,
+)
+from router.plan import plan_csv, service_level, simulated_plan, staffing_plan
 from router.simulate import SimConfig, simulate
 
 TZ = ZoneInfo("Europe/Ljubljana")
@@ -203,3 +211,63 @@ def test_the_plan_csv_has_a_header_and_nothing_a_spreadsheet_would_run() -> None
     assert len(lines) == 2
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in lines[1].split(","))
     assert math.isclose(float(lines[1].split(",")[1]), 12.5)
+
+
+def test_the_holdout_error_of_a_steady_trend_is_near_zero_and_covers_the_last_weeks() -> None:
+    history = shaped_history(7, {20: 100}, growth_per_week=0.03)
+    error = holdout_error(
+        history,
+        history_start=midnight(MONDAY),
+        history_end=midnight(MONDAY + timedelta(days=49)),
+        tz=TZ,
+    )
+    # Origins need three weeks and a day behind them: weeks 5, 6 and 7 are held out.
+    assert error.weeks == 3
+    assert error.week_cv < 0.01
+    assert abs(error.bias) < 0.01
+
+
+def test_the_holdout_error_shows_a_week_the_forecast_missed() -> None:
+    end = midnight(MONDAY + timedelta(days=49))
+    last_week = midnight(MONDAY + timedelta(days=42))
+    steady = [t for t in shaped_history(7, {20: 100}) if t < last_week]
+    jumped = [t for t in shaped_history(7, {20: 130}) if t >= last_week]
+    error = holdout_error(steady + jumped, history_start=midnight(MONDAY), history_end=end, tz=TZ)
+    # The last week came 30 % over what its forecast said; the other two were right.
+    assert error.bias == pytest.approx(0.3 / 3, abs=0.01)
+    assert error.week_cv == pytest.approx(math.sqrt(0.3**2 / 3), rel=0.05)
+
+
+def test_the_holdout_error_never_reads_past_the_end_of_the_history() -> None:
+    end = midnight(MONDAY + timedelta(days=49))
+    history = shaped_history(7, {20: 100}, growth_per_week=0.03)
+    later = [t for t in shaped_history(8, {20: 900}) if t >= end]
+    alone = holdout_error(history, history_start=midnight(MONDAY), history_end=end, tz=TZ)
+    with_later = holdout_error(
+        history + later, history_start=midnight(MONDAY), history_end=end, tz=TZ
+    )
+    assert with_later == alone
+
+
+def test_a_plan_at_a_higher_quantile_of_the_forecast_error_staffs_more_hours() -> None:
+    volumes = [10, 40, 90, 120, 90, 40, 10]
+    intervals = [ForecastInterval(i * INTERVAL_S, e, e, e, False) for i, e in enumerate(volumes)]
+
+    def hours(confidence: float, week_cv: float) -> int:
+        plan = simulated_plan(
+            intervals,
+            handle_s=480,
+            cap=3,
+            target_service_level=0.8,
+            target_answer_s=60,
+            interval_s=INTERVAL_S,
+            week_cv=week_cv,
+            confidence=confidence,
+            draws=2,
+            rounds=5,
+        )
+        return sum(p.needed for p in plan)
+
+    assert hours(0.9, 0.1) > hours(0.5, 0.1)
+    # With no error measured, the quantile changes nothing.
+    assert hours(0.9, 0.0) == hours(0.5, 0.0)
