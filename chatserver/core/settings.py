@@ -508,6 +508,14 @@ class Settings(BaseSettings):
         10, "messages of the recent thread quoted in a mail", "mail", ge=1, le=100
     )
     smtp_timeout_s: float = setting(30.0, "one SMTP exchange's timeout", "mail", gt=0)
+    smtp_connections: int = setting(
+        8,
+        "SMTP connections the mail worker sends on at once, each reused mail after mail "
+        "(one connection's round trips would otherwise bound the rate)",
+        "mail",
+        ge=1,
+        le=64,
+    )
     smtp_ca_file: str | None = setting(
         None,
         "a PEM file of the CAs the SMTP server's certificate is checked against (unset: the "
