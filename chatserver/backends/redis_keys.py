@@ -63,3 +63,8 @@ def slots_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
 
 def owners_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
     return f"{prefix}:capown:{{{agent_id}}}"
+
+
+def weights_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
+    """What each held conversation weighs (thousandths of a chat; absent: a whole chat)."""
+    return f"{prefix}:capw:{{{agent_id}}}"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
 from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import formataddr, formatdate, parseaddr
 from functools import partial
 from pathlib import Path
@@ -398,7 +398,7 @@ class MailWorker:
             "link": link,
         }
         msg = MIMEMultipart("alternative")
-        msg["Subject"] = Header(subject, "utf-8")
+        msg["Subject"] = Header(subject, "utf-8").encode()
         msg["From"] = self.from_header
         msg["To"] = formataddr((visitor_name or "", mail.to_addr))
         msg["Reply-To"] = reply_address(
@@ -411,9 +411,15 @@ class MailWorker:
             "auto-replied" if mail.kind == outbox.CONTINUITY else "auto-generated"
         )
         msg["X-Livedesk-Conversation"] = mail.conversation_id
-        msg.attach(MIMEText(_TEXT.render(context), "plain", _UTF8_QP))
-        msg.attach(MIMEText(_HTML.render(context), "html", _UTF8_QP))
+        msg.attach(_text_part(_TEXT.render(context), "plain"))
+        msg.attach(_text_part(_HTML.render(context), "html"))
         return Outgoing(self.sender, mail.to_addr, msg.as_bytes(), mail.message_id)
+
+
+def _text_part(text: str, subtype: str) -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(text, _UTF8_QP)
+    return part
 
 
 def _finish_all(

@@ -432,6 +432,43 @@ async def test_new_mail_to_the_support_address_opens_a_routed_email_conversation
         server.stop()
 
 
+async def test_an_agent_with_cap_one_holds_two_half_weight_mails_and_no_chat_beside_them(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    """Mail weighs ``MAIL_WEIGHT`` (0.5) against the cap: two mails fill a cap of one,
+    and a chat arriving then waits for a whole free slot."""
+    ingest_port = free_port()
+    settings = mail_settings(
+        tmp_path, catcher, smtp_ingest_port=ingest_port, support_address="help@mail.test"
+    )
+    await add_agents(settings, ("ana@example.com", "agent", 1))
+    server = LiveServer(settings).start()
+    try:
+        cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        agent = await connect_agent(server, cookie)
+        await agent.recv_type("welcome")
+        held = []
+        for n in (1, 2):
+            sender = f"writer{n}@example.org"
+            first = EmailMessage()
+            first["From"] = sender
+            first["To"] = "help@mail.test"
+            first["Subject"] = "Question"
+            first["Message-ID"] = f"<weight{n}@example.org>"
+            first.set_content(f"Question {n}")
+            await asyncio.to_thread(deliver, ingest_port, first, sender)
+            assigned = await agent.recv_type("assigned", timeout=20)
+            held.append(assigned["conversation"]["conversation_id"])
+        assert len(set(held)) == 2
+        visitor, _ = await connect_visitor(server)
+        await visitor.recv_type("welcome")
+        await visitor.send_text("A chat while two mails fill the cap")
+        queued = await visitor.recv_type("queue", timeout=20)
+        assert queued["position"] == 1
+    finally:
+        server.stop()
+
+
 async def test_too_many_mails_from_one_sender_get_a_451_and_a_huge_one_a_552(
     tmp_path: Path, store: Store, catcher: MailCatcher
 ) -> None:
