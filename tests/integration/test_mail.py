@@ -6,6 +6,8 @@ same conversation; a forged reply address threads nowhere."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import smtplib
 import ssl
 import subprocess
@@ -531,7 +533,9 @@ async def test_a_visitor_gets_the_transcript_by_mail_once_and_only_of_their_own_
 async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: MailCatcher) -> None:
     ingest_port = free_port()
     settings = mail_settings(tmp_path, catcher, smtp_ingest_port=ingest_port)
-    await add_agents(settings, ("ana@example.com", "agent", 5))
+    await add_agents(
+        settings, ("ana@example.com", "agent", 5), ("sue@example.com", "supervisor", 5)
+    )
     server = LiveServer(settings).start()
     try:
         cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
@@ -569,6 +573,21 @@ async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: Mail
 
             counts = await until(counted, "the sent mail counted", timeout=20)
         assert counts == {"chat": 2, "email_in": 1, "email_out": 1}
+        supervisor = await login_cookie(server, "sue@example.com", AGENT_PASSWORD)
+        async with httpx.AsyncClient(
+            base_url=server.url, cookies={settings.session_cookie: supervisor}
+        ) as http:
+            report = await http.get("/api/desk/reports/daily.csv")
+        assert report.status_code == 200
+        (row,) = [
+            r for r in csv.DictReader(io.StringIO(report.text)) if r["conversation_id"] == conv_id
+        ]
+        assert (row["channel"], row["chat_messages"], row["email_in"], row["email_out"]) == (
+            "chat",
+            "2",
+            "1",
+            "1",
+        )
     finally:
         server.stop()
 
