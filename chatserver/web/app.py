@@ -261,8 +261,8 @@ async def _start_mail(
     from chatserver.services.mail_ingest import MailIngest
 
     async def opened(conv: Conversation) -> None:
-        # Routed like a chat: the router counts it as one against the agent's cap
-        # (MAIL_CHAT_WEIGHT is not applied yet; see docs/operations.md).
+        # Routed like a chat, weighing MAIL_WEIGHT against the agent's cap (the dispatcher
+        # reads the conversation's channel).
         hub.remember(conv)
         if hub.dispatch is not None:
             await hub.dispatch.conversation_waiting(conv)
