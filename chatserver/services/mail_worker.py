@@ -24,7 +24,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.charset import QP, Charset
 from email.header import Header
@@ -202,7 +202,7 @@ class MailWorker:
         store: Store,
         settings: Any,
         *,
-        visitor_online: Callable[[str], bool] = lambda visitor_id: False,
+        visitor_online: Callable[[str], Awaitable[bool]] | None = None,
         resume_link: Callable[[str, str, str | None], str | None] = lambda v, s, lang: None,
     ) -> None:
         self.store = store
@@ -212,7 +212,7 @@ class MailWorker:
         self.poll_s = float(settings.mail_poll_s)
         self.retry_ms = int(settings.mail_retry_s * 1000)
         self.connections = int(settings.smtp_connections)
-        self.visitor_online = visitor_online
+        self.visitor_online = visitor_online or _nobody_online
         self.resume_link = resume_link
         name, address = parseaddr(settings.mail_from)
         self.sender = address or settings.mail_from
@@ -348,7 +348,7 @@ class MailWorker:
         if got is None:
             return "refused:gone", None, client
         if mail.kind == outbox.CONTINUITY and (
-            got.online_skip or self.visitor_online(got.visitor_id)
+            got.online_skip or await self.visitor_online(got.visitor_id)
         ):
             return "seen", got.last_seq, client  # the visitor came back: no mail
         texts = [r for r in got.rows if r["kind"] == "text"]
@@ -414,6 +414,10 @@ class MailWorker:
         msg.attach(_text_part(_TEXT.render(context), "plain"))
         msg.attach(_text_part(_HTML.render(context), "html"))
         return Outgoing(self.sender, mail.to_addr, msg.as_bytes(), mail.message_id)
+
+
+async def _nobody_online(visitor_id: str) -> bool:
+    return False
 
 
 def _text_part(text: str, subtype: str) -> MIMENonMultipart:

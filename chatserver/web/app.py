@@ -125,6 +125,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             make_routing=lambda hub: Dispatcher(hub, store, effective, **routing_parts),
         )
         credits, dispatcher, bus = hub.credits, hub.dispatch, hub.bus
+        # Presence answers "is this visitor on a socket anywhere?" from each node's own map.
+        presence.watch_visitors(hub.visitors.keys)
         assert isinstance(credits, Credits) and isinstance(dispatcher, Dispatcher)
         assert bus is not None
         # "Conversation closed", in this order: the bot forgets it, billing settles it, and
@@ -282,7 +284,8 @@ async def _start_mail(
         worker = MailWorker(
             store,
             settings,
-            visitor_online=lambda visitor_id: visitor_id in hub.visitors,
+            # Any node's socket counts (presence), not only this node's.
+            visitor_online=hub.presence.visitor_online if hub.presence is not None else None,
             resume_link=resume_link,
         )
         store.mail = MailContinuity(

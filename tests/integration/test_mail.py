@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from chatserver.backends import mail_outbox as outbox
 from chatserver.backends.db import upgrade
 from chatserver.backends.models import OfflineMessage, Visitor
+from chatserver.backends.presence import InMemoryPresence
 from chatserver.backends.store import Append, MailContinuity, Store, now_ms
 from chatserver.core.mail import reply_address
 from chatserver.core.settings import Settings
@@ -171,8 +172,10 @@ async def test_a_reply_the_visitor_has_seen_is_not_mailed(
 ) -> None:
     conv = await conversation(store)
     await agent_says(store, conv, "Seen in the widget")
+    presence = InMemoryPresence()
+    presence.watch_visitors(lambda: {conv.visitor_id})  # on a socket, as presence says
     worker = MailWorker(
-        store, mail_settings(tmp_path, catcher), visitor_online=lambda v: v == conv.visitor_id
+        store, mail_settings(tmp_path, catcher), visitor_online=presence.visitor_online
     )
     await worker.drain()
     (row,) = await outbox.mails(store.engine, conv.id)
