@@ -508,6 +508,13 @@ class Settings(BaseSettings):
         10, "messages of the recent thread quoted in a mail", "mail", ge=1, le=100
     )
     smtp_timeout_s: float = setting(30.0, "one SMTP exchange's timeout", "mail", gt=0)
+    mail_resume_url: str | None = setting(
+        None,
+        'the page of your site that a mail\'s "continue the conversation" link opens (it '
+        "must embed the widget, which reopens the conversation from `?livedesk_resume=`); "
+        "unset: the hub's demo page at `PUBLIC_URL/demo`, or no link without `PUBLIC_URL`",
+        "mail",
+    )
     mail_weight: float = setting(
         0.5,
         "what an e-mail conversation weighs against an agent's cap (a chat weighs 1): with "

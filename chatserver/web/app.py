@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -275,11 +276,17 @@ async def _start_mail(
 
         tokens: Tokens = app.state.tokens
 
+        page = settings.mail_resume_url or (
+            f"{settings.public_url.rstrip('/')}/demo" if settings.public_url else None
+        )
+
         def resume_link(visitor_id: str, site: str, language: str | None) -> str | None:
-            if not settings.public_url:
+            # The widget on that page takes the token over and reopens the conversation.
+            if page is None:
                 return None
             token = tokens.issue_visitor_token(visitor_id, site, language)
-            return f"{settings.public_url.rstrip('/')}/?livedesk_resume={token}"
+            joiner = "&" if "?" in page else "?"
+            return f"{page}{joiner}livedesk_resume={quote(token, safe='')}"
 
         worker = MailWorker(
             store,
