@@ -194,6 +194,7 @@ class Router:
         # Set once a conversation that is not a whole chat arrives: from then on a free
         # fraction of an agent is checked against each conversation's weight.
         self._weighted = False
+        self._queued_light = 0  # queued conversations lighter than a chat
 
     def reconfigure(self, config: RouterConfig, now: float) -> list[Decision]:
         """New knobs while running (an admin changed them): later offers, timers and ranks
@@ -851,6 +852,8 @@ class Router:
         aid = a.info.id
         buckets = self._buckets
         while self._eligible(a) and self._has_room(a):
+            if self._weighted and not self._queued_light and not self._fits(a, 1000):
+                return  # less than a chat left, and nothing lighter waits: no scan
             best: QueueKey | None = None
             best_bucket: BucketKey | None = None
             for key in a.keys:
@@ -903,6 +906,8 @@ class Router:
         cs.state = QUEUED
         cs.queued_in = bkey
         self._queued += 1
+        if cs.weight < 1000:
+            self._queued_light += 1
         if out is not None:
             pos = index + 1
             eta = self._eta(bkey, pos)
@@ -920,6 +925,8 @@ class Router:
         index = bucket.remove(cs.key)
         cs.queued_in = None
         self._queued -= 1
+        if cs.weight < 1000:
+            self._queued_light -= 1
         if index < len(bucket):
             self._mark_dirty(bkey, index, len(bucket))
 

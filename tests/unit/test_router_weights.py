@@ -96,6 +96,7 @@ def test_the_offer_carries_the_weight_and_a_ledger_following_the_router_stays_un
             elif isinstance(d, SlotFreed):
                 ledger.release(d.agent_id, d.conv_id)
 
+    weight: dict[str, float] = {}
     for step in range(2000):
         now = float(step)
         if open_ids and rng.random() < 0.45:
@@ -103,10 +104,16 @@ def test_the_offer_carries_the_weight_and_a_ledger_following_the_router_stays_un
         else:
             cid = f"x{step}"
             open_ids.append(cid)
-            carry_out(r.enqueue(mail(cid, now) if rng.random() < 0.5 else chat(cid, now), now))
+            weight[cid] = MAIL if rng.random() < 0.5 else 1.0
+            carry_out(r.enqueue(QueuedConversation(cid, enqueued_at=now, weight=weight[cid]), now))
         for aid, cap in caps.items():
             assert ledger.load(aid) == pytest.approx(r.agent_load(aid))
             assert ledger.load(aid) <= cap
+        # Nobody waits who would fit what some agent has left.
+        for cid in open_ids:
+            if r.conversation_state(cid) == ("queued", None):
+                for aid, cap in caps.items():
+                    assert r.agent_load(aid) + weight[cid] > cap + 1e-9, (cid, aid)
 
 
 def test_a_transfer_to_an_agent_with_half_a_slot_takes_a_mail_but_not_a_chat() -> None:
