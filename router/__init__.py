@@ -3,8 +3,9 @@
 Pure Python (stdlib only): events in, decisions out; time is always passed in. The hub's side
 of the contract, per decision, in list order:
 
-* ``Offer``: reserve a slot in the capacity ledger (``reserve(agent, conv, ledger_cap)``;
-  ``force=True`` when ``override``). If refused, skip the rest of that conversation's
+* ``Offer``: reserve the conversation's ``weight`` (a chat 1, lighter ones less, from
+  ``QueuedConversation.weight``) in the capacity ledger
+  (``reserve(agent, conv, ledger_cap, override, weight)``; ``force=True`` when ``override``). If refused, skip the rest of that conversation's
   decisions in this list and call ``Router.offer_failed`` (carry out what it returns).
   Otherwise show the offer (``auto_accept`` False: with its ``deadline``).
 * ``Assigned``: the chat is active with the agent (stored, published, bot steps back).

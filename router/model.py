@@ -68,6 +68,22 @@ class QueuedConversation:
     language: str | None = None
     previous_agent: str | None = None
     enqueued_at: float = 0.0
+    # What it weighs against the agent's cap: a chat 1, an e-mail conversation less (the
+    # hub's setting). Counted in thousandths, so sums of weights are exact.
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.weight <= MAX_CAP:
+            raise ValueError(f"weight must be in (0, {MAX_CAP}], got {self.weight!r}")
+
+    @property
+    def weight_milli(self) -> int:
+        return milli(self.weight)
+
+
+def milli(units: float) -> int:
+    """Capacity in thousandths of a chat: the unit every ledger counts in."""
+    return round(units * 1000)
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -77,7 +93,8 @@ class QueuedConversation:
 
 @dataclass(frozen=True, slots=True)
 class Offer:
-    """Reserve a slot for ``agent_id`` (at most ``ledger_cap`` held), then show the chat.
+    """Reserve ``weight`` of the agent's capacity (at most ``ledger_cap`` held in all),
+    then show the chat.
 
     ``deadline`` is None for auto-accept offers (an ``Assigned`` follows in the same list).
     If the ledger refuses, call ``Router.offer_failed``.
@@ -87,8 +104,9 @@ class Offer:
     agent_id: str
     auto_accept: bool
     deadline: float | None
-    ledger_cap: int
+    ledger_cap: float
     override: bool = False
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

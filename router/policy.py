@@ -59,8 +59,14 @@ class AgentPools:
         heapq.heapify(heap)
         self.heaps[key] = heap
 
-    def best(self, key: PoolKey, excluded: Collection[str] | None = None) -> str | None:
-        """The best current agent in the pool not in ``excluded``; the heap keeps it."""
+    def best(
+        self,
+        key: PoolKey,
+        excluded: Collection[str] | None = None,
+        fits: Callable[[str], bool] | None = None,
+    ) -> str | None:
+        """The best current agent in the pool not in ``excluded`` (and, with ``fits``, with
+        room for the conversation's weight); the heap keeps it."""
         heap = self.heaps.get(key)
         if not heap:
             return None
@@ -72,7 +78,7 @@ class AgentPools:
             if not current(entry[3], entry[2]):
                 heapq.heappop(heap)
                 continue
-            if excluded and entry[3] in excluded:
+            if (excluded and entry[3] in excluded) or (fits is not None and not fits(entry[3])):
                 skipped.append(heapq.heappop(heap))
                 continue
             found = entry[3]

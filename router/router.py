@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -66,6 +67,8 @@ class _Agent:
         "connected",
         "chats",
         "parked",
+        "held_milli",
+        "parked_milli",
         "version",
         "last_assigned_at",
         "rr_seq",
@@ -83,6 +86,9 @@ class _Agent:
         self.connected = False
         self.chats: dict[str, None] = {}  # insertion-ordered set
         self.parked = 0
+        # The weights of the chats held and of those parked, in thousandths of a chat.
+        self.held_milli = 0
+        self.parked_milli = 0
         self.version = 0
         self.last_assigned_at = now
         self.rr_seq = rr_seq
@@ -97,6 +103,7 @@ class _Agent:
 class _Conv:
     __slots__ = (
         "conv",
+        "weight",
         "team",
         "fell_back",
         "state",
@@ -122,6 +129,7 @@ class _Conv:
 
     def __init__(self, conv: QueuedConversation, key: QueueKey) -> None:
         self.conv = conv
+        self.weight = conv.weight_milli
         self.team = conv.team
         self.fell_back = conv.language is None
         self.state = QUEUED
@@ -183,6 +191,10 @@ class Router:
         self._mean_handle = self.config.default_handle_s
         self._auto = self.config.auto_accept
         self._keep_eager = self.config.eager_positions
+        # Set once a conversation that is not a whole chat arrives: from then on a free
+        # fraction of an agent is checked against each conversation's weight.
+        self._weighted = False
+        self._queued_light = 0  # queued conversations lighter than a chat
 
     def reconfigure(self, config: RouterConfig, now: float) -> list[Decision]:
         """New knobs while running (an admin changed them): later offers, timers and ranks
@@ -315,6 +327,7 @@ class Router:
         )
         cs = _Conv(conv, key)
         self._convs[conv.id] = cs
+        self._weighted = self._weighted or cs.weight != 1000
         out: list[Decision] = []
         if not cs.fell_back:
             fallback = self.config.language_fallback_s
@@ -447,12 +460,14 @@ class Router:
         qc = conv or QueuedConversation(id=conv_id, enqueued_at=now)
         aging = self.config.aging_s_per_class
         cs = _Conv(qc, make_key(qc.priority, qc.enqueued_at, self._seq, conv_id, aging))
+        self._weighted = self._weighted or cs.weight != 1000
         cs.fell_back = True
         cs.first_reply_done = first_reply_done
         self._convs[conv_id] = cs
         cs.state = OFFERED
         cs.agent_id = agent_id
         a.chats[conv_id] = None
+        a.held_milli += cs.weight
         self._activate(cs, now, out, override=False, returning=False, silent=True)
         if assigned_at is not None:
             cs.assigned_at = assigned_at
@@ -502,6 +517,7 @@ class Router:
             cs.parked = False
             a = self._agents[cs.agent_id]
             a.parked -= 1
+            a.parked_milli -= cs.weight
             self._touch(a)
             self._arm_park(cs)
         return out
@@ -527,7 +543,7 @@ class Router:
             target = self._agent(to_agent)
             if to_agent == old:
                 raise RouterError(f"{conv_id!r} is already with {to_agent!r}")
-            normal = self._eligible(target) and self._has_room(target)
+            normal = self._eligible(target) and self._fits(target, cs.weight)
             if not normal and not override:
                 raise NoRoom(f"agent {to_agent!r} has no room or is not available")
             beyond = not normal
@@ -639,7 +655,7 @@ class Router:
             waiting.append(cs)
         for cs in waiting:
             while cs.queued_in is not None:
-                aid = self._pools.best(cs.bucket_key, cs.excluded)
+                aid = self._pools.best(cs.bucket_key, cs.excluded, self._fits_for(cs))
                 if aid is None:
                     break
                 a = self._agents[aid]
@@ -756,13 +772,28 @@ class Router:
 
     def _load(self, a: _Agent) -> float:
         if a.parked:
-            return len(a.chats) - a.parked * (1.0 - self.config.parked_weight)
-        return float(len(a.chats))
+            return (a.held_milli - a.parked_milli * (1.0 - self.config.parked_weight)) / 1000
+        return a.held_milli / 1000
 
     def _has_room(self, a: _Agent) -> bool:
-        # Strictly under the cap: with whole chats this is load <= cap - 1; with parked chats
-        # any fraction of free slot takes one more chat, so one parked chat never blocks one.
+        """Any room at all (the pools hold such agents): strictly under the cap."""
         return self._load(a) < a.info.cap - _EPS
+
+    def _fits(self, a: _Agent, weight_milli: int) -> bool:
+        """Room for a conversation of this weight: its weight fits under the cap. With parked
+        chats any fraction of free slot takes one more chat, so one parked chat never blocks
+        one (with whole chats both rules are load <= cap - 1)."""
+        if a.parked:
+            return self._has_room(a)
+        return a.held_milli + weight_milli <= a.info.cap * 1000
+
+    def _fits_for(self, cs: _Conv) -> Callable[[str], bool] | None:
+        """The pools' filter for this conversation; None while every weight is whole (then
+        any agent with room has room for it)."""
+        if not self._weighted:
+            return None
+        agents = self._agents
+        return lambda aid: self._fits(agents[aid], cs.weight)
 
     @staticmethod
     def _eligible(a: _Agent) -> bool:
@@ -821,6 +852,8 @@ class Router:
         aid = a.info.id
         buckets = self._buckets
         while self._eligible(a) and self._has_room(a):
+            if self._weighted and not self._queued_light and not self._fits(a, 1000):
+                return  # less than a chat left, and nothing lighter waits: no scan
             best: QueueKey | None = None
             best_bucket: BucketKey | None = None
             for key in a.keys:
@@ -829,7 +862,11 @@ class Router:
                     continue
                 for entry in bucket.entries:
                     cs = self._convs[entry[4]]
-                    if cs.excluded is None or aid not in cs.excluded:
+                    # A chat too heavy for what is left is passed over, not waited for:
+                    # a lighter one behind it may take the rest.
+                    if (cs.excluded is None or aid not in cs.excluded) and (
+                        not self._weighted or self._fits(a, cs.weight)
+                    ):
                         if best is None or entry < best:
                             best = entry
                             best_bucket = key
@@ -850,10 +887,10 @@ class Router:
             prev = cs.conv.previous_agent
             if prev is not None:
                 a = self._agents.get(prev)
-                if a is not None and self._eligible(a) and self._has_room(a):
+                if a is not None and self._eligible(a) and self._fits(a, cs.weight):
                     self._offer(cs, a, now, out, override=False, force_accept=False, returning=True)
                     return
-        aid = self._pools.best(cs.bucket_key, cs.excluded)
+        aid = self._pools.best(cs.bucket_key, cs.excluded, self._fits_for(cs))
         if aid is not None:
             self._offer(cs, self._agents[aid], now, out, override=False, force_accept=False)
             return
@@ -869,6 +906,8 @@ class Router:
         cs.state = QUEUED
         cs.queued_in = bkey
         self._queued += 1
+        if cs.weight < 1000:
+            self._queued_light += 1
         if out is not None:
             pos = index + 1
             eta = self._eta(bkey, pos)
@@ -886,6 +925,8 @@ class Router:
         index = bucket.remove(cs.key)
         cs.queued_in = None
         self._queued -= 1
+        if cs.weight < 1000:
+            self._queued_light -= 1
         if index < len(bucket):
             self._mark_dirty(bkey, index, len(bucket))
 
@@ -912,16 +953,20 @@ class Router:
         cs.state = OFFERED
         cs.agent_id = aid
         a.chats[cs.conv.id] = None
+        a.held_milli += cs.weight
         a.last_assigned_at = now
         self._seq += 1
         a.rr_seq = self._seq
-        ledger_cap = max(a.info.cap, len(a.chats))
+        # The ledger knows nothing of parking: what the router lets an agent hold beyond
+        # the cap for parked chats, the ledger is told to allow.
+        ledger_cap = max(a.info.cap * 1000, a.held_milli) / 1000
+        weight = cs.conv.weight
         if self._auto or force_accept:
-            out.append(Offer(cs.conv.id, aid, True, None, ledger_cap, override))
+            out.append(Offer(cs.conv.id, aid, True, None, ledger_cap, override, weight))
             self._activate(cs, now, out, override=override, returning=returning)
         else:
             deadline = now + self.config.accept_timeout_s
-            out.append(Offer(cs.conv.id, aid, False, deadline, ledger_cap, override))
+            out.append(Offer(cs.conv.id, aid, False, deadline, ledger_cap, override, weight))
             cs.offer_token = self._timer(deadline, _ACCEPT, cs.conv.id)
         self._touch(a)
 
@@ -979,8 +1024,10 @@ class Router:
             return
         a = self._agents[aid]
         del a.chats[cs.conv.id]
+        a.held_milli -= cs.weight
         if cs.parked:
             a.parked -= 1
+            a.parked_milli -= cs.weight
             cs.parked = False
         cs.agent_id = None
         if emit_freed:
@@ -1103,6 +1150,7 @@ class Router:
         cs.parked = True
         a = self._agents[cs.agent_id]
         a.parked += 1
+        a.parked_milli += cs.weight
         self._touch(a)
         self._fill_agent(a, now, out)
 

@@ -539,6 +539,13 @@
     fact("Identity", c.verified ? "verified" : "not verified", c.verified ? "ok" : "warn");
     fact("Language", c.language || "–");
     if (!c.name && c.alias) fact("Known as", c.alias);
+    // Paid support counts each channel: what was written here, came in by mail, went out.
+    const conv = chat.detail.conversation;
+    if (conv && conv.messages_by_channel) {
+      const m = conv.messages_by_channel;
+      fact("Channel", conv.channel === "email" ? "e-mail" : "chat");
+      fact("Messages", m.chat + " chat · " + m.email_in + " mail in · " + m.email_out + " mail out", "channel-counts");
+    }
     renderVisit(c.visit, said);
     if (c.credits) {
       fact("Credits left", String(c.credits.balance), "credits-left");

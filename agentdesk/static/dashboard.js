@@ -87,12 +87,19 @@
 
   const pct = (x) => (x === null || x === undefined ? "–" : Math.round(x * 100) + "%");
   const secs = (x) => (x === null || x === undefined ? "–" : duration(x));
+  // Each channel against its own target (e-mail's is hours): "–" when none came that way.
+  const channelWithin = (s, channel) => {
+    const c = (s.by_channel || {})[channel];
+    return c ? pct(c.within_target) + " of " + c.conversations + " (≤" + duration(c.target_s) + ")" : "–";
+  };
   const SLA_ROWS = [
     ["Conversations", (s) => String(s.conversations)],
     ["First response p50", (s) => secs(s.frt_p50_s)],
     ["First response p90", (s) => secs(s.frt_p90_s)],
     ["Average response", (s) => secs(s.avg_response_s)],
     ["Answered within target", (s) => pct(s.within_target) + " (≤" + s.target_s + " s)"],
+    ["Chats within target", (s) => channelWithin(s, "chat")],
+    ["E-mail within target", (s) => channelWithin(s, "email")],
     ["Abandoned", (s) => pct(s.abandonment)],
     ["CSAT", (s) => (s.csat_avg === null ? "–" : s.csat_avg.toFixed(2) + " (" + s.csat_count + ")")],
   ];

@@ -1,4 +1,6 @@
-"""Presence: which agents are connected somewhere, and which hub nodes are alive.
+"""Presence: which agents (and visitors) are connected somewhere, and which hub nodes are
+alive. Visitors are not counted here: each node says where its own list of them is
+(``watch_visitors``, the hub's), and presence answers for the cluster.
 
 The interface and the one-process implementation; ``presence_redis`` shares it between
 nodes (redis is an extra the embedded default does not need).
@@ -7,9 +9,13 @@ nodes (redis is an extra the embedded default does not need).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from chatserver.core.errors import LivedeskError
+
+# The visitors with a socket on this node, as the hub keeps them.
+LocalVisitors = Callable[[], Collection[str]]
 
 
 class PresenceUnavailable(LivedeskError):
@@ -22,6 +28,8 @@ class Presence(Protocol):
     async def agent_connected(self, agent_id: int) -> None: ...
     async def agent_disconnected(self, agent_id: int) -> None: ...
     async def online_agents(self) -> set[int]: ...
+    def watch_visitors(self, local: LocalVisitors) -> None: ...
+    async def visitor_online(self, visitor_id: str) -> bool: ...
     async def nodes(self) -> set[str]: ...
     async def heartbeat(self) -> None: ...
 
@@ -56,6 +64,13 @@ class InMemoryPresence:
     def __init__(self, node_id: str = "local") -> None:
         self.node_id = node_id
         self._local = _LocalCount()
+        self._visitors: LocalVisitors = lambda: ()
+
+    def watch_visitors(self, local: LocalVisitors) -> None:
+        self._visitors = local
+
+    async def visitor_online(self, visitor_id: str) -> bool:
+        return visitor_id in self._visitors()
 
     async def start(self) -> None:
         return None

@@ -17,8 +17,13 @@ from typing import Any
 from redis.asyncio import Redis
 
 from chatserver.backends.bus_redis import REDIS_DOWN
-from chatserver.backends.presence import PresenceUnavailable, _LocalCount
-from chatserver.backends.redis_keys import KEY_PREFIX, presence_agents_key, presence_nodes_key
+from chatserver.backends.presence import LocalVisitors, PresenceUnavailable, _LocalCount
+from chatserver.backends.redis_keys import (
+    KEY_PREFIX,
+    presence_agents_key,
+    presence_nodes_key,
+    presence_visitors_key,
+)
 
 log = logging.getLogger("livedesk.presence")
 
@@ -49,9 +54,11 @@ return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')
 
 _LEAVE = """
 redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2])
+redis.call('DEL', KEYS[2], KEYS[3])
 return 1
 """
+# Visitors per SADD: a node with many thousands of them writes its set in slices.
+VISITOR_SLICE = 1000
 
 
 class RedisPresence:
@@ -75,6 +82,8 @@ class RedisPresence:
         self._prefix = prefix
         self._nodes_key = presence_nodes_key(prefix)
         self._agents_key = presence_agents_key(node_id, prefix)
+        self._visitors_key = presence_visitors_key(node_id, prefix)
+        self._visitors: LocalVisitors = lambda: ()
         self._heartbeat = redis.register_script(_HEARTBEAT)
         self._live_nodes = redis.register_script(_LIVE_NODES)
         self._leave = redis.register_script(_LEAVE)
@@ -96,7 +105,9 @@ class RedisPresence:
                 await self._task
             self._task = None
         try:
-            await self._leave(keys=[self._nodes_key, self._agents_key], args=[self.node_id])
+            await self._leave(
+                keys=[self._nodes_key, self._agents_key, self._visitors_key], args=[self.node_id]
+            )
         except REDIS_DOWN as exc:
             log.warning("presence: could not leave cleanly (the TTL will): %r", exc)
 
@@ -115,11 +126,38 @@ class RedisPresence:
     async def heartbeat(self) -> None:
         """Say this node is alive and exactly which agents it has, for another TTL."""
         args: list[Any] = [self.node_id, self._ttl_ms, *sorted(self._local.agents())]
+        visitors = list(self._visitors())
         try:
             await self._heartbeat(keys=[self._nodes_key, self._agents_key], args=args)
+            # The visitors' set, rewritten whole in one MULTI (no reader sees it half done).
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._visitors_key)
+                for i in range(0, len(visitors), VISITOR_SLICE):
+                    pipe.sadd(self._visitors_key, *visitors[i : i + VISITOR_SLICE])
+                pipe.pexpire(self._visitors_key, self._ttl_ms)
+                await pipe.execute()
         except REDIS_DOWN as exc:
             self.last_error = exc
             raise PresenceUnavailable(f"presence heartbeat failed: {exc}") from exc
+
+    def watch_visitors(self, local: LocalVisitors) -> None:
+        """Where this node's visitors are (the hub's map); the heartbeat mirrors them."""
+        self._visitors = local
+
+    async def visitor_online(self, visitor_id: str) -> bool:
+        """A socket of the visitor on this node, or on any live node as of its last
+        heartbeat (a third of the TTL ago at most)."""
+        if visitor_id in self._visitors():
+            return True
+        live = sorted(await self.nodes())
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for node in live:
+                    pipe.sismember(presence_visitors_key(node, self._prefix), visitor_id)
+                found: list[Any] = await pipe.execute()
+        except REDIS_DOWN as exc:
+            raise PresenceUnavailable(f"presence visitor_online failed: {exc}") from exc
+        return any(found)
 
     def local_agents(self) -> set[int]:
         """Agents with a socket on this node."""

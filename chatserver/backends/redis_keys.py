@@ -40,6 +40,11 @@ def presence_agents_key(node_id: str, prefix: str = KEY_PREFIX) -> str:
     return f"{prefix}:{PRESENCE_TAG}:agents:{node_id}"
 
 
+def presence_visitors_key(node_id: str, prefix: str = KEY_PREFIX) -> str:
+    """The visitors with a socket on one node (rewritten by its heartbeat)."""
+    return f"{prefix}:{PRESENCE_TAG}:visitors:{node_id}"
+
+
 def leader_key(name: str = "router", prefix: str = KEY_PREFIX) -> str:
     return f"{prefix}:{LEADER_SEGMENT}:{name}"
 
@@ -63,3 +68,8 @@ def slots_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
 
 def owners_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
     return f"{prefix}:capown:{{{agent_id}}}"
+
+
+def weights_key(agent_id: str, prefix: str = KEY_PREFIX) -> str:
+    """What each held conversation weighs (thousandths of a chat; absent: a whole chat)."""
+    return f"{prefix}:capw:{{{agent_id}}}"

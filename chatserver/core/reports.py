@@ -11,7 +11,7 @@ import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -106,9 +106,26 @@ class ServiceLevels:
     csat_count: int
     target_s: float
     waiting_over_target: int = 0
+    # E-mail conversations are held to their own target (hours, not seconds); the figures
+    # above count each conversation against its own channel's target.
+    mail_target_s: float | None = None
+    # Per channel ("chat", "email"): conversations, answered, within_target, frt_p50_s,
+    # target_s — so a slow mail day does not hide behind fast chats, nor the reverse.
+    by_channel: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def channel_of(conv: Row) -> str:
+    return "email" if conv.get("channel") == "email" else "chat"
+
+
+def target_for(conv: Row, target_s: float, mail_target_s: float | None) -> float:
+    """The service target the conversation is held to: its channel's."""
+    if mail_target_s is not None and channel_of(conv) == "email":
+        return mail_target_s
+    return target_s
 
 
 def waiting_over(conv: Row, target_s: float, now_ms: int) -> bool:
@@ -121,19 +138,54 @@ def waiting_over(conv: Row, target_s: float, now_ms: int) -> bool:
     )
 
 
+def _within(
+    convs: Sequence[Row], target_s: float, mail_target_s: float | None, now_ms: int | None
+) -> tuple[list[float], int, int, int]:
+    """First responses, how many within their own target, abandoned, waiting past it."""
+    frts: list[float] = []
+    within = gone = late = 0
+    for c in convs:
+        target = target_for(c, target_s, mail_target_s)
+        frt = first_response_s(c)
+        if frt is not None:
+            frts.append(frt)
+            within += frt <= target
+        gone += abandoned(c)
+        late += now_ms is not None and waiting_over(c, target, now_ms)
+    return frts, within, gone, late
+
+
+def _channel_figures(
+    convs: Sequence[Row], target_s: float, mail_target_s: float | None, now_ms: int | None
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for channel in ("chat", "email"):
+        mine = [c for c in convs if channel_of(c) == channel]
+        if not mine:
+            continue
+        frts, within, gone, late = _within(mine, target_s, mail_target_s, now_ms)
+        decided = len(frts) + gone + late
+        out[channel] = {
+            "conversations": len(mine),
+            "answered": len(frts),
+            "frt_p50_s": _round(percentile(frts, 0.5)),
+            "within_target": _round(within / decided, 4) if decided else None,
+            "target_s": target_for({"channel": channel}, target_s, mail_target_s),
+        }
+    return out
+
+
 def service_levels(
     convs: Sequence[Row],
     messages: Iterable[Row],
     target_s: float = 30.0,
     now_ms: int | None = None,
+    mail_target_s: float | None = None,
 ) -> ServiceLevels:
     """Figures for the conversations opened in one window (``convs``) and the replies
     written in it (``messages``); with ``now_ms``, chats still waiting past the target
-    count as misses."""
-    frts = [f for f in (first_response_s(c) for c in convs) if f is not None]
-    gone = sum(1 for c in convs if abandoned(c))
-    within = sum(1 for f in frts if f <= target_s)
-    late = 0 if now_ms is None else sum(1 for c in convs if waiting_over(c, target_s, now_ms))
+    count as misses. E-mail conversations are held to ``mail_target_s`` when given."""
+    frts, within, gone, late = _within(convs, target_s, mail_target_s, now_ms)
     decided = len(frts) + gone + late
     scores = [c["csat_score"] for c in convs if c.get("csat_score") is not None]
     return ServiceLevels(
@@ -149,6 +201,8 @@ def service_levels(
         csat_count=len(scores),
         target_s=target_s,
         waiting_over_target=late,
+        mail_target_s=mail_target_s,
+        by_channel=_channel_figures(convs, target_s, mail_target_s, now_ms),
     )
 
 
@@ -220,6 +274,10 @@ CSV_COLUMNS = (
     "tags",
     "outcome",
     "csat_score",
+    "channel",
+    "chat_messages",
+    "email_in",
+    "email_out",
 )
 
 
@@ -227,6 +285,13 @@ def _iso(ms: int | None) -> str:
     if ms is None:
         return ""
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def _channel_cells(counts: Mapping[str, int] | None) -> list[int | str]:
+    """Messages per channel: written in the chat, come in by mail, mails sent."""
+    if counts is None:
+        return ["", "", ""]
+    return [counts.get("chat", 0), counts.get("email_in", 0), counts.get("email_out", 0)]
 
 
 def daily_csv(convs: Iterable[Row], agent_names: Mapping[int, str]) -> str:
@@ -251,6 +316,8 @@ def daily_csv(convs: Iterable[Row], agent_names: Mapping[int, str]) -> str:
                 safe_cell(",".join(split_tags(c.get("tags")))),
                 safe_cell(c.get("outcome")),
                 "" if c.get("csat_score") is None else c["csat_score"],
+                channel_of(c),
+                *_channel_cells(c.get("messages_by_channel")),
             ]
         )
     return buf.getvalue()

@@ -508,6 +508,36 @@ class Settings(BaseSettings):
         10, "messages of the recent thread quoted in a mail", "mail", ge=1, le=100
     )
     smtp_timeout_s: float = setting(30.0, "one SMTP exchange's timeout", "mail", gt=0)
+    mail_resume_url: str | None = setting(
+        None,
+        'the page of your site that a mail\'s "continue the conversation" link opens (it '
+        "must embed the widget, which reopens the conversation from `?livedesk_resume=`); "
+        "unset: the hub's demo page at `PUBLIC_URL/demo`, or no link without `PUBLIC_URL`",
+        "mail",
+    )
+    mail_weight: float = setting(
+        0.5,
+        "what an e-mail conversation weighs against an agent's cap (a chat weighs 1): with "
+        "cap 4 and 0.5, three chats and two mails",
+        "mail",
+        gt=0,
+        le=1,
+    )
+    mail_sla_target_s: float = setting(
+        4 * 3600.0,
+        "service level of e-mail conversations: first human reply within this many seconds "
+        "(chats keep `SLA_TARGET_S`)",
+        "mail",
+        gt=0,
+    )
+    smtp_connections: int = setting(
+        8,
+        "SMTP connections the mail worker sends on at once, each reused mail after mail "
+        "(one connection's round trips would otherwise bound the rate)",
+        "mail",
+        ge=1,
+        le=64,
+    )
     smtp_ca_file: str | None = setting(
         None,
         "a PEM file of the CAs the SMTP server's certificate is checked against (unset: the "

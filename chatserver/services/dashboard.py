@@ -81,6 +81,7 @@ class Board:
         settings = state.settings
         self.target_s: float = settings.sla_target_s
         self.target_share: float = settings.sla_target_share
+        self.mail_target_s: float = settings.mail_sla_target_s
         self.subscribers: set[Connection] = set()
         self.history: deque[Sample] = deque(maxlen=int(HISTORY_S / SAMPLE_EVERY_S))
         self._agents: dict[str, dict[str, Any]] = {}
@@ -234,10 +235,15 @@ class Board:
             [m for m in texts if m["created_ms"] >= day0],
             self.target_s,
             now,
+            self.mail_target_s,
         )
         hour_convs = [c for c in convs if c["created_ms"] >= hour0]
         hour = reports.service_levels(
-            hour_convs, [m for m in texts if m["created_ms"] >= hour0], self.target_s, now
+            hour_convs,
+            [m for m in texts if m["created_ms"] >= hour0],
+            self.target_s,
+            now,
+            self.mail_target_s,
         )
         hour_rate = len(hour_convs) / 3600.0
         staffing = self.staffing(hour_rate)

@@ -144,16 +144,21 @@ class Dispatcher:
             agents = {a.id: a for a in await self.store.list_agents()}
             decisions: list[Decision] = []
             restored: dict[str, list[str]] = {}
+            weights: dict[str, float] = {}
             for conv in await self.store.open_conversations():
                 self._visitor_of[conv.id] = conv.visitor_id
                 waited = max(0.0, (wall - conv.created_ms) / 1000)
                 if conv.state == "active" and conv.agent_id in agents:
                     agent = agents[conv.agent_id]
                     assigned_ago = max(0.0, (wall - (conv.assigned_ms or wall)) / 1000)
+                    weights[conv.id] = self.weight_of(conv)
                     decisions += self.router.restore_active(
                         conv.id,
                         str(agent.id),
                         now,
+                        conv=QueuedConversation(
+                            id=conv.id, enqueued_at=now - waited, weight=weights[conv.id]
+                        ),
                         agent=agent_info(agent),
                         assigned_at=now - assigned_ago,
                         first_reply_done=conv.first_human_reply_ms is not None,
@@ -168,12 +173,15 @@ class Dispatcher:
                         id=conv.id,
                         language=self.routing_language(conv.language),
                         enqueued_at=now - waited,
+                        weight=self.weight_of(conv),
                     ),
                     now,
                 )
             for agent_key, conv_ids in restored.items():
                 # This node's leases become exactly what the store says the agent holds.
-                await self.ledger.reconcile(agent_key, conv_ids)
+                await self.ledger.reconcile(
+                    agent_key, conv_ids, weights={c: weights[c] for c in conv_ids}
+                )
             for agent_id in sorted(online_agents):
                 if agent_id in agents:
                     decisions += self.router.agent_online(agent_info(agents[agent_id]), now)
@@ -456,6 +464,7 @@ class Dispatcher:
             team=conv.team,
             previous_agent=str(previous) if previous is not None else None,
             enqueued_at=self.clock(),
+            weight=self.weight_of(conv),
         )
         await self._call(lambda now: self.router.enqueue(queued, now))
 
@@ -510,6 +519,11 @@ class Dispatcher:
             ),
             strict=True,
         )
+
+    def weight_of(self, conv: Conversation) -> float:
+        """What the conversation weighs against its agent's cap: an e-mail one the
+        ``mail_weight`` setting, a chat a whole slot."""
+        return float(self.settings.mail_weight) if conv.channel == "email" else 1.0
 
     def routing_language(self, language: str | None) -> str | None:
         """The visitor's language as the router should prefer it: ``sr-Cyrl`` and ``sr``
@@ -585,7 +599,9 @@ class Dispatcher:
         reservation that raised is a refusal: the slot may not be there, so nobody may be
         told the agent joined; the router backs off the agent and offers again later."""
         try:
-            granted = await self.ledger.reserve(d.agent_id, d.conv_id, d.ledger_cap, d.override)
+            granted = await self.ledger.reserve(
+                d.agent_id, d.conv_id, d.ledger_cap, d.override, d.weight
+            )
         except Exception as exc:  # Redis down or failing: not granted
             log.warning("capacity reservation for %s failed, refused: %r", d.conv_id, exc)
             return False

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -125,6 +126,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             make_routing=lambda hub: Dispatcher(hub, store, effective, **routing_parts),
         )
         credits, dispatcher, bus = hub.credits, hub.dispatch, hub.bus
+        # Presence answers "is this visitor on a socket anywhere?" from each node's own map.
+        presence.watch_visitors(hub.visitors.keys)
         assert isinstance(credits, Credits) and isinstance(dispatcher, Dispatcher)
         assert bus is not None
         # "Conversation closed", in this order: the bot forgets it, billing settles it, and
@@ -261,8 +264,8 @@ async def _start_mail(
     from chatserver.services.mail_ingest import MailIngest
 
     async def opened(conv: Conversation) -> None:
-        # Routed like a chat: the router counts it as one against the agent's cap
-        # (MAIL_CHAT_WEIGHT is not applied yet; see docs/operations.md).
+        # Routed like a chat, weighing MAIL_WEIGHT against the agent's cap (the dispatcher
+        # reads the conversation's channel).
         hub.remember(conv)
         if hub.dispatch is not None:
             await hub.dispatch.conversation_waiting(conv)
@@ -273,16 +276,23 @@ async def _start_mail(
 
         tokens: Tokens = app.state.tokens
 
+        page = settings.mail_resume_url or (
+            f"{settings.public_url.rstrip('/')}/demo" if settings.public_url else None
+        )
+
         def resume_link(visitor_id: str, site: str, language: str | None) -> str | None:
-            if not settings.public_url:
+            # The widget on that page takes the token over and reopens the conversation.
+            if page is None:
                 return None
             token = tokens.issue_visitor_token(visitor_id, site, language)
-            return f"{settings.public_url.rstrip('/')}/?livedesk_resume={token}"
+            joiner = "&" if "?" in page else "?"
+            return f"{page}{joiner}livedesk_resume={quote(token, safe='')}"
 
         worker = MailWorker(
             store,
             settings,
-            visitor_online=lambda visitor_id: visitor_id in hub.visitors,
+            # Any node's socket counts (presence), not only this node's.
+            visitor_online=hub.presence.visitor_online if hub.presence is not None else None,
             resume_link=resume_link,
         )
         store.mail = MailContinuity(

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from chatserver.backends import desk_queries as q
-from chatserver.backends.mail_outbox import channel_counts
+from chatserver.backends.mail_outbox import channel_counts, channel_counts_created
 from chatserver.backends.models import OPEN_STATES, Conversation
 from chatserver.backends.store import Store, now_ms
 from chatserver.billing import ledger
@@ -427,7 +427,13 @@ async def daily_csv(request: Request) -> Response:
     start = reports.day_start_ms(day)
 
     def read(conn: Any) -> tuple[list[dict[str, Any]], dict[int, str]]:
-        return q.conversations_created(conn, start, start + reports.DAY_MS), q.agent_names(conn)
+        end = start + reports.DAY_MS
+        convs = q.conversations_created(conn, start, end)
+        counts = channel_counts_created(conn, start, end)
+        empty = {"chat": 0, "email_in": 0, "email_out": 0}
+        for c in convs:
+            c["messages_by_channel"] = counts.get(c["id"], empty)
+        return convs, q.agent_names(conn)
 
     convs, names = await request.app.state.store.read(read)
     return Response(

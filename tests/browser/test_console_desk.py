@@ -419,4 +419,7 @@ def test_the_customer_panel_shows_where_the_visitor_is_as_text(
     expect(came).to_have_text("https://search.example/?q=shoes")
     local = panel.locator("dt", has_text="Local time").locator("xpath=following-sibling::dd[1]")
     expect(local).to_contain_text("(Europe/Belgrade)")
+    channel = panel.locator("dt", has_text="Channel").locator("xpath=following-sibling::dd[1]")
+    expect(channel).to_have_text("chat")
+    expect(panel.locator(".channel-counts")).to_have_text("1 chat · 0 mail in · 0 mail out")
     page.context.close()

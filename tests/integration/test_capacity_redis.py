@@ -204,3 +204,40 @@ async def test_two_routers_on_one_ledger_hold_exactly_fifty_and_refill_on_close(
     await node.carry_out(node.router.release(cid, 2), 2)
     assert await node.ledger.count(agent) == 5  # type: ignore[arg-type]
     assert sum(n.router.queued_count for n in nodes) == 149
+
+
+async def test_two_nodes_racing_half_weight_mails_and_chats_never_pass_a_cap_of_four(
+    clients: tuple[Redis, Redis],
+) -> None:
+    node_a = RedisCapacityLedger(clients[0], "node-a")
+    node_b = RedisCapacityLedger(clients[1], "node-b")
+    attempts = [
+        (node_a if i % 2 else node_b).reserve(
+            f"agent{i % 5}", f"conv{i}", 4, weight=0.5 if i % 3 else 1.0
+        )
+        for i in range(300)
+    ]
+    random.Random(17).shuffle(attempts)
+    await asyncio.gather(*attempts)
+    loads = [await node_a.load(f"agent{i}") for i in range(5)]
+    assert all(3.5 <= load <= 4.0 for load in loads), loads
+    # Full to the thousandth: 3 chats and 2 mails, no third mail.
+    await clients[0].flushdb()
+    for conv in ("c1", "c2", "c3"):
+        assert await node_a.reserve("x", conv, 4)
+    assert await node_b.reserve("x", "m1", 4, weight=0.5)
+    assert await node_a.reserve("x", "m2", 4, weight=0.5)
+    assert not await node_b.reserve("x", "m3", 4, weight=0.5)
+    assert (await node_a.count("x"), await node_a.load("x")) == (5, 4.0)
+
+
+async def test_renew_and_reconcile_keep_each_lease_at_its_weight(
+    clients: tuple[Redis, Redis],
+) -> None:
+    ledger = RedisCapacityLedger(clients[0], "node-a")
+    await ledger.reconcile("a", ["m1", "c1"], weights={"m1": 0.5})
+    assert await ledger.load("a") == 1.5
+    assert await ledger.renew() == []
+    assert await ledger.load("a") == 1.5
+    assert await ledger.reserve("a", "m2", 2, weight=0.5)
+    assert not await ledger.reserve("a", "c2", 2)

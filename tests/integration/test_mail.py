@@ -6,6 +6,8 @@ same conversation; a forged reply address threads nowhere."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import smtplib
 import ssl
 import subprocess
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 from chatserver.backends import mail_outbox as outbox
 from chatserver.backends.db import upgrade
 from chatserver.backends.models import OfflineMessage, Visitor
+from chatserver.backends.presence import InMemoryPresence
 from chatserver.backends.store import Append, MailContinuity, Store, now_ms
 from chatserver.core.mail import reply_address
 from chatserver.core.settings import Settings
@@ -169,8 +172,10 @@ async def test_a_reply_the_visitor_has_seen_is_not_mailed(
 ) -> None:
     conv = await conversation(store)
     await agent_says(store, conv, "Seen in the widget")
+    presence = InMemoryPresence()
+    presence.watch_visitors(lambda: {conv.visitor_id})  # on a socket, as presence says
     worker = MailWorker(
-        store, mail_settings(tmp_path, catcher), visitor_online=lambda v: v == conv.visitor_id
+        store, mail_settings(tmp_path, catcher), visitor_online=presence.visitor_online
     )
     await worker.drain()
     (row,) = await outbox.mails(store.engine, conv.id)
@@ -432,6 +437,43 @@ async def test_new_mail_to_the_support_address_opens_a_routed_email_conversation
         server.stop()
 
 
+async def test_an_agent_with_cap_one_holds_two_half_weight_mails_and_no_chat_beside_them(
+    tmp_path: Path, catcher: MailCatcher
+) -> None:
+    """Mail weighs ``MAIL_WEIGHT`` (0.5) against the cap: two mails fill a cap of one,
+    and a chat arriving then waits for a whole free slot."""
+    ingest_port = free_port()
+    settings = mail_settings(
+        tmp_path, catcher, smtp_ingest_port=ingest_port, support_address="help@mail.test"
+    )
+    await add_agents(settings, ("ana@example.com", "agent", 1))
+    server = LiveServer(settings).start()
+    try:
+        cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
+        agent = await connect_agent(server, cookie)
+        await agent.recv_type("welcome")
+        held = []
+        for n in (1, 2):
+            sender = f"writer{n}@example.org"
+            first = EmailMessage()
+            first["From"] = sender
+            first["To"] = "help@mail.test"
+            first["Subject"] = "Question"
+            first["Message-ID"] = f"<weight{n}@example.org>"
+            first.set_content(f"Question {n}")
+            await asyncio.to_thread(deliver, ingest_port, first, sender)
+            assigned = await agent.recv_type("assigned", timeout=20)
+            held.append(assigned["conversation"]["conversation_id"])
+        assert len(set(held)) == 2
+        visitor, _ = await connect_visitor(server)
+        await visitor.recv_type("welcome")
+        await visitor.send_text("A chat while two mails fill the cap")
+        queued = await visitor.recv_type("queue", timeout=20)
+        assert queued["position"] == 1
+    finally:
+        server.stop()
+
+
 async def test_too_many_mails_from_one_sender_get_a_451_and_a_huge_one_a_552(
     tmp_path: Path, store: Store, catcher: MailCatcher
 ) -> None:
@@ -494,7 +536,9 @@ async def test_a_visitor_gets_the_transcript_by_mail_once_and_only_of_their_own_
 async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: MailCatcher) -> None:
     ingest_port = free_port()
     settings = mail_settings(tmp_path, catcher, smtp_ingest_port=ingest_port)
-    await add_agents(settings, ("ana@example.com", "agent", 5))
+    await add_agents(
+        settings, ("ana@example.com", "agent", 5), ("sue@example.com", "supervisor", 5)
+    )
     server = LiveServer(settings).start()
     try:
         cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
@@ -532,6 +576,21 @@ async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: Mail
 
             counts = await until(counted, "the sent mail counted", timeout=20)
         assert counts == {"chat": 2, "email_in": 1, "email_out": 1}
+        supervisor = await login_cookie(server, "sue@example.com", AGENT_PASSWORD)
+        async with httpx.AsyncClient(
+            base_url=server.url, cookies={settings.session_cookie: supervisor}
+        ) as http:
+            report = await http.get("/api/desk/reports/daily.csv")
+        assert report.status_code == 200
+        (row,) = [
+            r for r in csv.DictReader(io.StringIO(report.text)) if r["conversation_id"] == conv_id
+        ]
+        assert (row["channel"], row["chat_messages"], row["email_in"], row["email_out"]) == (
+            "chat",
+            "2",
+            "1",
+            "1",
+        )
     finally:
         server.stop()
 

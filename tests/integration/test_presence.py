@@ -147,3 +147,32 @@ async def test_in_memory_presence_counts_sockets() -> None:
     await presence.agent_disconnected(1)
     assert await presence.online_agents() == {2}
     assert await presence.nodes() == {"solo"}
+
+
+async def test_a_visitor_on_one_node_is_online_for_the_other_until_that_node_leaves(
+    clients: tuple[Redis, Redis], prefix: str
+) -> None:
+    a = RedisPresence(clients[0], "node-a", ttl_s=30, prefix=prefix)
+    b = RedisPresence(clients[1], "node-b", ttl_s=30, prefix=prefix)
+    here = {"v-on-a"}
+    a.watch_visitors(lambda: here)
+    await a.heartbeat()
+    await b.heartbeat()
+    assert await b.visitor_online("v-on-a")
+    assert not await b.visitor_online("v-nowhere")
+    here.discard("v-on-a")
+    await a.heartbeat()  # the next heartbeat mirrors the node's map as it is now
+    assert not await b.visitor_online("v-on-a")
+    here.add("v-back")
+    await a.heartbeat()
+    assert await b.visitor_online("v-back")
+    await a.stop()
+    assert not await b.visitor_online("v-back")
+
+
+async def test_in_memory_presence_asks_the_hubs_own_map_of_visitors() -> None:
+    presence = InMemoryPresence("solo")
+    here = {"v1"}
+    presence.watch_visitors(lambda: here)
+    assert await presence.visitor_online("v1")
+    assert not await presence.visitor_online("v2")

@@ -5,6 +5,7 @@ import { createConnection } from "./connection.js";
 import { translator } from "./i18n.js";
 import { newId } from "./ids.js";
 import { createSequencer } from "./sequencer.js";
+import { takeResumeLink } from "./resume.js";
 import { openStorage } from "./storage.js";
 import { createComposer } from "./ui/composer.js";
 import { h } from "./ui/dom.js";
@@ -21,6 +22,7 @@ const RETRY_SEND_MS = 1500;
 export function startWidget(config) {
   const t = translator(config.lang);
   const storage = openStorage(config.site);
+  takeResumeLink(storage);
   const api = createApi(config.server);
   const notifier = createNotifier(t);
   const seq = createSequencer();

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { backoffDelay, BACKOFF_MAX_MS, closeAction } from "../src/backoff.js";
 import { chooseLang, toCyrillic, translator } from "../src/i18n.js";
+import { takeResumeLink } from "../src/resume.js";
 import { createSequencer } from "../src/sequencer.js";
 
 test("backoff starts at 0.5 s, doubles, stops at 10 s, and is jittered", () => {
@@ -61,4 +62,21 @@ test("language: data-lang, then <html lang>, then the browser, then English", ()
 test("Serbian Latin to Cyrillic keeps digraphs and placeholders", () => {
   assert.equal(toCyrillic("Ljubljana, Njegoš, džem"), "Љубљана, Његош, џем");
   assert.equal(toCyrillic("{name} piše…"), "{name} пише…");
+});
+
+test("a mail's resume link hands its token over, forgets the old visitor and leaves the address", () => {
+  const data = { token: "old", conv: "c-old", outbox: [{ cmid: "x", text: "typed" }], open: false };
+  const storage = { set: (patch) => Object.assign(data, patch) };
+  const moved = [];
+  const history = { state: null, replaceState: (_s, _t, url) => moved.push(url) };
+  const location = { href: "https://shop.example/help?from=mail&livedesk_resume=abc.def#top" };
+  assert.equal(takeResumeLink(storage, location, history), true);
+  assert.deepEqual(moved, ["/help?from=mail#top"]);
+  assert.equal(data.token, "abc.def");
+  assert.equal(data.conv, null);
+  assert.deepEqual(data.outbox, []);
+  assert.equal(data.open, true);
+  const plain = { href: "https://shop.example/help" };
+  assert.equal(takeResumeLink(storage, plain, history), false);
+  assert.equal(moved.length, 1);
 });
