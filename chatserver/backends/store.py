@@ -50,7 +50,7 @@ from chatserver.backends.models import (
     Visitor,
 )
 from chatserver.billing.due import record_close_due, record_reply_due
-from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
+from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
 from chatserver.runtime import metrics
 
 log = logging.getLogger("livedesk.store")
@@ -301,7 +301,7 @@ def _verdict(item: Append, conv: Any) -> Exception | None:
     if conv.state not in OPEN_STATES and not item.allow_closed and not offline_reply:
         return Conflict("conversation_closed")
     if item.author == "agent" and conv.state != "active" and not offline_reply:
-        return Conflict("not_active")
+        return NotActive("not_active")
     return None
 
 

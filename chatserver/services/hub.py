@@ -31,7 +31,14 @@ from chatserver.backends.bus import (
 from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
 from chatserver.backends.store import Append, Appended, Store
 from chatserver.bot.brain import BotReply, HumanRequested
-from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
+from chatserver.core.errors import (
+    BadData,
+    Conflict,
+    Forbidden,
+    LivedeskError,
+    NotActive,
+    StoreUnavailable,
+)
 from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import (
     Answer,
@@ -95,9 +102,9 @@ def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
     """What the sender hears when the store refused an append."""
     if isinstance(exc, Forbidden):
         return ProtocolError("forbidden", "not your conversation", ref)
+    if isinstance(exc, NotActive):
+        return ProtocolError("conflict", "the conversation is not active", ref)
     if isinstance(exc, Conflict):
-        if str(exc) == "not_active":
-            return ProtocolError("conflict", "the conversation is not active", ref)
         return ProtocolError("conversation_closed", "the conversation is closed", ref)
     if isinstance(exc, BadData):
         return ProtocolError("invalid_field", "the store cannot hold this; not saved", ref)

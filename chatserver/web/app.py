@@ -87,7 +87,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             routing_parts = {
                 "ledger": cluster.ledger,
                 "presence": cluster.presence,
-                "forward": cluster.outbox.send,
+                "forward": cluster.forward,
             }
 
             async def redis_back() -> None:

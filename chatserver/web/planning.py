@@ -152,7 +152,7 @@ async def apply_cap(request: Request) -> Response:
     caps = {int(a.id): cap for a in chosen if a.id is not None}
     await state.store.set_agent_caps(caps)
     for agent_id in caps:
-        await state.dispatch.set_cap(agent_id, cap)
+        await state.dispatch.agent_changed(agent_id)
     audit.info(
         "cap %d accepted by supervisor %s for agents %s (team %s)",
         cap,
