@@ -358,7 +358,11 @@ class Store:
         max_delay_ms: float = 2.0,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         pool_size: int = DEFAULT_POOL_SIZE,
+        *,
+        mail: MailContinuity | None = None,
     ) -> None:
+        """``mail``: when outbound mail is configured, how a reply continues a mailed
+        conversation (the group commit writes the mail outbox with it)."""
         self.url = url
         # The async engine is for the rooms that talk to the database themselves (billing).
         self.engine = make_engine(url, busy_timeout_s, pool_size)
@@ -380,8 +384,7 @@ class Store:
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
-        # Set by the composition root when outbound mail is configured.
-        self.mail: MailContinuity | None = None
+        self.mail = mail
 
     async def start(self) -> None:
         self.writer.start()
@@ -752,8 +755,9 @@ class GroupCommitter:
         self.max_delay_s = max_delay_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        # Called with each newly stored row, in commit order, before any sender is acked.
-        self.on_commit: Callable[[dict[str, Any]], None] | None = None
+        # Each is called with each newly stored row, in commit order, before any sender is
+        # acked (the composition root registers the hub's fan-out).
+        self.commit_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="livedesk-group-commit")
@@ -842,13 +846,12 @@ class GroupCommitter:
                 pending.future.set_result(outcome)
 
     def published(self, row: dict[str, Any]) -> None:
-        """Hand a newly committed row to ``on_commit``; publishing must never lose an ack."""
-        if self.on_commit is None:
-            return
-        try:
-            self.on_commit(row)
-        except Exception:
-            log.exception("commit callback failed")
+        """Hand a newly committed row to the listeners; publishing must never lose an ack."""
+        for listener in self.commit_listeners:
+            try:
+                listener(row)
+            except Exception:
+                log.exception("commit listener failed")
 
     async def _write_one(self, item: Append) -> Appended | Exception:
         """One item in its own transaction: its outcome, a refusal included."""

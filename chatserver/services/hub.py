@@ -239,6 +239,7 @@ class Hub:
         assist: Assistant | None = None,
         make_credits: Callable[[Hub], CreditsPort] | None = None,
         make_routing: Callable[[Hub], Routing] | None = None,
+        on_settings_changed: Callable[[], None] | None = None,
     ) -> None:
         """Everything is given here: the bus is made around this hub's ``deliver``; credits
         and routing take the hub in their constructors (they call back into it), so the hub
@@ -269,8 +270,8 @@ class Hub:
         # "Conversation closed" reaches the other services through these (registered by
         # the composition root), in registration order.
         self.closed_listeners: list[ClosedListener] = []
-        # Set by the composition root: a node announced new settings (this one too).
-        self.on_settings_changed: Callable[[], None] | None = None
+        # A node announced new settings (this one too).
+        self.on_settings_changed = on_settings_changed
         self.credits = make_credits(self) if make_credits is not None else None
         self.dispatch = make_routing(self) if make_routing is not None else None
 
