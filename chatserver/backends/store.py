@@ -11,11 +11,12 @@ across hub processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -130,6 +131,21 @@ def _is_bad_data(exc: BaseException) -> bool:
         return True
     state = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(exc, DBAPIError) and isinstance(state, str) and state.startswith("22")
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """A database error leaves the store as ``StoreUnavailable`` or ``BadData`` (raised
+    from it); the store's own errors and anything it does not recognise pass unchanged."""
+    try:
+        yield
+    except (StoreUnavailable, BadData):
+        raise
+    except Exception as exc:
+        mapped = _store_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
 
 
 def _store_error(exc: Exception) -> Exception:
@@ -401,35 +417,21 @@ class Store:
     # ------------------------------------------------------------------ one hop per operation
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        try:
+        with _mapped_errors():
             if self._sqlite:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._readers, self._sync_read, fn)
             async with self._read_engine.connect() as conn:
                 return await conn.run_sync(fn)
-        except (StoreUnavailable, BadData):
-            raise
-        except Exception as exc:
-            mapped = _store_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one transaction, committed when it returns."""
-        try:
+        with _mapped_errors():
             if self._sqlite:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
-        except (StoreUnavailable, BadData):
-            raise
-        except Exception as exc:
-            mapped = _store_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:
