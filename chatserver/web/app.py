@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         # Listeners, registered here (each object was built before the hub it tells):
         # every committed row fans out through the hub; KB edits and saved settings made
         # here reach every node (this one's too) through the bus.
-        store.writer.commit_listeners.append(hub.on_committed)
+        store.writer.commit_listeners.append(hub.commits.committed)
         assist.change_listeners.append(lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids)))
         live.announcers.append(lambda body: hub.publish(SETTINGS_CHANNEL, body))
         bus.subscribe(KB_CHANNEL)
