@@ -108,8 +108,7 @@ async def run(n: int) -> dict[str, Any]:
         smtp_ingest_port=0,
     )
     await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(settings.database_url)
-    store.mail = MailContinuity(0, DOMAIN)
+    store = Store(settings.database_url, mail=MailContinuity(0, DOMAIN))
     await store.start()
     try:
         convs = await seed(store, n)

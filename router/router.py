@@ -301,19 +301,12 @@ class Router:
         return out
 
     def set_cap(self, agent_id: str, cap: int, now: float) -> list[Decision]:
-        """A new cap for a known agent (a supervisor accepted one, or the adaptive mode
-        stepped it). Chats already held above a lowered cap stay; new ones wait for room."""
-        out: list[Decision] = []
+        """A new cap for a known agent: ``agent_changed`` with only the cap changed (chats
+        already held above a lowered cap stay; new ones wait for room)."""
         a = self._agents.get(agent_id)
-        if a is None or a.info.cap == cap:
-            return out
-        info = replace(a.info, cap=cap)  # validates the cap
-        self._uncount(a)
-        a.info = info
-        self._touch(a)
-        self._fill_agent(a, now, out)
-        self._flush(out, now)
-        return out
+        if a is None:
+            return []
+        return self.agent_changed(replace(a.info, cap=cap), now)  # replace validates the cap
 
     # --- conversations ------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,6 +113,7 @@ class RedisBus:
         prefix: str = KEY_PREFIX,
         on_reconnect: Callable[[], None] | None = None,
         on_peer_gap: Callable[[], None] | None = None,
+        linked_clients: Sequence[Redis] = (),
         queue_max: int = 10_000,
         batch_max: int = 256,
         stale_after_s: float = 10.0,
@@ -158,7 +159,7 @@ class RedisBus:
         self._sub_client: Redis | None = None
         # Other clients of this node (the cluster's) whose idle connections go stale with
         # the bus's when Redis goes away.
-        self.linked_clients: list[Redis] = []
+        self.linked_clients: tuple[Redis, ...] = tuple(linked_clients)
         self._tasks: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ lifecycle

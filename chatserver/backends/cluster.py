@@ -17,6 +17,7 @@ from chatserver.backends.capacity_redis import RedisCapacityLedger
 from chatserver.backends.leader import LeaderLease, RouterInbox, RouterOutbox
 from chatserver.backends.presence_redis import RedisPresence
 from chatserver.backends.redis_keys import KEY_PREFIX
+from chatserver.core.events import MalformedEvent, RoutingEvent, from_wire, to_wire
 from chatserver.runtime.tasks import InOrderPerKey, TaskSet
 from router import AgentSnapshot, Snapshot
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 class ClusterRouting(Protocol):
     """What the cluster drives: the routing host (``services.dispatch.Dispatcher``), given
-    to ``start``. Its Redis parts (ledger, presence, ``outbox.send``) are made here first and
+    to ``start``. Its Redis parts (ledger, presence, ``forward``) are made here first and
     handed to the routing host's constructor by the composition root."""
 
     is_leader: bool
@@ -35,8 +36,7 @@ class ClusterRouting(Protocol):
     async def agent_connected(self, agent_id: int) -> str: ...
     async def lead(self, online_agents: set[int]) -> None: ...
     async def follow(self) -> None: ...
-    def ordering_key(self, event: dict[str, Any]) -> str: ...
-    async def handle_forwarded(self, event: dict[str, Any]) -> None: ...
+    async def handle_forwarded(self, event: RoutingEvent) -> None: ...
     def snapshot(self) -> Snapshot: ...
 
 
@@ -83,6 +83,10 @@ class Cluster:
         await self.presence.stop()
         await self.redis.aclose()
 
+    async def forward(self, event: RoutingEvent) -> None:
+        """A node that does not route: hand ``event`` to whichever node leads."""
+        await self.outbox.send(to_wire(event))
+
     async def redis_back(self) -> None:
         """Redis returned (perhaps empty, perhaps with a new leader elected before this
         node's next heartbeat): say at once which agents are here, and tell whoever routes
@@ -117,14 +121,17 @@ class Cluster:
         instead of queueing every node's events behind each other."""
         in_flight = asyncio.Semaphore(FORWARDED_IN_FLIGHT)
         ordered = InOrderPerKey(self.tasks)
-        async for event in inbox:
+        async for data in inbox:
+            try:
+                event = from_wire(data)
+            except MalformedEvent as exc:  # another version's, or garbage: not ours to run
+                log.warning("routing event dropped: %s", exc)
+                continue
             await in_flight.acquire()
-            task = ordered.spawn(
-                self.dispatcher.ordering_key(event), functools.partial(self._handle, event)
-            )
+            task = ordered.spawn(event.ordering_key, functools.partial(self._handle, event))
             task.add_done_callback(lambda _: in_flight.release())
 
-    async def _handle(self, event: dict[str, Any]) -> None:
+    async def _handle(self, event: RoutingEvent) -> None:
         try:
             await self.dispatcher.handle_forwarded(event)
         except Exception:  # one bad event must not stop the leader's routing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ def is_sqlite(url: str) -> bool:
 DEFAULT_BUSY_TIMEOUT_S = 30.0
 
 
+def _busy(exc: BaseException) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (or one of their extended codes): another connection
+    holds the lock; anything else is a real fault."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 def _switch_to_wal(cur: Any, busy_timeout_s: float) -> None:
     """Two processes opening a fresh file race to switch it; the loser is refused without
     SQLite's busy wait, so it waits here instead, until the winner's switch is visible."""
@@ -42,8 +50,8 @@ def _switch_to_wal(cur: Any, busy_timeout_s: float) -> None:
         try:
             cur.execute("PRAGMA journal_mode=WAL")
             return
-        except Exception as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
+        except Exception as exc:  # sqlite3's, or the async driver's adapter passing it on
+            if not _busy(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(pause_s)
         pause_s = min(pause_s * 2, 0.2)

@@ -11,11 +11,12 @@ across hub processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -50,7 +51,7 @@ from chatserver.backends.models import (
     Visitor,
 )
 from chatserver.billing.due import record_close_due, record_reply_due
-from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
+from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
 from chatserver.runtime import metrics
 
 log = logging.getLogger("livedesk.store")
@@ -130,6 +131,21 @@ def _is_bad_data(exc: BaseException) -> bool:
         return True
     state = getattr(getattr(exc, "orig", None), "sqlstate", None)
     return isinstance(exc, DBAPIError) and isinstance(state, str) and state.startswith("22")
+
+
+@contextlib.contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """A database error leaves the store as ``StoreUnavailable`` or ``BadData`` (raised
+    from it); the store's own errors and anything it does not recognise pass unchanged."""
+    try:
+        yield
+    except (StoreUnavailable, BadData):
+        raise
+    except Exception as exc:
+        mapped = _store_error(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
 
 
 def _store_error(exc: Exception) -> Exception:
@@ -301,7 +317,7 @@ def _verdict(item: Append, conv: Any) -> Exception | None:
     if conv.state not in OPEN_STATES and not item.allow_closed and not offline_reply:
         return Conflict("conversation_closed")
     if item.author == "agent" and conv.state != "active" and not offline_reply:
-        return Conflict("not_active")
+        return NotActive("not_active")
     return None
 
 
@@ -358,7 +374,11 @@ class Store:
         max_delay_ms: float = 2.0,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         pool_size: int = DEFAULT_POOL_SIZE,
+        *,
+        mail: MailContinuity | None = None,
     ) -> None:
+        """``mail``: when outbound mail is configured, how a reply continues a mailed
+        conversation (the group commit writes the mail outbox with it)."""
         self.url = url
         # The async engine is for the rooms that talk to the database themselves (billing).
         self.engine = make_engine(url, busy_timeout_s, pool_size)
@@ -380,8 +400,7 @@ class Store:
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
-        # Set by the composition root when outbound mail is configured.
-        self.mail: MailContinuity | None = None
+        self.mail = mail
 
     async def start(self) -> None:
         self.writer.start()
@@ -398,35 +417,21 @@ class Store:
     # ------------------------------------------------------------------ one hop per operation
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        try:
+        with _mapped_errors():
             if self._sqlite:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._readers, self._sync_read, fn)
             async with self._read_engine.connect() as conn:
                 return await conn.run_sync(fn)
-        except (StoreUnavailable, BadData):
-            raise
-        except Exception as exc:
-            mapped = _store_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` in one transaction, committed when it returns."""
-        try:
+        with _mapped_errors():
             if self._sqlite:
                 loop = asyncio.get_running_loop()
                 return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
-        except (StoreUnavailable, BadData):
-            raise
-        except Exception as exc:
-            mapped = _store_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:
@@ -752,8 +757,9 @@ class GroupCommitter:
         self.max_delay_s = max_delay_s
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        # Called with each newly stored row, in commit order, before any sender is acked.
-        self.on_commit: Callable[[dict[str, Any]], None] | None = None
+        # Each is called with each newly stored row, in commit order, before any sender is
+        # acked (the composition root registers the hub's fan-out).
+        self.commit_listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="livedesk-group-commit")
@@ -842,13 +848,12 @@ class GroupCommitter:
                 pending.future.set_result(outcome)
 
     def published(self, row: dict[str, Any]) -> None:
-        """Hand a newly committed row to ``on_commit``; publishing must never lose an ack."""
-        if self.on_commit is None:
-            return
-        try:
-            self.on_commit(row)
-        except Exception:
-            log.exception("commit callback failed")
+        """Hand a newly committed row to the listeners; publishing must never lose an ack."""
+        for listener in self.commit_listeners:
+            try:
+                listener(row)
+            except Exception:
+                log.exception("commit listener failed")
 
     async def _write_one(self, item: Append) -> Appended | Exception:
         """One item in its own transaction: its outcome, a refusal included."""

@@ -192,11 +192,6 @@ async def release(engine: AsyncEngine, table: sa.Table, row_ids: list[int]) -> N
         )
 
 
-def backoff_ms(attempts: int, max_ms: int) -> int:
-    """0.5 s after the first failure, doubling, at most ``max_ms``."""
-    return int(min(max_ms, 500 * 2 ** min(attempts - 1, 30)))
-
-
 async def debits(engine: AsyncEngine, conversation_id: str | None = None) -> list[dict[str, Any]]:
     """Due rows, oldest first (for tests and operators)."""
     query = sa.select(billing_due).order_by(billing_due.c.id)

@@ -25,6 +25,11 @@ class Conflict(LivedeskError):
     """A state transition that the conversation's current state does not allow."""
 
 
+class NotActive(Conflict):
+    """An agent wrote into a conversation that is open but not active (still offered, or
+    back with the bot): not closed, so the sender hears ``conflict``."""
+
+
 class Forbidden(LivedeskError):
     """The conversation is not the author's (or does not exist)."""
 

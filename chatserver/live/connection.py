@@ -125,6 +125,7 @@ class Connection:
         burst: int,
         queue_bytes: int = 1 << 30,
         timeouts: SocketTimeouts | None = None,
+        on_close: Callable[[Connection], None] | None = None,
     ) -> None:
         self.ws = ws
         self.timeouts = timeouts if timeouts is not None else DEFAULT_TIMEOUTS
@@ -150,8 +151,8 @@ class Connection:
         self.info: dict[str, Any] = {}
         # While the socket is being set up (``hold``): frames that must wait for `welcome`.
         self._held: list[OutFrame] | None = None
-        # Set by the endpoint: takes a closed socket out of its rooms at once.
-        self.on_close: Callable[[], None] | None = None
+        # Given by the endpoint: takes a closed socket out of its rooms at once.
+        self.on_close = on_close
         # conversation id -> every seq up to this one was handed to this socket (or known to
         # its client when it joined): what a catch-up after a bus outage replays from. Seqs
         # handed out above it, out of order (live ones overtaking a catch-up), are kept
@@ -193,7 +194,13 @@ class Connection:
 
     @classmethod
     def for_settings(
-        cls, ws: WebSocket, codec: Codec, role: Role, identity: Any, settings: Any
+        cls,
+        ws: WebSocket,
+        codec: Codec,
+        role: Role,
+        identity: Any,
+        settings: Any,
+        on_close: Callable[[Connection], None] | None = None,
     ) -> Connection:
         return cls(
             ws,
@@ -205,6 +212,7 @@ class Connection:
             burst=settings.rate_limit_burst,
             queue_bytes=settings.send_queue_bytes,
             timeouts=SocketTimeouts.of(settings),
+            on_close=on_close,
         )
 
     def start(self) -> None:
@@ -283,7 +291,7 @@ class Connection:
         if code == CloseCode.SLOW_CONSUMER:
             metrics.CLOSES.labels(code=str(int(code))).inc()
         if self.on_close is not None:
-            self.on_close()
+            self.on_close(self)
 
     def _drop(self, code: CloseCode) -> None:
         """Close at once: what it has not read is thrown away (and its memory with it), the

@@ -1,8 +1,14 @@
-"""The one backoff: exponential, capped, jittered."""
+"""The one backoff: exponential, capped; jittered where many wait on the same thing."""
 
 from __future__ import annotations
 
 import random
+
+
+def exponential_s(attempt: int, base_s: float, cap_s: float) -> float:
+    """The ``attempt``-th delay (1 for the first): ``base_s``, doubling, at most ``cap_s``.
+    Deterministic, for a retry time that is stored (an outbox row's ``not_before``)."""
+    return min(cap_s, base_s * 2.0 ** min(attempt - 1, 30))
 
 
 class Backoff:
@@ -16,7 +22,7 @@ class Backoff:
         self.attempt = 0
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap_s, self.base_s * (2**self.attempt))
+        ceiling = exponential_s(self.attempt + 1, self.base_s, self.cap_s)
         self.attempt = min(self.attempt + 1, 30)
         return random.uniform(ceiling / 2, ceiling)
 

@@ -78,8 +78,9 @@ class Assistant:
         self._latest: dict[str, tuple[str, str | None, Any]] = {}
         self._suggesting: set[str] = set()
         self.tasks = TaskSet("assistant")
-        # Set by the app: tells every node (this one included) which articles changed.
-        self.on_change: Callable[[list[str] | None], None] | None = None
+        # Registered by the composition root: tell every node (this one included) which
+        # articles changed (None: too many to name).
+        self.change_listeners: list[Callable[[list[str] | None], None]] = []
         self._signature: tuple[int, int, int] | None = None
         self._opened: Counter[str] = Counter()
 
@@ -203,8 +204,11 @@ class Assistant:
                 log.warning("knowledge base sync failed: %r", exc)
 
     def announce(self, ids: list[str]) -> None:
-        if self.on_change is not None and ids:
-            self.on_change(ids if len(ids) <= ANNOUNCE_MAX_IDS else None)
+        if not ids:
+            return
+        named = ids if len(ids) <= ANNOUNCE_MAX_IDS else None
+        for listener in self.change_listeners:
+            listener(named)
 
     async def stop(self) -> None:
         for handle in self._debounce.values():

@@ -4,13 +4,13 @@ One per hub process, owned by the app's lifespan. It drains both outboxes of
 ``chatserver.billing.due`` — debits due and paid-support orders — whenever this process
 made one due (``wake``) and every ``billing_poll_s`` for work another process left or a
 failure postponed. An item that fails is tried again after a back-off that doubles up to
-``billing_retry_s``; a failure of the whole pass (the database gone) backs off the same way.
+``billing_retry_s``; a failure of the whole pass (the database gone) backs off the same way
+(the loop is ``runtime.outbox_worker``'s, shared with the mail worker).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +23,7 @@ from chatserver.backends.store import now_ms
 from chatserver.billing import due
 from chatserver.billing.errors import BillingError
 from chatserver.billing.ledger import support_requests
+from chatserver.runtime.outbox_worker import OutboxWorker
 
 log = logging.getLogger("livedesk.billing")
 CLAIM_BATCH = 20
@@ -36,50 +37,13 @@ class Settler(Protocol):
     async def open_support(self, item: due.DueSupport) -> None: ...
 
 
-class BillingWorker:
+class BillingWorker(OutboxWorker):
     def __init__(self, settler: Settler, engine: AsyncEngine, settings: Any) -> None:
+        super().__init__(
+            "billing", log, poll_s=settings.billing_poll_s, retry_s=settings.billing_retry_s
+        )
         self.settler = settler
         self.engine = engine
-        self.poll_s = float(settings.billing_poll_s)
-        self.retry_ms = int(settings.billing_retry_s * 1000)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="livedesk-billing-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                delay_s = due.backoff_ms(failures, self.retry_ms) / 1000
-                log.warning(
-                    "billing pass failed (%d in a row); next in %.1fs",
-                    failures,
-                    delay_s,
-                    exc_info=True,
-                )
-                await asyncio.sleep(delay_s)
-                continue
-            failures = 0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def drain(self) -> None:
         """Until nothing is due that this process may take."""
@@ -122,7 +86,7 @@ class BillingWorker:
             log.error("billing item %s/%d refused: %s", table.name, row_id, exc)
             return f"refused:{type(exc).__name__}"
         except Exception as exc:
-            wait_ms = due.backoff_ms(attempts, self.retry_ms)
+            wait_ms = self.retry_delay_ms(attempts)
             log.warning(
                 "billing item %s/%d failed (attempt %d); again in %.1fs: %r",
                 table.name,

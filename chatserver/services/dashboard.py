@@ -337,7 +337,7 @@ class Board:
         caps = {str(a.id): a.cap for a in agents if a.active}
         for agent_id, cap in self.adaptive.observe(texts, caps, time.time()).items():
             log.info("adaptive cap: agent %s now takes %d chats", agent_id, cap)
-            await self.state.dispatch.set_cap(int(agent_id), cap)
+            await self.state.dispatch.agent_changed(int(agent_id), cap=cap)
 
     def staffing(self, arrivals_per_s: float) -> dict[str, Any]:
         snap = self.state.dispatch.snapshot()

@@ -13,21 +13,38 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chatserver.backends.bus import agent_channel
 from chatserver.backends.capacity_memory import LocalCapacityLedger
 from chatserver.backends.models import Agent, Conversation
 from chatserver.backends.store import Store, now_ms
 from chatserver.core.errors import Conflict, LivedeskError
+from chatserver.core.events import (
+    AgentChanged,
+    AgentConnected,
+    AgentDisconnected,
+    AgentStatusChanged,
+    AgentWorking,
+    AnswerOffer,
+    ConversationEnded,
+    ConversationWaiting,
+    FirstHumanReply,
+    RoutingEvent,
+    SetAside,
+    Transfer,
+)
 from chatserver.core.hours import BusinessHours
 from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
+from chatserver.runtime.backoff import Backoff
 from chatserver.runtime.tasks import InOrderPerKey
 from router import (
     AgentInfo,
     AgentLeft,
+    AgentStatus,
     Assigned,
     Decision,
     LanguageFallback,
@@ -50,7 +67,7 @@ if TYPE_CHECKING:
     from chatserver.services.hub import Hub
 
 log = logging.getLogger("livedesk.dispatch")
-# A routing event Redis refused is offered again for about a minute (backoff up to 5 s).
+# A routing event Redis refused is offered again for most of a minute (backoff up to 5 s).
 FORWARD_ATTEMPTS = 16
 
 
@@ -88,7 +105,7 @@ class Dispatcher:
         *,
         ledger: Any = None,
         presence: Any = None,
-        forward: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        forward: Callable[[RoutingEvent], Awaitable[None]] | None = None,
     ):
         """One process: the defaults. In a cluster (``backends.cluster``), the Redis capacity
         ledger and presence, and ``forward`` (hands an event to the leader): this node then
@@ -239,27 +256,9 @@ class Dispatcher:
     # Each event runs here when this node routes (one process, or the cluster's leader);
     # otherwise it is forwarded to the leader (``forward``), which runs the same handler.
 
-    EVENTS = frozenset(
-        {
-            "agent_connected",
-            "agent_disconnected",
-            "agent_status",
-            "conversation_waiting",
-            "conversation_ended",
-            "first_human_reply",
-            "agent_working",
-            "set_aside",
-            "transfer",
-            "answer_offer",
-            "agent_cap",
-            "agent_changed",
-        }
-    )
-
-    async def _event(self, op: str, **args: Any) -> Any:
+    async def _event(self, event: RoutingEvent) -> str | None:
         if self.forward is not None and not self.is_leader:
-            event = {"op": op, **args}
-            key = self.ordering_key(event)
+            key = event.ordering_key
             behind = self._forwarding.last(key) is not None
             first_try: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             task = self._forwarding.spawn(key, lambda: self._hand_over(event, first_try))
@@ -270,78 +269,105 @@ class Dispatcher:
                 # (benchmarks/multinode.py).
                 await first_try
             return None
-        return await self._run_event(op, args)
+        return await self._run_event(event)
 
-    async def _hand_over(self, event: dict[str, Any], first_try: asyncio.Future[None]) -> None:
+    async def _hand_over(self, event: RoutingEvent, first_try: asyncio.Future[None]) -> None:
         """Forward ``event`` to the leader. While Redis is away, what caused the event is
         already stored and acknowledged, so the socket is not failed: the event is offered
         again with backoff (and the later events with its key wait behind it)."""
         assert self.forward is not None
-        delay = 0.2
+        backoff = Backoff(base_s=0.2, cap_s=5.0)
         for attempt in range(FORWARD_ATTEMPTS):
             try:
                 await self.forward(event)
                 return
             except LivedeskError as exc:
                 if attempt == 0:
-                    log.warning("routing event %s not forwarded (%s); retrying", event["op"], exc)
+                    log.warning("routing event %s not forwarded (%s); retrying", event.op, exc)
             finally:
                 if not first_try.done():
                     first_try.set_result(None)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            await asyncio.sleep(backoff.next_delay())
         log.error("routing event dropped after %d attempts: %r", FORWARD_ATTEMPTS, event)
 
-    async def _run_event(self, op: str, args: dict[str, Any]) -> Any:
+    async def _run_event(self, event: RoutingEvent) -> str | None:
         """Run an event's handler, then wait until what it decided for its own conversation
         is carried out: a visitor's first message must find the chat already assigned, not
         still with the bot."""
-        result = await getattr(self, f"_on_{op}")(**args)
-        pending = self._pending.last(args.get("conv_id", ""))
+        result = await self._handle(event)
+        conv_id = getattr(event, "conv_id", None)
+        pending = self._pending.last(conv_id) if conv_id is not None else None
         if pending is not None:
             await asyncio.wait([pending])
         return result
 
-    @staticmethod
-    def ordering_key(event: dict[str, Any]) -> str:
-        """Events with the same key must run in the order they were sent."""
-        if "conv_id" in event:
-            return f"conv:{event['conv_id']}"
-        return f"agent:{event.get('agent_id')}"
+    async def _handle(self, event: RoutingEvent) -> str | None:
+        match event:
+            case AgentConnected(agent_id=agent_id):
+                return await self._on_agent_connected(agent_id)
+            case AgentDisconnected(agent_id=agent_id):
+                await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))
+            case AgentStatusChanged(agent_id=agent_id, status=status):
+                await self._on_agent_status(agent_id, status)
+            case AgentChanged(agent_id=agent_id, cap=cap):
+                await self._on_agent_changed(agent_id, cap)
+            case ConversationWaiting(conv_id=conv_id):
+                await self._on_conversation_waiting(conv_id)
+            case ConversationEnded(conv_id=conv_id):
+                await self._call(lambda now: self.router.release(conv_id, now))
+                self._visitor_of.pop(conv_id, None)
+                self.hub.forget(conv_id)
+            case FirstHumanReply(conv_id=conv_id):
+                await self._call(lambda now: self.router.first_human_reply(conv_id, now))
+            case AgentWorking(conv_id=conv_id, agent_id=agent_id):
+                await self._call(lambda now: self.router.agent_working(conv_id, str(agent_id), now))
+            case SetAside(conv_id=conv_id):
+                await self._call(lambda now: self.router.set_aside(conv_id, now))
+            case AnswerOffer(conv_id=conv_id, agent_id=agent_id, accept=accept):
+                # An answer for an offer that already moved on (timeout) raises RouterError:
+                # the routing node tells the agent; forwarded, the leader logs it.
+                await self._call(
+                    lambda now: (self.router.accept if accept else self.router.decline)(
+                        conv_id, str(agent_id), now
+                    ),
+                    strict=True,
+                )
+            case Transfer() as transfer:
+                await self._on_transfer(transfer)
+            case _:
+                log.warning("no handler for routing event %r", event)
+        return None
 
-    async def handle_forwarded(self, event: dict[str, Any]) -> None:
+    async def handle_forwarded(self, event: RoutingEvent) -> None:
         """The leader's side of ``forward``: run an event another node sent."""
-        args = dict(event)
-        op = args.pop("op", None)
-        if op not in self.EVENTS:
-            log.warning("ignoring forwarded event %r", op)
-            return
         try:
-            await self._run_event(op, args)
+            await self._run_event(event)
         except (RouterError, LivedeskError) as exc:
-            log.warning("forwarded %s refused: %s", op, exc)
+            log.warning("forwarded %s refused: %s", event.op, exc)
 
     async def agent_connected(self, agent_id: int) -> str:
-        return await self._event("agent_connected", agent_id=agent_id) or "online"
+        return await self._event(AgentConnected(agent_id)) or "online"
 
     async def agent_disconnected(self, agent_id: int) -> None:
-        await self._event("agent_disconnected", agent_id=agent_id)
+        await self._event(AgentDisconnected(agent_id))
 
     async def agent_status(self, agent_id: int, status: str) -> None:
-        await self._event("agent_status", agent_id=agent_id, status=status)
+        await self._event(AgentStatusChanged(agent_id, status))
 
     async def conversation_waiting(self, conv: Conversation) -> None:
-        await self._event("conversation_waiting", conv_id=conv.id)
+        await self._event(ConversationWaiting(conv.id))
 
     async def conversation_ended(self, conv: Conversation) -> None:
-        await self._event("conversation_ended", conv_id=conv.id)
+        await self._event(ConversationEnded(conv.id))
 
     async def first_human_reply(self, conv_id: str) -> None:
-        await self._event("first_human_reply", conv_id=conv_id)
+        await self._event(FirstHumanReply(conv_id))
 
-    async def agent_changed(self, agent_id: int) -> None:
-        """An admin changed the agent's cap, teams or languages: routing follows now."""
-        await self._event("agent_changed", agent_id=agent_id)
+    async def agent_changed(self, agent_id: int, *, cap: int | None = None) -> None:
+        """The agent's cap, teams or languages changed: routing follows now. The stored
+        agent is re-read; ``cap`` is the cap in effect when it is not the stored one (the
+        adaptive mode). An agent not on the floor takes it all at their next login."""
+        await self._event(AgentChanged(agent_id, cap))
 
     async def apply_settings(self, settings: Settings) -> None:
         """The effective settings changed (an admin saved them, on any node): business hours
@@ -359,16 +385,11 @@ class Dispatcher:
         first-reply clock. Nothing to do (and nothing forwarded) while that clock is off."""
         if self.router.config.first_reply_timeout_s is None:
             return
-        await self._event("agent_working", conv_id=conv_id, agent_id=agent_id)
+        await self._event(AgentWorking(conv_id, agent_id))
 
     async def answer_offer(self, conv_id: str, agent_id: int, *, accept: bool) -> None:
         """Manual accept: the agent takes the offered chat, or passes it to the next."""
-        await self._event("answer_offer", conv_id=conv_id, agent_id=agent_id, accept=accept)
-
-    async def set_cap(self, agent_id: int, cap: int) -> None:
-        """The router takes an agent's new cap (already stored, or only effective for now
-        in the adaptive mode); an agent not on the floor takes it at their next login."""
-        await self._event("agent_cap", agent_id=agent_id, cap=cap)
+        await self._event(AnswerOffer(conv_id, agent_id, accept))
 
     async def transfer(
         self,
@@ -384,15 +405,11 @@ class Dispatcher:
         which only supervisors may ask for) or back to a team's queue. Raises RouterError
         (NoRoom when the agent is full) for the caller to report — on the routing node;
         elsewhere the request is forwarded and its outcome shows as events."""
-        await self._event(
-            "transfer",
-            conv_id=conv_id,
-            by=by,
-            to_agent=to_agent,
-            to_team=to_team,
-            note=note,
-            override=override,
-        )
+        await self._event(Transfer(conv_id, by, to_agent, to_team, note, override))
+
+    async def set_aside(self, conv_id: str) -> None:
+        """The bot's article helped the visitor: out of the queue, still open."""
+        await self._event(SetAside(conv_id))
 
     # ------------------------------------------------------------------ the handlers
 
@@ -412,22 +429,20 @@ class Dispatcher:
         await self._call(lambda now: self.router.agent_online(info, now))
         return "online"
 
-    async def _on_agent_cap(self, agent_id: int, cap: int) -> None:
-        await self._call(lambda now: self.router.set_cap(str(agent_id), cap, now))
-
-    async def _on_agent_changed(self, agent_id: int) -> None:
+    async def _on_agent_changed(self, agent_id: int, cap: int | None) -> None:
         agent = await self.store.get_agent(agent_id)
         if agent is None:
             return
         info = agent_info(agent)
+        if cap is not None:
+            info = replace(info, cap=cap)  # validates the cap
         self.desk_languages |= info.languages
         await self._call(lambda now: self.router.agent_changed(info, now))
 
-    async def _on_agent_disconnected(self, agent_id: int) -> None:
-        await self._call(lambda now: self.router.agent_disconnected(str(agent_id), now))
-
     async def _on_agent_status(self, agent_id: int, status: str) -> None:
-        await self._call(lambda now: self.router.agent_status(str(agent_id), status, now))  # type: ignore[arg-type]
+        # The router checks the status (ValueError for one it does not know).
+        known = cast(AgentStatus, status)
+        await self._call(lambda now: self.router.agent_status(str(agent_id), known, now))
 
     async def _on_conversation_waiting(self, conv_id: str) -> None:
         """A conversation wants a human: queued with its priority class (paying customers
@@ -468,54 +483,16 @@ class Dispatcher:
         )
         await self._call(lambda now: self.router.enqueue(queued, now))
 
-    async def _on_conversation_ended(self, conv_id: str) -> None:
-        await self._call(lambda now: self.router.release(conv_id, now))
-        self._visitor_of.pop(conv_id, None)
-        self.hub.forget(conv_id)
-
-    async def _on_first_human_reply(self, conv_id: str) -> None:
-        await self._call(lambda now: self.router.first_human_reply(conv_id, now))
-
-    async def set_aside(self, conv_id: str) -> None:
-        """The bot's article helped the visitor: out of the queue, still open."""
-        await self._event("set_aside", conv_id=conv_id)
-
-    async def _on_set_aside(self, conv_id: str) -> None:
-        await self._call(lambda now: self.router.set_aside(conv_id, now))
-
-    async def _on_agent_working(self, conv_id: str, agent_id: int) -> None:
-        await self._call(lambda now: self.router.agent_working(conv_id, str(agent_id), now))
-
-    async def _on_answer_offer(self, conv_id: str, agent_id: int, accept: bool) -> None:
-        # An answer for an offer that already moved on (timeout) raises RouterError: the
-        # routing node tells the agent; forwarded, the leader logs it.
-        if accept:
-            await self._call(
-                lambda now: self.router.accept(conv_id, str(agent_id), now), strict=True
-            )
-        else:
-            await self._call(
-                lambda now: self.router.decline(conv_id, str(agent_id), now), strict=True
-            )
-
-    async def _on_transfer(
-        self,
-        conv_id: str,
-        by: str,
-        to_agent: int | None,
-        to_team: str | None,
-        note: str,
-        override: bool,
-    ) -> None:
+    async def _on_transfer(self, t: Transfer) -> None:
         await self._call(
             lambda now: self.router.transfer(
-                conv_id,
+                t.conv_id,
                 now,
-                to_agent=str(to_agent) if to_agent is not None else None,
-                to_team=to_team,
-                note=note,
-                override=override,
-                by=by,
+                to_agent=str(t.to_agent) if t.to_agent is not None else None,
+                to_team=t.to_team,
+                note=t.note,
+                override=t.override,
+                by=t.by,
             ),
             strict=True,
         )

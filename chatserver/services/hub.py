@@ -1,9 +1,9 @@
-"""The hub: who is connected here, what each frame does, and who hears about it.
+"""The hub: what each frame does, and who hears about it.
 
 Frames arrive already checked (``protocol.parse_client_frame``). Stored items are
-published by the store's commit callback in seq order; ephemeral ones (typing, seen,
-queue) are published directly. Every local socket gets frames only through its bounded
-``Connection.push``.
+published by the store's commit listener (``live/commits.py``) in seq order; ephemeral
+ones (typing, seen, queue) are published directly. Which local sockets hear a channel is
+``live/rooms.py``'s; every socket gets frames only through its bounded ``Connection.push``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,11 +30,17 @@ from chatserver.backends.bus import (
 from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
 from chatserver.backends.store import Append, Appended, Store
 from chatserver.bot.brain import BotReply, HumanRequested
-from chatserver.core.errors import BadData, Conflict, Forbidden, LivedeskError, StoreUnavailable
+from chatserver.core.errors import (
+    BadData,
+    Conflict,
+    Forbidden,
+    LivedeskError,
+    NotActive,
+    StoreUnavailable,
+)
 from chatserver.core.names import visitor_alias
 from chatserver.core.protocol import (
     Answer,
-    Audience,
     Close,
     OutFrame,
     Ping,
@@ -53,7 +58,9 @@ from chatserver.core.protocol import (
     message_frame,
 )
 from chatserver.live.auth import Principal
+from chatserver.live.commits import Commits, ack_frame
 from chatserver.live.connection import Connection
+from chatserver.live.rooms import CONV_PREFIX, Rooms, push_to
 from chatserver.runtime import metrics
 from chatserver.runtime.tasks import TaskSet
 from chatserver.services.assist import bot_message_data
@@ -73,11 +80,8 @@ log = logging.getLogger("livedesk.hub")
 RESUME_PAGE = 500
 # After a chat was set aside (an article helped): bot replies that mean a person is wanted.
 STILL_WANTS_A_PERSON = frozenset({"not_helped", "no_answer"})
-# How long an `assigned` frame may wait for this node to hear its conversation live.
-SUBSCRIBE_WAIT_S = 2.0
 # Only ever handed to the boards' wakers (never to a socket: no client knows it).
 QUEUE_CHANGED = OutFrame({"type": "queue_changed"})
-CONV_PREFIX = conversation_channel("")
 
 
 @dataclass(slots=True)
@@ -95,9 +99,9 @@ def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
     """What the sender hears when the store refused an append."""
     if isinstance(exc, Forbidden):
         return ProtocolError("forbidden", "not your conversation", ref)
+    if isinstance(exc, NotActive):
+        return ProtocolError("conflict", "the conversation is not active", ref)
     if isinstance(exc, Conflict):
-        if str(exc) == "not_active":
-            return ProtocolError("conflict", "the conversation is not active", ref)
         return ProtocolError("conversation_closed", "the conversation is closed", ref)
     if isinstance(exc, BadData):
         return ProtocolError("invalid_field", "the store cannot hold this; not saved", ref)
@@ -112,51 +116,6 @@ def _appended(future: asyncio.Future[Appended], ref: str | None) -> Appended:
     if isinstance(exc, (Forbidden, Conflict, StoreUnavailable, BadData)):
         raise _refusal(exc, ref) from exc
     raise exc
-
-
-STORED_ITEM_TYPES = frozenset({"message", "event"})
-
-
-def push_to(conns: tuple[Connection, ...], frame: OutFrame, *, in_room: bool = False) -> None:
-    """Hand ``frame`` to each socket as its audience may see it (``protocol.AUDIENCES``),
-    each view encoded once; ``in_room`` (a conversation's channel): note the seq each
-    socket was sent, for a catch-up."""
-    views: dict[Audience, OutFrame | None] = {}
-    body = frame.body
-    # Only stored items carry a seq of the conversation's transcript (`seen` carries a mark).
-    stored = in_room and body.get("type") in STORED_ITEM_TYPES
-    seq: int = body.get("seq", -1) if stored else -1
-    conv_id: str | None = body.get("conversation_id") if seq >= 0 else None
-    sent = 0
-    origin = frame.origin
-    for conn in conns:
-        if conn is origin:
-            if conv_id is not None:
-                conn.first_send(conv_id, seq)  # its ack carried the seq
-            continue
-        # A supervisor's watch socket is the team: it sees both sides' typing and receipts.
-        who: Audience = "team" if conn.info.get("supervisor") else audience_of(conn.role)
-        if who not in views:
-            views[who] = for_audience(frame, who)
-        view = views[who]
-        if view is None:
-            continue
-        if conv_id is not None and not conn.first_send(conv_id, seq):
-            continue  # this socket has it already (a catch-up raced a live frame)
-        conn.push(view)
-        sent += 1
-    metrics.FRAMES_OUT.inc(sent)
-
-
-def _ack_frame(client_msg_id: str, conv_id: str, seq: int, duplicate: bool = False) -> OutFrame:
-    body = {
-        "type": "ack",
-        "client_msg_id": client_msg_id,
-        "conversation_id": conv_id,
-        "seq": seq,
-        "duplicate": duplicate,
-    }
-    return OutFrame(body)
 
 
 def refuse(conn: Connection, exc: ProtocolError) -> None:
@@ -232,16 +191,27 @@ class Hub:
         assist: Assistant | None = None,
         make_credits: Callable[[Hub], CreditsPort] | None = None,
         make_routing: Callable[[Hub], Routing] | None = None,
+        on_settings_changed: Callable[[], None] | None = None,
     ) -> None:
-        """Everything is given here: the bus is made around this hub's ``deliver``; credits
+        """Everything is given here: the bus is made around the rooms' ``deliver``; credits
         and routing take the hub in their constructors (they call back into it), so the hub
         calls the constructors it is handed rather than having them assigned afterwards."""
         self.store = store
         self.settings = settings
         self.tasks = TaskSet("hub")
-        self.bus: Bus | None = make_bus(self.deliver)
-        # channel -> local sockets listening on it
-        self.listeners: defaultdict[str, set[Connection]] = defaultdict(set)
+        # This node's sockets by channel, and the bus that feeds them (live/rooms.py); the
+        # store's commits go out through ``commits`` (live/commits.py), registered by the
+        # composition root as the store's commit listener. Stored events keep the cache
+        # below in step, whichever way they come.
+        self.rooms = Rooms(
+            make_bus,
+            self.tasks,
+            control={KB_CHANNEL: self._kb_changed, SETTINGS_CHANNEL: self._settings_changed},
+            on_event=self._note_event,
+        )
+        self.bus: Bus = self.rooms.bus
+        self.listeners = self.rooms.listeners
+        self.commits = Commits(self.bus, on_event=self._note_event)
         self.agent_names: dict[int, str] = {}
         # Open conversations this node has seen: a hint that spares a read per frame.
         self.convs: dict[str, ConvRef] = {}
@@ -251,10 +221,6 @@ class Hub:
         self.set_aside: set[str] = set()
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
-        # Sends waiting for their commit, by (conversation, client_msg_id), in submit order:
-        # the first one's commit stores the message, acks that socket in commit order and
-        # leaves it out of the message's fan-out; a repeat is acked as a duplicate.
-        self.sending: dict[tuple[str, str], list[Connection]] = {}
         self.assist = assist
         self.presence = presence
         self._catching_up: asyncio.Task[None] | None = None
@@ -262,56 +228,20 @@ class Hub:
         # "Conversation closed" reaches the other services through these (registered by
         # the composition root), in registration order.
         self.closed_listeners: list[ClosedListener] = []
-        # Set by the composition root: a node announced new settings (this one too).
-        self.on_settings_changed: Callable[[], None] | None = None
+        # A node announced new settings (this one too).
+        self.on_settings_changed = on_settings_changed
         self.credits = make_credits(self) if make_credits is not None else None
         self.dispatch = make_routing(self) if make_routing is not None else None
 
     # ------------------------------------------------------------------ fan-out
 
-    def deliver(self, channel: str, frame: OutFrame) -> None:
-        """Bus handler: hand a frame to every local socket on the channel (never waits).
+    def _kb_changed(self, body: dict[str, Any]) -> None:
+        if body.get("type") == "kb_changed" and self.assist is not None:
+            self.assist.on_bus(body.get("articles"))
 
-        Whichever node made them, assignments move this node's agent sockets in or out of
-        the conversation's room, and stored events keep this node's cache in step."""
-        body = frame.body
-        kind = body.get("type")
-        if kind == "kb_changed" and channel == KB_CHANNEL:
-            if self.assist is not None:
-                self.assist.on_bus(body.get("articles"))
-            return
-        if kind == "settings_changed" and channel == SETTINGS_CHANNEL:
-            if self.on_settings_changed is not None:
-                self.on_settings_changed()
-            return
-        listeners = tuple(self.listeners.get(channel, ()))
-        if kind == "assigned" and channel.startswith("agent:") and listeners:
-            summary = body["conversation"]
-            room = conversation_channel(summary["conversation_id"])
-            for conn in listeners:
-                self.join(conn, room)
-                # The console reads the history up to here on `assigned`.
-                conn.sent_seq.setdefault(summary["conversation_id"], summary["last_seq"])
-            if not self.bus.subscribed(room):  # type: ignore[union-attr]
-                # The agent's console reads the history on `assigned`; if it did so before
-                # this node hears the conversation live, a message in between would be lost.
-                self.tasks.spawn(self._push_when_subscribed(room, listeners, frame))
-                return
-        elif kind == "unassigned" and channel.startswith("agent:"):
-            room = conversation_channel(body["conversation_id"])
-            for conn in listeners:
-                self.leave(conn, room)
-        elif kind == "event" and channel.startswith("conv:"):
-            self._note_event(body["conversation_id"], body["event"], body.get("data", {}))
-        push_to(listeners, frame, in_room=channel.startswith(CONV_PREFIX))
-
-    async def _push_when_subscribed(
-        self, room: str, listeners: tuple[Connection, ...], frame: OutFrame
-    ) -> None:
-        assert self.bus is not None
-        if not await self.bus.until_subscribed(room, SUBSCRIBE_WAIT_S):
-            log.warning("%s not subscribed after %ss; assigning anyway", room, SUBSCRIBE_WAIT_S)
-        push_to(listeners, frame)
+    def _settings_changed(self, body: dict[str, Any]) -> None:
+        if body.get("type") == "settings_changed" and self.on_settings_changed is not None:
+            self.on_settings_changed()
 
     def wake_boards(self) -> None:
         """The routing picture changed with nothing stored (a chat queued): this node's
@@ -320,50 +250,16 @@ class Hub:
             listener.push(QUEUE_CHANGED)
 
     def join(self, conn: Connection, channel: str) -> None:
-        if channel in conn.rooms:
-            return
-        conn.rooms.add(channel)
-        first = not self.listeners[channel]
-        self.listeners[channel].add(conn)
-        if first and self.bus is not None:
-            self.bus.subscribe(channel)
+        self.rooms.join(conn, channel)
 
     def leave(self, conn: Connection, channel: str) -> None:
-        conn.rooms.discard(channel)
-        if channel.startswith(CONV_PREFIX):
-            conn.forget_sent(channel[len(CONV_PREFIX) :])
-        room = self.listeners.get(channel)
-        if room is None:
-            return
-        room.discard(conn)
-        if not room:
-            del self.listeners[channel]
-            if self.bus is not None:
-                self.bus.unsubscribe(channel)
+        self.rooms.leave(conn, channel)
 
     def leave_all(self, conn: Connection) -> None:
-        for channel in tuple(conn.rooms):
-            self.leave(conn, channel)
+        self.rooms.leave_all(conn)
 
     def publish(self, channel: str, body: dict[str, Any]) -> None:
-        assert self.bus is not None
-        self.bus.publish(channel, OutFrame(body))
-
-    def on_committed(self, row: dict[str, Any]) -> None:
-        """Store callback, called in commit order: publish each new sequenced item once."""
-        assert self.bus is not None
-        frame = message_frame(row)
-        if row["kind"] == "event":
-            self._note_event(row["conversation_id"], row["body"], frame.body["data"])
-        elif row.get("client_msg_id"):
-            sender = self._first_sender((row["conversation_id"], row["client_msg_id"]))
-            if sender is not None:
-                # Before the message reaches anyone: the sender's later frames keep seq order.
-                sender.push(_ack_frame(row["client_msg_id"], row["conversation_id"], row["seq"]))
-                frame.origin = sender
-        self.bus.publish(conversation_channel(row["conversation_id"]), frame)
-        if row["kind"] == "event":
-            self.bus.publish(SUPERVISORS_CHANNEL, frame)
+        self.rooms.publish(channel, body)
 
     # ------------------------------------------------------------------ attach / detach
 
@@ -661,44 +557,23 @@ class Hub:
             try:
                 result = _appended(future, frame.client_msg_id)
             except ProtocolError as exc:
-                self._not_sending(conn, conv_id, frame.client_msg_id)
+                self.commits.not_waiting(conn, conv_id, frame.client_msg_id)
                 refuse(conn, exc)
                 return
             self._ack(conn, frame, result, conv_id, "agent")
             if result.first_human_reply:
                 self.tasks.spawn(self._after_send(frame, result, conv_id, None, "agent"))
 
-        self._sending(conn, conv_id, frame.client_msg_id)
+        self.commits.waiting(conn, conv_id, frame.client_msg_id)
         self.store.writer.submit(item).add_done_callback(committed)
-
-    def _sending(self, conn: Connection, conv_id: str, client_msg_id: str) -> None:
-        """Called right before the item is submitted, so this list is in submit order."""
-        self.sending.setdefault((conv_id, client_msg_id), []).append(conn)
-
-    def _first_sender(self, key: tuple[str, str]) -> Connection | None:
-        waiting = self.sending.get(key)
-        if not waiting:
-            return None
-        first = waiting.pop(0)
-        if not waiting:
-            del self.sending[key]
-        return first
-
-    def _not_sending(self, conn: Connection, conv_id: str, client_msg_id: str) -> None:
-        key = (conv_id, client_msg_id)
-        waiting = self.sending.get(key)
-        if waiting and conn in waiting:
-            waiting.remove(conn)
-            if not waiting:
-                del self.sending[key]
 
     def _ack(
         self, conn: Connection, frame: Send, result: Appended, conv_id: str, author: str
     ) -> None:
         """Ack a repeated send; a new message was acked by its commit (``on_committed``)."""
         if result.duplicate:
-            self._not_sending(conn, conv_id, frame.client_msg_id)
-            conn.push(_ack_frame(frame.client_msg_id, conv_id, result.row["seq"], True))
+            self.commits.not_waiting(conn, conv_id, frame.client_msg_id)
+            conn.push(ack_frame(frame.client_msg_id, conv_id, result.row["seq"], True))
         metrics.MESSAGES_BY_AUTHOR[author].inc()
 
     async def _after_send(
@@ -753,7 +628,7 @@ class Hub:
                 raise ProtocolError(
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
                 )
-            self._sending(conn, conv_id, frame.client_msg_id)
+            self.commits.waiting(conn, conv_id, frame.client_msg_id)
             item = Append(
                 conversation_id=conv_id,
                 author="visitor",
@@ -765,7 +640,7 @@ class Hub:
             try:
                 return await self._append(item, frame.client_msg_id), conv_id, created
             except BaseException as exc:
-                self._not_sending(conn, conv_id, frame.client_msg_id)
+                self.commits.not_waiting(conn, conv_id, frame.client_msg_id)
                 if not isinstance(exc, ProtocolError):
                     raise
                 if exc.code != "conversation_closed" or frame.conversation_id is not None:

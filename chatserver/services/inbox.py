@@ -43,7 +43,6 @@ class Inbox:
         self.hub = hub
         self.store = hub.store
         self.offline_reply_listeners: list[OfflineReplyListener] = []
-        hub.closed_listeners.append(self._on_closed)
 
     @property
     def dispatch(self) -> Any:
@@ -53,7 +52,8 @@ class Inbox:
         """Consoles re-read their counts (and the open view) on this frame."""
         self.hub.publish(INBOX_CHANNEL, {"type": "inbox_changed", "conversation_id": conv_id})
 
-    def _on_closed(self, conv: Conversation) -> None:
+    def on_closed(self, conv: Conversation) -> None:
+        """A conversation closed: consoles re-read their counts."""
         self.changed(conv.id)
 
     # ------------------------------------------------------------------ offline messages

@@ -1,6 +1,7 @@
 """The mail worker: sends what the mail outbox holds, until each mail is done.
 
-One per hub process, owned by the app's lifespan, built like ``billing_worker.py``: woken
+One per hub process, owned by the app's lifespan, on the loop every outbox worker runs
+(``runtime/outbox_worker.py``, as ``billing_worker.py``): woken
 when this process made a mail due, polling every ``mail_poll_s`` for the rest; claims rows
 for a lease, renders each from the stored transcript at send time (a burst of replies that
 arrived meanwhile is in it), sends it with aiosmtplib and marks it sent. A failure backs off
@@ -44,9 +45,9 @@ from sqlalchemy import Connection
 from chatserver.backends import mail_outbox as outbox
 from chatserver.backends.models import Conversation, Message, Visitor
 from chatserver.backends.store import Store, now_ms
-from chatserver.billing.due import backoff_ms
 from chatserver.core.mail import reply_address
 from chatserver.core.mail_phrases import language_of, phrases
+from chatserver.runtime.outbox_worker import OutboxWorker
 
 log = logging.getLogger("livedesk.mail")
 # Mails claimed at once per connection: enough that every connection has work while the
@@ -196,7 +197,7 @@ class _Marks:
                         done.set_result(None)
 
 
-class MailWorker:
+class MailWorker(OutboxWorker):
     def __init__(
         self,
         store: Store,
@@ -205,12 +206,11 @@ class MailWorker:
         visitor_online: Callable[[str], Awaitable[bool]] | None = None,
         resume_link: Callable[[str, str, str | None], str | None] = lambda v, s, lang: None,
     ) -> None:
+        super().__init__("mail", log, poll_s=settings.mail_poll_s, retry_s=settings.mail_retry_s)
         self.store = store
         self.engine = store.engine
         self.settings = settings
         self.target = parse_smtp_url(settings.smtp_url)
-        self.poll_s = float(settings.mail_poll_s)
-        self.retry_ms = int(settings.mail_retry_s * 1000)
         self.connections = int(settings.smtp_connections)
         self.visitor_online = visitor_online or _nobody_online
         self.resume_link = resume_link
@@ -218,39 +218,6 @@ class MailWorker:
         self.sender = address or settings.mail_from
         self.from_header = formataddr((name, self.sender))  # non-ASCII names RFC 2047-encoded
         self._marks = _Marks(store)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="livedesk-mail-worker")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                await self.drain()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                delay_s = backoff_ms(failures, self.retry_ms) / 1000
-                log.warning("mail pass failed (%d in a row); next in %.1fs", failures, delay_s)
-                await asyncio.sleep(delay_s)
-                continue
-            failures = 0
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
 
     async def drain(self) -> None:
         """Until nothing is due that this process may take. The connections live for the
@@ -298,7 +265,7 @@ class MailWorker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            wait_ms = backoff_ms(mail.attempts, self.retry_ms)
+            wait_ms = self.retry_delay_ms(mail.attempts)
             log.warning(
                 "mail %d failed (attempt %d); again in %.1fs: %r",
                 mail.id,

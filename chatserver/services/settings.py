@@ -100,8 +100,8 @@ class LiveSettings:
         self.current = base
         self.stored: dict[str, Any] = {}
         self.listeners: list[Listener] = []
-        # Set by the composition root: announce a change to every node.
-        self.publish: Callable[[dict[str, Any]], None] | None = None
+        # Registered by the composition root: announce a change to every node.
+        self.announcers: list[Callable[[dict[str, Any]], None]] = []
         self.tasks = TaskSet("settings")
         self._lock = asyncio.Lock()
 
@@ -154,8 +154,8 @@ class LiveSettings:
         )
         if changed:
             await self.load()
-            if self.publish is not None:
-                self.publish({"type": SETTINGS_CHANGED, "names": changed})
+            for announce in self.announcers:
+                announce({"type": SETTINGS_CHANGED, "names": changed})
         return changed
 
     async def audit(self) -> list[dict[str, Any]]:

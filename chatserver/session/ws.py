@@ -57,7 +57,9 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     visitor.last_seen_ms = now_ms()
     codec, subprotocol = choose_subprotocol(offered)
     await ws.accept(subprotocol=subprotocol)
-    conn = Connection.for_settings(ws, codec, "visitor", visitor.id, settings)
+    conn = Connection.for_settings(
+        ws, codec, "visitor", visitor.id, settings, on_close=state.hub.leave_all
+    )
     conn.info.update(site=visitor.site, name=visitor.name)
     if unsaved:
         conn.info[UNSAVED] = visitor
@@ -75,7 +77,9 @@ async def agent_endpoint(ws: WebSocket) -> None:
         return
     codec, subprotocol = choose_subprotocol(ws.scope.get("subprotocols", []))
     await ws.accept(subprotocol=subprotocol)
-    conn = Connection.for_settings(ws, codec, "agent", principal, state.settings)
+    conn = Connection.for_settings(
+        ws, codec, "agent", principal, state.settings, on_close=state.hub.leave_all
+    )
     state.sessions.add(principal.agent_id, conn)
     try:
         await _serve(conn, state, lambda: state.hub.attach_agent(conn, principal))
@@ -86,7 +90,6 @@ async def agent_endpoint(ws: WebSocket) -> None:
 async def _serve(conn: Connection, state: Any, attach: Any) -> None:
     settings = state.settings
     hub = state.hub
-    conn.on_close = lambda: hub.leave_all(conn)
     conn.start()
     metrics.CONNECTIONS.labels(role=conn.role).inc()
     try:

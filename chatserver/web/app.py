@@ -21,7 +21,7 @@ import widget
 from chatserver.backends.bus import KB_CHANNEL, SETTINGS_CHANNEL, Bus, Handler, InMemoryBus
 from chatserver.backends.db import is_sqlite, upgrade
 from chatserver.backends.presence import InMemoryPresence, Presence
-from chatserver.backends.store import Store
+from chatserver.backends.store import MailContinuity, Store
 from chatserver.core.settings import Settings, get_settings
 from chatserver.live.auth import Tokens
 from chatserver.live.sessions import AgentSockets
@@ -61,6 +61,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             settings.group_commit_max_delay_ms,
             settings.db_busy_timeout_s,
             settings.db_pool_size,
+            # With outbound mail, a reply to a mailed conversation queues its mail.
+            mail=MailContinuity(
+                int(settings.mail_continuity_after_s * 1000), settings.mail_reply_domain
+            )
+            if settings.smtp_url
+            else None,
         )
         engine = store.engine
         # The environment's settings overlaid with what admins saved (services/settings.py).
@@ -88,7 +94,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             routing_parts = {
                 "ledger": cluster.ledger,
                 "presence": cluster.presence,
-                "forward": cluster.outbox.send,
+                "forward": cluster.forward,
             }
 
             async def redis_back() -> None:
@@ -110,8 +116,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                     on_reconnect=on_bus_reconnect,
                     # Another node dropped publishes: catch this node's sockets up too.
                     on_peer_gap=lambda: hub.request_catch_up(),
+                    linked_clients=[cluster.redis],
                 )
-                bus.linked_clients.append(cluster.redis)
                 return bus
         else:
             make_bus = InMemoryBus
@@ -124,6 +130,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             assist=assist,
             make_credits=lambda hub: Credits(hub, engine, settings),
             make_routing=lambda hub: Dispatcher(hub, store, effective, **routing_parts),
+            # Settings saved on any node reach this one's dispatcher and routes.
+            on_settings_changed=live.on_bus,
         )
         credits, dispatcher, bus = hub.credits, hub.dispatch, hub.bus
         # Presence answers "is this visitor on a socket anywhere?" from each node's own map.
@@ -137,13 +145,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             credits.spawn_close,
             dispatcher.conversation_ended,
         ]
-        store.writer.on_commit = hub.on_committed
-        # Edits made here reach every node's index (this one's too) through the bus.
-        assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
+        # Listeners, registered here (each object was built before the hub it tells):
+        # every committed row fans out through the hub; KB edits and saved settings made
+        # here reach every node (this one's too) through the bus.
+        store.writer.commit_listeners.append(hub.commits.committed)
+        assist.change_listeners.append(lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids)))
+        live.announcers.append(lambda body: hub.publish(SETTINGS_CHANNEL, body))
         bus.subscribe(KB_CHANNEL)
-        # Settings saved on any node reach this one's dispatcher and routes.
-        hub.on_settings_changed = live.on_bus
-        live.publish = lambda body: hub.publish(SETTINGS_CHANNEL, body)
 
         async def settings_applied(new: Settings) -> None:
             app.state.settings = new
@@ -164,8 +172,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.hub = hub
         app.state.bus = bus
         app.state.dispatch = dispatcher
-        # The mail sender adds itself to inbox.offline_reply_listeners.
-        app.state.inbox = Inbox(hub)
+        app.state.inbox = desk_inbox = Inbox(hub)
+        hub.closed_listeners.append(desk_inbox.on_closed)
         app.state.visits = Visits(store)
         app.state.search = search = SearchIndex(store, settings.search_index_interval_s)
         async with contextlib.AsyncExitStack() as started:
@@ -260,7 +268,6 @@ async def _start_mail(
     endpoint, and the SMTP listener when ``SMTP_INGEST_PORT`` is set) always threads into
     conversations."""
     from chatserver.backends.models import Conversation
-    from chatserver.backends.store import MailContinuity
     from chatserver.services.mail_ingest import MailIngest
 
     async def opened(conv: Conversation) -> None:
@@ -294,9 +301,6 @@ async def _start_mail(
             # Any node's socket counts (presence), not only this node's.
             visitor_online=hub.presence.visitor_online if hub.presence is not None else None,
             resume_link=resume_link,
-        )
-        store.mail = MailContinuity(
-            int(settings.mail_continuity_after_s * 1000), settings.mail_reply_domain
         )
         app.state.mail_worker = worker
         worker.start()

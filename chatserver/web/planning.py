@@ -188,7 +188,7 @@ async def apply_cap(request: Request) -> Response:
         )
     )
     for agent_id in caps:
-        await state.dispatch.set_cap(agent_id, cap)
+        await state.dispatch.agent_changed(agent_id)
     audit.info(
         "cap %d accepted by supervisor %s for agents %s (team %s)",
         cap,

@@ -9,10 +9,14 @@ provoke on demand."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
+import pytest
+
+from chatserver.backends.cluster import Cluster
 from chatserver.backends.leader import RouterUnavailable
+from chatserver.core.events import AgentConnected, RoutingEvent, to_wire
 from chatserver.runtime.tasks import TaskSet
 from chatserver.services.dispatch import Dispatcher
 from tests.integration.conftest import make_settings
@@ -30,11 +34,11 @@ class RedisThatRefuses:
 
     def __init__(self) -> None:
         self.down = True
-        self.taken: list[dict[str, Any]] = []
+        self.taken: list[RoutingEvent] = []
         self.refused = 0
         self.changed = asyncio.Condition()
 
-    async def forward(self, event: dict[str, Any]) -> None:
+    async def forward(self, event: RoutingEvent) -> None:
         async with self.changed:
             if self.down:
                 self.refused += 1
@@ -50,7 +54,7 @@ class RedisThatRefuses:
     async def until_taken(self, n: int) -> list[str]:
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(lambda: len(self.taken) >= n), 10)
-        return [e["op"] for e in self.taken]
+        return [e.op for e in self.taken]
 
 
 def follower(tmp_path: Path, redis: RedisThatRefuses) -> tuple[Dispatcher, Follower]:
@@ -89,3 +93,40 @@ async def test_events_for_other_keys_are_not_held_behind_a_refused_one(tmp_path:
         assert await redis.until_taken(2) == ["agent_connected", "agent_disconnected"]
     finally:
         await hub.tasks.stop()
+
+
+class Leader:
+    """The routing host as the cluster drives it: records the forwarded events it runs."""
+
+    def __init__(self) -> None:
+        self.is_leader = True
+        self.ran: list[RoutingEvent] = []
+        self.got_one = asyncio.Event()
+
+    async def handle_forwarded(self, event: RoutingEvent) -> None:
+        self.ran.append(event)
+        self.got_one.set()
+
+
+async def test_the_leader_drops_a_malformed_forwarded_event_and_runs_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No Redis is reached: the cluster's client connects only when used.
+    cluster = Cluster(make_settings(tmp_path, redis_url="redis://127.0.0.1:9/0"), "leader")
+    leader = Leader()
+    cluster._dispatcher = leader  # type: ignore[assignment]  # what start() does
+
+    async def inbox() -> AsyncIterator[object]:
+        yield {"op": "reboot_leader"}
+        yield {"op": "agent_connected", "agent_id": "seven"}
+        yield to_wire(AgentConnected(7))
+
+    try:
+        await cluster._consume(inbox())  # type: ignore[arg-type]
+        await asyncio.wait_for(leader.got_one.wait(), 10)
+        await cluster.tasks.stop()
+        assert leader.ran == [AgentConnected(7)]
+        dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+        assert len(dropped) == 2
+    finally:
+        await cluster.redis.aclose()

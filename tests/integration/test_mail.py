@@ -74,8 +74,7 @@ async def store(backend: Backend) -> AsyncIterator[Store]:
     url = backend.database_url or f"sqlite:///{backend.tmp_path / 'livedesk.db'}"
     if backend.database_url is None:
         await asyncio.to_thread(upgrade, url)
-    s = Store(url)
-    s.mail = MailContinuity(0, DOMAIN)
+    s = Store(url, mail=MailContinuity(0, DOMAIN))
     await s.start()
     try:
         yield s
@@ -225,8 +224,7 @@ async def test_a_mail_stored_but_not_sent_when_the_hub_is_killed_goes_out_once_a
         LIVEDESK_MAIL_RETRY_S="1",
     )
     await hub.seed()
-    store = Store(hub.url_db)
-    store.mail = MailContinuity(0, DOMAIN)
+    store = Store(hub.url_db, mail=MailContinuity(0, DOMAIN))
     await store.start()
     try:
         conv = await conversation(store)

@@ -180,7 +180,7 @@ async def test_a_close_and_its_event_commit_together_or_not_at_all(stores) -> No
     assert still is not None and still.state == "bot"
     assert [e.to_state for e in await a.events_of(conv.id)] == ["bot"]
     published: list[dict] = []
-    a.writer.on_commit = published.append
+    a.writer.commit_listeners.append(published.append)
     closed = await a.transition(conv.id, "closed", "test", event=("closed", {"by": "visitor"}))
     rows = await a.messages_after(conv.id, 0)
     assert [(r["kind"], r["body"], r["seq"]) for r in rows] == [("event", "closed", 1)]
