@@ -241,6 +241,7 @@ class Dispatcher:
             "first_human_reply",
             "agent_working",
             "set_aside",
+            "visitor_wrote",
             "transfer",
             "answer_offer",
             "agent_cap",
@@ -284,11 +285,17 @@ class Dispatcher:
             delay = min(delay * 2, 5.0)
         log.error("routing event dropped after %d attempts: %r", FORWARD_ATTEMPTS, event)
 
+    # Events whose work is queued behind the conversation's other work and not waited
+    # for: a bot turn is slow (the knowledge base), and nobody needs its outcome.
+    DETACHED = frozenset({"visitor_wrote"})
+
     async def _run_event(self, op: str, args: dict[str, Any]) -> Any:
         """Run an event's handler, then wait until what it decided for its own conversation
         is carried out: a visitor's first message must find the chat already assigned, not
         still with the bot."""
         result = await getattr(self, f"_on_{op}")(**args)
+        if op in self.DETACHED:
+            return result
         pending = self._pending.last(args.get("conv_id", ""))
         if pending is not None:
             await asyncio.wait([pending])
@@ -474,6 +481,26 @@ class Dispatcher:
     async def _on_set_aside(self, conv_id: str) -> None:
         await self._call(lambda now: self.router.set_aside(conv_id, now))
 
+    async def visitor_wrote(self, conv_id: str, seq: int) -> None:
+        """A visitor wrote where the bot may hold the chat: the bot's turn is the routing
+        node's, so it comes after the routing of the conversation (its greeting first)."""
+        await self._event("visitor_wrote", conv_id=conv_id, seq=seq)
+
+    async def _on_visitor_wrote(self, conv_id: str, seq: int) -> None:
+        self._pending.spawn(conv_id, functools.partial(self._bot_turn, conv_id, seq))
+
+    async def _bot_turn(self, conv_id: str, seq: int) -> None:
+        """One bot turn, in order with the conversation's routing; what it asks of routing
+        is done here at once (an event would wait behind this very turn)."""
+        try:
+            outcome = await self.hub.bot_turn(conv_id, seq)
+            if outcome == "set_aside":
+                await self._on_set_aside(conv_id)
+            elif outcome == "waiting":
+                await self._on_conversation_waiting(conv_id)
+        except LivedeskError as exc:  # the store is down: the visitor's next message retries
+            log.warning("bot turn for %s failed: %s", conv_id, exc)
+
     async def _on_agent_working(self, conv_id: str, agent_id: int) -> None:
         await self._call(lambda now: self.router.agent_working(conv_id, str(agent_id), now))
 
@@ -622,8 +649,10 @@ class Dispatcher:
                 eta = d.eta_s if d.eta_s is not None else -1
                 self.hub.queue_update(d.conv_id, visitor_id, d.position, eta)
             if isinstance(d, Queued):
-                # The bot holds the conversation while it waits (it greets only once).
-                self.hub.tasks.spawn(self.hub.bot_greet(d.conv_id, d.position, d.eta_s))
+                # The bot holds the conversation while it waits (it greets once per spell),
+                # before any bot turn queued behind this conversation's routing.
+                greet = functools.partial(self.hub.bot_greet, d.conv_id, d.position, d.eta_s)
+                self._pending.spawn(d.conv_id, greet)
         elif isinstance(d, Requeued):
             if d.agent_id is not None:
                 await self._transition(d.conv_id, "bot", agent_id=None)
