@@ -220,17 +220,35 @@ class BotBrain:
 
     # -- what the hub calls -----------------------------------------------------------------
 
+    def _remember(self, said: list[BotReply | HumanRequested]) -> None:
+        """Fold what the bot just said into ``state`` as the store will hold it: one item
+        each, numbered after everything known (a wish for a person is a stored event)."""
+        after = self.state.last_seq
+        items = [
+            Item(after + i, "text", "bot", r.text, message_data(r))
+            if isinstance(r, BotReply)
+            else Item(after + i, "event", "system", "human_requested")
+            for i, r in enumerate(said, start=1)
+        ]
+        self.state = fold(items, self.state)
+
     def greet(self, queue_position: int | None = None, eta_s: float | None = None) -> BotReply:
         """The first message: who the bot is, the visitor's place and wait, how to get a human."""
         parts = [self._say("greet"), *self._queue_text(queue_position, eta_s), self._say("ask")]
-        return self._reply("greeting", " ".join(parts))
+        reply = self._reply("greeting", " ".join(parts))
+        self._remember([reply])
+        return reply
 
     def queue_update(self, position: int | None, eta_s: float | None) -> BotReply:
-        return self._reply("queue", " ".join(self._queue_text(position, eta_s)))
+        reply = self._reply("queue", " ".join(self._queue_text(position, eta_s)))
+        self._remember([reply])
+        return reply
 
     def offline_prompt(self) -> BotReply:
         """Nobody will come (no agent online, outside hours): ask for e-mail and message."""
-        return self._reply("offline_form", self._say("offline"))
+        reply = self._reply("offline_form", self._say("offline"))
+        self._remember([reply])
+        return reply
 
     def decide(self, text: str) -> Decision:
         """What to do with a visitor message; reads state but changes nothing."""
@@ -260,19 +278,13 @@ class BotBrain:
         """The replies to visitor message ``seq`` (``state`` may hold it already)."""
         self.state = fold([Item(seq, "text", "visitor", text)], self.state)
         decision = self.decide(text)
-        replies = self._replies(decision, seq)
-        # Remember them as the store will hold them: seqs after everything known.
-        after = self.state.last_seq
-        self.state = fold(
-            [
-                Item(after + i, "text", "bot", r.text, message_data(r))
-                for i, r in enumerate(replies, start=1)
-            ],
-            self.state,
-        )
+        said: list[BotReply | HumanRequested] = list(self._replies(decision, seq))
+        self._remember(said)
         if isinstance(decision, AskedForHuman):
-            return [*replies, HumanRequested(self.handoff_summary(), now_ms)]
-        return list(replies)
+            # Stored as the ``human_requested`` event; the summary as of that moment.
+            self._remember([HumanRequested("")])
+            said.append(HumanRequested(self.handoff_summary(), now_ms))
+        return said
 
     def _replies(self, decision: Decision, seq: int) -> list[BotReply]:
         if isinstance(decision, AskedForHuman):
