@@ -889,6 +889,8 @@ class Hub:
         restart). Stored once, however many nodes or retries write it."""
         if self.assist is None:
             return
+        if conv.last_seq < 2:
+            return  # a question and the bot's reply are two items: none here to read
         try:
             state = await self.assist.bot_state(conv.id)
         except StoreUnavailable as exc:
