@@ -136,7 +136,8 @@ class Dispatcher:
     async def lead(self, online_agents: set[int]) -> None:
         """Start routing: rebuild the router from the store. Active chats keep their agents
         (who get the disconnect grace to come back unless ``online_agents`` says they are
-        connected somewhere), waiting ones queue again in their old order."""
+        connected somewhere), waiting ones queue again in their old order, except those
+        the transcript shows set aside (the bot's article helped: nobody needs to come)."""
         async with self._lock:
             self.router = Router(router_config(self.settings))
             now = self.clock()
@@ -144,8 +145,12 @@ class Dispatcher:
             agents = {a.id: a for a in await self.store.list_agents()}
             decisions: list[Decision] = []
             restored: dict[str, list[str]] = {}
-            for conv in await self.store.open_conversations():
+            convs = await self.store.open_conversations()
+            aside = await self._set_aside_of([c.id for c in convs if c.state == "bot"])
+            for conv in convs:
                 self._visitor_of[conv.id] = conv.visitor_id
+                if conv.id in aside:
+                    continue
                 waited = max(0.0, (wall - conv.created_ms) / 1000)
                 if conv.state == "active" and conv.agent_id in agents:
                     agent = agents[conv.agent_id]
@@ -180,6 +185,18 @@ class Dispatcher:
             self.is_leader = True
             await self._carry_out(decisions)
         self._wake.set()
+
+    async def _set_aside_of(self, conv_ids: list[str]) -> set[str]:
+        """Which of these waiting chats the bot's fold of their transcripts shows set aside."""
+        assist = self.hub.assist
+        if assist is None or not conv_ids:
+            return set()
+        try:
+            states = await asyncio.gather(*(assist.bot_state(c) for c in conv_ids))
+        except LivedeskError as exc:  # queue them all: a person too many, never one too few
+            log.warning("set-aside chats not read, all queued: %s", exc)
+            return set()
+        return {c for c, state in zip(conv_ids, states, strict=True) if state.set_aside}
 
     async def follow(self) -> None:
         """Stop routing (another node leads): forget the router's state."""

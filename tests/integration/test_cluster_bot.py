@@ -145,7 +145,7 @@ async def test_visitor_on_the_node_that_does_not_route_is_greeted_first_answered
 async def test_a_restarted_hub_remembers_what_its_bot_said_and_greets_only_once(
     tmp_path: Path,
 ) -> None:
-    hub = HubProcess(1, 1, db_dir=str(tmp_path))
+    hub = HubProcess(1, 2, db_dir=str(tmp_path))
     await hub.seed()
     await seed_kb(hub.url_db)
     async with running(hub):
@@ -161,23 +161,35 @@ async def test_a_restarted_hub_remembers_what_its_bot_said_and_greets_only_once(
         hub.kill()  # kill -9: whatever it held in memory is gone
         hub.start()
 
-        again, _ = await connect_visitor(target(hub), token=token)
-        await again.recv_type("welcome", timeout=30)
+        visitor, _ = await connect_visitor(target(hub), token=token)
+        await visitor.recv_type("welcome", timeout=30)
         # "Yes" is feedback on the answer given before the restart: the bot knows it asked.
-        yes = await again.send_text("Yes", conversation_id=conv_id)
-        items = await until_stored(again, conv_id, answered(yes["seq"]), "the bot's thanks")
+        yes = await visitor.send_text("Yes", conversation_id=conv_id)
+        items = await until_stored(visitor, conv_id, answered(yes["seq"]), "the bot's thanks")
         said = bot_said(items)
         [thanks] = [f for f in said if f.get("for_seq") == yes["seq"]]
         assert thanks["bot_kind"] == "helped"
         assert [f["bot_kind"] for f in said].count("greeting") == 1
 
-        # After all, a person: the agent who comes gets the whole story, from both lives.
-        human = await again.send_text("I want to talk to a human", conversation_id=conv_id)
-        await until_stored(again, conv_id, answered(human["seq"]), "the bot's ack")
+        # Helped, so out of the queue; a second restart does not queue it again: the agent
+        # who comes online gets the next visitor's chat, not this one.
+        hub.kill()
+        hub.start()
         agent, _ = await agent_on(hub, agent_email(0))
+        newcomer, _ = await visitor_on(hub)
+        later = (await newcomer.send_text("a new question"))["conversation_id"]
+        first = await agent.recv_type("assigned", timeout=30)
+        assert first["conversation"]["conversation_id"] == later
+
+        # After all, a person: the agent gets the whole story, from all three lives.
+        visitor, _ = await connect_visitor(target(hub), token=token)
+        await visitor.recv_type("welcome", timeout=30)
+        human = await visitor.send_text("I want to talk to a human", conversation_id=conv_id)
         taken = await agent.recv_type("assigned", timeout=30)
         assert taken["conversation"]["conversation_id"] == conv_id
         items = await until_stored(agent, conv_id, handed_off, "the hand-off summary")
+        assert answered(human["seq"])(items)
+        assert [f["bot_kind"] for f in bot_said(items)].count("greeting") == 1
         [handoff] = [f for f in items if f.get("event") == "handoff"]
         summary = handoff["data"]["summary"]
         assert "reset my password" in summary and "Helped: yes" in summary
