@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from chatserver.bot.phrases import (
     DEFAULT_LANG,
@@ -20,8 +20,10 @@ from chatserver.bot.phrases import (
     YES_WORDS,
     plural_category,
 )
+from chatserver.bot.transcript import BotState, Item, fold, handoff_summary
 from kb.matcher import Suggestion
-from kb.normalize import fold, words
+from kb.normalize import fold as fold_text
+from kb.normalize import words
 
 ReplyKind = Literal[
     "greeting",
@@ -65,6 +67,28 @@ class BotReply:
     # Shown next to the message in the widget, so the visitor always sees it is the bot.
     label: str = "Bot"
     quick_replies: tuple[QuickReply, ...] = ()
+    # The visitor message this replies to (stored with it: the transcript pairs them).
+    for_seq: int | None = None
+
+
+def message_data(reply: BotReply) -> dict[str, Any]:
+    """What a bot message stores beside its text: its kind, the articles it shows, its
+    buttons and the message it answers; ``transcript.fold`` reads the bot's memory back
+    from exactly this."""
+    data: dict[str, Any] = {
+        "bot_kind": reply.kind,
+        "articles": [
+            {"id": s.article_id, "title": s.title, "snippet": s.snippet} for s in reply.articles
+        ],
+    }
+    if reply.quick_replies:
+        data["quick_replies"] = [
+            {"label": q.label, "action": q.action, **({"text": q.text} if q.text else {})}
+            for q in reply.quick_replies
+        ]
+    if reply.for_seq is not None:
+        data["for_seq"] = reply.for_seq
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,15 +128,6 @@ class Feedback:
 Decision = Answer | Offer | NoAnswer | AskedForHuman | Feedback
 
 
-@dataclass(slots=True)
-class _Exchange:
-    question: str
-    at_ms: int | None
-    kind: Literal["answer", "offer", "no_answer"]
-    articles: tuple[Suggestion, ...]
-    helped: bool | None = None
-
-
 def resolve_lang(lang: str | None) -> str:
     """The phrase table for a visitor's language tag (``sr`` → ``sr-Latn``, ``sl-SI`` → ``sl``)."""
     if not lang:
@@ -125,8 +140,8 @@ def resolve_lang(lang: str | None) -> str:
 
 
 def is_human_request(text: str) -> bool:
-    tokens = words(fold(text, "ru"))
-    latin = words(fold(text, "sr"))
+    tokens = words(fold_text(text, "ru"))
+    latin = words(fold_text(text, "sr"))
     found = set(tokens) | set(latin)
     if found & HUMAN_WORDS:
         return True
@@ -135,7 +150,7 @@ def is_human_request(text: str) -> bool:
 
 def feedback_of(text: str) -> bool | None:
     """True for "yes, thanks", False for "no"/"didn't help", None when it is neither."""
-    tokens = set(words(fold(text, "ru"))) | set(words(fold(text, "sr")))
+    tokens = set(words(fold_text(text, "ru"))) | set(words(fold_text(text, "sr")))
     if not tokens or len(tokens) > FEEDBACK_MAX_WORDS:
         return None
     if tokens & NO_WORDS:
@@ -146,16 +161,17 @@ def feedback_of(text: str) -> bool | None:
 
 
 class BotBrain:
-    """One conversation's bot: what was asked, what was offered, whether it helped."""
+    """One conversation's bot, as of ``state`` (folded from the stored transcript): what
+    was asked, what was offered, whether it helped. Replying folds the visitor's message
+    and the bot's own replies into ``state`` the way the store will hold them, so a brain
+    used for several messages in a row and one rebuilt from the store agree."""
 
-    def __init__(self, index: ArticleIndex, lang: str | None) -> None:
+    def __init__(self, index: ArticleIndex, lang: str | None, state: BotState | None = None):
         self.index = index
         self.visitor_lang = lang
         self.lang = resolve_lang(lang)
         self._phrases = PHRASES[self.lang]
-        self._log: list[_Exchange] = []
-        self._awaiting_feedback = False
-        self.human_requested = False
+        self.state = state if state is not None else BotState()
 
     # -- phrases ----------------------------------------------------------------------------
 
@@ -172,9 +188,16 @@ class BotBrain:
         text: str,
         articles: tuple[Suggestion, ...] = (),
         quick_replies: tuple[QuickReply, ...] = (),
+        for_seq: int | None = None,
     ) -> BotReply:
         return BotReply(
-            text, kind, self.lang, articles, label=self._say("label"), quick_replies=quick_replies
+            text,
+            kind,
+            self.lang,
+            articles,
+            label=self._say("label"),
+            quick_replies=quick_replies,
+            for_seq=for_seq,
         )
 
     def _yes_no(self) -> tuple[QuickReply, ...]:
@@ -197,23 +220,41 @@ class BotBrain:
 
     # -- what the hub calls -----------------------------------------------------------------
 
+    def _remember(self, said: list[BotReply | HumanRequested]) -> None:
+        """Fold what the bot just said into ``state`` as the store will hold it: one item
+        each, numbered after everything known (a wish for a person is a stored event)."""
+        after = self.state.last_seq
+        items = [
+            Item(after + i, "text", "bot", r.text, message_data(r))
+            if isinstance(r, BotReply)
+            else Item(after + i, "event", "system", "human_requested")
+            for i, r in enumerate(said, start=1)
+        ]
+        self.state = fold(items, self.state)
+
     def greet(self, queue_position: int | None = None, eta_s: float | None = None) -> BotReply:
         """The first message: who the bot is, the visitor's place and wait, how to get a human."""
         parts = [self._say("greet"), *self._queue_text(queue_position, eta_s), self._say("ask")]
-        return self._reply("greeting", " ".join(parts))
+        reply = self._reply("greeting", " ".join(parts))
+        self._remember([reply])
+        return reply
 
     def queue_update(self, position: int | None, eta_s: float | None) -> BotReply:
-        return self._reply("queue", " ".join(self._queue_text(position, eta_s)))
+        reply = self._reply("queue", " ".join(self._queue_text(position, eta_s)))
+        self._remember([reply])
+        return reply
 
     def offline_prompt(self) -> BotReply:
         """Nobody will come (no agent online, outside hours): ask for e-mail and message."""
-        return self._reply("offline_form", self._say("offline"))
+        reply = self._reply("offline_form", self._say("offline"))
+        self._remember([reply])
+        return reply
 
     def decide(self, text: str) -> Decision:
         """What to do with a visitor message; reads state but changes nothing."""
         if is_human_request(text):
             return AskedForHuman()
-        if self._awaiting_feedback:
+        if self.state.awaiting_feedback:
             helped = feedback_of(text)
             if helped is not None:
                 return Feedback(helped)
@@ -228,60 +269,52 @@ class BotBrain:
     def on_visitor_message(
         self, text: str, now_ms: int | None = None
     ) -> list[BotReply | HumanRequested]:
+        """A visitor message that comes right after everything ``state`` holds."""
+        return self.reply_to(self.state.last_seq + 1, text, now_ms)
+
+    def reply_to(
+        self, seq: int, text: str, now_ms: int | None = None
+    ) -> list[BotReply | HumanRequested]:
+        """The replies to visitor message ``seq`` (``state`` may hold it already)."""
+        self.state = fold([Item(seq, "text", "visitor", text)], self.state)
         decision = self.decide(text)
+        said: list[BotReply | HumanRequested] = list(self._replies(decision, seq))
+        self._remember(said)
         if isinstance(decision, AskedForHuman):
-            self.human_requested = True
-            self._awaiting_feedback = False
-            return [
-                self._reply("human_ack", self._say("human_ack")),
-                HumanRequested(self.handoff_summary(), now_ms),
-            ]
+            # Stored as the ``human_requested`` event; the summary as of that moment.
+            self._remember([HumanRequested("")])
+            said.append(HumanRequested(self.handoff_summary(), now_ms))
+        return said
+
+    def _replies(self, decision: Decision, seq: int) -> list[BotReply]:
+        if isinstance(decision, AskedForHuman):
+            return [self._reply("human_ack", self._say("human_ack"), for_seq=seq)]
         if isinstance(decision, Feedback):
-            self._log[-1].helped = decision.helped
-            self._awaiting_feedback = False
             if decision.helped:
                 # Solved: offer to end rather than leave them waiting for a person they no
                 # longer need (the way to a person stays open, one button away).
                 end = QuickReply(self._say("end_chat"), action="end")
-                return [self._reply("helped", self._say("helped"), quick_replies=(end,))]
-            return [self._reply("not_helped", self._say("not_helped"))]
+                return [
+                    self._reply("helped", self._say("helped"), quick_replies=(end,), for_seq=seq)
+                ]
+            return [self._reply("not_helped", self._say("not_helped"), for_seq=seq)]
         if isinstance(decision, Answer):
             a = decision.article
-            self._log.append(_Exchange(text, now_ms, "answer", (a,)))
-            self._awaiting_feedback = True
             body = f"{self._say('answer')}\n\n{a.title}\n{a.snippet}\n\n{self._say('did_it_help')}"
-            return [self._reply("answer", body, (a,), self._yes_no())]
+            return [self._reply("answer", body, (a,), self._yes_no(), for_seq=seq)]
         if isinstance(decision, Offer):
-            self._log.append(_Exchange(text, now_ms, "offer", decision.articles))
-            self._awaiting_feedback = True
             lines = [f"{i}. {s.title}" for i, s in enumerate(decision.articles, start=1)]
             body = "\n".join([self._say("offer"), *lines, "", self._say("did_any_help")])
-            return [self._reply("offer", body, decision.articles, self._yes_no())]
-        self._log.append(_Exchange(text, now_ms, "no_answer", ()))
-        self._awaiting_feedback = False
-        return [self._reply("no_answer", self._say("no_answer"))]
+            return [self._reply("offer", body, decision.articles, self._yes_no(), for_seq=seq)]
+        return [self._reply("no_answer", self._say("no_answer"), for_seq=seq)]
 
     def handoff_summary(self) -> str:
         """For the agent who takes over (in English, the desk's language)."""
-        lines = [f"Bot summary (visitor language: {self.visitor_lang or 'unknown'})"]
-        if not self._log:
-            lines.append("The visitor asked nothing while waiting.")
-        for i, ex in enumerate(self._log, start=1):
-            lines.append(f"{i}. Visitor asked: {ex.question.strip()!r}")
-            if ex.kind == "no_answer":
-                lines.append("   Bot found no article.")
-                continue
-            verb = "Bot answered with" if ex.kind == "answer" else "Bot offered"
-            titles = "; ".join(f"{s.title} [{s.article_id}]" for s in ex.articles)
-            lines.append(f"   {verb}: {titles}")
-            helped = {True: "yes", False: "no", None: "no reply"}[ex.helped]
-            lines.append(f"   Helped: {helped}")
-        lines.append(f"Visitor asked for a human: {'yes' if self.human_requested else 'no'}")
-        return "\n".join(lines)
+        return handoff_summary(self.state, self.visitor_lang)
 
     @property
     def exchanges(self) -> int:
-        return len(self._log)
+        return len(self.state.exchanges)
 
 
 __all__ = [
@@ -295,5 +328,6 @@ __all__ = [
     "NoAnswer",
     "Offer",
     "QuickReply",
+    "message_data",
     "resolve_lang",
 ]

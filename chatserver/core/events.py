@@ -95,6 +95,16 @@ class SetAside(RoutingEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class VisitorWrote(RoutingEvent):
+    """A visitor wrote (message ``seq``) where the bot may hold the chat: the bot's turn is
+    the routing node's, so it comes after the conversation's routing (its greeting first)."""
+
+    op: ClassVar[str] = "visitor_wrote"
+    conv_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerOffer(RoutingEvent):
     op: ClassVar[str] = "answer_offer"
     conv_id: str
@@ -123,6 +133,7 @@ EVENT_TYPES: tuple[type[RoutingEvent], ...] = (
     FirstHumanReply,
     AgentWorking,
     SetAside,
+    VisitorWrote,
     AnswerOffer,
     Transfer,
 )

@@ -1,5 +1,5 @@
 """The knowledge base and the bot as the hub uses them: one in-memory index kept in step
-with the store, live suggestions for agents, and one bot brain per waiting conversation.
+with the store, live suggestions for agents, and the bot's turns in waiting conversations.
 
 Matching is CPU work (milliseconds on a large KB), so it runs on one worker thread: the
 event loop stays free, and index updates and lookups never interleave. Public search (the
@@ -29,6 +29,7 @@ from sqlalchemy import Connection
 
 from chatserver.backends.store import Store, now_ms
 from chatserver.bot.brain import BotBrain, BotReply, HumanRequested
+from chatserver.bot.transcript import BotState, fold, item_of_row
 from chatserver.runtime.tasks import TaskSet
 from chatserver.runtime.workers import BoundedPool
 from kb.article import Article, CannedReply, base_lang
@@ -51,6 +52,8 @@ REFRESH_CHUNK = 500
 ANNOUNCE_MAX_IDS = 200
 # The Help view's list shows the first sentence or so of each article.
 TOP_SNIPPET_CHARS = 160
+# Items per store read when folding a transcript into the bot's state.
+FOLD_PAGE = 500
 
 
 def suggestion_dict(s: Suggestion, article: Article | None = None) -> dict[str, Any]:
@@ -73,7 +76,9 @@ class Assistant:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="livedesk-kb")
         self._public = BoundedPool("kb-search", 1, search_queue)
         self._edit_lock = threading.Lock()
-        self._brains: dict[str, BotBrain] = {}
+        # The bot's state per open conversation: only a cache of the stored transcript's
+        # fold (``bot_state`` reads the items after it), never the truth.
+        self._bot_states: dict[str, BotState] = {}
         self._debounce: dict[str, asyncio.TimerHandle] = {}
         self._latest: dict[str, tuple[str, str | None, Any]] = {}
         self._suggesting: set[str] = set()
@@ -363,26 +368,47 @@ class Assistant:
 
     # ------------------------------------------------------------------ the bot
 
-    def has_brain(self, conv_id: str) -> bool:
-        return conv_id in self._brains
+    async def bot_state(self, conv_id: str) -> BotState:
+        """The bot's state in a conversation: the stored transcript folded, from this
+        node's cache on (only the items after it are read). Any node, or a restarted one,
+        gets the same state from the same items."""
+        state = self._bot_states.get(conv_id) or BotState()
+        while True:
+            rows = await self.store.messages_after(conv_id, state.last_seq, FOLD_PAGE)
+            state = fold((item_of_row(r) for r in rows), state)
+            if len(rows) < FOLD_PAGE:
+                break
+        known = self._bot_states.get(conv_id)
+        if known is None or known.last_seq < state.last_seq:
+            self._bot_states[conv_id] = state
+        return state
 
-    def brain(self, conv_id: str, lang: str | None) -> BotBrain:
-        brain = self._brains.get(conv_id)
-        if brain is None:
-            brain = self._brains[conv_id] = BotBrain(_CurrentIndex(self), lang)
-        return brain
+    def brain(self, lang: str | None, state: BotState) -> BotBrain:
+        """A brain for one turn, as of ``state``; it asks the index agents' suggestions use."""
+        return BotBrain(_CurrentIndex(self), lang, state)
 
-    def forget(self, conv_id: str) -> BotBrain | None:
+    def drop_state(self, conv_id: str) -> None:
+        """Drop the cached fold (the transcript still holds everything it knew)."""
+        self._bot_states.pop(conv_id, None)
+
+    def forget(self, conv_id: str) -> None:
+        """The conversation closed: nothing of it is kept here."""
         handle = self._debounce.pop(conv_id, None)
         if handle is not None:
             handle.cancel()
-        return self._brains.pop(conv_id, None)
+        self.drop_state(conv_id)
 
     async def bot_replies(
-        self, conv_id: str, lang: str | None, text: str
-    ) -> list[BotReply | HumanRequested]:
-        brain = self.brain(conv_id, lang)
-        return list(await self._run(brain.on_visitor_message, text, now_ms()))
+        self, conv_id: str, lang: str | None, seq: int
+    ) -> tuple[BotState, list[BotReply | HumanRequested]]:
+        """The bot's replies to visitor message ``seq``, and its state before them; no
+        replies when the transcript shows it replied already (or holds no such message)."""
+        state = await self.bot_state(conv_id)
+        text = state.question(seq)
+        if text is None:
+            return state, []
+        brain = self.brain(lang, state)
+        return state, list(await self._run(brain.reply_to, seq, text, now_ms()))
 
 
 class _CurrentIndex:
@@ -397,22 +423,6 @@ class _CurrentIndex:
 
     def best(self, text: str, lang: str | None = None) -> Suggestion | None:
         return self._assistant.index.best(text, lang)
-
-
-def bot_message_data(reply: BotReply) -> dict[str, Any]:
-    """What a bot message carries beside its text: its kind and the articles it offers."""
-    data: dict[str, Any] = {
-        "bot_kind": reply.kind,
-        "articles": [
-            {"id": s.article_id, "title": s.title, "snippet": s.snippet} for s in reply.articles
-        ],
-    }
-    if reply.quick_replies:
-        data["quick_replies"] = [
-            {"label": q.label, "action": q.action, **({"text": q.text} if q.text else {})}
-            for q in reply.quick_replies
-        ]
-    return data
 
 
 def kb_changed_frame(ids: list[str] | None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from chatserver.core.events import (
     RoutingEvent,
     SetAside,
     Transfer,
+    VisitorWrote,
 )
 from chatserver.core.hours import BusinessHours
 from chatserver.core.settings import Settings
@@ -153,7 +154,8 @@ class Dispatcher:
     async def lead(self, online_agents: set[int]) -> None:
         """Start routing: rebuild the router from the store. Active chats keep their agents
         (who get the disconnect grace to come back unless ``online_agents`` says they are
-        connected somewhere), waiting ones queue again in their old order."""
+        connected somewhere), waiting ones queue again in their old order, except those
+        the transcript shows set aside (the bot's article helped: nobody needs to come)."""
         async with self._lock:
             self.router = Router(router_config(self.settings))
             now = self.clock()
@@ -162,8 +164,12 @@ class Dispatcher:
             decisions: list[Decision] = []
             restored: dict[str, list[str]] = {}
             weights: dict[str, float] = {}
-            for conv in await self.store.open_conversations():
+            convs = await self.store.open_conversations()
+            aside = await self._set_aside_of([c.id for c in convs if c.state == "bot"])
+            for conv in convs:
                 self._visitor_of[conv.id] = conv.visitor_id
+                if conv.id in aside:
+                    continue
                 waited = max(0.0, (wall - conv.created_ms) / 1000)
                 if conv.state == "active" and conv.agent_id in agents:
                     agent = agents[conv.agent_id]
@@ -205,6 +211,18 @@ class Dispatcher:
             self.is_leader = True
             await self._carry_out(decisions)
         self._wake.set()
+
+    async def _set_aside_of(self, conv_ids: list[str]) -> set[str]:
+        """Which of these waiting chats the bot's fold of their transcripts shows set aside."""
+        assist = self.hub.assist
+        if assist is None or not conv_ids:
+            return set()
+        try:
+            states = await asyncio.gather(*(assist.bot_state(c) for c in conv_ids))
+        except LivedeskError as exc:  # queue them all: a person too many, never one too few
+            log.warning("set-aside chats not read, all queued: %s", exc)
+            return set()
+        return {c for c, state in zip(conv_ids, states, strict=True) if state.set_aside}
 
     async def follow(self) -> None:
         """Stop routing (another node leads): forget the router's state."""
@@ -293,8 +311,12 @@ class Dispatcher:
     async def _run_event(self, event: RoutingEvent) -> str | None:
         """Run an event's handler, then wait until what it decided for its own conversation
         is carried out: a visitor's first message must find the chat already assigned, not
-        still with the bot."""
+        still with the bot. A bot turn (``VisitorWrote``) is queued behind the conversation's
+        other work and not waited for: it is slow (the knowledge base), and nobody needs its
+        outcome."""
         result = await self._handle(event)
+        if isinstance(event, VisitorWrote):
+            return result
         conv_id = getattr(event, "conv_id", None)
         pending = self._pending.last(conv_id) if conv_id is not None else None
         if pending is not None:
@@ -323,6 +345,8 @@ class Dispatcher:
                 await self._call(lambda now: self.router.agent_working(conv_id, str(agent_id), now))
             case SetAside(conv_id=conv_id):
                 await self._call(lambda now: self.router.set_aside(conv_id, now))
+            case VisitorWrote(conv_id=conv_id, seq=seq):
+                self._pending.spawn(conv_id, functools.partial(self._bot_turn, conv_id, seq))
             case AnswerOffer(conv_id=conv_id, agent_id=agent_id, accept=accept):
                 # An answer for an offer that already moved on (timeout) raises RouterError:
                 # the routing node tells the agent; forwarded, the leader logs it.
@@ -483,6 +507,23 @@ class Dispatcher:
         )
         await self._call(lambda now: self.router.enqueue(queued, now))
 
+    async def visitor_wrote(self, conv_id: str, seq: int) -> None:
+        """A visitor wrote where the bot may hold the chat: the bot's turn is the routing
+        node's, so it comes after the routing of the conversation (its greeting first)."""
+        await self._event(VisitorWrote(conv_id, seq))
+
+    async def _bot_turn(self, conv_id: str, seq: int) -> None:
+        """One bot turn, in order with the conversation's routing; what it asks of routing
+        is done here at once (an event would wait behind this very turn)."""
+        try:
+            outcome = await self.hub.bot_turn(conv_id, seq)
+            if outcome == "set_aside":
+                await self._call(lambda now: self.router.set_aside(conv_id, now))
+            elif outcome == "waiting":
+                await self._on_conversation_waiting(conv_id)
+        except LivedeskError as exc:  # the store is down: the visitor's next message retries
+            log.warning("bot turn for %s failed: %s", conv_id, exc)
+
     async def _on_transfer(self, t: Transfer) -> None:
         await self._call(
             lambda now: self.router.transfer(
@@ -615,8 +656,10 @@ class Dispatcher:
                 eta = d.eta_s if d.eta_s is not None else -1
                 self.hub.queue_update(d.conv_id, visitor_id, d.position, eta)
             if isinstance(d, Queued):
-                # The bot holds the conversation while it waits (it greets only once).
-                self.hub.tasks.spawn(self.hub.bot_greet(d.conv_id, d.position, d.eta_s))
+                # The bot holds the conversation while it waits (it greets once per spell),
+                # before any bot turn queued behind this conversation's routing.
+                greet = functools.partial(self.hub.bot_greet, d.conv_id, d.position, d.eta_s)
+                self._pending.spawn(d.conv_id, greet)
         elif isinstance(d, Requeued):
             if d.agent_id is not None:
                 await self._transition(d.conv_id, "bot", agent_id=None)

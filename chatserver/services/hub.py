@@ -13,7 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from chatserver.backends.bus import (
     INBOX_CHANNEL,
@@ -29,7 +29,8 @@ from chatserver.backends.bus import (
 )
 from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
 from chatserver.backends.store import Append, Appended, Store
-from chatserver.bot.brain import BotReply, HumanRequested
+from chatserver.bot.brain import BotReply, HumanRequested, message_data
+from chatserver.bot.transcript import STILL_WANTS_A_PERSON, handoff_summary
 from chatserver.core.errors import (
     BadData,
     Conflict,
@@ -63,7 +64,6 @@ from chatserver.live.connection import Connection
 from chatserver.live.rooms import CONV_PREFIX, Rooms, push_to
 from chatserver.runtime import metrics
 from chatserver.runtime.tasks import TaskSet
-from chatserver.services.assist import bot_message_data
 from router import RouterError, Snapshot
 
 if TYPE_CHECKING:
@@ -78,8 +78,9 @@ ClosedListener = Callable[[Conversation], object]
 log = logging.getLogger("livedesk.hub")
 
 RESUME_PAGE = 500
-# After a chat was set aside (an article helped): bot replies that mean a person is wanted.
-STILL_WANTS_A_PERSON = frozenset({"not_helped", "no_answer"})
+# What a bot turn asks of routing: take the chat out of the queue (an article helped), or
+# queue it again (it was set aside, and a person is wanted after all).
+BotOutcome = Literal["set_aside", "waiting"] | None
 # Only ever handed to the boards' wakers (never to a socket: no client knows it).
 QUEUE_CHANGED = OutFrame({"type": "queue_changed"})
 
@@ -125,15 +126,19 @@ def refuse(conn: Connection, exc: ProtocolError) -> None:
     conn.push(error_frame(exc.code, exc.message, exc.ref))
 
 
-def _system_event(conv_id: str, event: str, data: dict[str, Any]) -> Append:
+def _system_event(
+    conv_id: str, event: str, data: dict[str, Any], client_msg_id: str | None = None
+) -> Append:
     """The conversation may have just closed, so a system event is written even then (the
-    close event is the last word)."""
+    close event is the last word). ``client_msg_id``: an event that must be stored once
+    even if two nodes (or a retry) write it."""
     return Append(
         conversation_id=conv_id,
         author="system",
         kind="event",
         body=event,
         data=data,
+        client_msg_id=client_msg_id,
         allow_closed=True,
     )
 
@@ -216,9 +221,6 @@ class Hub:
         # Open conversations this node has seen: a hint that spares a read per frame.
         self.convs: dict[str, ConvRef] = {}
         self.visitor_open: dict[str, str] = {}
-        # Chats the bot's article helped, set aside from the queue by this node; they
-        # queue again if the bot then hears that a person is wanted after all.
-        self.set_aside: set[str] = set()
         # Who the connected visitors are, for the agent's "assigned" frame.
         self.visitors: dict[str, dict[str, Any]] = {}
         self.assist = assist
@@ -472,7 +474,8 @@ class Hub:
             log.info("caught up %d items missed while the bus was down", replayed)
 
     def forget(self, conv_id: str) -> None:
-        self.set_aside.discard(conv_id)
+        if self.assist is not None:
+            self.assist.drop_state(conv_id)
         ref = self.convs.pop(conv_id, None)
         if ref is not None and self.visitor_open.get(ref.visitor_id) == conv_id:
             del self.visitor_open[ref.visitor_id]
@@ -593,7 +596,7 @@ class Hub:
         if result.first_human_reply and self.credits is not None:
             self.credits.spawn_debit(conv_id)
         if author == "visitor" and not result.duplicate and self.assist is not None:
-            self.assist.spawn(self._answer_visitor(conv_id, result.row["seq"], frame.text))
+            await self._visitor_wrote(conv_id, result.row["seq"], frame.text)
 
     async def _visitor_send(
         self, conn: Connection, frame: Send
@@ -648,35 +651,54 @@ class Hub:
                 self.forget(conv_id)  # closed elsewhere: open a new one and try once more
         raise ProtocolError("conflict", "could not open a conversation", frame.client_msg_id)
 
-    async def _answer_visitor(self, conv_id: str, seq: int, text: str) -> None:
-        """After a visitor's message: the bot answers while nobody else is there; an
-        agent in the chat gets the knowledge base's best replies beside it."""
+    async def _visitor_wrote(self, conv_id: str, seq: int, text: str) -> None:
+        """After a visitor's message: an agent in the chat gets the knowledge base's best
+        replies beside it. Otherwise the bot may hold the chat, and its turn belongs to the
+        routing node (``bot_turn``): there it comes after whatever routing is still being
+        carried out for the conversation, so "waiting, greeting, first answer" is one
+        ordered sequence whichever node the visitor is on."""
         assert self.assist is not None
         ref = self.convs.get(conv_id)
-        if ref is None:
-            return
-        if ref.state == "bot":
-            wants_person = False
-            for reply in await self.assist.bot_replies(conv_id, ref.language, text):
-                if isinstance(reply, HumanRequested):
-                    wants_person = True
-                    self.post_event(conv_id, "human_requested", {})
-                else:
-                    wants_person |= reply.kind in STILL_WANTS_A_PERSON
-                    await self.bot_says(conv_id, reply)
-                    if reply.kind == "helped" and self.dispatch is not None:
-                        # Helped: nobody needs to come. Out of the queue, not closed: the
-                        # End chat button closes it; a visitor who walks away is not
-                        # handed to an agent.
-                        self.set_aside.add(conv_id)
-                        await self.dispatch.set_aside(conv_id)
-            if wants_person and conv_id in self.set_aside and self.dispatch is not None:
-                self.set_aside.discard(conv_id)
-                conv = await self.store.get_conversation(conv_id)
-                if conv is not None:
-                    await self.dispatch.conversation_waiting(conv)
-        elif ref.state == "active" and ref.agent_id is not None:
+        if ref is not None and ref.state == "active" and ref.agent_id is not None:
             self._suggest(conv_id, ref, text, seq)
+        elif self.dispatch is not None:
+            await self.dispatch.visitor_wrote(conv_id, seq)
+        else:
+            self.assist.spawn(self.bot_turn(conv_id, seq))
+
+    async def bot_turn(self, conv_id: str, seq: int) -> BotOutcome:
+        """The bot's reply to visitor message ``seq``, decided from the stored transcript's
+        fold (``bot/transcript.py``), never from this process's memory. Its messages carry
+        client message ids made of ``seq``, so a turn run twice (a new routing node
+        retrying, say) is stored once. Returns what routing should do about it."""
+        if self.assist is None:
+            return None
+        conv = await self.store.get_conversation(conv_id)
+        if conv is None:
+            return None
+        if conv.state == "active" and conv.agent_id is not None:
+            # The visitor's node still thought the bot held it: an agent does.
+            rows = await self.store.messages_after(conv_id, seq - 1, 1)
+            if rows and rows[0]["seq"] == seq and rows[0]["author"] == "visitor":
+                self._suggest(conv_id, self.remember(conv), rows[0]["body"], seq)
+            return None
+        if conv.state != "bot":
+            return None
+        before, replies = await self.assist.bot_replies(conv_id, conv.language, seq)
+        wants_person = helped = False
+        for i, reply in enumerate(replies):
+            if isinstance(reply, HumanRequested):
+                wants_person = True
+                self.post_event(conv_id, "human_requested", {}, f"bot-{seq}-human")
+            else:
+                wants_person |= reply.kind in STILL_WANTS_A_PERSON
+                helped |= reply.kind == "helped"
+                await self.bot_says(conv_id, reply, f"bot-{seq}-{i}")
+        if helped:
+            # Nobody needs to come. Out of the queue, not closed: the End chat button
+            # closes it; a visitor who walks away is not handed to an agent.
+            return "set_aside"
+        return "waiting" if wants_person and before.set_aside else None
 
     def _suggest(self, conv_id: str, ref: ConvRef, text: str, seq: int | None) -> None:
         """The knowledge base's best replies, pushed to the conversation's agent."""
@@ -699,22 +721,27 @@ class Hub:
     async def _suggest_soon(self, ref: ConvRef, preview: str) -> None:
         self._suggest(ref.id, ref, preview, None)
 
-    async def bot_says(self, conv_id: str, reply: BotReply) -> None:
-        await self.store.append(
+    async def bot_says(self, conv_id: str, reply: BotReply, client_msg_id: str) -> None:
+        """Store a bot message; ``client_msg_id`` names the bot's step, so writing the same
+        step again (another node, a retry) stores nothing twice."""
+        appended = await self.store.append(
             Append(
                 conversation_id=conv_id,
                 author="bot",
                 author_name=reply.label,
                 body=reply.text,
-                data=bot_message_data(reply),
+                data=message_data(reply),
+                client_msg_id=client_msg_id,
             )
         )
-        metrics.MESSAGES_BY_AUTHOR["bot"].inc()
+        if not appended.duplicate:
+            metrics.MESSAGES_BY_AUTHOR["bot"].inc()
 
     async def bot_greet(self, conv_id: str, position: int | None, eta_s: float | None) -> None:
         """The bot takes a waiting conversation: who it is, the place in the queue, and,
-        when nobody will come, the offline form."""
-        if self.assist is None or self.assist.has_brain(conv_id):
+        when nobody will come, the offline form. Once per spell: the transcript says
+        whether it greeted already (before a restart, or from another routing node)."""
+        if self.assist is None:
             return
         ref = self.convs.get(conv_id)
         if ref is None:  # the visitor may be on another node: the store knows
@@ -722,19 +749,33 @@ class Hub:
             if conv is None:
                 return
             ref = self.remember(conv)
-        brain = self.assist.brain(conv_id, ref.language)
-        await self.bot_says(conv_id, brain.greet(position, eta_s))
+        state = await self.assist.bot_state(conv_id)
+        if state.greeted:
+            return
+        brain = self.assist.brain(ref.language, state)
+        await self.bot_says(conv_id, brain.greet(position, eta_s), f"bot-greet-{state.spell}")
         if self.dispatch is not None and not await self.dispatch.available():
-            await self.bot_says(conv_id, brain.offline_prompt())
-            self.post_event(conv_id, "offline", {})
+            await self.bot_says(conv_id, brain.offline_prompt(), f"bot-offline-{state.spell}")
+            self.post_event(conv_id, "offline", {}, f"offline-{state.spell}")
 
-    def handoff(self, conv_id: str) -> None:
-        """A human takes over from the bot: leave them the bot's summary."""
+    async def handoff(self, conv: Conversation) -> None:
+        """A human takes over from the bot: leave them the bot's summary, folded from the
+        transcript (so it holds whatever node the bot spoke from, and what it said before a
+        restart). Stored once, however many nodes or retries write it."""
         if self.assist is None:
             return
-        brain = self.assist.forget(conv_id)
-        if brain is not None and brain.exchanges:
-            self.post_event(conv_id, "handoff", {"summary": brain.handoff_summary()})
+        if conv.last_seq < 2:
+            return  # a question and the bot's reply are two items: none here to read
+        try:
+            state = await self.assist.bot_state(conv.id)
+        except StoreUnavailable as exc:
+            log.warning("no hand-off summary for %s: %s", conv.id, exc)
+            return
+        self.assist.drop_state(conv.id)  # a person holds it now: the bot has nothing to do
+        if state.exchanges:
+            summary = handoff_summary(state, conv.language)
+            last = state.exchanges[-1].question_seq
+            self.post_event(conv.id, "handoff", {"summary": summary}, f"handoff-{last}")
 
     async def _append(self, item: Append, ref: str | None) -> Appended:
         try:
@@ -901,19 +942,19 @@ class Hub:
         """A sequenced system event, waiting for its commit."""
         await self.store.writer.submit(_system_event(conv_id, event, data))
 
-    def post_event(self, conv_id: str, event: str, data: dict[str, Any]) -> None:
+    def post_event(
+        self, conv_id: str, event: str, data: dict[str, Any], client_msg_id: str | None = None
+    ) -> None:
         """Like ``append_event`` without waiting for the commit (it keeps its place in the
         commit order): for the dispatcher, which must not hold everyone up on one write."""
-        self.store.writer.submit(_system_event(conv_id, event, data)).add_done_callback(
-            _log_failure
-        )
+        item = _system_event(conv_id, event, data, client_msg_id)
+        self.store.writer.submit(item).add_done_callback(_log_failure)
 
     async def assigned(self, conv: Conversation, agent_id: int) -> None:
         """Carry out an assignment already made durable: tell the visitor and the agent."""
         name = await self._agent_name(agent_id)
         self.remember(conv)
         self.post_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
-        self.handoff(conv.id)
         channel = agent_channel(agent_id)
         visitor = self.visitors.get(conv.visitor_id)
         if visitor is None:
@@ -930,6 +971,7 @@ class Hub:
             # An agent taking a chat mid-way (transfer, hand-off from the bot) would otherwise
             # see no suggestion until the visitor writes again.
             self.assist.spawn(self._suggest_on_arrival(conv, agent_id))
+        await self.handoff(conv)
 
     async def _suggest_on_arrival(self, conv: Conversation, agent_id: int) -> None:
         """Suggestions for the visitor's latest words, to the agent who just took the chat."""
