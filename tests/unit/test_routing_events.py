@@ -22,6 +22,7 @@ from chatserver.core.events import (
     RoutingEvent,
     SetAside,
     Transfer,
+    VisitorWrote,
     from_wire,
     to_wire,
 )
@@ -37,6 +38,7 @@ ONE_OF_EACH: list[RoutingEvent] = [
     FirstHumanReply("c1"),
     AgentWorking("c1", 7),
     SetAside("c1"),
+    VisitorWrote("c1", 4),
     AnswerOffer("c1", 7, accept=False),
     Transfer("c1", "agent:7", to_team="billing", note="VAT question"),
     Transfer("c1", "supervisor:2", to_agent=9, override=True),
