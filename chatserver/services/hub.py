@@ -573,7 +573,7 @@ class Hub:
     def _ack(
         self, conn: Connection, frame: Send, result: Appended, conv_id: str, author: str
     ) -> None:
-        """Ack a repeated send; a new message was acked by its commit (``on_committed``)."""
+        """Ack a repeated send; a new message was acked by its commit (``Commits.committed``)."""
         if result.duplicate:
             self.commits.not_waiting(conn, conv_id, frame.client_msg_id)
             conn.push(ack_frame(frame.client_msg_id, conv_id, result.row["seq"], True))
