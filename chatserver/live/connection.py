@@ -1,15 +1,19 @@
 """One websocket: a bounded send queue drained by its own writer, and a rate limiter.
 
 Fan-out only ever calls ``push``, which never waits: a socket that stops reading fills
-its queue and is closed with SLOW_CONSUMER instead of slowing anyone else down.
+its queue and is closed with SLOW_CONSUMER instead of slowing anyone else down. Under our
+own uvicorn protocol (``web.ws_protocol``) a frame with nothing queued ahead of it and a
+transport that takes more is written at once, as ``websockets.broadcast`` does; what queued
+meanwhile goes out in one write when the transport drains.
 
 What a socket that stops reading can cost the server, and for how long:
 
 * our queue: at most ``queue_frames`` frames and ``queue_bytes`` bytes (shared ``bytes``: a
   frame fanned out to many sockets is encoded once), emptied the moment the socket is
   dropped; a single frame larger than the byte budget still goes out, alone;
-* uvicorn's transport buffer: ``send`` waits while it is above its high-water mark
-  (64 KiB), so at most that and one frame;
+* uvicorn's transport buffer: nothing is written while it is above its high-water mark
+  (64 KiB), and the writer then hands it at most ``BATCH_BYTES`` (or one larger frame) at
+  once, so at most twice that;
 * the kernel's send buffer (up to ``net.ipv4.tcp_wmem``'s maximum): the kernel's, not ours.
 
 A socket is dropped (its queue emptied, 4000 sent if it can go) when its queue overflows
@@ -32,7 +36,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
 
@@ -45,6 +49,9 @@ from chatserver.runtime import metrics
 log = logging.getLogger("livedesk.connection")
 # Out-of-order seqs remembered per conversation while a gap below them waits to be filled.
 MAX_SENT_AHEAD = 1000
+# What the writer hands the transport in one write when frames have queued up: about
+# uvicorn's high-water mark, so a paused transport holds at most twice that.
+BATCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +92,27 @@ def server_transport(ws: WebSocket) -> Any:
     return None
 
 
+class DirectWriter(Protocol):
+    """What the server's websocket protocol offers when it lets us write messages to its
+    transport ourselves (``web.ws_protocol.LivedeskWebSocket``)."""
+
+    writable: asyncio.Event
+
+    def can_write(self) -> bool: ...
+
+    def write_messages(self, payloads: list[bytes], text: bool) -> bool: ...
+
+
+def direct_writer(ws: WebSocket) -> DirectWriter | None:
+    """The server protocol under ``ws`` if it takes messages directly, else None."""
+    owner = getattr(getattr(ws, "_receive", None), "__self__", None)
+    if callable(getattr(owner, "write_messages", None)) and isinstance(
+        getattr(owner, "writable", None), asyncio.Event
+    ):
+        return owner
+    return None
+
+
 class Connection:
     __slots__ = (
         "_held",
@@ -105,6 +133,8 @@ class Connection:
         "_writer",
         "_closer",
         "_transport",
+        "_direct",
+        "_text",
         "_loop",
         "_sending_since",
         "_watchdog",
@@ -144,6 +174,8 @@ class Connection:
         # Sends the close of a dropped socket, then aborts it if that cannot go out.
         self._closer: asyncio.Task[None] | None = None
         self._transport: Any = None
+        self._direct: DirectWriter | None = None  # set by start() where the server allows
+        self._text = codec == "json"  # the JSON subprotocol's frames are text frames
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending_since: float | None = None  # loop time the writer's send began
         self._watchdog: asyncio.TimerHandle | None = None
@@ -210,7 +242,9 @@ class Connection:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport = server_transport(self.ws)
-        self._writer = asyncio.create_task(self._write_loop(), name="livedesk-writer")
+        self._direct = direct_writer(self.ws)
+        loop = self._write_direct() if self._direct is not None else self._write_loop()
+        self._writer = asyncio.create_task(loop, name="livedesk-writer")
 
     async def push_waiting(self, frame: OutFrame) -> None:
         """For what this socket asked for itself (a resume replay): wait for room in the
@@ -250,9 +284,23 @@ class Connection:
                 return
             self._held.append(frame)
             return
+        data = frame.encoded(self.codec)
+        direct = self._direct
+        if (
+            direct is not None
+            and self._sending_since is None
+            and direct.writable.is_set()
+            and self.queue.empty()
+        ):
+            # Nothing ahead of it and the transport takes more: straight out, no queue, no
+            # task switch (the transport's buffer is bounded by its high-water mark, past
+            # which ``writable`` clears and frames queue for the writer again).
+            payload = data.encode() if isinstance(data, str) else data
+            if not direct.write_messages([payload], self._text):
+                self._gone()
+            return
         if self._watchdog is None:
             self._watch()
-        data = frame.encoded(self.codec)
         if self._queued_bytes and self._queued_bytes + len(data) > self.queue_bytes:
             log.warning("slow consumer dropped (%s): send queue over its bytes", self.role)
             self._drop(CloseCode.SLOW_CONSUMER)
@@ -401,6 +449,47 @@ class Connection:
             # ...or the server closed it (its keepalive gave up) with bytes still unsent,
             # which its graceful close would then wait on for ever.
             self._abort_later()
+        finally:
+            self._sending_since = None
+
+    def _gone(self) -> None:
+        """The server's socket no longer takes messages: the peer went away (the reader
+        notices and cleans up) or the server closed it, maybe with bytes still unsent,
+        which its graceful close would then wait on for ever."""
+        self.closed = True
+        self._abort_later()
+
+    async def _write_direct(self) -> None:
+        """The writer where the server lets us write to its transport: once it takes
+        more, everything queued meanwhile goes out in one write (up to ``BATCH_BYTES``)."""
+        direct = self._direct
+        assert direct is not None
+        queue = self.queue
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                data = await queue.get()
+                self._sending_since = loop.time()
+                if data is not None and not direct.writable.is_set():
+                    await direct.writable.wait()
+                batch: list[bytes] = []
+                size = 0
+                while data is not None:
+                    size += len(data)
+                    batch.append(data.encode() if isinstance(data, str) else data)
+                    if size >= BATCH_BYTES or queue.empty():
+                        break
+                    data = queue.get_nowait()
+                if batch:
+                    self._queued_bytes -= size
+                    self._room.set()
+                    if not direct.write_messages(batch, self._text):
+                        self._gone()
+                        return
+                if data is None:
+                    await self._send_close(self.info.get("close", CloseCode.NORMAL))
+                    return
+                self._sending_since = None
         finally:
             self._sending_since = None
 
