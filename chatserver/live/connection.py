@@ -45,6 +45,7 @@ from chatserver.core.protocol import Codec, OutFrame, Role
 from chatserver.core.ratelimit import TokenBucket
 from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
+from chatserver.runtime.slim import SlimEvent
 
 log = logging.getLogger("livedesk.connection")
 # Out-of-order seqs remembered per conversation while a gap below them waits to be filled.
@@ -92,11 +93,17 @@ def server_transport(ws: WebSocket) -> Any:
     return None
 
 
+class Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> bool: ...
+
+
 class DirectWriter(Protocol):
     """What the server's websocket protocol offers when it lets us write messages to its
     transport ourselves (``web.ws_protocol.LivedeskWebSocket``)."""
 
-    writable: asyncio.Event
+    writable: Flag
 
     def can_write(self) -> bool: ...
 
@@ -106,8 +113,8 @@ class DirectWriter(Protocol):
 def direct_writer(ws: WebSocket) -> DirectWriter | None:
     """The server protocol under ``ws`` if it takes messages directly, else None."""
     owner = getattr(getattr(ws, "_receive", None), "__self__", None)
-    if callable(getattr(owner, "write_messages", None)) and isinstance(
-        getattr(owner, "writable", None), asyncio.Event
+    if callable(getattr(owner, "write_messages", None)) and callable(
+        getattr(getattr(owner, "writable", None), "is_set", None)
     ):
         return owner
     return None
@@ -120,7 +127,8 @@ class Connection:
         "codec",
         "role",
         "identity",
-        "queue",
+        "_queue",
+        "queue_frames",
         "queue_bytes",
         "timeouts",
         "_queued_bytes",
@@ -161,10 +169,12 @@ class Connection:
         self.codec: Codec = codec
         self.role: Role = role
         self.identity = identity  # visitor id (str) or the agent's Principal
-        self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(maxsize=queue_frames)
+        # Made when first needed: most sockets never queue a frame (see ``queue``).
+        self._queue: asyncio.Queue[bytes | str | None] | None = None
+        self.queue_frames = queue_frames
         self.queue_bytes = queue_bytes
         self._queued_bytes = 0  # what the queue holds, encoded
-        self._room = asyncio.Event()  # set by the writer as it takes frames off the queue
+        self._room: SlimEvent | asyncio.Event = SlimEvent()  # set by the writer as it takes frames
         self.bucket = TokenBucket(rate, burst)
         self.strikes = 0  # frames refused for flooding or bad input, in a row
         self.rooms: set[str] = set()
@@ -190,6 +200,17 @@ class Connection:
         # apart, so that no seq goes out on one socket twice.
         self.sent_seq: dict[str, int] = {}
         self.sent_ahead: dict[str, set[int]] = {}
+
+    @property
+    def queue(self) -> asyncio.Queue[bytes | str | None]:
+        """The send queue, made on first use: with the direct write path a socket whose
+        transport keeps up never needs one (4 KB of an idle socket's memory otherwise)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(maxsize=self.queue_frames)
+        return self._queue
+
+    def _nothing_queued(self) -> bool:
+        return self._queue is None or self._queue.empty()
 
     def first_send(self, conv_id: str, seq: int) -> bool:
         """Note that ``seq`` of ``conv_id`` goes out on this socket; False when it already
@@ -243,8 +264,16 @@ class Connection:
         self._loop = asyncio.get_running_loop()
         self._transport = server_transport(self.ws)
         self._direct = direct_writer(self.ws)
-        loop = self._write_direct() if self._direct is not None else self._write_loop()
-        self._writer = asyncio.create_task(loop, name="livedesk-writer")
+        if self._direct is None:  # the ASGI path: one writer for the socket's life
+            self._writer = asyncio.create_task(self._write_loop(), name="livedesk-writer")
+
+    def _ensure_writer(self) -> None:
+        """The direct path's writer runs only while frames wait in the queue (a task a
+        socket, idle or not, is another 1 KB of an idle socket's memory)."""
+        if self._direct is None or self._loop is None:
+            return
+        if self._writer is None or self._writer.done():
+            self._writer = self._loop.create_task(self._write_direct(), name="livedesk-writer")
 
     async def push_waiting(self, frame: OutFrame) -> None:
         """For what this socket asked for itself (a resume replay): wait for room in the
@@ -260,6 +289,7 @@ class Connection:
                 return
         await self.queue.put(data)
         self._queued_bytes += len(data)
+        self._ensure_writer()
 
     def hold(self) -> None:
         """Keep live frames back until ``push_first``: a socket joins its rooms before it
@@ -278,7 +308,7 @@ class Connection:
         if self.closed:
             return
         if self._held is not None:
-            if len(self._held) >= self.queue.maxsize:
+            if len(self._held) >= self.queue_frames:
                 log.warning("slow consumer dropped (%s): too much before welcome", self.role)
                 self.close(CloseCode.SLOW_CONSUMER)
                 return
@@ -290,7 +320,7 @@ class Connection:
             direct is not None
             and self._sending_since is None
             and direct.writable.is_set()
-            and self.queue.empty()
+            and self._nothing_queued()
         ):
             # Nothing ahead of it and the transport takes more: straight out, no queue, no
             # task switch (the transport's buffer is bounded by its high-water mark, past
@@ -312,16 +342,18 @@ class Connection:
             self.close(CloseCode.SLOW_CONSUMER)
             return
         self._queued_bytes += len(data)
+        self._ensure_writer()
 
     def close(self, code: CloseCode) -> None:
         """Close after what is already queued (or at once, if the queue is full)."""
         if self.closed:
             return
-        if self.queue.full():
+        if self._queue is not None and self._queue.full():
             self._drop(code)
             return
         self._mark_closed(code)
         self.queue.put_nowait(None)
+        self._ensure_writer()
         self.info["close"] = code
         self._watch()  # the close frame is work in flight too
 
@@ -361,7 +393,7 @@ class Connection:
     def _empty_queue(self) -> None:
         """Throw away what was queued, and wake a resume replay waiting for room (it sees
         the socket closed and stops)."""
-        while not self.queue.empty():
+        while not self._nothing_queued():
             self.queue.get_nowait()
         self._queued_bytes = 0
         self._room.set()
@@ -421,7 +453,7 @@ class Connection:
             else:
                 log.warning("slow consumer dropped (%s): a send waited %.0fs", self.role, waited)
                 self._drop(CloseCode.SLOW_CONSUMER)
-        elif since is not None or not self.queue.empty():
+        elif since is not None or not self._nothing_queued():
             self._watch(self.timeouts.stall_s - waited)
 
     async def _write_loop(self) -> None:
@@ -461,14 +493,15 @@ class Connection:
 
     async def _write_direct(self) -> None:
         """The writer where the server lets us write to its transport: once it takes
-        more, everything queued meanwhile goes out in one write (up to ``BATCH_BYTES``)."""
+        more, everything queued meanwhile goes out in one write (up to ``BATCH_BYTES``).
+        It ends when the queue is empty (``_ensure_writer`` starts it again)."""
         direct = self._direct
         assert direct is not None
         queue = self.queue
         loop = asyncio.get_running_loop()
         try:
-            while True:
-                data = await queue.get()
+            while not queue.empty():
+                data = queue.get_nowait()
                 self._sending_since = loop.time()
                 if data is not None and not direct.writable.is_set():
                     await direct.writable.wait()

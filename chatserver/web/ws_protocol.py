@@ -10,15 +10,24 @@
   message as uvicorn does (a pause and a resume per message are two calls into the loop,
   and with uvloop two changes to the poller).
 
+* The handshake's parsed request and response (their headers, about 4 KB a socket) are let
+  go once the handshake is answered: uvicorn keeps them for the socket's life, unused
+  (the app reads the headers from its scope).
+* Its received-message queue and its ``writable`` event are ``runtime.slim``'s, which cost
+  an idle socket next to nothing (asyncio's are 4 KB a socket, allocated up front).
+
 Closing, pings and the handshake stay uvicorn's.
 """
 
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
+
+from chatserver.runtime.slim import SlimEvent, SlimQueue
 
 FIN_TEXT = 0x81
 FIN_BINARY = 0x82
@@ -38,6 +47,16 @@ def frame_header(first: int, size: int) -> bytes:
 
 class LivedeskWebSocket(WebSocketsSansIOProtocol):
     max_unread = 16  # messages received and not yet read by the app before reading pauses
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = SlimQueue()  # type: ignore[assignment]
+        self.writable = SlimEvent(True)  # type: ignore[assignment]
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self.handshake_complete and self.response is not None:
+            self.request = self.response = None  # type: ignore[assignment]
 
     def can_write(self) -> bool:
         """Open, accepted, no close sent, no extension to apply: ``write_messages`` may go."""
