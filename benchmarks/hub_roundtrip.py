@@ -378,6 +378,34 @@ async def run(
     }
 
 
+def compare_workers(load: tuple[Any, ...], workers: int, rounds: int, generators: int) -> None:
+    """One worker and ``workers`` workers, each on a fresh PostgreSQL database and Redis."""
+    from tests.servers import postgres_database, redis_server
+
+    agents = -(-load[0] // load[3])
+    delivered: dict[int, list[float]] = {1: [], workers: []}
+    cpu: dict[int, list[object]] = {1: [], workers: []}
+    for _ in range(rounds):
+        for n in (1, workers):
+            with redis_server() as redis, postgres_database() as database_url:
+                hub = HubProcess(
+                    agents, load[3], database_url=database_url, redis_url=redis.url, workers=n
+                )
+                result = asyncio.run(run(*load, hub=hub, generators=generators))
+            result["workers"] = n
+            print(json.dumps(result), flush=True)
+            delivered[n].append(result["messages_per_s"])  # type: ignore[arg-type]
+            cpu[n].append(result["server_cpu_s_per_1000_msgs"])
+    line = {
+        "benchmark": "hub_roundtrip_workers",
+        "pairs": load[0],
+        "offered_messages_per_s": load[0] * load[5] * 2,
+        "messages_per_s": {str(n): v for n, v in delivered.items()},
+        "server_cpu_s_per_1000_msgs": {str(n): v for n, v in cpu.items()},
+    }
+    print(json.dumps(line))
+
+
 def _p99(values: list[float]) -> float | None:
     if len(values) < 2:
         return None
@@ -410,6 +438,13 @@ def main() -> None:
         help="a source tree (e.g. `git archive` of an older commit): its hub runs too, "
         "alternating with this one, and the CPU-per-message ratio this/that is printed",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="compare `serve --workers N` with one worker, both on Redis+PostgreSQL, "
+        "alternating --rounds times (raise --rate to find the throughput)",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -418,6 +453,9 @@ def main() -> None:
     except ImportError:
         pass
     load = (args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
+    if args.workers:
+        compare_workers(load, args.workers, args.rounds, args.generators)
+        return
     ratios = []
     for _ in range(0 if args.against else args.rounds if args.bare else 1):
         bare_result = None

@@ -16,7 +16,9 @@ from chatserver.core.settings import Settings, get_settings
 log = logging.getLogger("livedesk")
 
 
-def serve_app(settings: Settings, host: str, port: int) -> None:
+def serve_app(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+    """Run the hub; ``reuse_port``: as one worker of a pool (``cli.pool``), on a socket
+    other processes bind too, the database already migrated by the pool."""
     import uvicorn
 
     from chatserver.web.app import create_app
@@ -27,17 +29,39 @@ def serve_app(settings: Settings, host: str, port: int) -> None:
         log.info("open-file limit: %d", soft)
     if settings.secret_key == Settings.model_fields["secret_key"].default:
         log.warning("LIVEDESK_SECRET_KEY is not set: using the insecure development key")
-    uvicorn.run(
-        create_app(settings),
+    if not reuse_port:
+        uvicorn.run(
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            **uvicorn_options(settings),
+        )
+        return
+    from chatserver.cli.pool import reuse_port_socket
+
+    sock = reuse_port_socket(host, port)
+    config = uvicorn.Config(
+        create_app(settings, migrate=False),
         host=host,
         port=port,
         log_level=settings.log_level,
         **uvicorn_options(settings),
     )
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    serve_app(get_settings(), args.host, args.port)
+    settings = get_settings()
+    if args.workers > 1:
+        from chatserver.cli.pool import PoolError, run_pool
+
+        try:
+            return run_pool(settings, args.host, args.port, args.workers)
+        except PoolError as exc:
+            print(f"livedesk serve: {exc}", file=sys.stderr)
+            return 2
+    serve_app(settings, args.host, args.port, reuse_port=args.reuse_port)
     return 0
 
 
@@ -103,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--host", default="127.0.0.1")
         p.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         p.set_defaults(func=func)
+        if name == "serve":
+            p.add_argument(
+                "--workers",
+                type=int,
+                default=1,
+                help="hub processes on this port (SO_REUSEPORT; needs LIVEDESK_REDIS_URL)",
+            )
+            # A worker of such a pool (cli.pool starts it so).
+            p.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgpack
+import orjson
 
 from chatserver.core.errors import ERROR_CODES
 
@@ -62,6 +63,28 @@ def token_from_subprotocols(offered: list[str]) -> str | None:
     return None
 
 
+# ---------------------------------------------------------------------------- JSON
+
+JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def json_loads(data: bytes | str) -> Any:
+    """orjson, and the stdlib where orjson refuses what the stdlib reads (lone surrogate
+    escapes, which must reach ``unstorable_field`` as ``invalid_field``, not ``bad_frame``)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data)
+
+
+def json_dumps(body: Any) -> str:
+    """Compact JSON text; orjson, and the stdlib for what orjson refuses."""
+    try:
+        return orjson.dumps(body, option=JSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
 # ---------------------------------------------------------------------------- decoding
 
 
@@ -72,7 +95,7 @@ def decode(data: bytes | str, codec: Codec) -> dict[str, Any]:
                 raise ValueError("text frame on the msgpack subprotocol")
             obj = msgpack.unpackb(data, raw=False, strict_map_key=True)
         else:
-            obj = json.loads(data)
+            obj = json_loads(data)
     except Exception as exc:  # every decoder failure is the client's bad frame
         raise ProtocolError("bad_frame", f"could not decode frame: {exc}") from None
     if not isinstance(obj, dict):
@@ -335,7 +358,7 @@ class OutFrame:
                 self._msgpack = msgpack.packb(self.body, use_bin_type=True)
             return self._msgpack
         if self._json is None:
-            self._json = json.dumps(self.body, ensure_ascii=False, separators=(",", ":"))
+            self._json = json_dumps(self.body)
         return self._json
 
 

@@ -1,15 +1,19 @@
 """One websocket: a bounded send queue drained by its own writer, and a rate limiter.
 
 Fan-out only ever calls ``push``, which never waits: a socket that stops reading fills
-its queue and is closed with SLOW_CONSUMER instead of slowing anyone else down.
+its queue and is closed with SLOW_CONSUMER instead of slowing anyone else down. Under our
+own uvicorn protocol (``web.ws_protocol``) a frame with nothing queued ahead of it and a
+transport that takes more is written at once, as ``websockets.broadcast`` does; what queued
+meanwhile goes out in one write when the transport drains.
 
 What a socket that stops reading can cost the server, and for how long:
 
 * our queue: at most ``queue_frames`` frames and ``queue_bytes`` bytes (shared ``bytes``: a
   frame fanned out to many sockets is encoded once), emptied the moment the socket is
   dropped; a single frame larger than the byte budget still goes out, alone;
-* uvicorn's transport buffer: ``send`` waits while it is above its high-water mark
-  (64 KiB), so at most that and one frame;
+* uvicorn's transport buffer: nothing is written while it is above its high-water mark
+  (64 KiB), and the writer then hands it at most ``BATCH_BYTES`` (or one larger frame) at
+  once, so at most twice that;
 * the kernel's send buffer (up to ``net.ipv4.tcp_wmem``'s maximum): the kernel's, not ours.
 
 A socket is dropped (its queue emptied, 4000 sent if it can go) when its queue overflows
@@ -32,7 +36,7 @@ import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket
 
@@ -41,10 +45,14 @@ from chatserver.core.protocol import Codec, OutFrame, Role
 from chatserver.core.ratelimit import TokenBucket
 from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
+from chatserver.runtime.slim import SlimEvent
 
 log = logging.getLogger("livedesk.connection")
 # Out-of-order seqs remembered per conversation while a gap below them waits to be filled.
 MAX_SENT_AHEAD = 1000
+# What the writer hands the transport in one write when frames have queued up: about
+# uvicorn's high-water mark, so a paused transport holds at most twice that.
+BATCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,33 @@ def server_transport(ws: WebSocket) -> Any:
     return None
 
 
+class Flag(Protocol):
+    def is_set(self) -> bool: ...
+
+    async def wait(self) -> bool: ...
+
+
+class DirectWriter(Protocol):
+    """What the server's websocket protocol offers when it lets us write messages to its
+    transport ourselves (``web.ws_protocol.LivedeskWebSocket``)."""
+
+    writable: Flag
+
+    def can_write(self) -> bool: ...
+
+    def write_messages(self, payloads: list[bytes], text: bool) -> bool: ...
+
+
+def direct_writer(ws: WebSocket) -> DirectWriter | None:
+    """The server protocol under ``ws`` if it takes messages directly, else None."""
+    owner = getattr(getattr(ws, "_receive", None), "__self__", None)
+    if callable(getattr(owner, "write_messages", None)) and callable(
+        getattr(getattr(owner, "writable", None), "is_set", None)
+    ):
+        return owner
+    return None
+
+
 class Connection:
     __slots__ = (
         "_held",
@@ -92,7 +127,8 @@ class Connection:
         "codec",
         "role",
         "identity",
-        "queue",
+        "_queue",
+        "queue_frames",
         "queue_bytes",
         "timeouts",
         "_queued_bytes",
@@ -105,6 +141,8 @@ class Connection:
         "_writer",
         "_closer",
         "_transport",
+        "_direct",
+        "_text",
         "_loop",
         "_sending_since",
         "_watchdog",
@@ -132,10 +170,12 @@ class Connection:
         self.codec: Codec = codec
         self.role: Role = role
         self.identity = identity  # visitor id (str) or the agent's Principal
-        self.queue: asyncio.Queue[bytes | str | None] = asyncio.Queue(maxsize=queue_frames)
+        # Made when first needed: most sockets never queue a frame (see ``queue``).
+        self._queue: asyncio.Queue[bytes | str | None] | None = None
+        self.queue_frames = queue_frames
         self.queue_bytes = queue_bytes
         self._queued_bytes = 0  # what the queue holds, encoded
-        self._room = asyncio.Event()  # set by the writer as it takes frames off the queue
+        self._room: SlimEvent | asyncio.Event = SlimEvent()  # set by the writer as it takes frames
         self.bucket = TokenBucket(rate, burst)
         self.strikes = 0  # frames refused for flooding or bad input, in a row
         self.rooms: set[str] = set()
@@ -145,6 +185,8 @@ class Connection:
         # Sends the close of a dropped socket, then aborts it if that cannot go out.
         self._closer: asyncio.Task[None] | None = None
         self._transport: Any = None
+        self._direct: DirectWriter | None = None  # set by start() where the server allows
+        self._text = codec == "json"  # the JSON subprotocol's frames are text frames
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending_since: float | None = None  # loop time the writer's send began
         self._watchdog: asyncio.TimerHandle | None = None
@@ -159,6 +201,17 @@ class Connection:
         # apart, so that no seq goes out on one socket twice.
         self.sent_seq: dict[str, int] = {}
         self.sent_ahead: dict[str, set[int]] = {}
+
+    @property
+    def queue(self) -> asyncio.Queue[bytes | str | None]:
+        """The send queue, made on first use: with the direct write path a socket whose
+        transport keeps up never needs one (4 KB of an idle socket's memory otherwise)."""
+        if self._queue is None:
+            self._queue = asyncio.Queue(maxsize=self.queue_frames)
+        return self._queue
+
+    def _nothing_queued(self) -> bool:
+        return self._queue is None or self._queue.empty()
 
     def first_send(self, conv_id: str, seq: int) -> bool:
         """Note that ``seq`` of ``conv_id`` goes out on this socket; False when it already
@@ -218,7 +271,17 @@ class Connection:
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._transport = server_transport(self.ws)
-        self._writer = asyncio.create_task(self._write_loop(), name="livedesk-writer")
+        self._direct = direct_writer(self.ws)
+        if self._direct is None:  # the ASGI path: one writer for the socket's life
+            self._writer = asyncio.create_task(self._write_loop(), name="livedesk-writer")
+
+    def _ensure_writer(self) -> None:
+        """The direct path's writer runs only while frames wait in the queue (a task a
+        socket, idle or not, is another 1 KB of an idle socket's memory)."""
+        if self._direct is None or self._loop is None:
+            return
+        if self._writer is None or self._writer.done():
+            self._writer = self._loop.create_task(self._write_direct(), name="livedesk-writer")
 
     async def push_waiting(self, frame: OutFrame) -> None:
         """For what this socket asked for itself (a resume replay): wait for room in the
@@ -234,6 +297,7 @@ class Connection:
                 return
         await self.queue.put(data)
         self._queued_bytes += len(data)
+        self._ensure_writer()
 
     def hold(self) -> None:
         """Keep live frames back until ``push_first``: a socket joins its rooms before it
@@ -252,15 +316,29 @@ class Connection:
         if self.closed:
             return
         if self._held is not None:
-            if len(self._held) >= self.queue.maxsize:
+            if len(self._held) >= self.queue_frames:
                 log.warning("slow consumer dropped (%s): too much before welcome", self.role)
                 self.close(CloseCode.SLOW_CONSUMER)
                 return
             self._held.append(frame)
             return
+        data = frame.encoded(self.codec)
+        direct = self._direct
+        if (
+            direct is not None
+            and self._sending_since is None
+            and direct.writable.is_set()
+            and self._nothing_queued()
+        ):
+            # Nothing ahead of it and the transport takes more: straight out, no queue, no
+            # task switch (the transport's buffer is bounded by its high-water mark, past
+            # which ``writable`` clears and frames queue for the writer again).
+            payload = data.encode() if isinstance(data, str) else data
+            if not direct.write_messages([payload], self._text):
+                self._gone()
+            return
         if self._watchdog is None:
             self._watch()
-        data = frame.encoded(self.codec)
         if self._queued_bytes and self._queued_bytes + len(data) > self.queue_bytes:
             log.warning("slow consumer dropped (%s): send queue over its bytes", self.role)
             self._drop(CloseCode.SLOW_CONSUMER)
@@ -272,16 +350,18 @@ class Connection:
             self.close(CloseCode.SLOW_CONSUMER)
             return
         self._queued_bytes += len(data)
+        self._ensure_writer()
 
     def close(self, code: CloseCode) -> None:
         """Close after what is already queued (or at once, if the queue is full)."""
         if self.closed:
             return
-        if self.queue.full():
+        if self._queue is not None and self._queue.full():
             self._drop(code)
             return
         self._mark_closed(code)
         self.queue.put_nowait(None)
+        self._ensure_writer()
         self.info["close"] = code
         self._watch()  # the close frame is work in flight too
 
@@ -321,7 +401,7 @@ class Connection:
     def _empty_queue(self) -> None:
         """Throw away what was queued, and wake a resume replay waiting for room (it sees
         the socket closed and stops)."""
-        while not self.queue.empty():
+        while not self._nothing_queued():
             self.queue.get_nowait()
         self._queued_bytes = 0
         self._room.set()
@@ -381,7 +461,7 @@ class Connection:
             else:
                 log.warning("slow consumer dropped (%s): a send waited %.0fs", self.role, waited)
                 self._drop(CloseCode.SLOW_CONSUMER)
-        elif since is not None or not self.queue.empty():
+        elif since is not None or not self._nothing_queued():
             self._watch(self.timeouts.stall_s - waited)
 
     async def _write_loop(self) -> None:
@@ -409,6 +489,48 @@ class Connection:
             # ...or the server closed it (its keepalive gave up) with bytes still unsent,
             # which its graceful close would then wait on for ever.
             self._abort_later()
+        finally:
+            self._sending_since = None
+
+    def _gone(self) -> None:
+        """The server's socket no longer takes messages: the peer went away (the reader
+        notices and cleans up) or the server closed it, maybe with bytes still unsent,
+        which its graceful close would then wait on for ever."""
+        self.closed = True
+        self._abort_later()
+
+    async def _write_direct(self) -> None:
+        """The writer where the server lets us write to its transport: once it takes
+        more, everything queued meanwhile goes out in one write (up to ``BATCH_BYTES``).
+        It ends when the queue is empty (``_ensure_writer`` starts it again)."""
+        direct = self._direct
+        assert direct is not None
+        queue = self.queue
+        loop = asyncio.get_running_loop()
+        try:
+            while not queue.empty():
+                data = queue.get_nowait()
+                self._sending_since = loop.time()
+                if data is not None and not direct.writable.is_set():
+                    await direct.writable.wait()
+                batch: list[bytes] = []
+                size = 0
+                while data is not None:
+                    size += len(data)
+                    batch.append(data.encode() if isinstance(data, str) else data)
+                    if size >= BATCH_BYTES or queue.empty():
+                        break
+                    data = queue.get_nowait()
+                if batch:
+                    self._queued_bytes -= size
+                    self._room.set()
+                    if not direct.write_messages(batch, self._text):
+                        self._gone()
+                        return
+                if data is None:
+                    await self._send_close(self.info.get("close", CloseCode.NORMAL))
+                    return
+                self._sending_since = None
         finally:
             self._sending_since = None
 

@@ -63,7 +63,15 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     conn.info.update(site=visitor.site, name=visitor.name)
     if unsaved:
         conn.info[UNSAVED] = visitor
-    await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor))
+    # The visitor's row is needed to attach, not for the socket's life: this frame lives
+    # as long as the socket, so it must not hold the row (1-2 KB an idle socket).
+    once = [visitor]
+    del visitor
+
+    async def attach() -> None:
+        await state.hub.attach_visitor(conn, once.pop())
+
+    await _serve(conn, state, attach)
 
 
 async def agent_endpoint(ws: WebSocket) -> None:

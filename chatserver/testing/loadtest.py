@@ -93,6 +93,65 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
     raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (Linux, from /proc): a pool's workers."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on ``port`` (Linux, from /proc)."""
+    return bool(socket_inodes(pid) & listening_inodes(port))
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds open."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    try:
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        pass
+    return inodes
+
+
+def tcp_inodes(match: Callable[[int, int, str], bool]) -> set[str]:
+    """Inodes of TCP sockets whose (local port, remote port, state) ``match`` accepts."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            if match(int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16), state):
+                found.add(inode)
+    return found
+
+
+def listening_inodes(port: int) -> set[str]:
+    return tcp_inodes(lambda local, _remote, state: local == port and state == "0A")
+
+
+def serving_pid(pids: list[int], port: int, client_port: int) -> int | None:
+    """Which of ``pids`` holds the server side of the connection from ``client_port``."""
+    inodes = tcp_inodes(lambda local, remote, _state: local == port and remote == client_port)
+    for pid in pids:
+        if socket_inodes(pid) & inodes:
+            return pid
+    return None
+
+
 class HubProcess:
     """``livedesk serve`` in its own process, on a temporary SQLite file (or ``db_dir``), or
     on ``database_url`` (PostgreSQL) with ``redis_url`` as one node of a cluster: every
@@ -113,6 +172,7 @@ class HubProcess:
         database_url: str | None = None,
         redis_url: str | None = None,
         stderr: Any = None,
+        workers: int = 1,
         **env: str,
     ) -> None:
         if db_dir is not None and database_url is not None:
@@ -125,6 +185,7 @@ class HubProcess:
         self.agents = agents
         self.cap = cap
         self.stderr = stderr
+        self.workers = workers  # above 1: ``serve --workers`` (needs redis_url)
         self.env = {
             **os.environ,
             "LIVEDESK_DATABASE_URL": self.url_db,
@@ -179,15 +240,32 @@ class HubProcess:
 
     def launch(self) -> None:
         """Start the process; do not wait for it (``wait_listening`` does)."""
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatserver.cli.main", "serve", "--port", str(self.port)],
-            env=self.env,
-            stderr=self.stderr,
-        )
+        argv = [sys.executable, "-m", "chatserver.cli.main", "serve", "--port", str(self.port)]
+        if self.workers > 1:
+            argv += ["--workers", str(self.workers)]
+        self.proc = subprocess.Popen(argv, env=self.env, stderr=self.stderr)
 
     def wait_listening(self, timeout: float = 30) -> None:
+        """Until the port answers and, for a pool, every worker listens on it."""
         assert self.proc is not None, "launch() first"
+        deadline = time.monotonic() + timeout
         wait_for_port(self.port, timeout, self.proc)
+        while self.workers > 1:
+            workers = self.worker_pids()
+            if len(workers) >= self.workers and all(listens_on(p, self.port) for p in workers):
+                return
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise TimeoutError(f"{self.workers} workers not listening on {self.port}")
+            time.sleep(0.05)  # another process's state: nothing to wait on
+
+    def worker_pids(self) -> list[int]:
+        """The pool's worker processes (none for a single process)."""
+        return children(self.proc.pid) if self.proc is not None and self.workers > 1 else []
+
+    @property
+    def pids(self) -> list[int]:
+        """Every process of this hub: the pool and its workers, or the one process."""
+        return ([self.proc.pid] if self.proc is not None else []) + self.worker_pids()
 
     @property
     def pid(self) -> int | None:

@@ -23,6 +23,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from chatserver.core.settings import Settings
 from chatserver.web.edge import AddressCounter, trusted_matcher
+from chatserver.web.ws_protocol import LivedeskWebSocket
 
 log = logging.getLogger("livedesk.serving")
 TIMEOUT_408 = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -139,7 +140,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.run`` / ``uvicorn.Config`` (besides app, host, port)."""
     return {
         "http": guarded_http(settings),
-        "ws": "websockets-sansio",
+        "ws": LivedeskWebSocket,
         "ws_max_size": settings.max_frame_bytes * 2,
         "ws_per_message_deflate": False,
         "proxy_headers": True,
