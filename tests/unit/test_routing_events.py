@@ -38,7 +38,7 @@ ONE_OF_EACH: list[RoutingEvent] = [
     FirstHumanReply("c1"),
     AgentWorking("c1", 7),
     SetAside("c1"),
-    VisitorWrote("c1", 4),
+    VisitorWrote("c1", 3),
     AnswerOffer("c1", 7, accept=False),
     Transfer("c1", "agent:7", to_team="billing", note="VAT question"),
     Transfer("c1", "supervisor:2", to_agent=9, override=True),
@@ -76,6 +76,7 @@ def test_an_old_nodes_agent_cap_event_is_the_agent_changed_event() -> None:
         {"op": "agent_connected", "agent_id": 7, "extra": 1},
         {"op": "answer_offer", "conv_id": "c1", "agent_id": 7, "accept": "yes"},
         {"op": "transfer", "conv_id": "c1", "by": "x", "to_agent": "9"},
+        {"op": "visitor_wrote", "conv_id": "c1"},
     ],
     ids=repr,
 )
