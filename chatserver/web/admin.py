@@ -37,8 +37,8 @@ from chatserver.live.auth import (
 from chatserver.services.settings import Actor, InvalidSetting, LiveSettings, editable
 from chatserver.web.desk import MIN_PASSWORD
 from chatserver.web.http_body import json_object
-from chatserver.web.i18n import LANGUAGES, N_, language_of, negotiate, translations, when
-from chatserver.web.pages import _private, _render
+from chatserver.web.i18n import LANGUAGES, N_, ROLE_LABELS, translations, when
+from chatserver.web.pages import _private, _render, desk_language
 
 ADMIN = "admin"
 MIN_CAP, MAX_CAP = 1, 10
@@ -62,7 +62,6 @@ LANGUAGE_NAMES = {
     "sr-Latn": "Srpski (latinica)",
     "sr-Cyrl": "Српски (ћирилица)",
 }
-ROLE_LABELS = {"agent": N_("Agent"), "supervisor": N_("Supervisor"), "admin": N_("Admin")}
 # How each editable setting is entered; admin.js turns the form's text into this JSON type.
 KINDS: dict[str, str] = {
     "routing_policy": "choice",
@@ -112,16 +111,19 @@ async def _staff_page(request: Request, role: str) -> Viewer | Response:
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    agent = await request.app.state.store.get_agent(principal.agent_id)
-    language = (agent and language_of(agent.ui_language)) or negotiate(
-        request.headers.get("accept-language")
-    )
+    language, zone = await desk_language(request, principal)
     if not principal.has_role(role):
         refused = translations(language).gettext(N_("This page is for admins."))
         return _private(
-            _render("forbidden.html", agent=principal, status_code=403, message=refused)
+            _render(
+                "forbidden.html",
+                language=language,
+                agent=principal,
+                status_code=403,
+                message=refused,
+            )
         )
-    return Viewer(principal, language, agent.time_zone if agent else None)
+    return Viewer(principal, language, zone)
 
 
 # What a page says after admin.js reloaded it following a write (``?done=``): a fixed
