@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chatserver.backends.admin_queries import article_list, canned_replies, update_agent
-from chatserver.core.settings import EDITABLE, Settings
+from chatserver.core.settings import EDITABLE
 from chatserver.live.auth import (
     ROLES,
     Principal,
@@ -92,9 +92,51 @@ LABELS = {
     "holidays": N_("Holidays (one ISO date a line)"),
     "credit_pack_credits": N_("Credit packs (one “SKU = credits” a line)"),
 }
+# What each setting does, in words an admin reads under its field (translated; the
+# environment variables' own docs in core/settings.py speak to operators).
+HELP = {
+    "routing_policy": N_(
+        "Least loaded: the next chat goes to the agent holding the fewest. Round robin: agents "
+        "take turns."
+    ),
+    "default_agent_cap": N_(
+        "How many chats an agent holds at once unless their own cap says otherwise (1–10; 4–6 "
+        "suits most teams)."
+    ),
+    "auto_accept": N_(
+        "Off: agents accept or decline each offered chat in the console (Alt+Y / Alt+N) before "
+        "the answer timeout."
+    ),
+    "accept_timeout_s": N_(
+        "How long an offer waits for the agent's answer before the chat goes to someone else."
+    ),
+    "reoffer_after_s": N_(
+        "An agent who declined or missed a chat may be offered it again after this long. Empty:"
+        " never; a chat every agent passed on then waits."
+    ),
+    "disconnect_grace_s": N_("An agent whose connection drops keeps their chats this long."),
+    "language_fallback_s": N_(
+        "After this long a visitor may get an agent who does not speak their language."
+    ),
+    "first_reply_timeout_s": N_(
+        "A chat with no human reply this long moves to a colleague with room, of its team and "
+        "language where possible; typing or a draft restarts the clock. Empty: it stays with "
+        "its agent."
+    ),
+    "business_hours": N_(
+        "When people answer, e.g. mon-fri 08:00-17:00; sat 09:00-13:00. Outside them the bot "
+        "holds every chat."
+    ),
+    "timezone": N_("The time zone of the business hours and holidays, e.g. Europe/Vilnius."),
+    "holidays": N_("Days with no business hours, one ISO date (2026-12-25) a line."),
+    "credit_pack_credits": N_(
+        "Each product that sells support credits and the credits one unit grants; a line here "
+        "wins over the server's file."
+    ),
+}
 # The settings the routing page shows; the credit packs have their own page.
 ROUTING_SETTINGS = tuple(n for n in EDITABLE if n != "credit_pack_credits")
-assert set(KINDS) == set(EDITABLE) == set(LABELS)
+assert set(KINDS) == set(EDITABLE) == set(LABELS) == set(HELP)
 
 
 @dataclass(frozen=True)
@@ -171,7 +213,6 @@ def _settings_rows(
 ) -> list[dict[str, Any]]:
     base, current = live.base, live.current
     allowed = set(editable(base))
-    fields = Settings.model_fields
     return [
         {
             "name": name,
@@ -182,7 +223,7 @@ def _settings_rows(
             "env": _shown(KINDS[name], getattr(base, name)),
             "stored": name in live.stored,
             "locked": name not in allowed,
-            "doc": fields[name].description or "",
+            "doc": HELP[name],
         }
         for name in names
     ]

@@ -228,3 +228,15 @@ async def promote_to_admin(database_url: str, email: str) -> None:
         await store.write(lambda conn: update_agent(conn, agent.id, {"role": "admin"}))  # type: ignore[arg-type]
     finally:
         await store.stop()
+
+
+async def test_the_settings_help_lines_speak_the_admins_language(desk: LiveServer) -> None:
+    cookie = await login_cookie(desk, ADMIN, AGENT_PASSWORD)
+    jar = {"cookie": f"{desk.settings.session_cookie}={cookie}"}
+    async with httpx.AsyncClient(base_url=desk.url, headers=jar, timeout=10) as http:
+        slovenian = await http.get("/admin/routing", headers={"accept-language": "sl"})
+        english = await http.get("/admin/routing", headers={"accept-language": "en"})
+    assert "Agent, ki mu povezava pade, obdrži svoje pogovore toliko časa." in slovenian.text
+    assert "An agent whose connection drops keeps their chats this long." in english.text
+    # The operators' variable docs (core/settings.py) are not what an admin reads here.
+    assert "an agent who drops keeps their chats this long" not in slovenian.text
