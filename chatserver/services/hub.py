@@ -278,7 +278,7 @@ class Hub:
         kind = body.get("type")
         if kind == "kb_changed" and channel == KB_CHANNEL:
             if self.assist is not None:
-                self.assist.on_bus(body.get("articles"))
+                self.assist.on_bus(body.get("articles"), body.get("canned"))
             return
         if kind == "settings_changed" and channel == SETTINGS_CHANNEL:
             if self.on_settings_changed is not None:

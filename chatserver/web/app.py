@@ -137,6 +137,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         store.writer.on_commit = hub.on_committed
         # Edits made here reach every node's index (this one's too) through the bus.
         assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
+        assist.on_canned_change = lambda keys: hub.publish(
+            KB_CHANNEL, kb_changed_frame([], canned=keys)
+        )
         bus.subscribe(KB_CHANNEL)
         # Settings saved on any node reach this one's dispatcher and routes.
         hub.on_settings_changed = live.on_bus
