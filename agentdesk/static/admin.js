@@ -86,7 +86,7 @@
     let previewTimer = null;
     const look = () => {
       const f = widgetForm.elements;
-      const attrs = { color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(), lang: f.lang.value, prechat: f.prechat.checked ? "true" : "" };
+      const attrs = { color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(), lang: f.lang.value, prechat: f.prechat.checked ? "true" : "", team: f.team.value };
       return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v));
     };
     const quote = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chatserver.backends.admin_queries import article_list, canned_replies, update_agent
-from chatserver.core.settings import EDITABLE
+from chatserver.core.settings import EDITABLE, TEAM_NAME_PATTERN
 from chatserver.live.auth import (
     ROLES,
     Principal,
@@ -75,6 +75,7 @@ KINDS: dict[str, str] = {
     "business_hours": "optional-text",
     "timezone": "text",
     "holidays": "lines",
+    "team_hours": "teams",
     "credit_pack_credits": "packs",
 }
 CHOICES = {"routing_policy": ("least_loaded", "round_robin")}
@@ -90,6 +91,7 @@ LABELS = {
     "business_hours": N_("Business hours (empty: always open)"),
     "timezone": N_("Time zone"),
     "holidays": N_("Holidays (one ISO date a line)"),
+    "team_hours": N_("Business hours per team"),
     "credit_pack_credits": N_("Credit packs (one “SKU = credits” a line)"),
 }
 # What each setting does, in words an admin reads under its field (translated; the
@@ -129,13 +131,18 @@ HELP = {
     ),
     "timezone": N_("The time zone of the business hours and holidays, e.g. Europe/Vilnius."),
     "holidays": N_("Days with no business hours, one ISO date (2026-12-25) a line."),
+    "team_hours": N_(
+        "A team's own business hours, time zone and holidays; what it leaves empty is the "
+        "desk's. A widget that sends its chats to the team follows them."
+    ),
     "credit_pack_credits": N_(
         "Each product that sells support credits and the credits one unit grants; a line here "
         "wins over the server's file."
     ),
 }
-# The settings the routing page shows; the credit packs have their own page.
-ROUTING_SETTINGS = tuple(n for n in EDITABLE if n != "credit_pack_credits")
+# The settings the routing page shows; the credit packs and the teams' hours have their own
+# pages.
+ROUTING_SETTINGS = tuple(n for n in EDITABLE if n not in ("credit_pack_credits", "team_hours"))
 assert set(KINDS) == set(EDITABLE) == set(LABELS) == set(HELP)
 
 
@@ -323,6 +330,9 @@ def widget_look(params: Any) -> dict[str, str]:
         look["lang"] = params["lang"]
     if params.get("prechat") == "true":
         look["prechat"] = "true"
+    team = params.get("team", "").strip()
+    if TEAM_NAME.fullmatch(team):
+        look["team"] = team
     return look
 
 
@@ -340,6 +350,7 @@ async def widget_page(request: Request) -> Response:
         site_key=settings.site_key,
         origins=settings.allowed_origins,
         languages=LANGUAGE_NAMES,
+        teams=await _team_names(request),
     )
 
 
@@ -469,11 +480,19 @@ async def save_me(request: Request) -> Response:
 # ---------------------------------------------------------------------------- teams
 # A team is a name agents carry (agents.teams); routing sends a team's chats to its members.
 
-TEAM_NAME = re.compile(r"[\w .&'-]{1,60}")
+TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
 
 
 def _team_set(teams: str) -> set[str]:
     return {t.strip() for t in teams.split(",") if t.strip()}
+
+
+async def _team_names(request: Request) -> list[str]:
+    """Every team: the ones agents carry and the ones with hours of their own."""
+    agents = [a for a in await request.app.state.store.list_agents() if a.active]
+    named = {t for a in agents for t in _team_set(a.teams)}
+    named |= set(request.app.state.live_settings.current.team_hours)
+    return sorted(named, key=str.casefold)
 
 
 async def teams_page(request: Request) -> Response:
@@ -482,8 +501,54 @@ async def teams_page(request: Request) -> Response:
         return viewer
     agents = [a for a in await request.app.state.store.list_agents() if a.active]
     teams = sorted({t for a in agents for t in _team_set(a.teams)}, key=str.casefold)
+    hours = request.app.state.live_settings.current.team_hours
+    # A team with hours of its own but nobody in it yet is still listed (its hours stay).
+    teams = sorted(set(teams) | set(hours), key=str.casefold)
     members = {t: [a for a in agents if t in _team_set(a.teams)] for t in teams}
-    return _page(request, "admin_teams.html", viewer, "/admin/teams", teams=members, agents=agents)
+    return _page(
+        request,
+        "admin_teams.html",
+        viewer,
+        "/admin/teams",
+        teams=members,
+        agents=agents,
+        hours={t: hours.get(t) for t in teams},
+    )
+
+
+def _optional_text(body: dict[str, Any], field: str, limit: int) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise HTTPException(400, f"`{field}` must be text of at most {limit} characters")
+    return value.strip() or None
+
+
+async def save_team_hours(request: Request) -> Response:
+    """``{"name", "hours", "timezone", "holidays"}`` (holidays: one ISO date a line): the
+    team's own business hours; an empty field is the desk's, all empty drops the team's
+    own. Saved as the ``team_hours`` setting: audited, and every node applies it at once."""
+    principal = await require_csrf(request, ADMIN)
+    body = await json_object(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not TEAM_NAME.fullmatch(name.strip()):
+        raise HTTPException(400, "`name`: 1 to 60 letters, digits, spaces or . & ' -")
+    hours = _optional_text(body, "hours", 500)
+    zone = _optional_text(body, "timezone", 64)
+    days = _optional_text(body, "holidays", 4000)
+    holidays = [d.strip() for d in days.splitlines() if d.strip()] if days else None
+    live: LiveSettings = request.app.state.live_settings
+    teams = {t: h.model_dump() for t, h in live.current.team_hours.items()}
+    if hours is None and zone is None and holidays is None:
+        teams.pop(name.strip(), None)
+    else:
+        teams[name.strip()] = {"hours": hours, "timezone": zone, "holidays": holidays}
+    try:
+        changed = await live.save({"team_hours": teams}, Actor(principal.agent_id, principal.email))
+    except InvalidSetting as exc:
+        return JSONResponse({"error": exc.reason, "field": exc.name}, status_code=400)
+    return JSONResponse({"changed": changed})
 
 
 async def save_team(request: Request) -> Response:
@@ -643,6 +708,7 @@ routes = [
     Route("/admin/kb", kb_page),
     Route("/api/admin/kb/preview", kb_preview, methods=["POST"]),
     Route("/api/admin/teams", save_team, methods=["POST"]),
+    Route("/api/admin/teams/hours", save_team_hours, methods=["POST"]),
     Route("/admin/widget", widget_page),
     Route("/admin/widget/preview", widget_preview),
     Route("/api/admin/me", save_me, methods=["POST"]),

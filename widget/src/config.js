@@ -1,6 +1,6 @@
 // Everything the embedding page says about the widget, read from its one script tag:
 //   <script src="https://desk.example/widget.js" data-site="shop" data-lang="sl"
-//           data-color="#0a7" data-prechat="true" defer></script>
+//           data-color="#0a7" data-prechat="true" data-team="billing" defer></script>
 import { chooseLang } from "./i18n.js";
 
 export function readConfig(script) {
@@ -15,6 +15,8 @@ export function readConfig(script) {
     position: d.position === "left" ? "left" : "right",
     title: d.title || null,
     prechat: flag(d.prechat),
+    // The team this page's chats go to: its business hours say whether a person may answer.
+    team: d.team || null,
     // A logged-in customer, vouched for by the site's server (HMAC of the e-mail).
     name: d.name || null,
     email: d.email || null,
