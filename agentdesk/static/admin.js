@@ -173,7 +173,7 @@
       const f = form.elements;
       const article = {
         lang: f.lang.value, title: f.title.value.trim(), body: f.body.value, answer: f.answer.value.trim(),
-        tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+        tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), group: f.group.value,
       };
       if (await send(form.dataset.api + encodeURIComponent(f.id.value.trim()), article, words.saved, "PUT")) {
         location.assign("/admin/kb?done=saved&id=" + encodeURIComponent(f.id.value.trim()));

@@ -494,8 +494,13 @@
     box.replaceChildren(el("h3", {}, _("Article")), el("p", { class: "muted" }, _("Loading…")));
     box.hidden = false;
     let article;
+    let visitorArticle;
     try {
-      article = await api("GET", "/api/kb/articles/" + encodeURIComponent(articleId));
+      // In the agent's language when the article has a translation in it; what is inserted
+      // stays the visitor's article (the one suggested).
+      article = await api("GET", "/api/kb/articles/" + encodeURIComponent(articleId) + "?lang=" + encodeURIComponent(window.Desk.lang));
+      visitorArticle = article.translation_of
+        ? await api("GET", "/api/kb/articles/" + encodeURIComponent(article.translation_of)) : article;
     } catch (err) {
       box.replaceChildren(el("h3", {}, _("Article")), el("p", { class: "error" }, err.message), close);
       return;
@@ -505,18 +510,23 @@
     for (const para of String(article.body || "").split(/\n\s*\n/)) {
       if (para.trim()) text.append(el("p", {}, para.trim()));
     }
+    const note = visitorArticle !== article
+      ? el("p", { class: "muted translation-note" }, _("In your language (%(lang)s); Insert answer sends the visitor's version (%(visitor)s).", { lang: article.lang, visitor: visitorArticle.lang }))
+      : "";
     box.replaceChildren(
       el("h3", {}, _("Article")),
       title,
+      note,
       text,
       el("div", { class: "article-actions" }),
     );
     box.lastChild.append(
-      el("button", { type: "button", class: "insert-article", onclick: () => insertText(chat, article.reply || article.body) }, _("Insert answer")),
+      el("button", { type: "button", class: "insert-article", onclick: () => insertText(chat, visitorArticle.reply || visitorArticle.body) }, _("Insert answer")),
       " ",
       close,
     );
-    box.dataset.articleId = article.id;
+    box.dataset.articleId = visitorArticle.id;
+    box.dataset.shownId = article.id;
     title.focus();
   }
 

@@ -296,6 +296,23 @@ class Assistant:
             self._opened[article_id] += 1
         return found
 
+    async def translations(self, article: Article) -> list[Article]:
+        """The other articles of ``article``'s translation group, by language."""
+        if not article.group:
+            return []
+
+        def find() -> list[Article]:
+            return sorted(
+                (
+                    a
+                    for a in self.index.articles()
+                    if a.group == article.group and a.id != article.id
+                ),
+                key=lambda a: (a.lang, a.id),
+            )
+
+        return await self._run(find)
+
     async def top_articles(self, lang: str | None, limit: int) -> list[Article]:
         """What the Help view shows before anyone types: the articles in the visitor's
         language read most often on this node, then the newest."""
@@ -488,4 +505,5 @@ def article_dict(article: Article) -> dict[str, Any]:
         "answer": article.answer,
         "reply": whole_reply(article),
         "updated_ms": article.updated_ms,
+        "group": article.group,
     }

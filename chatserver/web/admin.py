@@ -10,6 +10,7 @@ forms; ``agentdesk/static/admin.js`` sends them as JSON and says what happened.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -594,13 +595,33 @@ async def kb_page(request: Request) -> Response:
     state = request.app.state
     wanted = request.query_params.get("id", "")
     article = await state.assist.article(wanted) if wanted else None
+    linked = await state.assist.translations(article) if article else []
+    # "Translate into …": a new article in that language, in the source's group, with the
+    # source's text to translate from.
+    source = await state.assist.article(request.query_params.get("translate", ""))
+    into = request.query_params.get("lang", "")
+    draft = None
+    if article is None and source is not None and into in LANGUAGES:
+        draft = dataclasses.replace(
+            source,
+            id=f"{source.group or source.id}-{into.lower()}"[:64],
+            lang=into,
+            group=source.group or source.id,
+        )
     return _page(
         request,
         "admin_kb.html",
         viewer,
         "/admin/kb",
         articles=await state.store.read(article_list),
-        article=article,
+        article=article or draft,
+        is_draft=draft is not None,
+        translations=linked,
+        missing=[
+            code
+            for code in LANGUAGES
+            if article is not None and code != article.lang and all(t.lang != code for t in linked)
+        ],
         languages=LANGUAGE_NAMES,
     )
 
