@@ -52,6 +52,7 @@ EDITABLE = (
     "timezone",
     "holidays",
     "team_hours",
+    "widget_look",
     "credit_pack_credits",
 )
 
@@ -71,6 +72,18 @@ class TeamHours(BaseModel):
     hours: str | None = None
     timezone: str | None = None
     holidays: list[str] | None = None
+
+
+class WidgetLook(BaseModel):
+    """How the widget looks and asks where its embed tag says nothing (a data-* attribute
+    of the tag wins); None: the widget's own default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    color: Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{3,8}$")] | None = None
+    position: Literal["right", "left"] | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
+    prechat: bool | None = None
+    lang: Literal["en", "sl", "lt", "ro", "ru", "sr-Latn", "sr-Cyrl"] | None = None
 
 
 # Settings whose name differs from the router's field (the LIVEDESK_* names predate it).
@@ -367,6 +380,13 @@ class Settings(BaseSettings):
     )
     timezone: str = setting("UTC", "the time zone of `BUSINESS_HOURS`", "routing")
     holidays: list[str] = listing("days with no business hours, as ISO dates", "routing")
+    widget_look: WidgetLook = Field(
+        default_factory=WidgetLook,
+        description='the widget\'s look where its tag says nothing: `{"color": "#0a7", '
+        '"position": "left", "title": "…", "prechat": true, "lang": "sl"}` (the admin '
+        "screen's widget settings; served at `GET /api/widget/config`)",
+        json_schema_extra={"section": "admin"},
+    )
     team_hours: dict[TeamKey, TeamHours] = Field(
         default_factory=dict,
         description='per team: `{"billing": {"hours": "mon-fri 09:00-15:00", "timezone": '

@@ -77,6 +77,7 @@ KINDS: dict[str, str] = {
     "timezone": "text",
     "holidays": "lines",
     "team_hours": "teams",
+    "widget_look": "widget",
     "credit_pack_credits": "packs",
 }
 CHOICES = {"routing_policy": ("least_loaded", "round_robin")}
@@ -93,6 +94,7 @@ LABELS = {
     "timezone": N_("Time zone"),
     "holidays": N_("Holidays (one ISO date a line)"),
     "team_hours": N_("Business hours per team"),
+    "widget_look": N_("The widget's look"),
     "credit_pack_credits": N_("Credit packs (one “SKU = credits” a line)"),
 }
 # What each setting does, in words an admin reads under its field (translated; the
@@ -136,6 +138,10 @@ HELP = {
         "A team's own business hours, time zone and holidays; what it leaves empty is the "
         "desk's. A widget that sends its chats to the team follows them."
     ),
+    "widget_look": N_(
+        "Colour, position, greeting, pre-chat form and language of the widget wherever its "
+        "embed tag does not set them."
+    ),
     "credit_pack_credits": N_(
         "Each product that sells support credits and the credits one unit grants; a line here "
         "wins over the server's file."
@@ -143,7 +149,9 @@ HELP = {
 }
 # The settings the routing page shows; the credit packs and the teams' hours have their own
 # pages.
-ROUTING_SETTINGS = tuple(n for n in EDITABLE if n not in ("credit_pack_credits", "team_hours"))
+ROUTING_SETTINGS = tuple(
+    n for n in EDITABLE if n not in ("credit_pack_credits", "team_hours", "widget_look")
+)
 assert set(KINDS) == set(EDITABLE) == set(LABELS) == set(HELP)
 
 
@@ -352,6 +360,7 @@ async def widget_page(request: Request) -> Response:
         origins=settings.allowed_origins,
         languages=LANGUAGE_NAMES,
         teams=await _team_names(request),
+        look=request.app.state.live_settings.current.widget_look,
     )
 
 

@@ -169,14 +169,16 @@ def test_the_widget_page_builds_the_embed_tag_and_previews_it(
         'Ask "us" <anything>'
     )
     admin.get_by_label("Language").select_option("sl")
+    # The look is saved on the server: the tag names the site (and a team) only.
     code = admin.get_by_label("Paste this into your website")
-    expect(code).to_have_value(re.compile(r'data-position="left"'))
-    tag = code.input_value()
-    assert tag.startswith(f'<script src="{hub.url}/widget.js" data-site="default"')
-    assert 'data-title="Ask &quot;us&quot; &lt;anything>"' in tag and 'data-lang="sl"' in tag
-    # The preview frame carries the same look, and the widget runs in it.
+    expect(code).to_have_value(
+        f'<script src="{hub.url}/widget.js" data-site="default" defer></script>'
+    )
+    admin.get_by_label("Team (its chats and business hours)").select_option(index=0)
+    # The preview frame carries the unsaved look, and the widget runs in it.
     frame = admin.frame_locator("#widget-preview")
     expect(frame.locator('script[data-position="left"][data-lang="sl"]')).to_have_count(1)
+    expect(frame.locator("script[data-title='Ask \"us\" <anything>']")).to_have_count(1)
     expect(frame.locator(f"{W} .launcher")).to_be_visible()
     admin.screenshot(path=str(artifacts / "admin-widget.png"), full_page=True)
 
@@ -260,3 +262,30 @@ def test_an_admin_closes_a_teams_hours_and_that_teams_widget_shows_the_offline_f
     # The change is audited like every setting.
     admin.goto(hub.url + "/admin/routing")
     expect(admin.locator("table.audit")).to_contain_text("team_hours")
+
+
+def test_the_widget_look_saved_by_an_admin_reaches_a_page_whose_tag_names_only_the_site(
+    browser: Any, hub: LiveServer, site: EmbedSite
+) -> None:
+    admin = log_in(browser, hub, ADMIN)
+    admin.goto(hub.url + "/admin/widget")
+    admin.get_by_label("Bottom left").check()
+    admin.get_by_label("Title (the greeting at the top of the chat; empty: the widget's own)").fill(
+        "Kako vam lahko pomagamo?"
+    )
+    admin.get_by_role("button", name="Save").click()
+    expect(admin.locator("#status")).to_have_text("Saved.")
+
+    html = f'<!doctype html><body><script src="{hub.url}/widget.js" defer></script></body>'
+    page = browser.new_context(locale="en-US").new_page()
+    page.set_default_timeout(15_000)
+    page.goto(site.page("/plain", html))
+    page.locator(f"{W} .launcher").click()
+    expect(page.locator(f"{W} #ld-title")).to_have_text("Kako vam lahko pomagamo?")
+    expect(page.locator(f"{W} .root")).to_have_class(re.compile(r"\bleft\b"))
+    # What a tag says itself still wins.
+    tagged = html.replace("defer>", 'data-title="Shop help" defer>')
+    other = browser.new_context(locale="en-US").new_page()
+    other.goto(site.page("/tagged", tagged))
+    other.locator(f"{W} .launcher").click()
+    expect(other.locator(f"{W} #ld-title")).to_have_text("Shop help")

@@ -240,3 +240,27 @@ async def test_the_settings_help_lines_speak_the_admins_language(desk: LiveServe
     assert "An agent whose connection drops keeps their chats this long." in english.text
     # The operators' variable docs (core/settings.py) are not what an admin reads here.
     assert "an agent who drops keeps their chats this long" not in slovenian.text
+
+
+async def test_the_widget_look_is_saved_on_the_server_and_served_to_the_widget(
+    desk: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=desk.url, timeout=10) as public:
+        assert (await public.get("/api/widget/config")).json() == {}
+    headers = await desk_headers(desk, ADMIN, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=headers, timeout=10) as http:
+        look = {"color": "#0a7f3c", "position": "left", "title": "Pomoč", "prechat": True}
+        saved = await http.post("/api/admin/settings", json={"values": {"widget_look": look}})
+        assert saved.status_code == 200, saved.text
+        # Not a colour, not a position: refused, and nothing of it stored.
+        bad = await http.post(
+            "/api/admin/settings",
+            json={"values": {"widget_look": {"color": "red;background:url(x)"}}},
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "widget_look"
+        page = await http.get("/admin/widget")
+        assert 'value="Pomoč"' in page.text and 'value="#0a7f3c"' in page.text
+    async with httpx.AsyncClient(base_url=desk.url, timeout=10) as public:
+        served = await public.get("/api/widget/config")
+    assert served.json() == look
+    assert any(e["name"] == "widget_look" for e in await audit(desk))

@@ -21,5 +21,22 @@ export function readConfig(script) {
     name: d.name || null,
     email: d.email || null,
     identityHash: d.identityHash || null,
+    // What the tag itself set wins over the look the admins saved on the server.
+    given: {
+      color: !!d.color, position: d.position !== undefined, title: !!d.title,
+      prechat: d.prechat !== undefined, lang: !!d.lang,
+    },
   };
+}
+
+// The look saved on the server (GET /api/widget/config) where the tag says nothing.
+export function applyLook(config, look) {
+  const out = { ...config };
+  if (!look || typeof look !== "object") return out;
+  if (!config.given.color && typeof look.color === "string") out.color = look.color;
+  if (!config.given.position && (look.position === "left" || look.position === "right")) out.position = look.position;
+  if (!config.given.title && typeof look.title === "string" && look.title) out.title = look.title;
+  if (!config.given.prechat && typeof look.prechat === "boolean") out.prechat = look.prechat;
+  if (!config.given.lang && typeof look.lang === "string") out.lang = chooseLang(look.lang, null, []);
+  return out;
 }
