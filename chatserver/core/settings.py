@@ -53,6 +53,7 @@ EDITABLE = (
     "holidays",
     "team_hours",
     "widget_look",
+    "allowed_origins",
     "credit_pack_credits",
 )
 
@@ -167,7 +168,11 @@ class Settings(BaseSettings):
         None, "HMAC key your site uses to vouch for logged-in customers", "security"
     )
     site_key: str = setting("default", "the widget's `data-site`", "security")
-    allowed_origins: list[str] = listing("origins whose pages may embed the widget", "security")
+    allowed_origins: list[str] = listing(
+        "origins whose pages may embed the widget (`https://shop.example`; `*`: any); editable "
+        "on the widget screen, and CORS and the visitor socket's check follow at once",
+        "security",
+    )
     public_url: str | None = setting(
         None, "the hub's public URL (its origin is allowed for agent sockets)", "security"
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -29,6 +30,8 @@ from chatserver.core.hours import BusinessHours, desk_team_hours
 from chatserver.core.settings import EDITABLE, Settings
 from chatserver.runtime.tasks import TaskSet
 
+# What a page's Origin header can be: a scheme, a host, maybe a port; nothing after.
+ORIGIN = re.compile(r"\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 log = logging.getLogger("livedesk.settings")
 SETTINGS_CHANGED = "settings_changed"
 Listener = Callable[[Settings], Awaitable[None]]
@@ -70,6 +73,9 @@ def _validated(base: Settings, update: dict[str, Any]) -> Settings:
         date.fromisoformat(day)  # ValueError names the bad one
     BusinessHours.parse(new.business_hours, new.holidays, new.timezone)
     desk_team_hours(new)  # each team's, with what it leaves to the desk's
+    for origin in new.allowed_origins:
+        if not ORIGIN.fullmatch(origin.rstrip("/")):
+            raise ValueError(f"{origin!r} is not an origin like https://shop.example (or *)")
     new.router_config()  # the router's own checks
     return new
 

@@ -78,6 +78,7 @@ KINDS: dict[str, str] = {
     "holidays": "lines",
     "team_hours": "teams",
     "widget_look": "widget",
+    "allowed_origins": "lines",
     "credit_pack_credits": "packs",
 }
 CHOICES = {"routing_policy": ("least_loaded", "round_robin")}
@@ -95,6 +96,7 @@ LABELS = {
     "holidays": N_("Holidays (one ISO date a line)"),
     "team_hours": N_("Business hours per team"),
     "widget_look": N_("The widget's look"),
+    "allowed_origins": N_("Websites allowed to embed it (one origin a line)"),
     "credit_pack_credits": N_("Credit packs (one “SKU = credits” a line)"),
 }
 # What each setting does, in words an admin reads under its field (translated; the
@@ -142,6 +144,10 @@ HELP = {
         "Colour, position, greeting, pre-chat form and language of the widget wherever its "
         "embed tag does not set them."
     ),
+    "allowed_origins": N_(
+        "The websites whose pages may run the widget, as https://shop.example (* allows any); "
+        "a change applies at once."
+    ),
     "credit_pack_credits": N_(
         "Each product that sells support credits and the credits one unit grants; a line here "
         "wins over the server's file."
@@ -149,9 +155,12 @@ HELP = {
 }
 # The settings the routing page shows; the credit packs and the teams' hours have their own
 # pages.
+# The widget screen's own.
+WIDGET_SETTINGS = ("widget_look", "allowed_origins")
 ROUTING_SETTINGS = tuple(
-    n for n in EDITABLE if n not in ("credit_pack_credits", "team_hours", "widget_look")
+    n for n in EDITABLE if n not in WIDGET_SETTINGS + ("credit_pack_credits", "team_hours")
 )
+
 assert set(KINDS) == set(EDITABLE) == set(LABELS) == set(HELP)
 
 
@@ -361,6 +370,7 @@ async def widget_page(request: Request) -> Response:
         languages=LANGUAGE_NAMES,
         teams=await _team_names(request),
         look=request.app.state.live_settings.current.widget_look,
+        origin_rows=_settings_rows(request.app.state.live_settings, ("allowed_origins",)),
     )
 
 

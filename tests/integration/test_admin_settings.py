@@ -264,3 +264,36 @@ async def test_the_widget_look_is_saved_on_the_server_and_served_to_the_widget(
         served = await public.get("/api/widget/config")
     assert served.json() == look
     assert any(e["name"] == "widget_look" for e in await audit(desk))
+
+
+async def test_allowed_origins_edited_by_an_admin_apply_to_cors_and_sockets_at_once(
+    desk: LiveServer,
+) -> None:
+    shop = "https://shop.example"
+    preflight = {"origin": shop, "access-control-request-method": "POST"}
+
+    async def cors_allows() -> bool:
+        async with httpx.AsyncClient(base_url=desk.url, timeout=10) as http:
+            answer = await http.options("/api/visitor/session", headers=preflight)
+        return answer.headers.get("access-control-allow-origin") == shop
+
+    async def socket_allowed() -> bool:
+        try:
+            client, _ = await connect_visitor(desk, codec="json", origin=shop)
+        except Exception:  # refused at the handshake (HTTP 403)
+            return False
+        await client.close()
+        return True
+
+    assert not await cors_allows() and not await socket_allowed()
+    headers = await desk_headers(desk, ADMIN, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=headers, timeout=10) as http:
+        bad = await http.post(
+            "/api/admin/settings", json={"values": {"allowed_origins": ["https://x/path"]}}
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "allowed_origins"
+        saved = await http.post(
+            "/api/admin/settings", json={"values": {"allowed_origins": [shop + "/"]}}
+        )
+        assert saved.status_code == 200, saved.text
+    assert await cors_allows() and await socket_allowed()
