@@ -273,7 +273,7 @@ def test_the_widget_look_saved_by_an_admin_reaches_a_page_whose_tag_names_only_t
     admin.get_by_label("Title (the greeting at the top of the chat; empty: the widget's own)").fill(
         "Kako vam lahko pomagamo?"
     )
-    admin.get_by_role("button", name="Save").click()
+    admin.locator("#widget-form").get_by_role("button", name="Save").click()
     expect(admin.locator("#status")).to_have_text("Saved.")
 
     html = f'<!doctype html><body><script src="{hub.url}/widget.js" defer></script></body>'
