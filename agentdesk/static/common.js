@@ -36,9 +36,15 @@
   }
 
   // Moments in the agent's locale and time zone (their setting; else the browser's zone).
-  const zone = I18N.timeZone ? { timeZone: I18N.timeZone } : {};
-  const timeFormat = new Intl.DateTimeFormat(I18N.lang, { timeStyle: "medium", ...zone });
-  const dateTimeFormat = new Intl.DateTimeFormat(I18N.lang, { dateStyle: "medium", timeStyle: "short", ...zone });
+  // A zone this browser does not know (or a language it lacks) falls back to its own.
+  function formatter(options) {
+    for (const zone of [I18N.timeZone, undefined]) {
+      try { return new Intl.DateTimeFormat(I18N.lang, { ...options, ...(zone ? { timeZone: zone } : {}) }); } catch { /* next */ }
+    }
+    return new Intl.DateTimeFormat(undefined, options);
+  }
+  const timeFormat = formatter({ timeStyle: "medium" });
+  const dateTimeFormat = formatter({ dateStyle: "medium", timeStyle: "short" });
   const time = (moment) => timeFormat.format(new Date(moment));
   const dateTime = (moment) => dateTimeFormat.format(new Date(moment));
 
@@ -226,6 +232,6 @@
 
   window.Desk = {
     el, api, duration, socket, csrf, userText, describeEvent,
-    _, ngettext, lang: I18N.lang, timeZone: I18N.timeZone, time, dateTime,
+    _, ngettext, lang: I18N.lang, timeZone: I18N.timeZone, time, dateTime, formatter,
   };
 })();

@@ -61,10 +61,7 @@
     box.replaceChildren(root, legend);
   }
 
-  const hhmmFormat = new Intl.DateTimeFormat(window.Desk.lang, {
-    weekday: "short", hour: "2-digit", minute: "2-digit",
-    ...(window.Desk.timeZone ? { timeZone: window.Desk.timeZone } : {}),
-  });
+  const hhmmFormat = window.Desk.formatter({ weekday: "short", hour: "2-digit", minute: "2-digit" });
   const hhmm = (t) => hhmmFormat.format(new Date(t));
 
   function scope() {

@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.browser.conftest import Wire
 from tests.integration.conftest import AGENT_PASSWORD
-from tests.live import LiveServer, connect_visitor
+from tests.live import LiveServer, connect_visitor, desk_headers
 
 pytestmark = pytest.mark.browser
 AGENT, SUPERVISOR = "ana@example.com", "sam@example.com"
@@ -110,3 +111,55 @@ def test_the_console_and_dashboard_speak_serbian_cyrillic(browser: Any, hub: Liv
     # The board's first frame: the script's own words and the time in the agent's locale.
     expect(page.locator("#updated")).to_have_text(re.compile(r"^ажурирано у \d{1,2}:\d{2}:\d{2}$"))
     expect(page.locator("#load-hint")).to_have_text("разговори / места доступних агената")
+
+
+ARTICLE_EN = {
+    "id": "gift-wrap",
+    "lang": "en",
+    "title": "Gift wrapping with a handwritten card",
+    "body": "We wrap any order in recycled paper with a handwritten card for 3 EUR.",
+    "tags": ["gift", "wrapping"],
+}
+ARTICLE_SL = {
+    "id": "gift-wrap-sl",
+    "lang": "sl",
+    "title": "Darilno zavijanje z ročno napisano voščilnico",
+    "body": "Vsako naročilo zavijemo v reciklirani papir z ročno napisano voščilnico za 3 EUR.",
+    "tags": ["darilo"],
+    "group": "gift-wrap",
+}
+
+
+async def save_articles(server: LiveServer) -> None:
+    headers = await desk_headers(server, SUPERVISOR, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10) as http:
+        for article in (ARTICLE_EN, ARTICLE_SL):
+            saved = await http.put(f"/api/kb/articles/{article['id']}", json=article)
+            assert saved.status_code == 200, saved.text
+
+
+def test_an_agent_reads_a_suggested_article_in_their_language_and_inserts_the_visitors(
+    browser: Any, hub: LiveServer, wire: Wire
+) -> None:
+    wire.run(save_articles(hub))
+    page = log_in(browser, hub, AGENT)
+    choose_language(page, hub, "sl", TOKYO, "Shranjeno.")
+    page.goto(hub.url + "/agent")
+    expect(page.locator("#link")).to_have_text("povezan")
+
+    visitor, _ = wire.run(connect_visitor(hub, codec="json", name="Walt", language="en"))
+    wire.clients.append(visitor)
+    wire.run(visitor.recv_type("welcome"))
+    conv_id = wire.run(visitor.send_text("Can you gift wrap my order with a handwritten card?"))[
+        "conversation_id"
+    ]
+    pane = page.locator(f'.chat[data-conversation-id="{conv_id}"]')
+    suggestion = pane.locator('.suggestion[data-article-id="gift-wrap"]')
+    expect(suggestion).to_be_visible(timeout=10_000)
+    suggestion.get_by_role("button", name="Odpri").click()
+    view = pane.locator(".article-view")
+    expect(view.locator("h4")).to_have_text(ARTICLE_SL["title"])  # the agent's language
+    expect(view.locator(".translation-note")).to_contain_text("(sl)")
+    view.get_by_role("button", name="Vstavi odgovor").click()
+    # What goes to the visitor is their own language's article.
+    expect(pane.locator("textarea")).to_have_value(re.compile(r"^We wrap any order"))
