@@ -89,6 +89,7 @@ class ConvRef:
     agent_id: int | None
     state: str
     language: str | None = None
+    team: str | None = None
 
 
 def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
@@ -278,7 +279,7 @@ class Hub:
         kind = body.get("type")
         if kind == "kb_changed" and channel == KB_CHANNEL:
             if self.assist is not None:
-                self.assist.on_bus(body.get("articles"))
+                self.assist.on_bus(body.get("articles"), body.get("canned"))
             return
         if kind == "settings_changed" and channel == SETTINGS_CHANNEL:
             if self.on_settings_changed is not None:
@@ -392,7 +393,11 @@ class Hub:
                     "visitor_id": visitor_id,
                     "verified": verified,
                     "conversation": summary,
-                    "available": await self.dispatch.available() if self.dispatch else True,
+                    "available": (
+                        await self.dispatch.available(conn.info.get("team"))
+                        if self.dispatch
+                        else True
+                    ),
                     "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
                     "credits": credits,
                     "shop_url": self.settings.shop_url,
@@ -510,7 +515,7 @@ class Hub:
     # ------------------------------------------------------------------ the cache
 
     def remember(self, conv: Conversation) -> ConvRef:
-        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state, conv.language)
+        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state, conv.language, conv.team)
         if conv.state in OPEN_STATES:
             self.convs[conv.id] = ref
             self.visitor_open[conv.visitor_id] = conv.id
@@ -743,6 +748,7 @@ class Hub:
                         visitor_id,
                         conn.info.get("site", "default"),
                         visitor.language if visitor else None,
+                        team=conn.info.get("team"),
                     )
                     created = conv if is_new else None
                     for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
@@ -849,7 +855,7 @@ class Hub:
             ref = self.remember(conv)
         brain = self.assist.brain(conv_id, ref.language)
         await self.bot_says(conv_id, brain.greet(position, eta_s))
-        if self.dispatch is not None and not await self.dispatch.available():
+        if self.dispatch is not None and not await self.dispatch.available(ref.team):
             await self.bot_says(conv_id, brain.offline_prompt())
             self.post_event(conv_id, "offline", {})
 

@@ -5,6 +5,7 @@ socket lives on; only abuse closes it."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -20,11 +21,13 @@ from chatserver.core.protocol import (
     parse_client_frame,
     token_from_subprotocols,
 )
+from chatserver.core.settings import TEAM_NAME_PATTERN
 from chatserver.live.auth import current_principal, origin_allowed
 from chatserver.live.connection import Connection
 from chatserver.runtime import metrics
 from chatserver.session.loop import close, read_frames
 
+TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
 log = logging.getLogger("livedesk.ws")
 UNSAVED = "unsaved_visitor"  # conn.info: a visitor whose row waits for their first message
 
@@ -59,6 +62,11 @@ async def visitor_endpoint(ws: WebSocket) -> None:
     await ws.accept(subprotocol=subprotocol)
     conn = Connection.for_settings(ws, codec, "visitor", visitor.id, settings)
     conn.info.update(site=visitor.site, name=visitor.name)
+    # The team the embedding page sends its chats to (the widget's data-team): its business
+    # hours decide whether a human may be expected, and routing offers the chat to it first.
+    team = ws.query_params.get("team", "").strip()
+    if TEAM_NAME.fullmatch(team):
+        conn.info["team"] = team
     if unsaved:
         conn.info[UNSAVED] = visitor
     await _serve(conn, state, lambda: state.hub.attach_visitor(conn, visitor))

@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -41,7 +40,7 @@ from chatserver.session.ws import agent_endpoint, visitor_endpoint
 from chatserver.web import admin, api, desk, inbox, kb_api, pages, planning, visitors
 from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
-from chatserver.web.edge import EdgeMiddleware, Limits
+from chatserver.web.edge import EdgeMiddleware, Limits, LiveCORS
 from chatserver.web.http_body import ERROR_HANDLERS
 
 log = logging.getLogger("livedesk.app")
@@ -140,6 +139,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         store.writer.on_commit = hub.on_committed
         # Edits made here reach every node's index (this one's too) through the bus.
         assist.on_change = lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids))
+        assist.on_canned_change = lambda keys: hub.publish(
+            KB_CHANNEL, kb_changed_frame([], canned=keys)
+        )
         bus.subscribe(KB_CHANNEL)
         # Settings saved on any node reach this one's dispatcher and routes.
         hub.on_settings_changed = live.on_bus
@@ -233,8 +235,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         # First: a refused client costs nothing further down.
         Middleware(EdgeMiddleware, settings=settings),
         Middleware(
-            CORSMiddleware,
-            allow_origins=settings.allowed_origins,
+            LiveCORS,  # type: ignore[arg-type]  # CORSMiddleware's own signature, plus `initial`
+            initial=settings,
             allow_methods=["GET", "POST"],
             allow_headers=["content-type"],
         ),
