@@ -15,6 +15,8 @@ class Article:
     updated_ms: int = 0
     # A reply an agent can send as it is (a summary of the body); empty: none written.
     answer: str = ""
+    # Articles that are translations of one another share a group; empty: none.
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)

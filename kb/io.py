@@ -29,6 +29,10 @@ def _tags(value: Any, where: tuple[str, int]) -> tuple[str, ...]:
     raise KbFormatError(*where, "tags must be a list of strings or a comma-separated string")
 
 
+# A translation group is named like an article id (the first article's, by the editor).
+MAX_GROUP = 64
+
+
 def article_from_mapping(row: Mapping[str, Any], source: str, line: int) -> Article:
     """One article from a decoded row; the single place import rules live."""
     where = (source, line)
@@ -43,6 +47,9 @@ def article_from_mapping(row: Mapping[str, Any], source: str, line: int) -> Arti
     answer = row.get("answer")
     if answer is not None and not isinstance(answer, str):
         raise KbFormatError(*where, "answer must be a string")
+    group = row.get("group")
+    if group is not None and (not isinstance(group, str) or len(group.strip()) > MAX_GROUP):
+        raise KbFormatError(*where, f"group must be a string of at most {MAX_GROUP} characters")
     return Article(
         id=row["id"].strip(),
         lang=row["lang"].strip(),
@@ -51,6 +58,7 @@ def article_from_mapping(row: Mapping[str, Any], source: str, line: int) -> Arti
         tags=_tags(row.get("tags"), where),
         updated_ms=updated,
         answer=(answer or "").strip(),
+        group=(group or "").strip(),
     )
 
 

@@ -20,6 +20,8 @@ class KbArticle(SQLModel, table=True):
     # A JSON list of strings: tags may hold commas, and JSON reads the same on both backends.
     tags: str = Field(default="[]", sa_type=sa.Text)
     answer: str = Field(default="", sa_type=sa.Text)
+    # Articles that translate one another share it (the editor links them); None: alone.
+    translation_group: str | None = Field(default=None, max_length=64, index=True)
     created_ms: int = Field(sa_type=sa.BigInteger)
     # The in-memory index is rebuilt per article from rows newer than it has seen.
     updated_ms: int = Field(sa_type=sa.BigInteger, index=True)
@@ -44,6 +46,7 @@ def article_to_row(article: Article, now_ms: int) -> KbArticle:
         body=article.body,
         tags=json.dumps(list(article.tags), ensure_ascii=False),
         answer=article.answer,
+        translation_group=article.group or None,
         created_ms=now_ms,
         updated_ms=article.updated_ms or now_ms,
     )
@@ -59,6 +62,7 @@ def row_to_article(row: KbArticle) -> Article:
         tags=tuple(str(t) for t in tags) if isinstance(tags, list) else (),
         updated_ms=row.updated_ms,
         answer=row.answer or "",
+        group=row.translation_group or "",
     )
 
 

@@ -86,14 +86,15 @@
     let previewTimer = null;
     const look = () => {
       const f = widgetForm.elements;
-      const attrs = { color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(), lang: f.lang.value, prechat: f.prechat.checked ? "true" : "" };
+      const attrs = { color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(), lang: f.lang.value, prechat: f.prechat.checked ? "true" : "", team: f.team.value };
       return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v));
     };
     const quote = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
     const update = () => {
       const attrs = look();
       const { hub, site } = widgetForm.dataset;
-      const extra = Object.entries(attrs).map(([k, v]) => ` data-${k}="${quote(v)}"`).join("");
+      // The look is saved on the server: the tag carries only the site and the team.
+      const extra = attrs.team ? ` data-team="${quote(attrs.team)}"` : "";
       document.getElementById("embed-code").value = `<script src="${quote(hub)}/widget.js" data-site="${quote(site)}"${extra} defer></script>`;
       clearTimeout(previewTimer);
       // Typing in the title reloads the preview once the typing pauses.
@@ -147,7 +148,13 @@
 
   document.addEventListener("submit", async (event) => {
     if (event.target.id === "widget-form") {
-      event.preventDefault(); // nothing to send: the tag below is the outcome
+      event.preventDefault();
+      const f = event.target.elements;
+      const look = {
+        color: f.color.value, position: f.position.value === "left" ? "left" : "right",
+        title: f.title.value.trim() || null, lang: f.lang.value || null, prechat: f.prechat.checked,
+      };
+      if (await send("/api/admin/settings", { values: { widget_look: look } }, words.saved)) reloadSaying("saved");
       return;
     }
     const form = event.target.closest("form[data-api]");
@@ -173,7 +180,7 @@
       const f = form.elements;
       const article = {
         lang: f.lang.value, title: f.title.value.trim(), body: f.body.value, answer: f.answer.value.trim(),
-        tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean),
+        tags: f.tags.value.split(",").map((t) => t.trim()).filter(Boolean), group: f.group.value,
       };
       if (await send(form.dataset.api + encodeURIComponent(f.id.value.trim()), article, words.saved, "PUT")) {
         location.assign("/admin/kb?done=saved&id=" + encodeURIComponent(f.id.value.trim()));

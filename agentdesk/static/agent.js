@@ -6,7 +6,7 @@
 // countdown until the agent accepts or declines them, or the hub withdraws them.
 (() => {
   "use strict";
-  const { el, api, duration, socket, userText, describeEvent } = window.Desk;
+  const { el, api, duration, socket, userText, describeEvent, _, ngettext, time, dateTime } = window.Desk;
   const me = document.getElementById("me");
   const myId = Number(me.dataset.agentId);
   const tabs = document.getElementById("tabs");
@@ -108,10 +108,24 @@
     return chat.id === active && !document.hidden;
   }
 
+  // Conversation states, authors and the connection in the agent's words (the wire's
+  // names stay in data attributes).
+  const STATE_NAME = {
+    bot: _("with the bot"), offered: _("offered"), active: _("active"), offline: _("offline form"),
+    closed: _("closed"), rated: _("rated"), abandoned: _("abandoned"),
+  };
+  const stateName = (state) => STATE_NAME[state] || state;
+  const AUTHOR_NAME = { visitor: _("visitor"), agent: _("agent"), bot: _("bot"), system: _("system") };
+  const authorName = (author) => AUTHOR_NAME[author] || author;
+  const LINK_STATE = {
+    connecting: _("connecting"), online: _("online"), offline: _("offline"),
+    ended: _("session ended — log in again"),
+  };
+
   // ------------------------------------------------------------------ chats
 
   function visitorName(chat) {
-    return (chat.visitor && (chat.visitor.name || chat.visitor.alias)) || "Visitor " + chat.id.slice(0, 4);
+    return (chat.visitor && (chat.visitor.name || chat.visitor.alias)) || _("Visitor %(id)s", { id: chat.id.slice(0, 4) });
   }
 
   function makeChat(id, visitor) {
@@ -126,8 +140,8 @@
       dataset: { conversationId: id }, onclick: () => activate(id),
     });
     chat.tabName = el("span", { class: "tab-name" });
-    chat.tabWait = el("span", { class: "tab-wait", title: "waiting for your reply" });
-    chat.tabUnread = el("span", { class: "badge", "aria-label": "unread" });
+    chat.tabWait = el("span", { class: "tab-wait", title: _("waiting for your reply") });
+    chat.tabUnread = el("span", { class: "badge", "aria-label": _("unread") });
     chat.tab.append(chat.tabName, chat.tabWait, chat.tabUnread);
 
     chat.pane = el("section", { class: "chat", hidden: true, dataset: { conversationId: id } });
@@ -136,20 +150,20 @@
     chat.stateLabel = el("span", { class: "state" });
     const actions = el("div", { class: "actions" });
     actions.append(
-      el("button", { type: "button", class: "transfer", onclick: () => openTransfer(chat) }, "Transfer"),
-      el("button", { type: "button", class: "close", onclick: () => openClose(chat) }, "Close"),
+      el("button", { type: "button", class: "transfer", onclick: () => openTransfer(chat) }, _("Transfer")),
+      el("button", { type: "button", class: "close", onclick: () => openClose(chat) }, _("Close")),
     );
     head.append(chat.title, chat.stateLabel, actions);
     chat.log = el("ol", { class: "log", "aria-live": "polite" });
-    chat.typing = el("p", { class: "typing", hidden: true }, "typing…");
+    chat.typing = el("p", { class: "typing", hidden: true }, _("typing…"));
     chat.warning = el("p", { class: "reply-warning", role: "alert", hidden: true });
     const form = el("form", { class: "composer" });
     chat.input = el("textarea", {
-      rows: 3, "aria-label": "Reply", placeholder: "Reply… (/ for canned replies)",
+      rows: 3, "aria-label": _("Reply"), placeholder: _("Reply… (/ for canned replies)"),
       maxlength: 4000,
     });
     chat.cannedList = el("ul", { class: "canned", role: "listbox", hidden: true });
-    form.append(chat.cannedList, chat.input, el("button", { type: "submit" }, "Send"));
+    form.append(chat.cannedList, chat.input, el("button", { type: "submit" }, _("Send")));
     form.addEventListener("submit", (e) => { e.preventDefault(); sendReply(chat); });
     chat.input.addEventListener("keydown", (e) => composerKey(chat, e));
     chat.input.addEventListener("input", () => composerInput(chat));
@@ -162,9 +176,9 @@
     main.append(chat.warning, chat.log, chat.typing, form);
 
     const side = el("aside", { class: "side" });
-    chat.suggestBox = el("section", { class: "suggestions", "aria-label": "Suggestions" });
-    chat.articleBox = el("section", { class: "article-view", "aria-label": "Article", hidden: true });
-    chat.customerBox = el("section", { class: "customer", "aria-label": "Customer" });
+    chat.suggestBox = el("section", { class: "suggestions", "aria-label": _("Suggestions") });
+    chat.articleBox = el("section", { class: "article-view", "aria-label": _("Article"), hidden: true });
+    chat.customerBox = el("section", { class: "customer", "aria-label": _("Customer") });
     side.append(chat.suggestBox, chat.articleBox, chat.customerBox);
     const body = el("div", { class: "chat-body" });
     body.append(main, side);
@@ -220,7 +234,7 @@
       chat.tabName.replaceChildren(userText("bdi", {}, name));
       chat.title.replaceChildren(userText("bdi", {}, name));
     }
-    chat.stateLabel.textContent = chat.state;
+    chat.stateLabel.textContent = stateName(chat.state);
     chat.tab.classList.toggle("closed", chat.state === "closed");
     chat.tabUnread.textContent = chat.unread ? String(chat.unread) : "";
     chat.tabUnread.hidden = !chat.unread;
@@ -263,16 +277,16 @@
 
   // ------------------------------------------------------------------ transcript
 
-  const LABEL = { visitor: null, bot: "Bot", system: "System" };
+  const LABEL = { visitor: null, bot: _("Bot"), system: _("System") };
 
   function addItem(chat, frame) {
     chat.lastSeq = frame.seq;
     const li = el("li", { class: "item " + frame.author, dataset: { seq: frame.seq, author: frame.author } });
     const who = frame.author === "visitor" ? visitorName(chat)
-      : frame.author === "agent" ? (frame.author_name || "Agent") : LABEL[frame.author];
+      : frame.author === "agent" ? (frame.author_name || _("Agent")) : LABEL[frame.author];
     const meta = el("div", { class: "meta" });
     const whoEl = frame.author === "visitor" || frame.author === "agent" ? userText("bdi", { class: "who" }, who) : el("span", { class: "who" }, who);
-    meta.append(whoEl, el("time", {}, new Date(frame.ts).toLocaleTimeString()));
+    meta.append(whoEl, el("time", { datetime: new Date(frame.ts).toISOString() }, time(frame.ts)));
     li.append(meta);
     if (frame.type === "message") {
       li.append(userText("p", { class: "text" }, frame.text, { links: true }));
@@ -349,7 +363,7 @@
     const frame = { type: "send", conversation_id: chat.id, text, client_msg_id: newId() };
     outbox.set(frame.client_msg_id, frame);
     const li = el("li", { class: "item agent pending", dataset: { cmid: frame.client_msg_id } });
-    li.append(el("div", { class: "meta" }, "sending…"), userText("p", { class: "text" }, text, { links: true }));
+    li.append(el("div", { class: "meta" }, _("sending…")), userText("p", { class: "text" }, text, { links: true }));
     chat.log.append(li);
     chat.pinned = true;
     chat.log.scrollTop = chat.log.scrollHeight;
@@ -381,7 +395,7 @@
       const data = await api("GET", "/api/canned?prefix=" + encodeURIComponent(prefix) + "&lang=" + encodeURIComponent(lang));
       results = data.results || [];
     } catch (err) {
-      toast("Canned replies unavailable: " + err.message);
+      toast(_("Canned replies unavailable: %(error)s", { error: err.message }));
     }
     if (!/^\/\S*$/.test(chat.input.value)) return; // typed on meanwhile
     chat.canned = results;
@@ -439,9 +453,9 @@
 
   function renderSuggestions(chat) {
     const box = chat.suggestBox;
-    box.replaceChildren(el("h3", {}, "Suggestions"));
+    box.replaceChildren(el("h3", {}, _("Suggestions")));
     if (!chat.suggestions.length) {
-      box.append(el("p", { class: "muted" }, "Suggestions from the knowledge base appear as the visitor writes."));
+      box.append(el("p", { class: "muted" }, _("Suggestions from the knowledge base appear as the visitor writes.")));
       return;
     }
     const list = el("ol", { class: "suggest-list" });
@@ -450,9 +464,9 @@
       li.append(
         el("strong", {}, s.title),
         el("p", {}, s.snippet),
-        el("button", { type: "button", onclick: () => insertSuggestion(chat, i), title: i === 0 ? "Alt+I" : "" }, "Insert"),
+        el("button", { type: "button", onclick: () => insertSuggestion(chat, i), title: i === 0 ? "Alt+I" : "" }, _("Insert")),
         " ",
-        el("button", { type: "button", class: "open-article", onclick: () => openArticle(chat, s.article_id) }, "Open"),
+        el("button", { type: "button", class: "open-article", onclick: () => openArticle(chat, s.article_id) }, _("Open")),
       );
       list.append(li);
     });
@@ -476,14 +490,19 @@
   // The full article beside the chat, as text (its body is never parsed as HTML).
   async function openArticle(chat, articleId) {
     const box = chat.articleBox;
-    const close = el("button", { type: "button", class: "close-article", onclick: () => closeArticle(chat) }, "Close");
-    box.replaceChildren(el("h3", {}, "Article"), el("p", { class: "muted" }, "Loading…"));
+    const close = el("button", { type: "button", class: "close-article", onclick: () => closeArticle(chat) }, _("Close"));
+    box.replaceChildren(el("h3", {}, _("Article")), el("p", { class: "muted" }, _("Loading…")));
     box.hidden = false;
     let article;
+    let visitorArticle;
     try {
-      article = await api("GET", "/api/kb/articles/" + encodeURIComponent(articleId));
+      // In the agent's language when the article has a translation in it; what is inserted
+      // stays the visitor's article (the one suggested).
+      article = await api("GET", "/api/kb/articles/" + encodeURIComponent(articleId) + "?lang=" + encodeURIComponent(window.Desk.lang));
+      visitorArticle = article.translation_of
+        ? await api("GET", "/api/kb/articles/" + encodeURIComponent(article.translation_of)) : article;
     } catch (err) {
-      box.replaceChildren(el("h3", {}, "Article"), el("p", { class: "error" }, err.message), close);
+      box.replaceChildren(el("h3", {}, _("Article")), el("p", { class: "error" }, err.message), close);
       return;
     }
     const title = el("h4", { tabindex: "-1" }, article.title);
@@ -491,18 +510,23 @@
     for (const para of String(article.body || "").split(/\n\s*\n/)) {
       if (para.trim()) text.append(el("p", {}, para.trim()));
     }
+    const note = visitorArticle !== article
+      ? el("p", { class: "muted translation-note" }, _("In your language (%(lang)s); Insert answer sends the visitor's version (%(visitor)s).", { lang: article.lang, visitor: visitorArticle.lang }))
+      : "";
     box.replaceChildren(
-      el("h3", {}, "Article"),
+      el("h3", {}, _("Article")),
       title,
+      note,
       text,
       el("div", { class: "article-actions" }),
     );
     box.lastChild.append(
-      el("button", { type: "button", class: "insert-article", onclick: () => insertText(chat, article.reply || article.body) }, "Insert answer"),
+      el("button", { type: "button", class: "insert-article", onclick: () => insertText(chat, visitorArticle.reply || visitorArticle.body) }, _("Insert answer")),
       " ",
       close,
     );
-    box.dataset.articleId = article.id;
+    box.dataset.articleId = visitorArticle.id;
+    box.dataset.shownId = article.id;
     title.focus();
   }
 
@@ -520,7 +544,7 @@
       chat.detail = await api("GET", "/api/desk/conversations/" + encodeURIComponent(chat.id));
     } catch (err) {
       chat.detail = null;
-      chat.customerBox.replaceChildren(el("h3", {}, "Customer"), el("p", { class: "error" }, err.message));
+      chat.customerBox.replaceChildren(el("h3", {}, _("Customer")), el("p", { class: "error" }, err.message));
       return;
     }
     renderCustomer(chat);
@@ -528,58 +552,63 @@
 
   function renderCustomer(chat) {
     const box = chat.customerBox;
-    box.replaceChildren(el("h3", {}, "Customer"));
+    box.replaceChildren(el("h3", {}, _("Customer")));
     const c = chat.detail && chat.detail.customer;
-    if (!c) { box.append(el("p", { class: "muted" }, "Loading…")); return; }
+    if (!c) { box.append(el("p", { class: "muted" }, _("Loading…"))); return; }
     const dl = el("dl", { class: "facts" });
     const fact = (k, v, cls) => dl.append(el("dt", {}, k), el("dd", { class: cls || "" }, v));
     const said = (k, v) => dl.append(el("dt", {}, k), v ? userText("dd", {}, v) : el("dd", {}, "–"));
-    said("Name", c.name);
-    said("E-mail", c.email);
-    fact("Identity", c.verified ? "verified" : "not verified", c.verified ? "ok" : "warn");
-    fact("Language", c.language || "–");
-    if (!c.name && c.alias) fact("Known as", c.alias);
+    said(_("Name"), c.name);
+    said(_("E-mail"), c.email);
+    fact(_("Identity"), c.verified ? _("verified") : _("not verified"), c.verified ? "ok" : "warn");
+    fact(_("Language"), c.language || "–");
+    if (!c.name && c.alias) fact(_("Known as"), c.alias);
     // Paid support counts each channel: what was written here, came in by mail, went out.
     const conv = chat.detail.conversation;
     if (conv && conv.messages_by_channel) {
       const m = conv.messages_by_channel;
-      fact("Channel", conv.channel === "email" ? "e-mail" : "chat");
-      fact("Messages", m.chat + " chat · " + m.email_in + " mail in · " + m.email_out + " mail out", "channel-counts");
+      fact(_("Channel"), conv.channel === "email" ? _("e-mail") : _("chat"));
+      const counts = [
+        ngettext("%(num)d in chat", "%(num)d in chat", m.chat),
+        ngettext("%(num)d mail in", "%(num)d mail in", m.email_in),
+        ngettext("%(num)d mail out", "%(num)d mail out", m.email_out),
+      ];
+      fact(_("Messages"), counts.join(" · "), "channel-counts");
     }
     renderVisit(c.visit, said);
     if (c.credits) {
-      fact("Credits left", String(c.credits.balance), "credits-left");
-      fact("Credits used", String(c.credits.used));
+      fact(_("Credits left"), String(c.credits.balance), "credits-left");
+      fact(_("Credits used"), String(c.credits.used));
     } else {
-      fact("Credits", c.verified ? "none" : "unknown (not verified)");
+      fact(_("Credits"), c.verified ? _("none") : _("unknown (not verified)"));
     }
     box.append(dl);
     if (c.orders && c.orders.length) {
-      box.append(el("h4", {}, "Orders"));
+      box.append(el("h4", {}, _("Orders")));
       const ul = el("ul", { class: "orders" });
       for (const o of c.orders) ul.append(el("li", {}, "#" + o.number + " · " + o.status));
       box.append(ul);
     }
-    box.append(el("h4", {}, "Past conversations"));
-    if (!c.past || !c.past.length) box.append(el("p", { class: "muted" }, "None."));
+    box.append(el("h4", {}, _("Past conversations")));
+    if (!c.past || !c.past.length) box.append(el("p", { class: "muted" }, _("None.")));
     for (const p of c.past || []) {
       const details = el("details", { class: "past" });
-      const label = new Date(p.created_ms).toLocaleString() + " · " + p.state + (p.tags ? " · " + p.tags : "");
+      const label = dateTime(p.created_ms) + " · " + stateName(p.state) + (p.tags ? " · " + p.tags : "");
       details.append(el("summary", {}, label));
       details.addEventListener("toggle", () => loadPast(details, p.id), { once: true });
       box.append(details);
     }
-    box.append(el("h4", {}, "Team notes"));
-    const notes = el("ul", { class: "notes", "aria-label": "Team notes" });
+    box.append(el("h4", {}, _("Team notes")));
+    const notes = el("ul", { class: "notes", "aria-label": _("Team notes") });
     for (const n of c.notes || []) {
       const li = el("li");
-      li.append(userText("bdi", {}, n.body, { links: true }), el("span", { class: "muted" }, " — " + n.author_name + ", " + new Date(n.created_ms).toLocaleString()));
+      li.append(userText("bdi", {}, n.body, { links: true }), el("span", { class: "muted" }, " — " + n.author_name + ", " + dateTime(n.created_ms)));
       notes.append(li);
     }
     box.append(notes);
     const form = el("form", { class: "note-form" });
-    const input = el("input", { type: "text", maxlength: 1000, placeholder: "Note for the team…", "aria-label": "New team note" });
-    form.append(input, el("button", { type: "submit" }, "Add note"));
+    const input = el("input", { type: "text", maxlength: 1000, placeholder: _("Note for the team…"), "aria-label": _("New team note") });
+    form.append(input, el("button", { type: "submit" }, _("Add note")));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const body = input.value.trim();
@@ -587,7 +616,7 @@
       try {
         const saved = await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/notes", { body });
         const li = el("li");
-        li.append(userText("bdi", {}, saved.body, { links: true }), el("span", { class: "muted" }, " — " + saved.author_name + ", " + new Date().toLocaleString()));
+        li.append(userText("bdi", {}, saved.body, { links: true }), el("span", { class: "muted" }, " — " + saved.author_name + ", " + dateTime(Date.now())));
         notes.prepend(li);
         input.value = "";
       } catch (err) {
@@ -602,20 +631,20 @@
   function renderVisit(v, said) {
     if (!v) return;
     const page = v.current_page;
-    said("Page", page ? (page.title ? page.title + " — " : "") + page.url : null);
-    said("Came from", v.referrer);
-    said("Browser", [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
+    said(_("Page"), page ? (page.title ? page.title + " — " : "") + page.url : null);
+    said(_("Came from"), v.referrer);
+    said(_("Browser"), [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
     if (v.time_zone) {
       const at = v.local_time ? new Date(v.local_time) : new Date();
       let local = "";
       try {
-        local = at.toLocaleTimeString([], { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) + " ";
+        local = new Intl.DateTimeFormat(window.Desk.lang, { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }).format(at) + " ";
       } catch (err) { /* an unknown zone: show its name alone */ }
-      said("Local time", local + "(" + v.time_zone + ")");
+      said(_("Local time"), local + "(" + v.time_zone + ")");
     }
-    said("Visits", v.visits ? String(v.visits) : null);
+    said(_("Visits"), v.visits ? String(v.visits) : null);
     const pages = (v.pages || []).map((p) => p.title || p.url);
-    said("Pages this visit", pages.length ? pages.join(" ← ") : null);
+    said(_("Pages this visit"), pages.length ? pages.join(" ← ") : null);
   }
 
   async function loadPast(details, id) {
@@ -625,7 +654,7 @@
       for (const item of data.items) {
         if (item.type !== "message") continue;
         const li = el("li", { class: "item " + item.author });
-        li.append(el("span", { class: "who" }, item.author + ": "), userText("bdi", {}, item.text, { links: true }));
+        li.append(el("span", { class: "who" }, authorName(item.author) + ": "), userText("bdi", {}, item.text, { links: true }));
         ol.append(li);
       }
       details.append(ol);
@@ -645,21 +674,21 @@
     const select = document.getElementById("transfer-target");
     document.getElementById("transfer-error").textContent = "";
     document.getElementById("transfer-note").value = "";
-    select.replaceChildren(el("option", { value: "queue:" }, "Back to the queue (the next free colleague)"));
+    select.replaceChildren(el("option", { value: "queue:" }, _("Back to the queue (the next free colleague)")));
     try {
       const data = await api("GET", "/api/desk/agents");
       // Colleagues who can take it now come first; the others are listed, greyed, with why.
       const colleagues = data.agents.filter((a) => a.id !== myId).map((a) => ({ ...a, why: unavailable(a) }));
       colleagues.sort((a, b) => (!a.why - !b.why) * -1 || a.name.localeCompare(b.name));
-      const group = el("optgroup", { label: "Colleagues" });
+      const group = el("optgroup", { label: _("Colleagues") });
       for (const a of colleagues) {
         const label = a.name + (a.why ? " — " + a.why : " (" + a.load + "/" + a.cap + ")");
         group.append(el("option", { value: "agent:" + a.id, disabled: !!a.why, dataset: { why: a.why || "" } }, label));
       }
       if (colleagues.length) select.append(group);
       if (data.teams.length) {
-        const teams = el("optgroup", { label: "Teams" });
-        for (const t of data.teams) teams.append(el("option", { value: "team:" + t }, "Team " + t));
+        const teams = el("optgroup", { label: _("Teams") });
+        for (const t of data.teams) teams.append(el("option", { value: "team:" + t }, _("Team %(team)s", { team: t })));
         select.append(teams);
       }
     } catch (err) {
@@ -669,8 +698,8 @@
   }
 
   function unavailable(a) {
-    if (a.status !== "online") return a.status;
-    if (a.load >= a.cap) return "full (" + a.load + "/" + a.cap + ")";
+    if (a.status !== "online") return a.status === "away" ? _("away") : a.status === "offline" ? _("offline") : a.status;
+    if (a.load >= a.cap) return _("full (%(load)s/%(cap)s)", { load: a.load, cap: a.cap });
     return null;
   }
 
@@ -686,7 +715,7 @@
     try {
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/transfer", body);
       transferDialog.close();
-      removeChat(chat.id, "Transferred.");
+      removeChat(chat.id, _("Transferred."));
     } catch (err) {
       document.getElementById("transfer-error").textContent = err.message;
     }
@@ -710,7 +739,7 @@
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(chat.id) + "/close", { tags, outcome });
       closeDialog.close();
       document.getElementById("close-tags").value = "";
-      removeChat(chat.id, "Closed.");
+      removeChat(chat.id, _("Closed."));
     } catch (err) {
       document.getElementById("close-error").textContent = err.message;
     }
@@ -724,13 +753,13 @@
   // waits a moment for `offer_withdrawn` (which says why) before it goes on its own.
   const OFFER_GRACE_MS = 3000;
   const WITHDRAWN = {
-    accept_timeout: "timeout", declined: "declined", agent_gone: "you were away",
-    closed: "visitor left", transfer: "transferred",
+    accept_timeout: _("timeout"), declined: _("declined"), agent_gone: _("you were away"),
+    closed: _("visitor left"), transfer: _("transferred"),
   };
 
   function offerName(offer) {
     const c = offer.detail && offer.detail.customer;
-    return (c && (c.name || c.alias)) || "Visitor " + offer.id.slice(0, 4);
+    return (c && (c.name || c.alias)) || _("Visitor %(id)s", { id: offer.id.slice(0, 4) });
   }
 
   function addOffer(id, deadlineS) {
@@ -756,19 +785,19 @@
     renderOffers();
     tickOffers();
     beep();
-    announce("Incoming chat from " + offerName(offer) + ". Alt+Y accepts, Alt+N declines.");
+    announce(_("Incoming chat from %(name)s. Alt+Y accepts, Alt+N declines.", { name: offerName(offer) }));
     loadOffer(offer);
   }
 
   function buildOffer(offer) {
     const id = offer.id;
-    offer.card = el("li", { class: "offer", dataset: { conversationId: id }, title: "Conversation " + id });
+    offer.card = el("li", { class: "offer", dataset: { conversationId: id }, title: _("Conversation %(id)s", { id }) });
     const body = el("div", {
       class: "offer-body", role: "group",
       "aria-labelledby": "offer-name-" + id, "aria-describedby": "offer-facts-" + id + " offer-preview-" + id,
     });
     offer.name = el("strong", { class: "offer-name", id: "offer-name-" + id });
-    offer.timer = el("span", { class: "offer-timer", role: "timer", "aria-label": "time left to answer" });
+    offer.timer = el("span", { class: "offer-timer", role: "timer", "aria-label": _("time left to answer") });
     const head = el("div", { class: "offer-head" });
     head.append(offer.name, offer.timer);
     offer.facts = el("p", { class: "offer-facts", id: "offer-facts-" + id });
@@ -776,8 +805,8 @@
     offer.fill = el("span");
     const bar = el("div", { class: "offer-bar", "aria-hidden": "true" });
     bar.append(offer.fill);
-    offer.accept = el("button", { type: "button", class: "accept", onclick: () => answerOffer(id, true) }, "Accept");
-    offer.decline = el("button", { type: "button", class: "decline", onclick: () => answerOffer(id, false) }, "Decline");
+    offer.accept = el("button", { type: "button", class: "accept", onclick: () => answerOffer(id, true) }, _("Accept"));
+    offer.decline = el("button", { type: "button", class: "decline", onclick: () => answerOffer(id, false) }, _("Decline"));
     const actions = el("div", { class: "offer-actions" });
     actions.append(offer.accept, offer.decline);
     body.append(head, offer.facts, offer.previewEl, bar, actions);
@@ -791,20 +820,20 @@
       offer.shownName = name;
       offer.name.replaceChildren(userText("bdi", {}, name));
       offer.name.title = name; // the card truncates it
-      offer.accept.setAttribute("aria-label", "Accept chat with " + name);
-      offer.decline.setAttribute("aria-label", "Decline chat with " + name);
+      offer.accept.setAttribute("aria-label", _("Accept chat with %(name)s", { name }));
+      offer.decline.setAttribute("aria-label", _("Decline chat with %(name)s", { name }));
     }
     const facts = [];
     const conv = offer.detail && offer.detail.conversation;
     const c = offer.detail && offer.detail.customer;
     if (c) {
       if (c.language || (conv && conv.language)) facts.push((c.language || conv.language).toUpperCase());
-      facts.push(c.verified ? "verified" : "not verified");
-      if (c.credits) facts.push(c.credits.balance + " credits");
-      if (c.past && c.past.length) facts.push(c.past.length + " earlier chat" + (c.past.length === 1 ? "" : "s"));
+      facts.push(c.verified ? _("verified") : _("not verified"));
+      if (c.credits) facts.push(ngettext("%(num)d credit", "%(num)d credits", c.credits.balance));
+      if (c.past && c.past.length) facts.push(ngettext("%(num)d earlier chat", "%(num)d earlier chats", c.past.length));
     }
-    if (conv && conv.team) facts.push("team " + conv.team);
-    if (conv && conv.created_ms) facts.push("waiting " + duration((Date.now() - conv.created_ms) / 1000));
+    if (conv && conv.team) facts.push(_("team %(team)s", { team: conv.team }));
+    if (conv && conv.created_ms) facts.push(_("waiting %(time)s", { time: duration((Date.now() - conv.created_ms) / 1000) }));
     facts.push("#" + offer.id.slice(0, 6));
     const text = facts.join(" · ");
     if (offer.facts.textContent !== text) offer.facts.textContent = text;
@@ -824,7 +853,7 @@
     if (detail.status === "fulfilled") offer.detail = detail.value;
     if (transcript.status === "fulfilled") {
       const said = (transcript.value.items || []).filter((i) => i.type === "message" && i.author === "visitor");
-      if (said.length) offer.preview = said[0].text + (said.length > 1 ? "  (+" + (said.length - 1) + " more)" : "");
+      if (said.length) offer.preview = said[0].text + (said.length > 1 ? "  " + ngettext("(+%(num)d more)", "(+%(num)d more)", said.length - 1) : "");
     }
     labelOffer(offer);
   }
@@ -880,7 +909,7 @@
     if (!offer || offer.expired) return;
     const type = accept ? "accept" : "decline";
     if (!wire || !wire.send({ type, conversation_id: id })) {
-      toast("Not connected: the answer was not sent. Try again in a moment.");
+      toast(_("Not connected: the answer was not sent. Try again in a moment."));
       return;
     }
     settled.set(id, type);
@@ -889,15 +918,15 @@
 
   function offerWithdrawn(f) {
     const id = f.conversation_id;
-    const why = WITHDRAWN[f.reason] || f.reason || "withdrawn";
+    const why = WITHDRAWN[f.reason] || f.reason || _("withdrawn");
     const offer = offers.get(id);
     const mine = settled.get(id);
     settled.delete(id);
     if (offer) {
-      removeOffer(id, "Offer from " + offerName(offer) + " moved on (" + why + ").");
+      removeOffer(id, _("Offer from %(name)s moved on (%(why)s).", { name: offerName(offer), why }));
     } else if (mine === "accept") {
       // Our accept crossed the hub's timer: the chat went on without us.
-      toast("Too late: that chat had already moved on (" + why + ").");
+      toast(_("Too late: that chat had already moved on (%(why)s).", { why }));
     }
   }
 
@@ -907,16 +936,16 @@
       labelOffer(offer); // the "waiting" time
       if (offer.deadline === null) {
         offer.timer.textContent = "–:––"; // offered before a reconnect: the hub keeps the time
-        offer.timer.setAttribute("aria-label", "time left unknown");
+        offer.timer.setAttribute("aria-label", _("time left unknown"));
         offer.fill.style.setProperty("--left", "1");
         offer.card.classList.remove("urgent");
         continue;
       }
-      offer.timer.setAttribute("aria-label", "time left to answer");
+      offer.timer.setAttribute("aria-label", _("time left to answer"));
       const left = offer.deadline - now;
       if (left <= -OFFER_GRACE_MS) {
         settled.set(offer.id, "lapsed");
-        removeOffer(offer.id, "Offer from " + offerName(offer) + " expired.");
+        removeOffer(offer.id, _("Offer from %(name)s expired.", { name: offerName(offer) }));
         continue;
       }
       const text = duration(Math.ceil(Math.max(0, left) / 1000));
@@ -942,7 +971,7 @@
   // ------------------------------------------------------------------ status, toasts
 
   // "online" already names the connection beside it: the agent's own state reads differently.
-  const STATUS_LABEL = { online: "Available", away: "Away" };
+  const STATUS_LABEL = { online: _("Available"), away: _("Away") };
 
   function showStatus(status) {
     statusBtn.dataset.status = status;
@@ -969,7 +998,11 @@
       wire.send({ type: "working", conversation_id: chat.id });
       return;
     }
-    const text = "Chat with " + visitorName(chat) + " moves to a colleague in " + f.moves_in_s + " s unless you reply or start typing.";
+    const text = ngettext(
+      "Chat with %(name)s moves to a colleague in %(num)d s unless you reply or start typing.",
+      "Chat with %(name)s moves to a colleague in %(num)d s unless you reply or start typing.",
+      f.moves_in_s, { name: visitorName(chat) },
+    );
     chat.warning.textContent = text;
     chat.warning.hidden = false;
     chat.tab.classList.add("warned");
@@ -1063,7 +1096,7 @@
         settled.clear();
         // Chats that left us while we were away (transfer, requeue) go; closed ones stay.
         for (const chat of [...chats.values()]) {
-          if (!live.has(chat.id) && chat.state !== "closed") removeChat(chat.id, "A chat left you while offline.");
+          if (!live.has(chat.id) && chat.state !== "closed") removeChat(chat.id, _("A chat left you while offline."));
         }
         pruneRead();
         for (const frame of outbox.values()) wire.send(frame); // same ids: stored once
@@ -1089,10 +1122,12 @@
       case "unassigned": {
         removeOffer(f.conversation_id); // `offer_withdrawn` came first and said why
         const gone = chats.get(f.conversation_id);
-        const who = gone ? visitorName(gone) : "a visitor";
-        const why = f.reason === "no_first_reply" ? " (no first reply in time)" : "";
-        const kept = gone && gone.input.value.trim() ? " Your draft is kept." : "";
-        removeChat(f.conversation_id, "Chat with " + who + " moved to a colleague" + why + "." + kept, true);
+        const who = gone ? visitorName(gone) : _("a visitor");
+        let text = f.reason === "no_first_reply"
+          ? _("Chat with %(name)s moved to a colleague (no first reply in time).", { name: who })
+          : _("Chat with %(name)s moved to a colleague.", { name: who });
+        if (gone && gone.input.value.trim()) text += " " + _("Your draft is kept.");
+        removeChat(f.conversation_id, text, true);
         break;
       }
       case "reply_warning":
@@ -1129,7 +1164,7 @@
           break;
         }
         const pending = document.querySelector('li.pending[data-cmid="' + CSS.escape(f.client_msg_id) + '"] .meta');
-        if (pending) pending.textContent = "sent";
+        if (pending) pending.textContent = _("sent");
         break;
       }
       case "typing": {
@@ -1179,7 +1214,7 @@
   wire = socket("/ws/agent", {
     onframe: onFrame,
     onstate(state) {
-      link.textContent = state === "ended" ? "session ended — log in again" : state;
+      link.textContent = LINK_STATE[state] || state;
       link.dataset.state = state;
       if (state === "ended") setTimeout(() => { location.href = "/login"; }, 1500);
     },

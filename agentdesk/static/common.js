@@ -4,6 +4,50 @@
   "use strict";
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
 
+  // The page's language, the agent's time zone and this page's strings in that language,
+  // from the server's catalogs (a JSON island; see chatserver/web/i18n.py). The scripts
+  // write their strings in English inside _() and ngettext(), which Babel extracts.
+  const I18N = (() => {
+    const node = document.getElementById("desk-i18n");
+    try { if (node) return JSON.parse(node.textContent); } catch { /* English, then */ }
+    return { lang: "en", timeZone: null, messages: {} };
+  })();
+  const pluralRules = new Intl.PluralRules(I18N.lang);
+
+  // %(name)s and %(num)d, as the catalogs write placeholders (and %% for a percent sign
+  // in a string that has placeholders, as Python's % does).
+  function fill(text, values) {
+    if (!values) return text;
+    return text.replace(/%(?:\((\w+)\)[sd]|%)/g, (whole, key) => (key === undefined ? "%" : key in values ? String(values[key]) : whole));
+  }
+
+  function _(msgid, values) {
+    const text = I18N.messages[msgid];
+    return fill(typeof text === "string" && text ? text : msgid, values);
+  }
+
+  // The plural form for n by the browser's CLDR rules; the server gave one text per category.
+  function ngettext(singular, plural, n, values) {
+    const forms = I18N.messages[singular];
+    let text;
+    if (forms && typeof forms === "object") text = forms[pluralRules.select(n)] || forms.other;
+    if (!text) text = n === 1 ? singular : plural;
+    return fill(text, Object.assign({ num: n }, values));
+  }
+
+  // Moments in the agent's locale and time zone (their setting; else the browser's zone).
+  // A zone this browser does not know (or a language it lacks) falls back to its own.
+  function formatter(options) {
+    for (const zone of [I18N.timeZone, undefined]) {
+      try { return new Intl.DateTimeFormat(I18N.lang, { ...options, ...(zone ? { timeZone: zone } : {}) }); } catch { /* next */ }
+    }
+    return new Intl.DateTimeFormat(undefined, options);
+  }
+  const timeFormat = formatter({ timeStyle: "medium" });
+  const dateTimeFormat = formatter({ dateStyle: "medium", timeStyle: "short" });
+  const time = (moment) => timeFormat.format(new Date(moment));
+  const dateTime = (moment) => dateTimeFormat.format(new Date(moment));
+
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -28,7 +72,7 @@
     for (const m of text.matchAll(FORMAT_CHARS)) {
       if (m.index > at) node.append(text.slice(at, m.index));
       const code = "U+" + m[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0");
-      node.append(el("span", { class: "cf", title: "invisible character " + code }, code));
+      node.append(el("span", { class: "cf", title: _("invisible character %(code)s", { code }) }, code));
       at = m.index + m[0].length;
     }
     if (at < text.length) node.append(text.slice(at));
@@ -65,27 +109,45 @@
   }
 
   // Stored events in words, for the console's transcript and the dashboard's monitor.
-  const REQUEUE_REASON = {
-    agent_gone: "the agent went away", accept_timeout: "the offer was not answered",
-    declined: "the offer was declined", no_first_reply: "no first reply in time",
-    transfer: "transferred", ledger_full: "no room on the desk",
-  };
+  function requeueReason(reason) {
+    switch (reason) {
+      case "agent_gone": return _("the agent went away");
+      case "accept_timeout": return _("the offer was not answered");
+      case "declined": return _("the offer was declined");
+      case "no_first_reply": return _("no first reply in time");
+      case "transfer": return _("transferred");
+      case "ledger_full": return _("no room on the desk");
+      default: return reason || _("no reason given");
+    }
+  }
 
   function describeEvent(frame) {
     const d = frame.data || {};
     switch (frame.event) {
-      case "assigned": return "Assigned to " + ((d.agent && d.agent.name) || "an agent");
-      case "requeued": return "Back in the queue: " + (REQUEUE_REASON[d.reason] || d.reason || "no reason given");
-      case "agent_left": return "The agent left";
-      case "transferred":
-        return "Transferred" + (d.to_team ? " to team " + d.to_team : d.to_agent ? "" : " back to the queue") + (d.note ? ":" : "");
-      case "closed": return "Closed by the " + (d.by || "agent");
-      case "human_requested": return "The visitor asked for a person";
-      case "handoff": return "The bot handed over";
-      case "offline": return "Nobody available: the visitor was offered the offline form";
-      case "no_credits": return "The customer has no credits left";
-      case "order": return "Paid-support order";
-      default: return "Event: " + String(frame.event).replace(/_/g, " ");
+      case "assigned":
+        return d.agent && d.agent.name ? _("Assigned to %(name)s", { name: d.agent.name }) : _("Assigned to an agent");
+      case "requeued": return _("Back in the queue: %(reason)s", { reason: requeueReason(d.reason) });
+      case "agent_left": return _("The agent left");
+      case "transferred": {
+        const text = d.to_team ? _("Transferred to team %(team)s", { team: d.to_team })
+          : d.to_agent ? _("Transferred") : _("Transferred back to the queue");
+        return text + (d.note ? ":" : "");
+      }
+      case "closed":
+        switch (d.by || "agent") {
+          case "agent": return _("Closed by the agent");
+          case "visitor": return _("Closed by the visitor");
+          case "supervisor": return _("Closed by a supervisor");
+          case "bot": return _("Closed by the bot");
+          case "system": return _("Closed by the system");
+          default: return _("Closed by %(who)s", { who: d.by });
+        }
+      case "human_requested": return _("The visitor asked for a person");
+      case "handoff": return _("The bot handed over");
+      case "offline": return _("Nobody available: the visitor was offered the offline form");
+      case "no_credits": return _("The customer has no credits left");
+      case "order": return _("Paid-support order");
+      default: return _("Event: %(name)s", { name: String(frame.event).replace(/_/g, " ") });
     }
   }
 
@@ -168,5 +230,8 @@
     };
   }
 
-  window.Desk = { el, api, duration, socket, csrf, userText, describeEvent };
+  window.Desk = {
+    el, api, duration, socket, csrf, userText, describeEvent,
+    _, ngettext, lang: I18N.lang, timeZone: I18N.timeZone, time, dateTime, formatter,
+  };
 })();

@@ -2,7 +2,9 @@
 // (the first frame carries everything). Silent monitoring rides the same socket.
 (() => {
   "use strict";
-  const { el, api, duration, socket, userText, describeEvent } = window.Desk;
+  const { el, api, duration, socket, userText, describeEvent, _, ngettext, time } = window.Desk;
+  const STATUS = { online: _("online"), away: _("away"), offline: _("offline") };
+  const statusName = (status) => STATUS[status] || status;
   const agents = new Map(); // id -> row
   const series = [[], [], [], [], []]; // ts, queued, load, capacity, oldest wait
   const MAX_POINTS = 6 * 720;
@@ -27,7 +29,7 @@
     if (f.series) { for (const s of series) s.length = 0; for (const p of f.series) addPoint(p); drawCharts(); }
     if (f.point) { addPoint(f.point); drawCharts(); }
     document.body.dataset.points = String(series[0].length);
-    $("updated").textContent = "updated " + new Date(f.ts).toLocaleTimeString();
+    $("updated").textContent = _("updated %(time)s", { time: time(f.ts) });
     document.body.dataset.ticks = String(Number(document.body.dataset.ticks || 0) + 1);
   }
 
@@ -45,7 +47,7 @@
     for (const a of rows) {
       const tr = el("tr", { dataset: { agentId: a.id }, class: a.status });
       tr.append(userText("td", {}, a.name));
-      tr.append(el("td", { class: "status " + a.status }, a.status + (a.connected ? "" : " (disconnected)")));
+      tr.append(el("td", { class: "status " + a.status }, (a.connected ? statusName(a.status) : _("%(status)s (disconnected)", { status: statusName(a.status) }))));
       const loadCell = el("td", { class: "load" + (a.cap_warning ? " over" : "") });
       const bar = el("span", { class: "bar" });
       bar.style.setProperty("--fill", Math.min(1, a.load / Math.max(1, a.cap)));
@@ -65,7 +67,7 @@
     const shown = new Set(rows.flatMap((a) => a.chats));
     for (const id of names.keys()) if (!shown.has(id) && id !== watching) names.delete(id);
     $("load-total").textContent = load + "/" + cap;
-    $("load-hint").textContent = elsewhere ? "+" + elsewhere + " held by agents away" : "chats held / seats of available agents";
+    $("load-hint").textContent = elsewhere ? _("+%(num)s held by agents away", { num: elsewhere }) : _("chats held / seats of available agents");
     $("agents-online").textContent = String(online);
   }
 
@@ -90,18 +92,20 @@
   // Each channel against its own target (e-mail's is hours): "–" when none came that way.
   const channelWithin = (s, channel) => {
     const c = (s.by_channel || {})[channel];
-    return c ? pct(c.within_target) + " of " + c.conversations + " (≤" + duration(c.target_s) + ")" : "–";
+    if (!c) return "–";
+    return ngettext("%(share)s of %(num)d (≤%(target)s)", "%(share)s of %(num)d (≤%(target)s)", c.conversations,
+      { share: pct(c.within_target), target: duration(c.target_s) });
   };
   const SLA_ROWS = [
-    ["Conversations", (s) => String(s.conversations)],
-    ["First response p50", (s) => secs(s.frt_p50_s)],
-    ["First response p90", (s) => secs(s.frt_p90_s)],
-    ["Average response", (s) => secs(s.avg_response_s)],
-    ["Answered within target", (s) => pct(s.within_target) + " (≤" + s.target_s + " s)"],
-    ["Chats within target", (s) => channelWithin(s, "chat")],
-    ["E-mail within target", (s) => channelWithin(s, "email")],
-    ["Abandoned", (s) => pct(s.abandonment)],
-    ["CSAT", (s) => (s.csat_avg === null ? "–" : s.csat_avg.toFixed(2) + " (" + s.csat_count + ")")],
+    [_("Conversations"), (s) => String(s.conversations)],
+    [_("First response p50"), (s) => secs(s.frt_p50_s)],
+    [_("First response p90"), (s) => secs(s.frt_p90_s)],
+    [_("Average response"), (s) => secs(s.avg_response_s)],
+    [_("Answered within target"), (s) => pct(s.within_target) + " (≤" + s.target_s + " s)"],
+    [_("Chats within target"), (s) => channelWithin(s, "chat")],
+    [_("E-mail within target"), (s) => channelWithin(s, "email")],
+    [_("Abandoned"), (s) => pct(s.abandonment)],
+    [_("CSAT"), (s) => (s.csat_avg === null ? "–" : s.csat_avg.toFixed(2) + " (" + s.csat_count + ")")],
   ];
 
   function renderSla(sla) {
@@ -117,7 +121,9 @@
   function renderStaffing(s) {
     $("staff-needed").textContent = String(s.needed);
     $("staff-hint").textContent =
-      s.arrivals_per_hour + "/h, handle " + duration(s.handle_s) + ", cap " + s.cap + ", " + s.online + " online";
+      _("%(rate)s/h, handle %(handle)s, cap %(cap)s, %(online)s online", {
+        rate: s.arrivals_per_hour, handle: duration(s.handle_s), cap: s.cap, online: s.online,
+      });
   }
 
   // ------------------------------------------------------------------ charts
@@ -153,13 +159,13 @@
     const width = chartWidth();
     const y = { size: axisSize };
     const queue = new uPlot({
-      width, height: 180, title: "Queue and oldest wait",
-      series: [{}, { label: "queued", stroke: "#c2410c" }, { label: "oldest wait (s)", stroke: "#7c3aed", scale: "s" }],
+      width, height: 180, title: _("Queue and oldest wait"),
+      series: [{}, { label: _("queued"), stroke: "#c2410c" }, { label: _("oldest wait (s)"), stroke: "#7c3aed", scale: "s" }],
       axes: [{ size: axisSize }, y, { scale: "s", side: 1, grid: { show: false }, size: axisSize }],
     }, [series[0], series[1], series[4]], $("chart-queue"));
     const load = new uPlot({
-      width, height: 180, title: "Load and capacity",
-      series: [{}, { label: "chats held", stroke: "#0369a1" }, { label: "seats online", stroke: "#16a34a" }],
+      width, height: 180, title: _("Load and capacity"),
+      series: [{}, { label: _("chats held"), stroke: "#0369a1" }, { label: _("seats online"), stroke: "#16a34a" }],
       axes: [{ size: axisSize }, y],
     }, [series[0], series[2], series[3]], $("chart-load"));
     // The panel's width changes with the window and with the monitor opening beside it.
@@ -189,19 +195,19 @@
   function visitorName(id) {
     if (!names.has(id)) {
       names.set(id, api("GET", "/api/desk/conversations/" + encodeURIComponent(id)).then(
-        (d) => (d.customer && d.customer.name) || "Visitor " + id.slice(0, 4),
-        () => "Visitor " + id.slice(0, 4),
+        (d) => (d.customer && d.customer.name) || _("Visitor %(id)s", { id: id.slice(0, 4) }),
+        () => _("Visitor %(id)s", { id: id.slice(0, 4) }),
       ));
     }
     return names.get(id);
   }
 
   function labelChip(chip, id) {
-    chip.title = "Watch conversation " + id;
-    chip.textContent = "Visitor " + id.slice(0, 4);
+    chip.title = _("Watch conversation %(id)s", { id });
+    chip.textContent = _("Visitor %(id)s", { id: id.slice(0, 4) });
     visitorName(id).then((name) => {
       chip.replaceChildren(userText("bdi", {}, name));
-      chip.setAttribute("aria-label", "Watch the chat with " + name);
+      chip.setAttribute("aria-label", _("Watch the chat with %(name)s", { name }));
     });
   }
 
@@ -216,7 +222,7 @@
     watching = id;
     watchSeq = 0;
     $("monitor").hidden = false;
-    $("monitor-title").replaceChildren(el("span", {}, "Visitor " + id.slice(0, 4)));
+    $("monitor-title").replaceChildren(el("span", {}, _("Visitor %(id)s", { id: id.slice(0, 4) })));
     $("monitor-title").title = id;
     visitorName(id).then((name) => { if (watching === id) $("monitor-title").replaceChildren(userText("bdi", {}, name)); });
     $("monitor-log").replaceChildren();
@@ -233,10 +239,10 @@
     if (f.type === "message") {
       const who = el("span", { class: "who" });
       if (f.author === "visitor") {
-        who.append("Visitor");
+        who.append(_("Visitor"));
         visitorName(conv).then((name) => who.replaceChildren(userText("bdi", {}, name)));
-      } else if (f.author === "agent") who.append(userText("bdi", {}, f.author_name || "Agent"));
-      else who.append(f.author === "bot" ? "Bot" : "System");
+      } else if (f.author === "agent") who.append(userText("bdi", {}, f.author_name || _("Agent")));
+      else who.append(f.author === "bot" ? _("Bot") : _("System"));
       li.append(who, el("span", {}, ": "), userText("span", { class: "text" }, f.text, { links: true }));
     } else {
       li.append(el("span", { class: "text" }, describeEvent(f)));
@@ -253,10 +259,10 @@
     try {
       const data = await api("GET", "/api/desk/agents");
       for (const a of data.agents) {
-        const why = a.status !== "online" ? " — " + a.status : a.load >= a.cap ? " — full" : "";
+        const why = a.status !== "online" ? " — " + statusName(a.status) : a.load >= a.cap ? " — " + _("full") : "";
         select.append(el("option", { value: "agent:" + a.id, disabled: a.status !== "online" }, a.name + " (" + a.load + "/" + a.cap + ")" + why));
       }
-      for (const t of data.teams) select.append(el("option", { value: "team:" + t }, "Team " + t));
+      for (const t of data.teams) select.append(el("option", { value: "team:" + t }, _("Team %(team)s", { team: t })));
     } catch (err) {
       say(err.message, false);
     }
@@ -265,7 +271,7 @@
   $("monitor-takeover").addEventListener("click", async () => {
     try {
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(watching) + "/takeover", {});
-      say("Taken over: it is in your console now.", true);
+      say(_("Taken over: it is in your console now."), true);
     } catch (err) {
       say(err.message, false);
     }
@@ -280,12 +286,12 @@
     if (override) body.override = true;
     try {
       await api("POST", "/api/desk/conversations/" + encodeURIComponent(watching) + "/transfer", body);
-      say("Transferred.", true);
+      say(_("Transferred."), true);
       loadTargets();
     } catch (err) {
       say(err.message, false);
       if (err.code === "agent_full") {
-        $("monitor-error").textContent = err.message + ". Transfer anyway, beyond the cap?";
+        $("monitor-error").textContent = err.message + ". " + _("Transfer anyway, beyond the cap?");
         $("monitor-confirm").hidden = false;
         $("monitor-override").focus();
       }
@@ -327,6 +333,10 @@
     }
   }
 
+  const LINK_STATE = {
+    connecting: _("connecting"), online: _("online"), offline: _("offline"),
+    ended: _("session ended — log in again"),
+  };
   const wire = socket("/ws/supervisor", {
     onopen() {
       if (watching) wire.send({ type: "watch", conversation_id: watching, after_seq: watchSeq });
@@ -338,7 +348,7 @@
       else if (f.type === "error") say(f.message, false);
     },
     onstate(state) {
-      $("link").textContent = state === "ended" ? "session ended — log in again" : state;
+      $("link").textContent = LINK_STATE[state] || state;
       $("link").dataset.state = state;
     },
   });

@@ -4,7 +4,7 @@
 // also on the chart as data-* so a test (or a screen reader's table) can read it.
 (() => {
   "use strict";
-  const { el, api, duration, csrf } = window.Desk;
+  const { el, api, duration, csrf, _, ngettext } = window.Desk;
   const $ = (id) => document.getElementById(id);
   const SVG = "http://www.w3.org/2000/svg";
   const W = 640, H = 180, PAD = { l: 36, r: 8, t: 10, b: 20 };
@@ -66,7 +66,10 @@
     box.replaceChildren(el("p", { class: "chart-empty", role: "note" }, text));
   }
 
-  const hhmm = (t) => new Date(t).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+  const hhmmFormat = window.Desk.formatter({ weekday: "short", hour: "2-digit", minute: "2-digit" });
+  const hhmm = (t) => hhmmFormat.format(new Date(t));
+  // The cap audit's moments: the agent's locale and zone, as the console's.
+  const auditFormat = window.Desk.formatter({ dateStyle: "medium", timeStyle: "short" });
 
   function scope() {
     const team = $("la-team").value.trim();
@@ -80,46 +83,50 @@
       const f = await api("GET", "/api/desk/forecast?days=" + days + scope());
       $("la-error").textContent = "";
       if (!f.intervals.some((iv) => iv.expected > 0 || iv.actual > 0)) {
-        emptyState($("chart-forecast"), "No chats expected or arrived in the days ahead.");
-        emptyState($("chart-plan"), "No agents needed: the forecast expects no chats.");
+        emptyState($("chart-forecast"), _("No chats expected or arrived in the days ahead."));
+        emptyState($("chart-plan"), _("No agents needed: the forecast expects no chats."));
         $("la-plan-note").textContent = "";
         return;
       }
       const xs = f.intervals.map((iv) => Date.parse(iv.start));
       lineChart($("chart-forecast"), {
-        xs, label: "Chats per 30 minutes: forecast and arrived", xLabel: hhmm,
+        xs, label: _("Chats per 30 minutes: forecast and arrived"), xLabel: hhmm,
         series: [
-          { name: "forecast", color: "#0369a1", values: f.intervals.map((iv) => iv.expected) },
-          { name: "high (90%)", color: "#93c5fd", values: f.intervals.map((iv) => iv.high) },
-          { name: "arrived", color: "#c2410c", values: f.intervals.map((iv) => iv.actual) },
+          { name: _("forecast"), color: "#0369a1", values: f.intervals.map((iv) => iv.expected) },
+          { name: _("high (90%)"), color: "#93c5fd", values: f.intervals.map((iv) => iv.high) },
+          { name: _("arrived"), color: "#c2410c", values: f.intervals.map((iv) => iv.actual) },
         ],
       });
       const pxs = f.plan.map((r) => Date.parse(r.start));
       lineChart($("chart-plan"), {
-        xs: pxs, label: "Agents needed and online per 30 minutes", xLabel: hhmm,
+        xs: pxs, label: _("Agents needed and online per 30 minutes"), xLabel: hhmm,
         series: [
-          { name: "needed", color: "#7c3aed", values: f.plan.map((r) => r.needed) },
-          { name: f.rostered ? "rostered" : "online", color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
+          { name: _("needed"), color: "#7c3aed", values: f.plan.map((r) => r.needed) },
+          { name: f.rostered ? _("rostered") : _("online"), color: "#16a34a", values: f.plan.map((r) => r.scheduled) },
         ],
       });
       const short = f.plan.filter((r) => r.short > 0);
       $("la-plan-note").textContent =
-        "cap " + f.cap + ", handle " + duration(f.handle_s) + ", target " + Math.round(f.target_share * 100) +
-        "% within " + f.target_s + " s; " + (short.length ? short.length + " intervals short of agents, most by " +
-        Math.max(...short.map((r) => r.short)) : "no interval short");
+        _("cap %(cap)s, handle %(handle)s, target %(share)s%% within %(target)s s", {
+          cap: f.cap, handle: duration(f.handle_s), share: Math.round(f.target_share * 100), target: f.target_s,
+        }) + "; " + (short.length
+          ? ngettext("%(num)d interval short of agents, most by %(most)s", "%(num)d intervals short of agents, most by %(most)s",
+            short.length, { most: Math.max(...short.map((r) => r.short)) })
+          : _("no interval short"));
       $("la-error").textContent = "";
     } catch (err) {
       $("la-plan-note").textContent = "";
       if (err.status === 409) {
         // Not an error: a new desk (or team) has too little history to learn a week from.
         $("la-error").textContent = "";
-        emptyState($("chart-forecast"), "No forecast yet: it needs at least one ordinary day of " +
-          "every weekday in the stored conversations" + (scope() ? " of this team" : "") + ".");
-        emptyState($("chart-plan"), "No staffing plan yet: it follows the forecast.");
+        emptyState($("chart-forecast"), scope()
+          ? _("No forecast yet: it needs at least one ordinary day of every weekday in the stored conversations of this team.")
+          : _("No forecast yet: it needs at least one ordinary day of every weekday in the stored conversations."));
+        emptyState($("chart-plan"), _("No staffing plan yet: it follows the forecast."));
         return;
       }
-      emptyState($("chart-forecast"), "The forecast could not be loaded.");
-      emptyState($("chart-plan"), "The staffing plan could not be loaded.");
+      emptyState($("chart-forecast"), _("The forecast could not be loaded."));
+      emptyState($("chart-plan"), _("The staffing plan could not be loaded."));
       $("la-error").textContent = err.message;
     }
   }
@@ -129,9 +136,9 @@
       const r = await api("GET", "/api/desk/caps" + (scope() ? "?" + scope().slice(1) : ""));
       const who = $("la-cap-of");
       const chosen = who.value;
-      who.replaceChildren(el("option", { value: "" }, "Everyone"));
-      for (const t of r.teams) if (t.team) who.append(el("option", { value: "team:" + t.team }, "Team " + t.team));
-      for (const a of r.agents) who.append(el("option", { value: "agent:" + a.agent_id }, a.name || "Agent " + a.agent_id));
+      who.replaceChildren(el("option", { value: "" }, _("Everyone")));
+      for (const t of r.teams) if (t.team) who.append(el("option", { value: "team:" + t.team }, _("Team %(team)s", { team: t.team })));
+      for (const a of r.agents) who.append(el("option", { value: "agent:" + a.agent_id }, a.name || _("Agent %(id)s", { id: a.agent_id })));
       who.value = [...who.options].some((o) => o.value === chosen) ? chosen : "";
       const [kind, id] = who.value.split(/:(.*)/s);
       const rec = kind === "team" ? r.teams.find((t) => t.team === id)
@@ -139,22 +146,24 @@
       const levels = rec.levels;
       const xs = levels.map((l) => l.concurrency);
       if (!levels.length) {
-        emptyState($("chart-caps"), "No replies measured yet: the curves appear once agents " +
-          "have answered chats in the last " + r.days + " days.");
+        emptyState($("chart-caps"), ngettext(
+          "No replies measured yet: the curves appear once agents have answered chats in the last %(num)d day.",
+          "No replies measured yet: the curves appear once agents have answered chats in the last %(num)d days.",
+          r.days));
       } else lineChart($("chart-caps"), {
-        xs, label: "Response time, handle time and CSAT by chats held", xLabel: (k) => k + " chats",
+        xs, label: _("Response time, handle time and CSAT by chats held"), xLabel: (k) => ngettext("%(num)d chat", "%(num)d chats", k),
         series: [
-          { name: "reply p50 (s)", color: "#0369a1", values: levels.map((l) => l.response_p50_s) },
-          { name: "reply p90 (s)", color: "#c2410c", values: levels.map((l) => l.response_p90_s) },
-          { name: "handle (min)", color: "#7c3aed", values: levels.map((l) => l.handle_mean_s === null ? null : l.handle_mean_s / 60) },
-          { name: "CSAT ×10", color: "#16a34a", values: levels.map((l) => l.csat_mean === null ? null : l.csat_mean * 10) },
+          { name: _("reply p50 (s)"), color: "#0369a1", values: levels.map((l) => l.response_p50_s) },
+          { name: _("reply p90 (s)"), color: "#c2410c", values: levels.map((l) => l.response_p90_s) },
+          { name: _("handle (min)"), color: "#7c3aed", values: levels.map((l) => l.handle_mean_s === null ? null : l.handle_mean_s / 60) },
+          { name: _("CSAT ×10"), color: "#16a34a", values: levels.map((l) => l.csat_mean === null ? null : l.csat_mean * 10) },
         ],
       });
       $("la-cap").textContent = rec.recommended_cap === null ? "–" : String(rec.recommended_cap);
-      $("la-cap-reason").textContent = rec.reason + " (reply target " + r.response_target_s + " s)";
+      $("la-cap-reason").textContent = rec.reason + " " + _("(reply target %(target)s s)", { target: r.response_target_s });
       $("la-cap-accept").disabled = rec.recommended_cap === null;
       $("la-cap-accept").dataset.cap = rec.recommended_cap === null ? "" : String(rec.recommended_cap);
-      $("la-adaptive").textContent = r.adaptive ? "adaptive caps on" : "";
+      $("la-adaptive").textContent = r.adaptive ? _("adaptive caps on") : "";
     } catch (err) {
       $("la-cap-reason").textContent = err.message;
     }
@@ -169,7 +178,7 @@
     else if ($("la-team").value.trim()) body.team = $("la-team").value.trim();
     try {
       const done = await api("POST", "/api/desk/caps/apply", body);
-      $("la-cap-status").textContent = "Cap " + done.cap + " applied to " + done.agents.length + " agent(s).";
+      $("la-cap-status").textContent = ngettext("Cap %(cap)s applied to %(num)d agent.", "Cap %(cap)s applied to %(num)d agents.", done.agents.length, { cap: done.cap });
       loadCapAudit();
     } catch (err) {
       $("la-cap-status").textContent = err.message;
@@ -184,7 +193,7 @@
       body.replaceChildren();
       for (const e of r.entries) {
         const row = el("tr", {});
-        for (const text of [new Date(e.at).toLocaleString(), e.agent_name, e.before, e.after,
+        for (const text of [auditFormat.format(new Date(e.at)), e.agent_name, e.before, e.after,
           e.recommended === null ? "–" : e.recommended, e.actor]) row.append(el("td", {}, text));
         body.append(row);
       }
@@ -207,13 +216,13 @@
     if (!response.ok) {
       // The message names the line of the CSV that did not read.
       let message = text;
-      try { message = JSON.parse(text).message || text; } catch (_) { /* plain text */ }
+      try { message = JSON.parse(text).message || text; } catch { /* plain text */ }
       $("la-roster-status").textContent = "";
       $("la-error").textContent = message;
       return;
     }
     const done = JSON.parse(text);
-    $("la-roster-status").textContent = "Roster stored for " + done.intervals + " interval" + (done.intervals === 1 ? "" : "s") + ".";
+    $("la-roster-status").textContent = ngettext("Roster stored for %(num)d interval.", "Roster stored for %(num)d intervals.", done.intervals);
     loadForecast();
   });
 
@@ -221,11 +230,13 @@
   function showBreach(b) {
     const box = $("la-breach");
     if (!b) { box.hidden = true; box.replaceChildren(); return; }
-    const when = b.minutes_to_breach <= 0 ? "the wait is already past the target"
-      : "at this rate the wait passes the " + b.target_s + " s target in " + Math.round(b.minutes_to_breach) + " min";
-    box.replaceChildren(el("strong", {}, "Early warning: "), document.createTextNode(when + "; " +
-      b.more_agents + " more agent" + (b.more_agents === 1 ? "" : "s") + " would prevent it (" +
-      b.arrivals_per_hour + " chats/h)."));
+    const when = b.minutes_to_breach <= 0 ? _("the wait is already past the target")
+      : _("at this rate the wait passes the %(target)s s target in %(minutes)s min", {
+        target: b.target_s, minutes: Math.round(b.minutes_to_breach),
+      });
+    const more = ngettext("%(num)d more agent would prevent it (%(rate)s chats/h).",
+      "%(num)d more agents would prevent it (%(rate)s chats/h).", b.more_agents, { rate: b.arrivals_per_hour });
+    box.replaceChildren(el("strong", {}, _("Early warning:") + " "), document.createTextNode(when + "; " + more));
     box.dataset.moreAgents = String(b.more_agents);
     box.hidden = false;
   }

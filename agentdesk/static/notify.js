@@ -6,6 +6,7 @@
 // console's socket through the "desk:frame" event; notification text is plain text.
 (() => {
   "use strict";
+  const { _ } = window.Desk;
   const me = document.getElementById("me");
   const agentId = me.dataset.agentId;
   const key = "livedesk.notify." + agentId;
@@ -22,7 +23,7 @@
   function show() {
     const on = wanted() && supported && Notification.permission === "granted";
     toggle.setAttribute("aria-pressed", String(on));
-    toggle.textContent = on ? "Notifications on" : "Notifications off";
+    toggle.textContent = on ? _("Notifications on") : _("Notifications off");
     toggle.hidden = !supported;
   }
 
@@ -71,19 +72,19 @@
     switch (f.type) {
       case "offer":
         checkSound();
-        notify("New chat offered", "Accept it in the console", "offer-" + f.conversation_id);
+        notify(_("New chat offered"), _("Accept it in the console"), "offer-" + f.conversation_id);
         break;
       case "assigned": {
         const c = f.conversation || {};
-        const name = (c.visitor && c.visitor.name) || "A visitor";
+        const name = (c.visitor && c.visitor.name) || _("A visitor");
         names.set(c.conversation_id, name);
         checkSound();
-        if (!inFront(c.conversation_id)) notify("New chat: " + name, "", "chat-" + c.conversation_id);
+        if (!inFront(c.conversation_id)) notify(_("New chat: %(name)s", { name }), "", "chat-" + c.conversation_id);
         break;
       }
       case "message":
         if (f.author === "visitor" && !inFront(f.conversation_id)) {
-          notify(names.get(f.conversation_id) || "Visitor", f.text, "chat-" + f.conversation_id);
+          notify(names.get(f.conversation_id) || _("Visitor"), f.text, "chat-" + f.conversation_id);
         }
         break;
       default:

@@ -4,7 +4,7 @@
 // (the dashboard's socket, heard through "desk:frame"), at most every two seconds.
 (() => {
   "use strict";
-  const { el, api, duration, userText } = window.Desk;
+  const { el, api, duration, userText, _ } = window.Desk;
   const rows = document.getElementById("waiting-rows");
   const count = document.getElementById("waiting-count");
   const error = document.getElementById("waiting-error");
@@ -29,7 +29,7 @@
 
   function render() {
     rows.replaceChildren(...items.map((item) => {
-      const select = el("select", { "aria-label": "Assign to" });
+      const select = el("select", { "aria-label": _("Assign to") });
       for (const a of agents) {
         if (a.status === "offline") continue;
         select.append(el("option", { value: String(a.id) }, a.name + " (" + a.load + "/" + a.cap + ")"));
@@ -43,7 +43,7 @@
           } catch (e) { error.textContent = e.message; return; }
           refresh();
         },
-      }, "Assign");
+      }, _("Assign"));
       const tr = el("tr", { dataset: { id: item.id } });
       const cell = el("td");
       cell.append(select, assign);
@@ -52,7 +52,7 @@
         userText("td", {}, item.visitor_name || item.email || item.alias),
         el("td", {}, item.language || "–"),
         el("td", {}, item.team || "–"),
-        el("td", {}, item.paying ? "paying" : "–"),
+        el("td", {}, item.paying ? _("paying") : "–"),
         userText("td", { class: "first" }, item.first_message || ""),
         cell,
       );

@@ -579,7 +579,12 @@ class Store:
         )
 
     async def open_conversation(
-        self, visitor_id: str, site: str, language: str | None, channel: str = "chat"
+        self,
+        visitor_id: str,
+        site: str,
+        language: str | None,
+        channel: str = "chat",
+        team: str | None = None,
     ) -> tuple[Conversation, bool]:
         """The visitor's open conversation, created if there is none. ``(conv, created)``."""
         ts = now_ms()
@@ -590,6 +595,7 @@ class Store:
             "state": "bot",
             "language": language,
             "channel": channel,
+            "team": team,
             "created_ms": ts,
             "last_seq": 0,
             "visitor_seen_seq": 0,

@@ -7,8 +7,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,3 +55,63 @@ class BusinessHours:
             return False
         now = local.time()
         return any(start <= now < end for start, end in self.windows.get(local.weekday(), ()))
+
+
+class _TeamHours(Protocol):
+    @property
+    def hours(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def holidays(self) -> list[str] | None: ...
+
+
+class _HasHours(Protocol):
+    """What of the settings the hours read (core/settings.py's ``Settings``)."""
+
+    business_hours: str | None
+    holidays: list[str]
+    timezone: str
+
+    @property
+    def team_hours(self) -> Mapping[str, _TeamHours]: ...
+
+
+@dataclass(frozen=True)
+class TeamSpec:
+    """A team's own hours as written; None: the desk's."""
+
+    hours: str | None = None
+    timezone: str | None = None
+    holidays: list[str] | None = None
+
+
+def team_hours(
+    spec: str | None, holidays: list[str], timezone: str, teams: Mapping[str, TeamSpec]
+) -> dict[str, BusinessHours | None]:
+    """Each team's hours, what it leaves out taken from the desk's (None: always open).
+    Raises ValueError naming the team whose hours do not parse."""
+    out: dict[str, BusinessHours | None] = {}
+    for name, team in teams.items():
+        try:
+            out[name] = BusinessHours.parse(
+                team.hours if team.hours is not None else spec,
+                team.holidays if team.holidays is not None else holidays,
+                team.timezone or timezone,
+            )
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"team {name!r}: {exc}") from exc
+    return out
+
+
+def desk_team_hours(settings: _HasHours) -> dict[str, BusinessHours | None]:
+    """``team_hours`` of the effective settings."""
+    return team_hours(
+        settings.business_hours,
+        settings.holidays,
+        settings.timezone,
+        {
+            name: TeamSpec(team.hours, team.timezone, team.holidays)
+            for name, team in settings.team_hours.items()
+        },
+    )

@@ -15,7 +15,7 @@ import json
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from router.config import RouterConfig
@@ -51,6 +51,9 @@ EDITABLE = (
     "business_hours",
     "timezone",
     "holidays",
+    "team_hours",
+    "widget_look",
+    "allowed_origins",
     "credit_pack_credits",
 )
 
@@ -58,6 +61,32 @@ _ROUTER = RouterConfig()
 # A credit pack: its SKU (or product id) and the credits one unit of it buys.
 PackKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 PackCredits = Annotated[int, Field(gt=0, le=1_000_000, strict=True)]
+# A team's name as agents carry it (agents.teams) and the widget asks for it (data-team).
+TEAM_NAME_PATTERN = r"[\w .&'-]{1,60}"
+TeamKey = Annotated[str, StringConstraints(pattern=f"^{TEAM_NAME_PATTERN}$")]
+
+
+class TeamHours(BaseModel):
+    """One team's business hours; what it leaves out (None) is the desk's own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    hours: str | None = None
+    timezone: str | None = None
+    holidays: list[str] | None = None
+
+
+class WidgetLook(BaseModel):
+    """How the widget looks and asks where its embed tag says nothing (a data-* attribute
+    of the tag wins); None: the widget's own default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    color: Annotated[str, StringConstraints(pattern=r"^#[0-9a-fA-F]{3,8}$")] | None = None
+    position: Literal["right", "left"] | None = None
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
+    prechat: bool | None = None
+    lang: Literal["en", "sl", "lt", "ro", "ru", "sr-Latn", "sr-Cyrl"] | None = None
+
+
 # Settings whose name differs from the router's field (the LIVEDESK_* names predate it).
 ROUTER_NAMES = {"policy": "routing_policy", "default_cap": "default_agent_cap"}
 
@@ -139,7 +168,11 @@ class Settings(BaseSettings):
         None, "HMAC key your site uses to vouch for logged-in customers", "security"
     )
     site_key: str = setting("default", "the widget's `data-site`", "security")
-    allowed_origins: list[str] = listing("origins whose pages may embed the widget", "security")
+    allowed_origins: list[str] = listing(
+        "origins whose pages may embed the widget (`https://shop.example`; `*`: any); editable "
+        "on the widget screen, and CORS and the visitor socket's check follow at once",
+        "security",
+    )
     public_url: str | None = setting(
         None, "the hub's public URL (its origin is allowed for agent sockets)", "security"
     )
@@ -352,6 +385,21 @@ class Settings(BaseSettings):
     )
     timezone: str = setting("UTC", "the time zone of `BUSINESS_HOURS`", "routing")
     holidays: list[str] = listing("days with no business hours, as ISO dates", "routing")
+    widget_look: WidgetLook = Field(
+        default_factory=WidgetLook,
+        description='the widget\'s look where its tag says nothing: `{"color": "#0a7", '
+        '"position": "left", "title": "…", "prechat": true, "lang": "sl"}` (the admin '
+        "screen's widget settings; served at `GET /api/widget/config`)",
+        json_schema_extra={"section": "admin"},
+    )
+    team_hours: dict[TeamKey, TeamHours] = Field(
+        default_factory=dict,
+        description='per team: `{"billing": {"hours": "mon-fri 09:00-15:00", "timezone": '
+        '"Europe/Vilnius", "holidays": ["2026-12-24"]}}`; a part left out is the desk\'s own '
+        "(`BUSINESS_HOURS`, `TIMEZONE`, `HOLIDAYS`); a chat for the team (the widget's "
+        "`data-team`) follows them",
+        json_schema_extra={"section": "routing"},
+    )
 
     # --- kb: the knowledge base ---
     kb_sync_interval_s: float = setting(

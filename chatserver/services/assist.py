@@ -8,7 +8,7 @@ stranger's burst is refused instead of queueing in front of agents' suggestions;
 change to the index holds ``_edit_lock`` so that thread never reads one half made.
 
 Every node keeps its own index, so an edit must reach all of them: the node that writes
-announces the changed ids on the bus (``on_change``) and each node re-reads them from the
+announces the changed ids on the bus (``change_listeners``) and each node re-reads them from the
 store (``refresh``); a slow check of the tables (``sync``) catches writes nobody announced,
 such as ``livedesk kb import`` into a running hub's database or a frame the bus dropped.
 """
@@ -84,8 +84,10 @@ class Assistant:
         self._suggesting: set[str] = set()
         self.tasks = TaskSet("assistant")
         # Registered by the composition root: tell every node (this one included) which
-        # articles changed (None: too many to name).
+        # articles changed (None: too many to name), and which canned replies were saved,
+        # named by (shortcut, lang), so every node's `/shortcut` sees a saved reply at once.
         self.change_listeners: list[Callable[[list[str] | None], None]] = []
+        self.canned_change_listeners: list[Callable[[list[tuple[str, str]]], None]] = []
         self._signature: tuple[int, int, int] | None = None
         self._opened: Counter[str] = Counter()
 
@@ -186,13 +188,51 @@ class Assistant:
             log.info("knowledge base: %d articles changed in the store", changed)
         return changed
 
-    def on_bus(self, ids: list[str] | None) -> None:
-        """Another node (or this one) announced changed articles; None: too many to name."""
+    def on_bus(self, ids: list[str] | None, canned: Any = None) -> None:
+        """Another node (or this one) announced changed articles (None: too many to name)
+        and canned replies ([shortcut, lang] pairs; anything else in the list is ignored)."""
         if ids is None:
             self._signature = None
             self.spawn(self.sync())
-        else:
+        elif ids:
             self.spawn(self.refresh(ids))
+        if isinstance(canned, list):
+            keys = [
+                (k[0], k[1])
+                for k in canned[:ANNOUNCE_MAX_IDS]
+                if isinstance(k, list | tuple)
+                and len(k) == 2
+                and all(isinstance(part, str) for part in k)
+            ]
+            if keys:
+                self.spawn(self.refresh_canned(keys))
+
+    async def refresh_canned(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Re-read the named canned replies from the store: saved ones replace this node's
+        copy, deleted ones leave it. What a frame names is only a key: the text is the store's."""
+        wanted = list(dict.fromkeys(keys))
+
+        def read(conn: Connection) -> list[Any]:
+            match = sa.tuple_(canned_t.c.shortcut, canned_t.c.lang).in_(wanted)
+            return list(conn.execute(sa.select(canned_t).where(match)))
+
+        rows = await self.store.read(read)
+        fresh = {
+            (r.shortcut, r.lang): CannedReply(
+                shortcut=r.shortcut, text=r.text, lang=r.lang, id=r.id
+            )
+            for r in rows
+        }
+
+        def apply() -> None:
+            for key in wanted:
+                reply = fresh.get(key)
+                if reply is None:
+                    self.canned.remove(*key)
+                else:
+                    self.canned.upsert(reply)
+
+        await self._run(apply)
 
     def start_sync(self, interval_s: float) -> None:
         if interval_s > 0:
@@ -263,6 +303,23 @@ class Assistant:
         if found is not None:
             self._opened[article_id] += 1
         return found
+
+    async def translations(self, article: Article) -> list[Article]:
+        """The other articles of ``article``'s translation group, by language."""
+        if not article.group:
+            return []
+
+        def find() -> list[Article]:
+            return sorted(
+                (
+                    a
+                    for a in self.index.articles()
+                    if a.group == article.group and a.id != article.id
+                ),
+                key=lambda a: (a.lang, a.id),
+            )
+
+        return await self._run(find)
 
     async def top_articles(self, lang: str | None, limit: int) -> list[Article]:
         """What the Help view shows before anyone types: the articles in the visitor's
@@ -365,6 +422,8 @@ class Assistant:
 
         await self.store.write(write)
         await self._run(self.canned.upsert, reply)
+        for listener in self.canned_change_listeners:
+            listener([(reply.shortcut, reply.lang)])
 
     # ------------------------------------------------------------------ the bot
 
@@ -425,9 +484,15 @@ class _CurrentIndex:
         return self._assistant.index.best(text, lang)
 
 
-def kb_changed_frame(ids: list[str] | None) -> dict[str, Any]:
-    """The bus frame that tells every node's assistant to re-read articles (None: all)."""
-    return {"type": "kb_changed", "articles": ids}
+def kb_changed_frame(
+    ids: list[str] | None, canned: list[tuple[str, str]] | None = None
+) -> dict[str, Any]:
+    """The bus frame that tells every node's assistant to re-read articles (None: all) and
+    canned replies (their (shortcut, lang) keys)."""
+    frame: dict[str, Any] = {"type": "kb_changed", "articles": ids}
+    if canned:
+        frame["canned"] = [list(key) for key in canned]
+    return frame
 
 
 def top_article_dict(article: Article) -> dict[str, Any]:
@@ -453,4 +518,5 @@ def article_dict(article: Article) -> dict[str, Any]:
         "answer": article.answer,
         "reply": whole_reply(article),
         "updated_ms": article.updated_ms,
+        "group": article.group,
     }

@@ -37,7 +37,7 @@ from chatserver.core.events import (
     Transfer,
     VisitorWrote,
 )
-from chatserver.core.hours import BusinessHours
+from chatserver.core.hours import BusinessHours, desk_team_hours
 from chatserver.core.settings import Settings
 from chatserver.runtime import metrics
 from chatserver.runtime.backoff import Backoff
@@ -138,6 +138,7 @@ class Dispatcher:
         self.hours = BusinessHours.parse(
             settings.business_hours, settings.holidays, settings.timezone
         )
+        self.team_hours = desk_team_hours(settings)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -400,6 +401,7 @@ class Dispatcher:
         self.hours = BusinessHours.parse(
             settings.business_hours, settings.holidays, settings.timezone
         )
+        self.team_hours = desk_team_hours(settings)
         if self.is_leader:
             config = router_config(settings)
             await self._call(lambda now: self.router.reconfigure(config, now))
@@ -477,7 +479,7 @@ class Dispatcher:
         if self.router.conversation_state(conv.id) is not None:
             return  # routed already (a set-aside chat asked again twice, say)
         self._visitor_of[conv.id] = conv.visitor_id
-        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
+        if not self.is_open(conv.team):
             # Closed: the welcome said nobody is available, and so it is; the bot holds
             # the chat alone and offers the offline form (one truth, not an agent after all).
             await self.hub.bot_greet(conv.id, None, None)
@@ -553,9 +555,15 @@ class Dispatcher:
                 return candidate
         return None
 
-    async def available(self) -> bool:
-        """Can a visitor expect a human now: inside business hours, someone online."""
-        if self.hours is not None and not self.hours.is_open(datetime.now(UTC)):
+    def is_open(self, team: str | None = None) -> bool:
+        """Inside business hours now: the team's own, if it has some, else the desk's."""
+        hours = self.team_hours[team] if team in self.team_hours else self.hours
+        return hours is None or hours.is_open(datetime.now(UTC))
+
+    async def available(self, team: str | None = None) -> bool:
+        """Can a visitor expect a human now: inside business hours (the team's, for a chat
+        the widget sends to a team), someone online."""
+        if not self.is_open(team):
             return False
         if self.is_leader:
             return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)

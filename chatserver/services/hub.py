@@ -94,6 +94,7 @@ class ConvRef:
     agent_id: int | None
     state: str
     language: str | None = None
+    team: str | None = None
 
 
 def _refusal(exc: Exception, ref: str | None) -> ProtocolError:
@@ -239,7 +240,7 @@ class Hub:
 
     def _kb_changed(self, body: dict[str, Any]) -> None:
         if body.get("type") == "kb_changed" and self.assist is not None:
-            self.assist.on_bus(body.get("articles"))
+            self.assist.on_bus(body.get("articles"), body.get("canned"))
 
     def _settings_changed(self, body: dict[str, Any]) -> None:
         if body.get("type") == "settings_changed" and self.on_settings_changed is not None:
@@ -290,7 +291,11 @@ class Hub:
                     "visitor_id": visitor_id,
                     "verified": verified,
                     "conversation": summary,
-                    "available": await self.dispatch.available() if self.dispatch else True,
+                    "available": (
+                        await self.dispatch.available(conn.info.get("team"))
+                        if self.dispatch
+                        else True
+                    ),
                     "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
                     "credits": credits,
                     "shop_url": self.settings.shop_url,
@@ -408,7 +413,7 @@ class Hub:
     # ------------------------------------------------------------------ the cache
 
     def remember(self, conv: Conversation) -> ConvRef:
-        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state, conv.language)
+        ref = ConvRef(conv.id, conv.visitor_id, conv.agent_id, conv.state, conv.language, conv.team)
         if conv.state in OPEN_STATES:
             self.convs[conv.id] = ref
             self.visitor_open[conv.visitor_id] = conv.id
@@ -621,6 +626,7 @@ class Hub:
                         visitor_id,
                         conn.info.get("site", "default"),
                         visitor.language if visitor else None,
+                        team=conn.info.get("team"),
                     )
                     created = conv if is_new else None
                     for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
@@ -754,7 +760,7 @@ class Hub:
             return
         brain = self.assist.brain(ref.language, state)
         await self.bot_says(conv_id, brain.greet(position, eta_s), f"bot-greet-{state.spell}")
-        if self.dispatch is not None and not await self.dispatch.available():
+        if self.dispatch is not None and not await self.dispatch.available(ref.team):
             await self.bot_says(conv_id, brain.offline_prompt(), f"bot-offline-{state.spell}")
             self.post_event(conv_id, "offline", {}, f"offline-{state.spell}")
 

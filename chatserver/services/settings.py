@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -25,10 +26,12 @@ from pydantic import ValidationError
 
 from chatserver.backends.settings_store import Change, apply_changes, audit_trail, stored_values
 from chatserver.backends.store import Store, now_ms
-from chatserver.core.hours import BusinessHours
+from chatserver.core.hours import BusinessHours, desk_team_hours
 from chatserver.core.settings import EDITABLE, Settings
 from chatserver.runtime.tasks import TaskSet
 
+# What a page's Origin header can be: a scheme, a host, maybe a port; nothing after.
+ORIGIN = re.compile(r"\*|https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 log = logging.getLogger("livedesk.settings")
 SETTINGS_CHANGED = "settings_changed"
 Listener = Callable[[Settings], Awaitable[None]]
@@ -69,6 +72,10 @@ def _validated(base: Settings, update: dict[str, Any]) -> Settings:
     for day in new.holidays:
         date.fromisoformat(day)  # ValueError names the bad one
     BusinessHours.parse(new.business_hours, new.holidays, new.timezone)
+    desk_team_hours(new)  # each team's, with what it leaves to the desk's
+    for origin in new.allowed_origins:
+        if not ORIGIN.fullmatch(origin.rstrip("/")):
+            raise ValueError(f"{origin!r} is not an origin like https://shop.example (or *)")
     new.router_config()  # the router's own checks
     return new
 
@@ -146,7 +153,9 @@ class LiveSettings:
         except (ValueError, ValidationError) as exc:
             raise InvalidSetting(next(iter(values), "settings"), str(exc)) from exc
         checked = Settings.model_validate({**self.base.model_dump(), **values})
-        changes = [Change(n, getattr(checked, n)) for n in values]
+        # As JSON holds it (a team's hours are a model in the settings object).
+        shown = checked.model_dump(mode="json", include=set(values))
+        changes = [Change(n, shown[n]) for n in values]
         changes += [Change(n, reset=True) for n in reset]
         at = now_ms()
         changed = await self.store.write(

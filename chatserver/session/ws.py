@@ -5,6 +5,7 @@ socket lives on; only abuse closes it."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -20,11 +21,13 @@ from chatserver.core.protocol import (
     parse_client_frame,
     token_from_subprotocols,
 )
+from chatserver.core.settings import TEAM_NAME_PATTERN
 from chatserver.live.auth import current_principal, origin_allowed
 from chatserver.live.connection import Connection
 from chatserver.runtime import metrics
 from chatserver.session.loop import close, read_frames
 
+TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
 log = logging.getLogger("livedesk.ws")
 UNSAVED = "unsaved_visitor"  # conn.info: a visitor whose row waits for their first message
 
@@ -61,6 +64,11 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         ws, codec, "visitor", visitor.id, settings, on_close=state.hub.leave_all
     )
     conn.info.update(site=visitor.site, name=visitor.name)
+    # The team the embedding page sends its chats to (the widget's data-team): its business
+    # hours decide whether a human may be expected, and routing offers the chat to it first.
+    team = ws.query_params.get("team", "").strip()
+    if TEAM_NAME.fullmatch(team):
+        conn.info["team"] = team
     if unsaved:
         conn.info[UNSAVED] = visitor
     # The visitor's row is needed to attach, not for the socket's life: this frame lives

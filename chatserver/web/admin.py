@@ -10,6 +10,7 @@ forms; ``agentdesk/static/admin.js`` sends them as JSON and says what happened.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chatserver.backends.admin_queries import article_list, canned_replies, update_agent
-from chatserver.core.settings import EDITABLE, Settings
+from chatserver.core.settings import EDITABLE, TEAM_NAME_PATTERN
 from chatserver.live.auth import (
     ROLES,
     Principal,
@@ -37,8 +38,8 @@ from chatserver.live.auth import (
 from chatserver.services.settings import Actor, InvalidSetting, LiveSettings, editable
 from chatserver.web.desk import MIN_PASSWORD
 from chatserver.web.http_body import json_object
-from chatserver.web.i18n import LANGUAGES, N_, language_of, negotiate, translations, when
-from chatserver.web.pages import _private, _render
+from chatserver.web.i18n import LANGUAGES, N_, ROLE_LABELS, translations, when
+from chatserver.web.pages import _private, _render, desk_language
 
 ADMIN = "admin"
 MIN_CAP, MAX_CAP = 1, 10
@@ -62,7 +63,6 @@ LANGUAGE_NAMES = {
     "sr-Latn": "Srpski (latinica)",
     "sr-Cyrl": "Српски (ћирилица)",
 }
-ROLE_LABELS = {"agent": N_("Agent"), "supervisor": N_("Supervisor"), "admin": N_("Admin")}
 # How each editable setting is entered; admin.js turns the form's text into this JSON type.
 KINDS: dict[str, str] = {
     "routing_policy": "choice",
@@ -76,6 +76,9 @@ KINDS: dict[str, str] = {
     "business_hours": "optional-text",
     "timezone": "text",
     "holidays": "lines",
+    "team_hours": "teams",
+    "widget_look": "widget",
+    "allowed_origins": "lines",
     "credit_pack_credits": "packs",
 }
 CHOICES = {"routing_policy": ("least_loaded", "round_robin")}
@@ -91,11 +94,74 @@ LABELS = {
     "business_hours": N_("Business hours (empty: always open)"),
     "timezone": N_("Time zone"),
     "holidays": N_("Holidays (one ISO date a line)"),
+    "team_hours": N_("Business hours per team"),
+    "widget_look": N_("The widget's look"),
+    "allowed_origins": N_("Websites allowed to embed it (one origin a line)"),
     "credit_pack_credits": N_("Credit packs (one “SKU = credits” a line)"),
 }
-# The settings the routing page shows; the credit packs have their own page.
-ROUTING_SETTINGS = tuple(n for n in EDITABLE if n != "credit_pack_credits")
-assert set(KINDS) == set(EDITABLE) == set(LABELS)
+# What each setting does, in words an admin reads under its field (translated; the
+# environment variables' own docs in core/settings.py speak to operators).
+HELP = {
+    "routing_policy": N_(
+        "Least loaded: the next chat goes to the agent holding the fewest. Round robin: agents "
+        "take turns."
+    ),
+    "default_agent_cap": N_(
+        "How many chats an agent holds at once unless their own cap says otherwise (1–10; 4–6 "
+        "suits most teams)."
+    ),
+    "auto_accept": N_(
+        "Off: agents accept or decline each offered chat in the console (Alt+Y / Alt+N) before "
+        "the answer timeout."
+    ),
+    "accept_timeout_s": N_(
+        "How long an offer waits for the agent's answer before the chat goes to someone else."
+    ),
+    "reoffer_after_s": N_(
+        "An agent who declined or missed a chat may be offered it again after this long. Empty:"
+        " never; a chat every agent passed on then waits."
+    ),
+    "disconnect_grace_s": N_("An agent whose connection drops keeps their chats this long."),
+    "language_fallback_s": N_(
+        "After this long a visitor may get an agent who does not speak their language."
+    ),
+    "first_reply_timeout_s": N_(
+        "A chat with no human reply this long moves to a colleague with room, of its team and "
+        "language where possible; typing or a draft restarts the clock. Empty: it stays with "
+        "its agent."
+    ),
+    "business_hours": N_(
+        "When people answer, e.g. mon-fri 08:00-17:00; sat 09:00-13:00. Outside them the bot "
+        "holds every chat."
+    ),
+    "timezone": N_("The time zone of the business hours and holidays, e.g. Europe/Vilnius."),
+    "holidays": N_("Days with no business hours, one ISO date (2026-12-25) a line."),
+    "team_hours": N_(
+        "A team's own business hours, time zone and holidays; what it leaves empty is the "
+        "desk's. A widget that sends its chats to the team follows them."
+    ),
+    "widget_look": N_(
+        "Colour, position, greeting, pre-chat form and language of the widget wherever its "
+        "embed tag does not set them."
+    ),
+    "allowed_origins": N_(
+        "The websites whose pages may run the widget, as https://shop.example (* allows any); "
+        "a change applies at once."
+    ),
+    "credit_pack_credits": N_(
+        "Each product that sells support credits and the credits one unit grants; a line here "
+        "wins over the server's file."
+    ),
+}
+# The settings the routing page shows; the credit packs and the teams' hours have their own
+# pages.
+# The widget screen's own.
+WIDGET_SETTINGS = ("widget_look", "allowed_origins")
+ROUTING_SETTINGS = tuple(
+    n for n in EDITABLE if n not in WIDGET_SETTINGS + ("credit_pack_credits", "team_hours")
+)
+
+assert set(KINDS) == set(EDITABLE) == set(LABELS) == set(HELP)
 
 
 @dataclass(frozen=True)
@@ -112,16 +178,19 @@ async def _staff_page(request: Request, role: str) -> Viewer | Response:
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    agent = await request.app.state.store.get_agent(principal.agent_id)
-    language = (agent and language_of(agent.ui_language)) or negotiate(
-        request.headers.get("accept-language")
-    )
+    language, zone = await desk_language(request, principal)
     if not principal.has_role(role):
         refused = translations(language).gettext(N_("This page is for admins."))
         return _private(
-            _render("forbidden.html", agent=principal, status_code=403, message=refused)
+            _render(
+                "forbidden.html",
+                language=language,
+                agent=principal,
+                status_code=403,
+                message=refused,
+            )
         )
-    return Viewer(principal, language, agent.time_zone if agent else None)
+    return Viewer(principal, language, zone)
 
 
 # What a page says after admin.js reloaded it following a write (``?done=``): a fixed
@@ -169,7 +238,6 @@ def _settings_rows(
 ) -> list[dict[str, Any]]:
     base, current = live.base, live.current
     allowed = set(editable(base))
-    fields = Settings.model_fields
     return [
         {
             "name": name,
@@ -180,7 +248,7 @@ def _settings_rows(
             "env": _shown(KINDS[name], getattr(base, name)),
             "stored": name in live.stored,
             "locked": name not in allowed,
-            "doc": fields[name].description or "",
+            "doc": HELP[name],
         }
         for name in names
     ]
@@ -280,6 +348,9 @@ def widget_look(params: Any) -> dict[str, str]:
         look["lang"] = params["lang"]
     if params.get("prechat") == "true":
         look["prechat"] = "true"
+    team = params.get("team", "").strip()
+    if TEAM_NAME.fullmatch(team):
+        look["team"] = team
     return look
 
 
@@ -297,6 +368,9 @@ async def widget_page(request: Request) -> Response:
         site_key=settings.site_key,
         origins=settings.allowed_origins,
         languages=LANGUAGE_NAMES,
+        teams=await _team_names(request),
+        look=request.app.state.live_settings.current.widget_look,
+        origin_rows=_settings_rows(request.app.state.live_settings, ("allowed_origins",)),
     )
 
 
@@ -426,11 +500,19 @@ async def save_me(request: Request) -> Response:
 # ---------------------------------------------------------------------------- teams
 # A team is a name agents carry (agents.teams); routing sends a team's chats to its members.
 
-TEAM_NAME = re.compile(r"[\w .&'-]{1,60}")
+TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
 
 
 def _team_set(teams: str) -> set[str]:
     return {t.strip() for t in teams.split(",") if t.strip()}
+
+
+async def _team_names(request: Request) -> list[str]:
+    """Every team: the ones agents carry and the ones with hours of their own."""
+    agents = [a for a in await request.app.state.store.list_agents() if a.active]
+    named = {t for a in agents for t in _team_set(a.teams)}
+    named |= set(request.app.state.live_settings.current.team_hours)
+    return sorted(named, key=str.casefold)
 
 
 async def teams_page(request: Request) -> Response:
@@ -439,8 +521,54 @@ async def teams_page(request: Request) -> Response:
         return viewer
     agents = [a for a in await request.app.state.store.list_agents() if a.active]
     teams = sorted({t for a in agents for t in _team_set(a.teams)}, key=str.casefold)
+    hours = request.app.state.live_settings.current.team_hours
+    # A team with hours of its own but nobody in it yet is still listed (its hours stay).
+    teams = sorted(set(teams) | set(hours), key=str.casefold)
     members = {t: [a for a in agents if t in _team_set(a.teams)] for t in teams}
-    return _page(request, "admin_teams.html", viewer, "/admin/teams", teams=members, agents=agents)
+    return _page(
+        request,
+        "admin_teams.html",
+        viewer,
+        "/admin/teams",
+        teams=members,
+        agents=agents,
+        hours={t: hours.get(t) for t in teams},
+    )
+
+
+def _optional_text(body: dict[str, Any], field: str, limit: int) -> str | None:
+    value = body.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise HTTPException(400, f"`{field}` must be text of at most {limit} characters")
+    return value.strip() or None
+
+
+async def save_team_hours(request: Request) -> Response:
+    """``{"name", "hours", "timezone", "holidays"}`` (holidays: one ISO date a line): the
+    team's own business hours; an empty field is the desk's, all empty drops the team's
+    own. Saved as the ``team_hours`` setting: audited, and every node applies it at once."""
+    principal = await require_csrf(request, ADMIN)
+    body = await json_object(request)
+    name = body.get("name")
+    if not isinstance(name, str) or not TEAM_NAME.fullmatch(name.strip()):
+        raise HTTPException(400, "`name`: 1 to 60 letters, digits, spaces or . & ' -")
+    hours = _optional_text(body, "hours", 500)
+    zone = _optional_text(body, "timezone", 64)
+    days = _optional_text(body, "holidays", 4000)
+    holidays = [d.strip() for d in days.splitlines() if d.strip()] if days else None
+    live: LiveSettings = request.app.state.live_settings
+    teams = {t: h.model_dump() for t, h in live.current.team_hours.items()}
+    if hours is None and zone is None and holidays is None:
+        teams.pop(name.strip(), None)
+    else:
+        teams[name.strip()] = {"hours": hours, "timezone": zone, "holidays": holidays}
+    try:
+        changed = await live.save({"team_hours": teams}, Actor(principal.agent_id, principal.email))
+    except InvalidSetting as exc:
+        return JSONResponse({"error": exc.reason, "field": exc.name}, status_code=400)
+    return JSONResponse({"changed": changed})
 
 
 async def save_team(request: Request) -> Response:
@@ -486,13 +614,33 @@ async def kb_page(request: Request) -> Response:
     state = request.app.state
     wanted = request.query_params.get("id", "")
     article = await state.assist.article(wanted) if wanted else None
+    linked = await state.assist.translations(article) if article else []
+    # "Translate into …": a new article in that language, in the source's group, with the
+    # source's text to translate from.
+    source = await state.assist.article(request.query_params.get("translate", ""))
+    into = request.query_params.get("lang", "")
+    draft = None
+    if article is None and source is not None and into in LANGUAGES:
+        draft = dataclasses.replace(
+            source,
+            id=f"{source.group or source.id}-{into.lower()}"[:64],
+            lang=into,
+            group=source.group or source.id,
+        )
     return _page(
         request,
         "admin_kb.html",
         viewer,
         "/admin/kb",
         articles=await state.store.read(article_list),
-        article=article,
+        article=article or draft,
+        is_draft=draft is not None,
+        translations=linked,
+        missing=[
+            code
+            for code in LANGUAGES
+            if article is not None and code != article.lang and all(t.lang != code for t in linked)
+        ],
         languages=LANGUAGE_NAMES,
     )
 
@@ -600,6 +748,7 @@ routes = [
     Route("/admin/kb", kb_page),
     Route("/api/admin/kb/preview", kb_preview, methods=["POST"]),
     Route("/api/admin/teams", save_team, methods=["POST"]),
+    Route("/api/admin/teams/hours", save_team_hours, methods=["POST"]),
     Route("/admin/widget", widget_page),
     Route("/admin/widget/preview", widget_preview),
     Route("/api/admin/me", save_me, methods=["POST"]),

@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -41,7 +40,7 @@ from chatserver.session.ws import agent_endpoint, visitor_endpoint
 from chatserver.web import admin, api, desk, inbox, kb_api, pages, planning, visitors
 from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
-from chatserver.web.edge import EdgeMiddleware, Limits
+from chatserver.web.edge import EdgeMiddleware, Limits, LiveCORS
 from chatserver.web.http_body import ERROR_HANDLERS
 
 log = logging.getLogger("livedesk.app")
@@ -146,10 +145,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             dispatcher.conversation_ended,
         ]
         # Listeners, registered here (each object was built before the hub it tells):
-        # every committed row fans out through the hub; KB edits and saved settings made
-        # here reach every node (this one's too) through the bus.
+        # every committed row fans out through the hub; KB edits, saved canned replies and
+        # saved settings made here reach every node (this one's too) through the bus.
         store.writer.commit_listeners.append(hub.commits.committed)
         assist.change_listeners.append(lambda ids: hub.publish(KB_CHANNEL, kb_changed_frame(ids)))
+        assist.canned_change_listeners.append(
+            lambda keys: hub.publish(KB_CHANNEL, kb_changed_frame([], canned=keys))
+        )
         live.announcers.append(lambda body: hub.publish(SETTINGS_CHANNEL, body))
         bus.subscribe(KB_CHANNEL)
 
@@ -241,8 +243,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         # First: a refused client costs nothing further down.
         Middleware(EdgeMiddleware, settings=settings),
         Middleware(
-            CORSMiddleware,
-            allow_origins=settings.allowed_origins,
+            LiveCORS,  # type: ignore[arg-type]  # CORSMiddleware's own signature, plus `initial`
+            initial=settings,
             allow_methods=["GET", "POST"],
             allow_headers=["content-type"],
         ),

@@ -15,7 +15,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from starlette import types as asgi
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 
 from chatserver.core.ratelimit import KeyedLimiter
 from chatserver.core.settings import Settings
@@ -194,3 +196,22 @@ async def _refuse(scope: Scope, send: Send) -> None:
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})
+
+
+class LiveCORS(CORSMiddleware):
+    """CORS for the widget's origins as the settings say now (admins edit them in the
+    browser): the list is read per request from the app's current settings."""
+
+    def __init__(self, app: Any, initial: Settings, **options: Any) -> None:
+        super().__init__(app, allow_origins=[], **options)
+        self._initial = initial
+
+    async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
+        state = getattr(scope.get("app"), "state", None)
+        settings = getattr(state, "settings", None) or self._initial
+        self._origins = {o.rstrip("/") for o in settings.allowed_origins}
+        await super().__call__(scope, receive, send)
+
+    def is_allowed_origin(self, origin: str) -> bool:
+        origins: set[str] = getattr(self, "_origins", set())
+        return "*" in origins or origin.rstrip("/") in origins

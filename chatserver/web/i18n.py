@@ -1,6 +1,7 @@
-"""The desk's pages in the agent's language: gettext catalogs (Babel) for the admin screens
-and the login page, rendered through Jinja2's i18n extension, and dates in the agent's
-locale and time zone.
+"""The desk's pages in the agent's language: gettext catalogs (Babel) for the console, the
+dashboard, the admin screens and the login page, rendered through Jinja2's i18n extension;
+the console's and dashboard's scripts get their strings from the same catalogs as a JSON
+island in the page (``client_i18n``); dates in the agent's locale and time zone.
 
 Catalogs live in ``agentdesk/locale/<locale>/LC_MESSAGES/messages.po`` with their compiled
 ``.mo`` beside them (committed, shipped as package data); ``tests/unit/test_i18n_catalogs.py``
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_datetime
+from babel.messages.extract import extract_from_file
 from babel.support import NullTranslations, Translations
 from jinja2 import Environment
 
@@ -33,11 +35,18 @@ LANGUAGES = {
 }
 DEFAULT = "en"
 LOCALE_DIR = agentdesk.LOCALE_DIR
+# The scripts whose strings the page hands over (``_``/``ngettext`` calls, extracted by
+# Babel's JavaScript extractor as babel.cfg says). inbox.js is not among them yet.
+SCRIPTS = ("common.js", "agent.js", "notify.js", "dashboard.js", "lookahead.js", "waiting.js")
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext's own name for "mark, do not translate")
     """Marks a string for extraction; it is translated where it is shown."""
     return message
+
+
+# The roles as people read them (the admin screens, the dashboard's header).
+ROLE_LABELS = {"agent": N_("Agent"), "supervisor": N_("Supervisor"), "admin": N_("Admin")}
 
 
 def language_of(tag: str | None) -> str | None:
@@ -102,3 +111,75 @@ def when(moment: datetime, language: str, time_zone: str | None) -> str:
     except (UnknownLocaleError, ValueError):
         locale = Locale.parse(DEFAULT)
     return format_datetime(moment, "medium", tzinfo=zone, locale=locale) + f" ({zone.key})"
+
+
+def valid_zone(time_zone: str | None) -> str | None:
+    """``time_zone`` if it names an IANA zone, else None (the browser's own then)."""
+    if not time_zone:
+        return None
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return time_zone
+
+
+Message = str | tuple[str, str]
+
+
+@cache
+def script_messages() -> tuple[Message, ...]:
+    """Every string the desk's scripts translate: a msgid, or (singular, plural)."""
+    found: dict[Message, None] = {}
+    for name in SCRIPTS:
+        for _line, message, _comments, _context in extract_from_file(
+            "javascript", str(agentdesk.STATIC_DIR / name)
+        ):
+            if isinstance(message, str):
+                found[message] = None
+            else:
+                found[(str(message[0]), str(message[1]))] = None
+    return tuple(found)
+
+
+@cache
+def plural_samples(language: str) -> dict[str, int]:
+    """One whole number per CLDR plural category of ``language`` (what the browser's
+    ``Intl.PluralRules`` answers): the gettext form that number takes is the category's."""
+    rule = Locale.parse(LANGUAGES[language]).plural_form
+    samples: dict[str, int] = {}
+    for n in range(1000):
+        samples.setdefault(rule(n), n)
+    return samples
+
+
+@cache
+def client_catalog(language: str) -> dict[str, str | dict[str, str]]:
+    """The scripts' strings in ``language``: msgid → text; a plural's singular msgid →
+    {CLDR category → text}. English is empty: the scripts' own words are English."""
+    if language == DEFAULT:
+        return {}
+    gettext = translations(language)
+    catalog: dict[str, str | dict[str, str]] = {}
+    for message in script_messages():
+        if isinstance(message, str):
+            text = gettext.gettext(message)
+            if text != message:
+                catalog[message] = text
+        else:
+            one, many = message
+            catalog[one] = {
+                category: gettext.ngettext(one, many, n)
+                for category, n in plural_samples(language).items()
+            }
+    return catalog
+
+
+def client_i18n(language: str, time_zone: str | None) -> dict[str, object]:
+    """What the page's JSON island holds for common.js: the language (a BCP 47 tag for
+    ``Intl``), the agent's time zone (None: the browser's) and the scripts' strings."""
+    return {
+        "lang": language,
+        "timeZone": valid_zone(time_zone),
+        "messages": client_catalog(language),
+    }

@@ -3,6 +3,7 @@ self-service), edit for supervisors and admins, canned replies for agents."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -14,7 +15,7 @@ from chatserver.live.auth import require_csrf, require_role
 from chatserver.runtime.workers import Busy
 from chatserver.services.assist import article_dict, canned_dict, top_article_dict
 from chatserver.web.http_body import BadRequest, json_object, require_json
-from kb.article import Article, CannedReply
+from kb.article import Article, CannedReply, base_lang
 from kb.errors import KbFormatError
 from kb.io import article_from_mapping
 
@@ -58,10 +59,30 @@ async def top(request: Request) -> Response:
 
 
 async def get_article(request: Request) -> Response:
-    article = await request.app.state.assist.article(request.path_params["article_id"])
+    """An article and its translations (``translations``: id, lang, title); with
+    ``?lang=``, its translation in that language when it has one (``translation_of``
+    names the one asked for), so an agent reads in their language what the visitor reads
+    in theirs."""
+    assist = request.app.state.assist
+    article = await assist.article(request.path_params["article_id"])
     if article is None:
         return _error(404, "not_found", "no such article")
-    return JSONResponse(article_dict(article))
+    others = await assist.translations(article)
+    wanted = base_lang(request.query_params.get("lang"))
+    shown, asked = article, None
+    if wanted and base_lang(article.lang) != wanted:
+        for other in others:
+            if base_lang(other.lang) == wanted:
+                shown, asked = other, article
+                break
+    body = article_dict(shown)
+    family = [article, *others] if asked is not None else others
+    body["translations"] = [
+        {"id": a.id, "lang": a.lang, "title": a.title} for a in family if a.id != shown.id
+    ]
+    if asked is not None:
+        body["translation_of"] = asked.id
+    return JSONResponse(body)
 
 
 async def _editor_body(request: Request) -> dict[str, Any]:
@@ -88,7 +109,17 @@ async def save_article(request: Request) -> Response:
         return exc.response
     except KbFormatError as exc:
         return _error(400, "invalid_field", str(exc))
-    saved = await request.app.state.assist.save_article(article)
+    assist = request.app.state.assist
+    stored = await assist.article(article.id)
+    if "group" not in body and stored is not None:
+        # An edit that does not speak of translations keeps the article's links.
+        article = dataclasses.replace(article, group=stored.group)
+    saved = await assist.save_article(article)
+    if saved.group and saved.group != saved.id:
+        # A group is named after the article first translated: link that one too.
+        first = await assist.article(saved.group)
+        if first is not None and not first.group:
+            await assist.save_article(dataclasses.replace(first, group=saved.group))
     return JSONResponse(article_dict(saved), status_code=200)
 
 

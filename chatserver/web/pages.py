@@ -9,7 +9,7 @@ from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Re
 
 import agentdesk
 import widget
-from chatserver.live.auth import current_principal
+from chatserver.live.auth import Principal, current_principal
 from chatserver.web import i18n
 
 
@@ -57,20 +57,51 @@ async def demo_page(request: Request) -> Response:
     return _render("demo.html", site_key=settings.site_key)
 
 
+async def desk_language(request: Request, principal: Principal) -> tuple[str, str | None]:
+    """The language and time zone the agent reads the desk in: their own setting, else
+    the browser's language (and the browser's time zone)."""
+    agent = await request.app.state.store.get_agent(principal.agent_id)
+    language = (agent and i18n.language_of(agent.ui_language)) or i18n.negotiate(
+        request.headers.get("accept-language")
+    )
+    return language, agent.time_zone if agent else None
+
+
 async def agent_page(request: Request) -> Response:
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _private(_render("agent.html", agent=principal, csrf=principal.csrf))
+    language, zone = await desk_language(request, principal)
+    return _private(
+        _render(
+            "agent.html",
+            language=language,
+            agent=principal,
+            csrf=principal.csrf,
+            desk_i18n=i18n.client_i18n(language, zone),
+        )
+    )
 
 
 async def supervisor_page(request: Request) -> Response:
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
+    language, zone = await desk_language(request, principal)
     if not principal.has_role("supervisor"):
-        return _private(_render("forbidden.html", agent=principal, status_code=403))
-    return _private(_render("supervisor.html", agent=principal, csrf=principal.csrf))
+        return _private(
+            _render("forbidden.html", language=language, agent=principal, status_code=403)
+        )
+    return _private(
+        _render(
+            "supervisor.html",
+            language=language,
+            role_labels=i18n.ROLE_LABELS,
+            agent=principal,
+            csrf=principal.csrf,
+            desk_i18n=i18n.client_i18n(language, zone),
+        )
+    )
 
 
 def _private(response: HTMLResponse) -> HTMLResponse:

@@ -200,7 +200,16 @@ async def offline_message(request: Request) -> Response:
     return JSONResponse({"ok": True})
 
 
+async def widget_config(request: Request) -> Response:
+    """The widget's look as the admins saved it (``WIDGET_LOOK``): the widget asks once as
+    it starts and uses what its embed tag does not set. Public, like the bundle."""
+    look = request.app.state.live_settings.current.widget_look
+    body = {k: v for k, v in look.model_dump(mode="json").items() if v is not None}
+    return JSONResponse(body, headers={"cache-control": "public, max-age=30"})
+
+
 routes = [
     Route("/api/visitor/session", visitor_session, methods=["POST"]),
+    Route("/api/widget/config", widget_config, methods=["GET"]),
     Route("/api/visitor/offline", offline_message, methods=["POST"]),
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import WireAgent
+from tests.browser.conftest import EmbedSite, WireAgent
 from tests.integration.conftest import AGENT_PASSWORD
 from tests.live import LiveServer, connect_visitor
 
@@ -169,14 +169,16 @@ def test_the_widget_page_builds_the_embed_tag_and_previews_it(
         'Ask "us" <anything>'
     )
     admin.get_by_label("Language").select_option("sl")
+    # The look is saved on the server: the tag names the site (and a team) only.
     code = admin.get_by_label("Paste this into your website")
-    expect(code).to_have_value(re.compile(r'data-position="left"'))
-    tag = code.input_value()
-    assert tag.startswith(f'<script src="{hub.url}/widget.js" data-site="default"')
-    assert 'data-title="Ask &quot;us&quot; &lt;anything>"' in tag and 'data-lang="sl"' in tag
-    # The preview frame carries the same look, and the widget runs in it.
+    expect(code).to_have_value(
+        f'<script src="{hub.url}/widget.js" data-site="default" defer></script>'
+    )
+    admin.get_by_label("Team (its chats and business hours)").select_option(index=0)
+    # The preview frame carries the unsaved look, and the widget runs in it.
     frame = admin.frame_locator("#widget-preview")
     expect(frame.locator('script[data-position="left"][data-lang="sl"]')).to_have_count(1)
+    expect(frame.locator("script[data-title='Ask \"us\" <anything>']")).to_have_count(1)
     expect(frame.locator(f"{W} .launcher")).to_be_visible()
     admin.screenshot(path=str(artifacts / "admin-widget.png"), full_page=True)
 
@@ -200,3 +202,90 @@ def test_a_supervisor_writes_an_article_with_a_preview_and_tries_a_question(
     expect(page.locator(".kb-list")).to_contain_text("Gift wrapping with a handwritten card")
     page.get_by_label("Try a question").fill("can you gift wrap my order")
     expect(page.locator("#try-results li").first).to_contain_text("Gift wrapping")
+
+
+def test_an_admin_closes_a_teams_hours_and_that_teams_widget_shows_the_offline_form(
+    browser: Any,
+    hub: LiveServer,
+    site: EmbedSite,
+    wire_agent: Callable[..., WireAgent],
+    artifacts: Path,
+) -> None:
+    wire_agent(AGENT)  # someone is online: only the team's hours can close its widget
+    admin = log_in(browser, hub, ADMIN)
+    # The team exists once someone is in it.
+    admin.goto(hub.url + "/admin/teams")
+    admin.get_by_label("Team name").fill("billing")
+    admin.get_by_role("checkbox", name="Ana").last.check()
+    admin.get_by_role("button", name="Save").last.click()
+    expect(admin.locator("#status")).to_have_text("Saved.")
+
+    def widget_for(team: str | None) -> Any:
+        attrs = f'data-team="{team}"' if team else ""
+        html = (
+            f'<!doctype html><body><script src="{hub.url}/widget.js" {attrs} defer></script></body>'
+        )
+        page = browser.new_context(locale="en-US").new_page()
+        page.set_default_timeout(15_000)
+        page.goto(site.page(f"/{team or 'shop'}", html))
+        page.locator(f"{W} .launcher").click()
+        expect(page.locator(f"{W} .panel")).to_be_visible()
+        return page
+
+    before = widget_for("billing")
+    expect(before.locator(f"{W} .composer")).to_be_visible()
+
+    # Closed today and tomorrow for billing only: holidays on the team's own hours.
+    today = datetime.now(UTC).date()
+    admin.get_by_label("Business hours (empty: the desk's)").fill("mon-sun 00:00-23:59")
+    admin.get_by_label("Time zone (empty: the desk's)").fill("UTC")
+    admin.get_by_label("Holidays (one ISO date a line; empty: the desk's)").fill(
+        f"{today.isoformat()}\n{(today + timedelta(days=1)).isoformat()}"
+    )
+    admin.get_by_role("form", name="Business hours of billing").get_by_role(
+        "button", name="Save"
+    ).click()
+    expect(admin.locator("#status")).to_have_text("Saved.")
+    admin.wait_for_load_state()
+    expect(admin.get_by_label("Holidays (one ISO date a line; empty: the desk's)")).to_have_value(
+        re.compile(today.isoformat())
+    )
+    admin.screenshot(path=str(artifacts / "admin-team-hours.png"), full_page=True)
+
+    billing = widget_for("billing")
+    expect(billing.locator(f"{W} form.offline")).to_be_visible()
+    expect(billing.locator(f"{W} .composer")).to_have_count(0)
+    # The desk's own hours are untouched: a widget for no team still offers a person.
+    anyone = widget_for(None)
+    expect(anyone.locator(f"{W} .composer")).to_be_visible()
+    expect(anyone.locator(f"{W} form.offline")).to_have_count(0)
+    # The change is audited like every setting.
+    admin.goto(hub.url + "/admin/routing")
+    expect(admin.locator("table.audit")).to_contain_text("team_hours")
+
+
+def test_the_widget_look_saved_by_an_admin_reaches_a_page_whose_tag_names_only_the_site(
+    browser: Any, hub: LiveServer, site: EmbedSite
+) -> None:
+    admin = log_in(browser, hub, ADMIN)
+    admin.goto(hub.url + "/admin/widget")
+    admin.get_by_label("Bottom left").check()
+    admin.get_by_label("Title (the greeting at the top of the chat; empty: the widget's own)").fill(
+        "Kako vam lahko pomagamo?"
+    )
+    admin.locator("#widget-form").get_by_role("button", name="Save").click()
+    expect(admin.locator("#status")).to_have_text("Saved.")
+
+    html = f'<!doctype html><body><script src="{hub.url}/widget.js" defer></script></body>'
+    page = browser.new_context(locale="en-US").new_page()
+    page.set_default_timeout(15_000)
+    page.goto(site.page("/plain", html))
+    page.locator(f"{W} .launcher").click()
+    expect(page.locator(f"{W} #ld-title")).to_have_text("Kako vam lahko pomagamo?")
+    expect(page.locator(f"{W} .root")).to_have_class(re.compile(r"\bleft\b"))
+    # What a tag says itself still wins.
+    tagged = html.replace("defer>", 'data-title="Shop help" defer>')
+    other = browser.new_context(locale="en-US").new_page()
+    other.goto(site.page("/tagged", tagged))
+    other.locator(f"{W} .launcher").click()
+    expect(other.locator(f"{W} #ld-title")).to_have_text("Shop help")

@@ -421,5 +421,5 @@ def test_the_customer_panel_shows_where_the_visitor_is_as_text(
     expect(local).to_contain_text("(Europe/Belgrade)")
     channel = panel.locator("dt", has_text="Channel").locator("xpath=following-sibling::dd[1]")
     expect(channel).to_have_text("chat")
-    expect(panel.locator(".channel-counts")).to_have_text("1 chat · 0 mail in · 0 mail out")
+    expect(panel.locator(".channel-counts")).to_have_text("1 in chat · 0 mail in · 0 mail out")
     page.context.close()

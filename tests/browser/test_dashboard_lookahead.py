@@ -89,7 +89,7 @@ def test_lookahead_charts_carry_the_forecast_the_plan_and_the_measured_caps(
     expect(page.locator("#la-cap-reason")).to_contain_text("at 4 chats")
     expect(page.locator("#la-cap")).to_have_text("3")
     page.click("#la-cap-accept")
-    expect(page.locator("#la-cap-status")).to_have_text("Cap 3 applied to 1 agent(s).")
+    expect(page.locator("#la-cap-status")).to_have_text("Cap 3 applied to 1 agent.")
 
     assert wire.run(desk.app.state.store.get_agent_by_email(ANA[0])).cap == 3
     # The accepted cap is on the audit list, as text: whose, to what, recommended, by whom.

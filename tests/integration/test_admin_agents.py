@@ -95,6 +95,15 @@ async def test_an_agents_own_language_and_time_zone_shape_their_pages(desk: Live
         # An agent is refused the admin pages in their language.
         refused = await http.get("/admin/routing")
         assert refused.status_code == 403 and "Эта страница для администраторов." in refused.text
+        # The whole refusal page speaks it, and so do the console and the dashboard's refusal.
+        assert "Нет доступа" in refused.text and "Назад в консоль" in refused.text
+        assert "Not allowed" not in refused.text
+        console = await http.get("/agent", headers={"accept-language": "sl"})
+        assert '<html lang="ru">' in console.text and "Входящие чаты" in console.text
+        assert '"timeZone": "Europe/Moscow"' in console.text  # for the scripts' clocks
+        board = await http.get("/supervisor")
+        assert board.status_code == 403
+        assert "Панель руководителя — для руководителей и администраторов." in board.text
 
 
 async def test_the_login_page_speaks_the_browsers_language(desk: LiveServer) -> None:

@@ -228,3 +228,72 @@ async def promote_to_admin(database_url: str, email: str) -> None:
         await store.write(lambda conn: update_agent(conn, agent.id, {"role": "admin"}))  # type: ignore[arg-type]
     finally:
         await store.stop()
+
+
+async def test_the_settings_help_lines_speak_the_admins_language(desk: LiveServer) -> None:
+    cookie = await login_cookie(desk, ADMIN, AGENT_PASSWORD)
+    jar = {"cookie": f"{desk.settings.session_cookie}={cookie}"}
+    async with httpx.AsyncClient(base_url=desk.url, headers=jar, timeout=10) as http:
+        slovenian = await http.get("/admin/routing", headers={"accept-language": "sl"})
+        english = await http.get("/admin/routing", headers={"accept-language": "en"})
+    assert "Agent, ki mu povezava pade, obdrži svoje pogovore toliko časa." in slovenian.text
+    assert "An agent whose connection drops keeps their chats this long." in english.text
+    # The operators' variable docs (core/settings.py) are not what an admin reads here.
+    assert "an agent who drops keeps their chats this long" not in slovenian.text
+
+
+async def test_the_widget_look_is_saved_on_the_server_and_served_to_the_widget(
+    desk: LiveServer,
+) -> None:
+    async with httpx.AsyncClient(base_url=desk.url, timeout=10) as public:
+        assert (await public.get("/api/widget/config")).json() == {}
+    headers = await desk_headers(desk, ADMIN, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=headers, timeout=10) as http:
+        look = {"color": "#0a7f3c", "position": "left", "title": "Pomoč", "prechat": True}
+        saved = await http.post("/api/admin/settings", json={"values": {"widget_look": look}})
+        assert saved.status_code == 200, saved.text
+        # Not a colour, not a position: refused, and nothing of it stored.
+        bad = await http.post(
+            "/api/admin/settings",
+            json={"values": {"widget_look": {"color": "red;background:url(x)"}}},
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "widget_look"
+        page = await http.get("/admin/widget")
+        assert 'value="Pomoč"' in page.text and 'value="#0a7f3c"' in page.text
+    async with httpx.AsyncClient(base_url=desk.url, timeout=10) as public:
+        served = await public.get("/api/widget/config")
+    assert served.json() == look
+    assert any(e["name"] == "widget_look" for e in await audit(desk))
+
+
+async def test_allowed_origins_edited_by_an_admin_apply_to_cors_and_sockets_at_once(
+    desk: LiveServer,
+) -> None:
+    shop = "https://shop.example"
+    preflight = {"origin": shop, "access-control-request-method": "POST"}
+
+    async def cors_allows() -> bool:
+        async with httpx.AsyncClient(base_url=desk.url, timeout=10) as http:
+            answer = await http.options("/api/visitor/session", headers=preflight)
+        return answer.headers.get("access-control-allow-origin") == shop
+
+    async def socket_allowed() -> bool:
+        try:
+            client, _ = await connect_visitor(desk, codec="json", origin=shop)
+        except Exception:  # refused at the handshake (HTTP 403)
+            return False
+        await client.close()
+        return True
+
+    assert not await cors_allows() and not await socket_allowed()
+    headers = await desk_headers(desk, ADMIN, AGENT_PASSWORD)
+    async with httpx.AsyncClient(base_url=desk.url, headers=headers, timeout=10) as http:
+        bad = await http.post(
+            "/api/admin/settings", json={"values": {"allowed_origins": ["https://x/path"]}}
+        )
+        assert bad.status_code == 400 and bad.json()["field"] == "allowed_origins"
+        saved = await http.post(
+            "/api/admin/settings", json={"values": {"allowed_origins": [shop + "/"]}}
+        )
+        assert saved.status_code == 200, saved.text
+    assert await cors_allows() and await socket_allowed()

@@ -154,3 +154,37 @@ async def test_cli_import_reaches_every_node_of_a_cluster_through_the_bus(
     await asyncio.to_thread(cli_import, a.url_db, a.redis_url, source)
     for node in (a, b):
         await until_found(node.base, NEW_ARTICLE["id"])
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+async def test_a_canned_reply_saved_on_one_node_is_every_nodes_shortcut_at_once(
+    nodes: tuple[HubProcess, HubProcess],
+) -> None:
+    a, b = nodes
+    on_a = await desk_headers(target(a), SUPERVISOR, PASSWORD)
+    on_b = await desk_headers(target(b), SUPERVISOR, PASSWORD)
+
+    async def shortcut_text() -> str | None:
+        async with httpx.AsyncClient(base_url=b.base, timeout=5, headers=on_b) as other:
+            found = await other.get("/api/canned", params={"prefix": "wrapgift", "lang": "en"})
+        exact = [r for r in found.json()["results"] if r["shortcut"] == "wrapgift"]
+        return str(exact[0]["text"]) if exact else None
+
+    assert await shortcut_text() is None
+    async with httpx.AsyncClient(base_url=a.base, timeout=5, headers=on_a) as http:
+        reply = {"shortcut": "wrapgift", "lang": "en", "text": "We wrap it for 3 EUR."}
+        assert (await http.post("/api/canned", json=reply)).status_code == 200
+
+        async def saved() -> bool:
+            return await shortcut_text() == "We wrap it for 3 EUR."
+
+        await until(saved, "the new canned reply on node b", SEEN_WITHIN_S)
+
+        edited = {**reply, "text": "Gift wrapping costs 3 EUR, card included."}
+        assert (await http.post("/api/canned", json=edited)).status_code == 200
+
+        async def changed() -> bool:
+            return await shortcut_text() == edited["text"]
+
+        await until(changed, "the edited canned reply on node b", SEEN_WITHIN_S)

@@ -4,11 +4,13 @@ as the language has; the compiled .mo says what the .po says; pages render in th
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from babel import Locale
 from babel.messages.extract import extract_from_dir
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
@@ -24,7 +26,7 @@ PLACEHOLDER = re.compile(r"%\([a-z]+\)[sd]")
 
 def method_map() -> list[tuple[str, str]]:
     """babel.cfg's sections as extract_from_dir takes them."""
-    methods = {"python": "python", "jinja2": "jinja2.ext:babel_extract"}
+    methods = {"python": "python", "jinja2": "jinja2.ext:babel_extract", "javascript": "javascript"}
     out = []
     for line in (ROOT / "babel.cfg").read_text().splitlines():
         if match := re.fullmatch(r"\[(\w+): (.+)\]", line.strip()):
@@ -47,6 +49,16 @@ def test_the_translated_templates_have_strings_to_translate() -> None:
     assert "Offers are accepted automatically" in strings  # admin.py's N_
     assert "Wrong e-mail or password." in strings  # the login page's
     assert ("%(num)d reply", "%(num)d replies") in strings
+    assert "Incoming chats" in strings  # the console's template
+    assert "Service levels" in strings  # the dashboard's
+    assert "Not allowed" in strings  # the refusal page's
+    assert (
+        "Suggestions from the knowledge base appear as the visitor writes." in strings
+    )  # agent.js
+    assert ("%(num)d earlier chat", "%(num)d earlier chats") in strings  # agent.js, a plural
+    assert "Taken over: it is in your console now." in strings  # dashboard.js
+    # What the page hands the scripts is what babel.cfg extracts from them.
+    assert set(i18n.script_messages()) <= strings
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -123,3 +135,41 @@ def test_a_moment_is_shown_in_the_agents_locale_and_time_zone() -> None:
     assert "16:07" in shown and "мар" in shown
     assert "14:07" in i18n.when(moment, "sl", "Europe/Ljubljana")
     assert i18n.when(moment, "sl", "Not/AZone").endswith("(UTC)")
+
+
+@pytest.mark.parametrize("language", [tag for tag in i18n.LANGUAGES if tag != i18n.DEFAULT])
+def test_the_scripts_plural_forms_by_cldr_category_match_the_catalogs(language: str) -> None:
+    """The browser picks a form by Intl.PluralRules' CLDR category; for every count that must
+    be the form gettext's own rule picks."""
+    rule = Locale.parse(i18n.LANGUAGES[language]).plural_form
+    catalog = i18n.client_catalog(language)
+    gettext = i18n.translations(language)
+    plurals = [m for m in i18n.script_messages() if isinstance(m, tuple)]
+    assert plurals
+    for one, many in plurals:
+        forms = catalog[one]
+        assert isinstance(forms, dict)
+        for n in range(0, 1201):
+            assert forms[rule(n)] == gettext.ngettext(one, many, n), (language, one, n)
+
+
+def test_the_console_hands_its_scripts_their_strings_in_the_agents_language() -> None:
+    page = (
+        i18n.environment(make_environment, "sl")
+        .get_template("agent.html")
+        .render(
+            lang="sl",
+            agent={"agent_id": 1, "name": "Ana", "role": "agent"},
+            csrf="x",
+            desk_i18n=i18n.client_i18n("sl", "Europe/Ljubljana"),
+        )
+    )
+    assert "Dohodni pogovori" in page and '<html lang="sl">' in page
+    island = re.search(r'<script type="application/json" id="desk-i18n">(.*?)</script>', page)
+    assert island is not None
+    data = json.loads(island.group(1))
+    assert data["lang"] == "sl" and data["timeZone"] == "Europe/Ljubljana"
+    assert data["messages"]["Suggestions"] == "Predlogi"
+    assert data["messages"]["%(num)d earlier chat"]["two"] == "%(num)d prejšnja pogovora"
+    assert i18n.client_i18n("ru", "Not/AZone")["timeZone"] is None
+    assert i18n.client_i18n("en", None)["messages"] == {}

@@ -458,6 +458,7 @@ export function startWidget(config) {
 
   const conn = createConnection({
     server: config.server,
+    team: config.team,
     storage,
     sessionBody() {
       const profile = storage.get("profile", null) || {};

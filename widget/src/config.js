@@ -1,6 +1,6 @@
 // Everything the embedding page says about the widget, read from its one script tag:
 //   <script src="https://desk.example/widget.js" data-site="shop" data-lang="sl"
-//           data-color="#0a7" data-prechat="true" defer></script>
+//           data-color="#0a7" data-prechat="true" data-team="billing" defer></script>
 import { chooseLang } from "./i18n.js";
 
 export function readConfig(script) {
@@ -15,9 +15,28 @@ export function readConfig(script) {
     position: d.position === "left" ? "left" : "right",
     title: d.title || null,
     prechat: flag(d.prechat),
+    // The team this page's chats go to: its business hours say whether a person may answer.
+    team: d.team || null,
     // A logged-in customer, vouched for by the site's server (HMAC of the e-mail).
     name: d.name || null,
     email: d.email || null,
     identityHash: d.identityHash || null,
+    // What the tag itself set wins over the look the admins saved on the server.
+    given: {
+      color: !!d.color, position: d.position !== undefined, title: !!d.title,
+      prechat: d.prechat !== undefined, lang: !!d.lang,
+    },
   };
+}
+
+// The look saved on the server (GET /api/widget/config) where the tag says nothing.
+export function applyLook(config, look) {
+  const out = { ...config };
+  if (!look || typeof look !== "object") return out;
+  if (!config.given.color && typeof look.color === "string") out.color = look.color;
+  if (!config.given.position && (look.position === "left" || look.position === "right")) out.position = look.position;
+  if (!config.given.title && typeof look.title === "string" && look.title) out.title = look.title;
+  if (!config.given.prechat && typeof look.prechat === "boolean") out.prechat = look.prechat;
+  if (!config.given.lang && typeof look.lang === "string") out.lang = chooseLang(look.lang, null, []);
+  return out;
 }

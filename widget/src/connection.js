@@ -8,7 +8,7 @@ const PING_EVERY_MS = 20000;
 const PONG_WITHIN_MS = 10000;
 const REAUTH_WINDOW_MS = 30000;
 
-export function createConnection({ server, storage, sessionBody, onFrame, onState }) {
+export function createConnection({ server, storage, sessionBody, onFrame, onState, team = null }) {
   let ws = null;
   let attempt = 0;
   let timer = 0;
@@ -60,7 +60,7 @@ export function createConnection({ server, storage, sessionBody, onFrame, onStat
       busy = false;
     }
     if (stopped || ws) return;
-    const url = server.replace(/^http/, "ws") + "/ws/visitor";
+    const url = server.replace(/^http/, "ws") + "/ws/visitor" + (team ? "?team=" + encodeURIComponent(team) : "");
     // The token rides in the subprotocol offer: browsers cannot set headers on a websocket and
     // a token in the URL would land in access logs.
     const socket = new WebSocket(url, [MSGPACK, JSON_PROTOCOL, "livedesk.token." + storage.get("token")]);
