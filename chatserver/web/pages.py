@@ -61,7 +61,12 @@ async def agent_page(request: Request) -> Response:
     principal = await current_principal(request)
     if principal is None:
         return RedirectResponse("/login", status_code=303)
-    return _private(_render("agent.html", agent=principal, csrf=principal.csrf))
+    # The agent's own language (admin screen "My language"), else the browser's.
+    agent = await request.app.state.store.get_agent(principal.agent_id)
+    language = (agent and i18n.language_of(agent.ui_language)) or i18n.negotiate(
+        request.headers.get("accept-language")
+    )
+    return _private(_render("agent.html", language=language, agent=principal, csrf=principal.csrf))
 
 
 async def supervisor_page(request: Request) -> Response:
