@@ -128,7 +128,7 @@
   soundBtn.addEventListener("click", async () => {
     try { await ctx.resume(); } catch { /* keep the button: the browser still refuses */ }
     document.dispatchEvent(new CustomEvent("desk:sound-enabled"));
-    soundBtn.hidden = ctx && ctx.state === "suspended";
+    soundBtn.hidden = !ctx || ctx.state !== "suspended";
   });
 
   document.addEventListener("desk:frame", (event) => {
