@@ -51,6 +51,41 @@ def _set_mark(conn: Connection, name: str, value: int) -> None:
         conn.execute(sa.insert(marks_t).values(name=name, value=value))
 
 
+def _customers_since(since: int) -> sa.Select[Any]:
+    """Visitors seen since ``since`` who gave a name or an e-mail, in the order indexed."""
+    return (
+        sa.select(
+            visitors_t.c.id,
+            visitors_t.c.name,
+            visitors_t.c.email,
+            visitors_t.c.customer_email,
+            visitors_t.c.language,
+            visitors_t.c.last_seen_ms,
+        )
+        .where(visitors_t.c.last_seen_ms >= since)
+        .where(
+            sa.or_(
+                visitors_t.c.name.is_not(None),
+                visitors_t.c.email.is_not(None),
+                visitors_t.c.customer_email.is_not(None),
+                sa.exists().where(offline_t.c.visitor_id == visitors_t.c.id),
+            )
+        )
+        .order_by(visitors_t.c.last_seen_ms, visitors_t.c.id)
+    )
+
+
+def pending(conn: Connection) -> bool:
+    """Whether anything waits to be indexed: a read, so that a search with nothing new to
+    index never queues behind the writer."""
+    after = _mark(conn, MESSAGES_MARK)
+    if conn.execute(sa.select(messages_t.c.id).where(messages_t.c.id > after).limit(1)).first():
+        return True
+    since = _mark(conn, VISITORS_MARK)
+    seen = sa.select(visitors_t.c.id).where(visitors_t.c.last_seen_ms >= since).limit(1)
+    return conn.execute(seen).first() is not None
+
+
 def index_messages(conn: Connection, fold: Folder, limit: int) -> int:
     """Index up to ``limit`` texts written since the last batch; how many were read."""
     after = _mark(conn, MESSAGES_MARK)
@@ -94,28 +129,13 @@ def index_customers(conn: Connection, fold: Folder, limit: int) -> int:
     """(Re-)index visitors seen since the last batch who gave a name or an e-mail: their
     name, typed e-mail, verified e-mail and offline-form e-mails."""
     since = _mark(conn, VISITORS_MARK)
-    rows = conn.execute(
-        sa.select(
-            visitors_t.c.id,
-            visitors_t.c.name,
-            visitors_t.c.email,
-            visitors_t.c.customer_email,
-            visitors_t.c.language,
-            visitors_t.c.last_seen_ms,
-        )
-        .where(visitors_t.c.last_seen_ms >= since)
-        .where(
-            sa.or_(
-                visitors_t.c.name.is_not(None),
-                visitors_t.c.email.is_not(None),
-                visitors_t.c.customer_email.is_not(None),
-                sa.exists().where(offline_t.c.visitor_id == visitors_t.c.id),
-            )
-        )
-        .order_by(visitors_t.c.last_seen_ms, visitors_t.c.id)
-        .limit(limit)
-    ).fetchall()
+    rows = conn.execute(_customers_since(since).limit(limit)).fetchall()
     if not rows:
+        # Only anonymous visitors came by: step past them, so that the next look (and
+        # ``pending``) starts after them instead of reading them all again.
+        top = conn.execute(sa.select(sa.func.max(visitors_t.c.last_seen_ms))).scalar()
+        if top is not None and int(top) >= since:
+            _set_mark(conn, VISITORS_MARK, int(top) + 1)
         return 0
     ids = [r.id for r in rows]
     offline_emails: dict[str, set[str]] = {}
