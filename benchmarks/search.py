@@ -2,9 +2,15 @@
 PostgreSQL (tsvector + GIN), indexed the way the hub indexes them (kb.normalize folding,
 ``SearchIndex.catch_up``), then random one- and two-word queries as a supervisor.
 
+Each query is also answered the way search worked before it walked hits newest first
+(every match joined and sorted by time, then counted up to 1,000): ``baseline`` below,
+run alternately with the current search on the same database, so the ratio holds on a
+noisy machine.
+
 Run: python benchmarks/search.py [--messages 1000000] [--queries 300] [--db both]
 Prints progress to stderr and ONE JSON line, last, on stdout: per database the load and
-index times, query p50/p95/max (ms, one page of 20 with its total) and the index size.
+index times, query p50/p95/max (ms, one page of 20 with its total), the baseline's p50/p95,
+the p95 ratio (baseline / current) and the index size.
 """
 
 from __future__ import annotations
@@ -28,9 +34,14 @@ import sqlalchemy as sa  # noqa: E402
 from chatserver.backends.db import upgrade  # noqa: E402
 from chatserver.backends.inbox_queries import Filters  # noqa: E402
 from chatserver.backends.models import Conversation, Message, Visitor  # noqa: E402
+from chatserver.backends.search_queries import (  # noqa: E402
+    conversations_t,
+    docs_t,
+    messages_t,
+)
 from chatserver.backends.store import Store  # noqa: E402
 from chatserver.core.reports import percentile  # noqa: E402
-from chatserver.services.search import SearchIndex  # noqa: E402
+from chatserver.services.search import SearchIndex, query_variants, snippet  # noqa: E402
 
 WORDS = (
     "račun faktura paket dostava narudžba povrat kartica plaćanje lozinka prijava "
@@ -94,12 +105,41 @@ async def load(store: Store, n: int, rng: random.Random) -> None:
                     "kind": "text",
                     "author": "visitor" if seq % 2 == 0 else "agent",
                     "body": text(rng),
-                    "created_ms": now - k,
+                    # Later messages are newer, as in a live database.
+                    "created_ms": now - n + k,
                 }
             )
         await store.write(lambda conn, rows=rows: conn.execute(sa.insert(msgs_t), rows))
         done += len(rows)
         print(f"  loaded {done:,} messages", file=sys.stderr)
+
+
+def baseline(conn: Any, variants: list[list[str]]) -> tuple[list[dict[str, Any]], int]:
+    """The search before this one, for a supervisor: every match joined to its message and
+    sorted by time for one page of 20, and a count that stops at 1,000."""
+    if conn.dialect.name == "postgresql":
+        query = " | ".join("(" + " & ".join(f"{t}:*" for t in v) + ")" for v in variants)
+        tsv: Any = sa.literal_column("search_docs.tsv")
+        matched = tsv.op("@@")(sa.func.to_tsquery("simple", query))
+    else:
+        query = " OR ".join("(" + " ".join(f'"{t}"*' for t in v) + ")" for v in variants)
+        hits = sa.text("SELECT rowid FROM search_fts WHERE search_fts MATCH :q").bindparams(q=query)
+        matched = docs_t.c.id.in_(hits.columns(sa.column("rowid", sa.Integer)))
+    joined = docs_t.join(conversations_t, conversations_t.c.id == docs_t.c.conversation_id).join(
+        messages_t, messages_t.c.id == docs_t.c.message_id
+    )
+    where = sa.and_(docs_t.c.kind == "message", matched)
+    rows = conn.execute(
+        sa.select(docs_t.c.conversation_id, messages_t.c.seq, messages_t.c.body)
+        .select_from(joined)
+        .where(where)
+        .order_by(docs_t.c.created_ms.desc(), docs_t.c.id.desc())
+        .limit(20)
+    )
+    items = [dict(r._mapping) for r in rows]
+    capped = sa.select(sa.literal(1)).select_from(joined).where(where).limit(1001)
+    total = conn.execute(sa.select(sa.func.count()).select_from(capped.subquery())).scalar_one()
+    return items, int(total)
 
 
 async def database_bytes(store: Store, sqlite: bool) -> int:
@@ -143,6 +183,7 @@ async def measure(url: str, n: int, queries: int, sqlite: bool) -> dict[str, Any
         size = await database_bytes(store, sqlite) - size_before
         reader = Filters(view="all", me=0, supervisor=True, limit=20)
         times: list[float] = []
+        before: list[float] = []
         hits: list[int] = []
         for _ in range(queries):
             q = " ".join(word(rng) for _ in range(rng.choice((1, 2))))
@@ -150,7 +191,14 @@ async def measure(url: str, n: int, queries: int, sqlite: bool) -> dict[str, Any
             items, total = await index.search(q, "messages", reader)
             times.append((time.perf_counter() - t0) * 1000)
             hits.append(total)
+            t0 = time.perf_counter()
+            variants = query_variants(q)
+            old, _ = await store.read(lambda c, v=variants: baseline(c, v))
+            for r in old:
+                snippet(r["body"], variants)
+            before.append((time.perf_counter() - t0) * 1000)
         times.sort()
+        before.sort()
         return {
             "messages": n,
             "load_s": round(loaded_s, 1),
@@ -160,6 +208,11 @@ async def measure(url: str, n: int, queries: int, sqlite: bool) -> dict[str, Any
             "query_p95_ms": round(percentile(times, 0.95) or 0, 1),
             "query_max_ms": round(times[-1], 1),
             "median_hits": sorted(hits)[len(hits) // 2],
+            "baseline_p50_ms": round(percentile(before, 0.5) or 0, 1),
+            "baseline_p95_ms": round(percentile(before, 0.95) or 0, 1),
+            "p95_speedup": round(
+                (percentile(before, 0.95) or 0) / (percentile(times, 0.95) or 1), 1
+            ),
         }
     finally:
         await store.stop()

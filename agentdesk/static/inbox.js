@@ -17,12 +17,15 @@
   const detail = document.getElementById("inbox-detail");
   const searchForm = document.getElementById("inbox-search");
   const supervisor = root.dataset.supervisor === "yes";
+  // The page's words in the agent's language (English keys; a missing one stays English).
+  const STRINGS = JSON.parse(document.getElementById("inbox-strings")?.textContent || "{}");
+  const T = (text, values) => (STRINGS[text] || text).replace(/%\((\w+)\)s/g, (_, k) => String(values?.[k] ?? ""));
   const VIEWS = [
-    ["mine", "Mine"],
-    ["waiting", "Waiting"],
-    ...(supervisor ? [["open", "All open"]] : []),
-    ["offline", "Offline messages"],
-    ["closed", "Closed"],
+    ["mine", T("Mine")],
+    ["waiting", T("Waiting")],
+    ...(supervisor ? [["open", T("All open")]] : []),
+    ["offline", T("Offline messages")],
+    ["closed", T("Closed")],
   ];
   let view = "mine";
   let counts = {};
@@ -108,7 +111,7 @@
       data = await api("GET", "/api/inbox/search?" + params);
     } catch (error) { total.textContent = error.message; return; }
     items = append ? items.concat(data.items) : data.items;
-    total.textContent = data.total + (data.total_is_lower_bound ? "+" : "") + (data.total === 1 ? " result" : " results") + " for “" + searchQuery.q + "”";
+    total.textContent = T("Results for “%(q)s”: %(num)s", { q: searchQuery.q, num: data.total + (data.total_is_lower_bound ? "+" : "") });
     more.hidden = items.length >= data.total && !data.total_is_lower_bound;
     list.replaceChildren(...items.map((item) => {
       const li = el("li", { class: "search-hit", dataset: { id: item.conversation_id || item.visitor_id } });
@@ -138,11 +141,11 @@
     }
     const c = data.conversation;
     const facts = el("dl");
-    const fact = (k, v) => facts.append(el("dt", {}, k), userText("dd", {}, v ?? "–"));
+    const fact = (k, v) => facts.append(el("dt", {}, T(k)), userText("dd", {}, v ?? "–"));
     fact("State", c.state);
     fact("Visitor", c.visitor_name || c.alias);
     fact("E-mail", c.email);
-    fact("Handled by", c.handled_by.join(", ") || "nobody yet");
+    fact("Handled by", c.handled_by.join(", ") || T("nobody yet"));
     fact("Language", c.language);
     fact("Team", c.team);
     fact("Opened", fmtTime(c.created_ms));
@@ -160,7 +163,7 @@
       fact("Visits", String(v.visits));
       fact("Pages this visit", v.pages.map((p) => p.title || p.url).join(" ← ") || null);
     }
-    const transcript = el("ol", { class: "transcript", "aria-label": "Transcript" });
+    const transcript = el("ol", { class: "transcript", "aria-label": T("Transcript") });
     for (const item of data.items) {
       if (item.type === "message") {
         const li = el("li", { class: "message", dataset: { author: item.author } });
@@ -170,7 +173,7 @@
         transcript.append(el("li", { class: "event" }, describeEvent(item)));
       }
     }
-    const history = el("ol", { class: "transcript", "aria-label": "State changes" });
+    const history = el("ol", { class: "transcript", "aria-label": T("State changes") });
     for (const e of data.events) {
       history.append(el("li", { class: "event" }, fmtTime(e.created_ms) + " " + (e.from_state || "–") + " → " + e.to_state + " by " + e.actor));
     }
@@ -178,9 +181,9 @@
       userText("h2", {}, c.visitor_name || c.email || c.alias),
       actions(c),
       facts,
-      el("h3", {}, "Transcript"),
+      el("h3", {}, T("Transcript")),
       transcript,
-      el("h3", {}, "History"),
+      el("h3", {}, T("History")),
       history,
     );
   }
@@ -199,19 +202,19 @@
           refreshSoon(0);
         },
       }, label);
-    if (["closed", "rated", "abandoned", "offline"].includes(c.state)) box.append(act(c.state === "offline" ? "Take as chat" : "Reopen and take", "/take"));
-    if (c.state === "bot") box.append(act("Pick", "/take"));
-    if (c.state === "offline") box.append(act("Close", "/close"));
+    if (["closed", "rated", "abandoned", "offline"].includes(c.state)) box.append(act(T(c.state === "offline" ? "Take as chat" : "Reopen and take"), "/take"));
+    if (c.state === "bot") box.append(act(T("Pick"), "/take"));
+    if (c.state === "offline") box.append(act(T("Close"), "/close"));
     if (supervisor && (c.state === "offline" || c.state === "bot")) {
-      const select = el("select", { "aria-label": "Assign to" });
+      const select = el("select", { "aria-label": T("Assign to") });
       for (const a of agents) select.append(el("option", { value: String(a.id) }, a.name + " (" + a.status + ", " + a.load + "/" + a.cap + ")"));
-      box.append(select, act("Assign", "/assign", () => ({ agent_id: Number(select.value) })));
+      box.append(select, act(T("Assign"), "/assign", () => ({ agent_id: Number(select.value) })));
     }
     const wrap = el("div", {}, null);
     wrap.append(box, error);
     if (c.state === "offline") {
-      const text = el("textarea", { rows: "3", maxlength: "4000", "aria-label": "Reply by e-mail" });
-      const send = act("Reply by e-mail", "/reply", () => ({ text: text.value }));
+      const text = el("textarea", { rows: "3", maxlength: "4000", "aria-label": T("Reply by e-mail") });
+      const send = act(T("Reply by e-mail"), "/reply", () => ({ text: text.value }));
       const form = el("div", { class: "inbox-reply" });
       form.append(text, send);
       wrap.append(form);

@@ -1,24 +1,89 @@
 // Desktop notifications and sound for the console: offers, new chats and visitor messages
 // in a chat that is not in front of the agent (another tab, or the window in the
-// background). The agent turns them on or off (kept per agent in this browser); the
-// browser asks for permission on that click. When the browser holds sound back after a
-// reload (autoplay policy), one click on "Enable sound" lets it ring again. It hears the
+// background). The agent turns them on or off (kept with the agent on the server, so the
+// choice follows them to any browser); the browser asks for permission on that click, and
+// where it can, subscribes to Web Push (service worker push-sw.js) so that an offer reaches
+// a background or closed tab. The console tells the server while it is in front of the
+// agent (then offers ring here and are not pushed). When the browser holds sound back after
+// a reload (autoplay policy), one click on "Enable sound" lets it ring again. It hears the
 // console's socket through the "desk:frame" event; notification text is plain text.
 (() => {
   "use strict";
   const { _ } = window.Desk;
   const me = document.getElementById("me");
   const agentId = me.dataset.agentId;
-  const key = "livedesk.notify." + agentId;
   const toggle = document.getElementById("notify-toggle");
   const soundBtn = document.getElementById("sound-enable");
   const names = new Map(); // conversation_id -> visitor's name, from `assigned`
   const supported = "Notification" in window;
+  const pushable = supported && "serviceWorker" in navigator && "PushManager" in window;
+  let chosen = null; // the agent's stored choice: true, false or null (not chosen yet)
 
   function wanted() {
-    const saved = localStorage.getItem(key);
-    return saved === null ? supported && Notification.permission === "granted" : saved === "on";
+    return chosen === null ? supported && Notification.permission === "granted" : chosen;
   }
+
+  let clicked = false; // a choice made on this page wins over the stored one still loading
+  async function choose(on) {
+    clicked = true;
+    chosen = on;
+    try {
+      await Desk.api("POST", "/api/push/preference", { desktop: on });
+    } catch { /* kept for this page; saved on the next click */ }
+    await (on ? subscribe() : unsubscribe());
+  }
+
+  function b64urlBytes(text) {
+    const b64 = text.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((text.length + 3) % 4);
+    return Uint8Array.from(atob(b64), (ch) => ch.charCodeAt(0));
+  }
+
+  async function registration() {
+    return navigator.serviceWorker.register("/static/desk/push-sw.js");
+  }
+
+  // Web Push: a browser without a reachable push service (or none at all) still gets the
+  // in-page notifications; a failure here is logged, never shown as an error.
+  async function subscribe() {
+    if (!pushable || Notification.permission !== "granted") return;
+    try {
+      const reg = await registration();
+      const { public_key: key } = await Desk.api("GET", "/api/push/key");
+      const sub = (await reg.pushManager.getSubscription())
+        || await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: b64urlBytes(key) });
+      await Desk.api("POST", "/api/push/subscription", sub.toJSON());
+    } catch (err) {
+      console.info("Web Push unavailable here:", err && err.message);
+    }
+  }
+
+  async function unsubscribe() {
+    if (!pushable) return;
+    try {
+      const reg = await navigator.serviceWorker.getRegistration("/static/desk/push-sw.js");
+      const sub = reg && await reg.pushManager.getSubscription();
+      if (!sub) return;
+      await Desk.api("DELETE", "/api/push/subscription", { endpoint: sub.endpoint });
+      await sub.unsubscribe();
+    } catch (err) {
+      console.info("Web Push unsubscribe failed:", err && err.message);
+    }
+  }
+
+  // In front of the agent: renewed while it stays so (the server lets it lapse after 45 s).
+  let focusTimer = null;
+  function reportFocus() {
+    const front = !document.hidden && document.hasFocus();
+    clearInterval(focusTimer);
+    focusTimer = front ? setInterval(() => send(true), 20000) : null;
+    send(front);
+    function send(focused) {
+      Desk.api("POST", "/api/push/focus", { focused }).catch(() => {});
+    }
+  }
+  window.addEventListener("focus", reportFocus);
+  window.addEventListener("blur", reportFocus);
+  document.addEventListener("visibilitychange", reportFocus);
 
   function show() {
     const on = wanted() && supported && Notification.permission === "granted";
@@ -29,10 +94,10 @@
 
   toggle.addEventListener("click", async () => {
     if (wanted() && Notification.permission === "granted") {
-      localStorage.setItem(key, "off");
+      await choose(false);
     } else {
       const answer = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
-      localStorage.setItem(key, answer === "granted" ? "on" : "off");
+      await choose(answer === "granted");
     }
     show();
   });
@@ -64,7 +129,7 @@
   soundBtn.addEventListener("click", async () => {
     try { await ctx.resume(); } catch { /* keep the button: the browser still refuses */ }
     document.dispatchEvent(new CustomEvent("desk:sound-enabled"));
-    soundBtn.hidden = ctx && ctx.state === "suspended";
+    soundBtn.hidden = !ctx || ctx.state !== "suspended";
   });
 
   document.addEventListener("desk:frame", (event) => {
@@ -93,4 +158,11 @@
   });
   show();
   checkSound();
+  reportFocus();
+  Desk.api("GET", "/api/push/preference").then((data) => {
+    if (clicked) return;
+    chosen = data.desktop;
+    show();
+    if (wanted()) subscribe();
+  }).catch(() => {});
 })();

@@ -15,7 +15,8 @@ class Visitor(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     site: str = Field(max_length=64)
     created_ms: int = Field(sa_type=sa.BigInteger)
-    last_seen_ms: int = Field(sa_type=sa.BigInteger)
+    # Indexed: the search indexer reads the visitors seen since its mark (0012_inbox2_search_gin).
+    last_seen_ms: int = Field(sa_type=sa.BigInteger, index=True)
     name: str | None = Field(default=None, max_length=200)
     email: str | None = Field(default=None, max_length=320)
     # Set only when the site vouched for the e-mail with the identity HMAC.
@@ -60,6 +61,8 @@ class Agent(SQLModel, table=True):
     # language, UTC).
     ui_language: str | None = Field(default=None, max_length=16)
     time_zone: str | None = Field(default=None, max_length=64)
+    # Desktop notifications and Web Push wanted (None: not chosen yet; migration 0012_inbox2_push).
+    notify_desktop: bool | None = Field(default=None)
 
 
 class Conversation(SQLModel, table=True):
@@ -312,3 +315,38 @@ def _load_other_tables() -> None:
 
 _load_other_tables()
 metadata = SQLModel.metadata
+
+
+class PushSubscription(SQLModel, table=True):
+    """A browser's Web Push subscription for an agent (one per browser profile): where the
+    push service takes messages and the keys they are encrypted to."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agents.id", index=True)
+    endpoint: str = Field(max_length=1000, sa_column_kwargs={"unique": True})
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class PushKey(SQLModel, table=True):
+    """The server's VAPID key pair, made once (row 1) and shared by every node."""
+
+    __tablename__ = "push_keys"
+
+    id: int = Field(primary_key=True)
+    private_pem: str = Field(sa_type=sa.Text)
+    public_key: str = Field(max_length=200)  # the applicationServerKey, base64url
+    created_ms: int = Field(sa_type=sa.BigInteger)
+
+
+class ConsoleFocus(SQLModel, table=True):
+    """Until when one of the agent's consoles is in front of them (the console renews it
+    while focused): an offer then rings there and no push is sent."""
+
+    __tablename__ = "console_focus"
+
+    agent_id: int = Field(foreign_key="agents.id", primary_key=True)
+    until_ms: int = Field(default=0, sa_type=sa.BigInteger)

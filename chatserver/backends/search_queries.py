@@ -29,8 +29,8 @@ visitors_t: sa.Table = Visitor.__table__  # type: ignore[attr-defined]
 offline_t: sa.Table = OfflineMessage.__table__  # type: ignore[attr-defined]
 
 # Counting every hit of a common word costs more than the page itself: totals stop here
-# (the answer says "at least" past it).
-COUNT_CAP = 1000
+# (the answer says "at least" past it, and a next page is there while there are more).
+COUNT_CAP = 100
 MESSAGES_MARK = "messages"
 VISITORS_MARK = "visitors"
 
@@ -49,6 +49,41 @@ def _set_mark(conn: Connection, name: str, value: int) -> None:
     ).rowcount
     if not updated:
         conn.execute(sa.insert(marks_t).values(name=name, value=value))
+
+
+def _customers_since(since: int) -> sa.Select[Any]:
+    """Visitors seen since ``since`` who gave a name or an e-mail, in the order indexed."""
+    return (
+        sa.select(
+            visitors_t.c.id,
+            visitors_t.c.name,
+            visitors_t.c.email,
+            visitors_t.c.customer_email,
+            visitors_t.c.language,
+            visitors_t.c.last_seen_ms,
+        )
+        .where(visitors_t.c.last_seen_ms >= since)
+        .where(
+            sa.or_(
+                visitors_t.c.name.is_not(None),
+                visitors_t.c.email.is_not(None),
+                visitors_t.c.customer_email.is_not(None),
+                sa.exists().where(offline_t.c.visitor_id == visitors_t.c.id),
+            )
+        )
+        .order_by(visitors_t.c.last_seen_ms, visitors_t.c.id)
+    )
+
+
+def pending(conn: Connection) -> bool:
+    """Whether anything waits to be indexed: a read, so that a search with nothing new to
+    index never queues behind the writer."""
+    after = _mark(conn, MESSAGES_MARK)
+    if conn.execute(sa.select(messages_t.c.id).where(messages_t.c.id > after).limit(1)).first():
+        return True
+    since = _mark(conn, VISITORS_MARK)
+    seen = sa.select(visitors_t.c.id).where(visitors_t.c.last_seen_ms >= since).limit(1)
+    return conn.execute(seen).first() is not None
 
 
 def index_messages(conn: Connection, fold: Folder, limit: int) -> int:
@@ -94,28 +129,13 @@ def index_customers(conn: Connection, fold: Folder, limit: int) -> int:
     """(Re-)index visitors seen since the last batch who gave a name or an e-mail: their
     name, typed e-mail, verified e-mail and offline-form e-mails."""
     since = _mark(conn, VISITORS_MARK)
-    rows = conn.execute(
-        sa.select(
-            visitors_t.c.id,
-            visitors_t.c.name,
-            visitors_t.c.email,
-            visitors_t.c.customer_email,
-            visitors_t.c.language,
-            visitors_t.c.last_seen_ms,
-        )
-        .where(visitors_t.c.last_seen_ms >= since)
-        .where(
-            sa.or_(
-                visitors_t.c.name.is_not(None),
-                visitors_t.c.email.is_not(None),
-                visitors_t.c.customer_email.is_not(None),
-                sa.exists().where(offline_t.c.visitor_id == visitors_t.c.id),
-            )
-        )
-        .order_by(visitors_t.c.last_seen_ms, visitors_t.c.id)
-        .limit(limit)
-    ).fetchall()
+    rows = conn.execute(_customers_since(since).limit(limit)).fetchall()
     if not rows:
+        # Only anonymous visitors came by: step past them, so that the next look (and
+        # ``pending``) starts after them instead of reading them all again.
+        top = conn.execute(sa.select(sa.func.max(visitors_t.c.last_seen_ms))).scalar()
+        if top is not None and int(top) >= since:
+            _set_mark(conn, VISITORS_MARK, int(top) + 1)
         return 0
     ids = [r.id for r in rows]
     offline_emails: dict[str, set[str]] = {}
@@ -147,34 +167,83 @@ def index_customers(conn: Connection, fold: Folder, limit: int) -> int:
 
 
 # ---------------------------------------------------------------------------- queries
+#
+# A search answers newest first, one page and a total that stops at COUNT_CAP. Ranking
+# or sorting every match costs as much as there are matches (tens of thousands for a common
+# word in a million messages); instead the matching doc ids are walked newest first (doc
+# ids grow with time: messages are indexed in the order they were written, a customer is
+# re-indexed when seen again) and the walk stops once it has the page and COUNT_CAP + 1 readable hits.
+# Only the page's rows are then joined to their messages or visitors.
 
 
-def _match(conn: Connection, variants: Sequence[Sequence[str]]) -> sa.ColumnElement[bool]:
-    """Docs holding every term (as a word prefix) of any one variant of the query."""
-    if conn.dialect.name == "postgresql":
-        query = " | ".join("(" + " & ".join(f"{t}:*" for t in v) + ")" for v in variants)
-        # ``tsv`` is the generated column of migration 0009_search (not in the model).
-        tsv: sa.ColumnElement[Any] = sa.literal_column("search_docs.tsv")
-        matched: sa.ColumnElement[bool] = tsv.op("@@")(sa.func.to_tsquery("simple", query))
-        return matched
-    query = " OR ".join("(" + " ".join(f'"{t}"*' for t in v) + ")" for v in variants)
-    hits = sa.text("SELECT rowid FROM search_fts WHERE search_fts MATCH :q").bindparams(q=query)
-    return docs_t.c.id.in_(hits.columns(sa.column("rowid", sa.Integer)))
+def _ts_query(variants: Sequence[Sequence[str]]) -> str:
+    return " | ".join("(" + " & ".join(f"{t}:*" for t in v) + ")" for v in variants)
 
 
-def _capped_count(conn: Connection, joined: Any, where: sa.ColumnElement[bool]) -> int:
-    hits = sa.select(sa.literal(1)).select_from(joined).where(where).limit(COUNT_CAP + 1)
-    return int(conn.execute(sa.select(sa.func.count()).select_from(hits.subquery())).scalar_one())
+def _fts_query(variants: Sequence[Sequence[str]]) -> str:
+    return " OR ".join("(" + " ".join(f'"{t}"*' for t in v) + ")" for v in variants)
+
+
+def _readable(kind: str, f: Filters) -> tuple[Any, sa.ColumnElement[bool]]:
+    """What to join to the docs and the condition that the reader may read a hit."""
+    if kind == "message":
+        if f.supervisor:
+            return docs_t, sa.true()
+        joined = docs_t.join(conversations_t, conversations_t.c.id == docs_t.c.conversation_id)
+        return joined, visible_where(f)
+    # A customer is readable when one of their conversations is.
+    readable = (
+        sa.select(conversations_t.c.id)
+        .where(conversations_t.c.visitor_id == docs_t.c.visitor_id)
+        .where(visible_where(f))
+        .exists()
+    )
+    return docs_t, sa.true() if f.supervisor else readable
+
+
+def _hit_ids(
+    conn: Connection, variants: Sequence[Sequence[str]], kind: str, f: Filters
+) -> list[int]:
+    """Ids of the readable docs of ``kind`` that match, newest first: enough for the page
+    and for a total up to COUNT_CAP or the page's end (one more says "there are more")."""
+    need = max(COUNT_CAP, f.offset + f.limit) + 1
+    joined, readable = _readable(kind, f)
+    if conn.dialect.name != "postgresql":
+        # FTS5 walks its matches in rowid order itself and stops at the LIMIT.
+        fts = sa.table("search_fts", sa.column("rowid", sa.Integer))
+        matched = sa.literal_column("search_fts").op("MATCH")(_fts_query(variants))
+        rows = conn.execute(
+            sa.select(docs_t.c.id)
+            .select_from(fts.join(joined, docs_t.c.id == fts.c.rowid))
+            .where(matched, docs_t.c.kind == kind, readable)
+            .order_by(fts.c.rowid.desc())
+            .limit(need)
+        )
+        return [int(r.id) for r in rows]
+    # ``tsv`` is the generated column of migration 0009_search (not in the model).
+    tsv: sa.ColumnElement[Any] = sa.literal_column("search_docs.tsv")
+    matched = tsv.op("@@")(sa.func.to_tsquery("simple", _ts_query(variants)))
+    # The planner picks from its statistics of the words: for a common one it walks the
+    # primary key backwards and stops at the LIMIT; for a rare one it reads the GIN
+    # bitmap and sorts only those few hits.
+    rows = conn.execute(
+        sa.select(docs_t.c.id)
+        .select_from(joined)
+        .where(matched, docs_t.c.kind == kind, readable)
+        .order_by(docs_t.c.id.desc())
+        .limit(need)
+    )
+    return [int(r.id) for r in rows]
 
 
 def search_messages(
     conn: Connection, variants: Sequence[Sequence[str]], f: Filters
 ) -> tuple[list[dict[str, Any]], int]:
     """Messages the reader may read that match, newest first: one page and the total."""
-    joined = docs_t.join(conversations_t, conversations_t.c.id == docs_t.c.conversation_id).join(
-        messages_t, messages_t.c.id == docs_t.c.message_id
-    )
-    where = sa.and_(docs_t.c.kind == "message", _match(conn, variants), visible_where(f))
+    ids = _hit_ids(conn, variants, "message", f)
+    page = ids[f.offset : f.offset + f.limit]
+    if not page:
+        return [], len(ids)
     rows = conn.execute(
         sa.select(
             docs_t.c.conversation_id,
@@ -186,28 +255,26 @@ def search_messages(
             conversations_t.c.state,
             conversations_t.c.language,
         )
-        .select_from(joined)
-        .where(where)
-        .order_by(docs_t.c.created_ms.desc(), docs_t.c.id.desc())
-        .offset(f.offset)
-        .limit(f.limit)
+        .select_from(
+            docs_t.join(conversations_t, conversations_t.c.id == docs_t.c.conversation_id).join(
+                messages_t, messages_t.c.id == docs_t.c.message_id
+            )
+        )
+        .where(docs_t.c.id.in_(page))
+        .order_by(docs_t.c.id.desc())
     )
-    return [dict(r._mapping) for r in rows], _capped_count(conn, joined, where)
+    return [dict(r._mapping) for r in rows], len(ids)
 
 
 def search_customers(
     conn: Connection, variants: Sequence[Sequence[str]], f: Filters
 ) -> tuple[list[dict[str, Any]], int]:
     """Customers (visitors with a name or an e-mail) that match and of whom the reader may
-    read at least one conversation."""
-    readable = (
-        sa.select(conversations_t.c.id)
-        .where(conversations_t.c.visitor_id == visitors_t.c.id)
-        .where(visible_where(f))
-        .exists()
-    )
-    joined = docs_t.join(visitors_t, visitors_t.c.id == docs_t.c.visitor_id)
-    where = sa.and_(docs_t.c.kind == "customer", _match(conn, variants), readable)
+    read at least one conversation, most recently seen first."""
+    ids = _hit_ids(conn, variants, "customer", f)
+    page = ids[f.offset : f.offset + f.limit]
+    if not page:
+        return [], len(ids)
     rows = conn.execute(
         sa.select(
             visitors_t.c.id.label("visitor_id"),
@@ -217,10 +284,8 @@ def search_customers(
             visitors_t.c.language,
             visitors_t.c.last_seen_ms,
         )
-        .select_from(joined)
-        .where(where)
-        .order_by(visitors_t.c.last_seen_ms.desc(), visitors_t.c.id)
-        .offset(f.offset)
-        .limit(f.limit)
+        .select_from(docs_t.join(visitors_t, visitors_t.c.id == docs_t.c.visitor_id))
+        .where(docs_t.c.id.in_(page))
+        .order_by(docs_t.c.id.desc())
     )
-    return [dict(r._mapping) for r in rows], _capped_count(conn, joined, where)
+    return [dict(r._mapping) for r in rows], len(ids)

@@ -289,6 +289,20 @@ class Settings(BaseSettings):
         "edge",
         gt=0,
     )
+    push_subject: str = setting(
+        "mailto:admin@localhost",
+        "who runs this hub, for the push services (the VAPID `sub` claim: a `mailto:` or "
+        "`https:` URL they may contact about the hub's Web Push traffic)",
+        "server",
+        pattern=r"^(mailto:|https://)\S+$",
+    )
+    push_insecure_endpoints: bool = setting(
+        False,
+        "accept `http://` Web Push endpoints (a test push service on loopback); real push "
+        "services are `https://`, and a plain-HTTP endpoint lets an agent aim the hub's "
+        "requests anywhere",
+        "security",
+    )
     search_index_interval_s: float = setting(
         2.0,
         "how often new messages and customers are added to the search index (a search "

@@ -139,6 +139,9 @@ class Dispatcher:
             settings.business_hours, settings.holidays, settings.timezone
         )
         self.team_hours = desk_team_hours(settings)
+        # Told of each chat offered to (or, with auto-accept, put before) an agent: Web Push
+        # reaches an agent whose console is not in front of them.
+        self.offer_listeners: list[Callable[[int, str], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -640,6 +643,8 @@ class Dispatcher:
     async def _effects(self, d: Decision) -> None:
         """The store's and the sockets' part of a decision."""
         if isinstance(d, Offer):
+            for listener in self.offer_listeners:
+                listener(int(d.agent_id), d.conv_id)
             if not d.auto_accept:
                 await self._transition(d.conv_id, "offered", agent_id=int(d.agent_id))
                 self.hub.publish(

@@ -114,6 +114,8 @@ class SearchIndex:
         """Index what was written since the last batch (one indexer at a time per process;
         the marks make two processes' batches safe, the unique (kind, ref) refuses a double)."""
         done = 0
+        if not await self.store.read(sq.pending):
+            return 0
         async with self._lock:
             try:
                 for _ in range(max_batches):

@@ -36,8 +36,9 @@ from chatserver.services.search import SearchIndex
 from chatserver.services.settings import LiveSettings
 from chatserver.services.visitor_purge import VisitorPurger
 from chatserver.services.visits import Visits
+from chatserver.services.webpush import WebPush
 from chatserver.session.ws import agent_endpoint, visitor_endpoint
-from chatserver.web import admin, api, desk, inbox, kb_api, pages, planning, visitors
+from chatserver.web import admin, api, desk, inbox, kb_api, pages, planning, push, visitors
 from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits, LiveCORS
@@ -178,6 +179,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         hub.closed_listeners.append(desk_inbox.on_closed)
         app.state.visits = Visits(store)
         app.state.search = search = SearchIndex(store, settings.search_index_interval_s)
+        app.state.push = push = WebPush(store, settings)
+        dispatcher.offer_listeners.append(push.offered)
         async with contextlib.AsyncExitStack() as started:
             # What has started is stopped in reverse order, also when a later start fails
             # (the database or Redis refusing the dispatcher's first reads, say).
@@ -208,6 +211,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             await _start_mail(app, settings, store, hub, started)
             search.start()
             started.push_async_callback(search.stop)
+            started.push_async_callback(push.stop)
             app.state.ready = True
             try:
                 yield
@@ -236,6 +240,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         *mail_routes.routes,
         *admin.routes,
         *inbox.routes,
+        *push.routes,
         Mount("/static/desk", StaticFiles(directory=agentdesk.STATIC_DIR), name="desk-static"),
         Mount("/static/widget", StaticFiles(directory=widget.STATIC_DIR), name="widget-static"),
     ]

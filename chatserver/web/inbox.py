@@ -160,12 +160,14 @@ async def search(request: Request) -> Response:
         limit=max(1, min(iq.PAGE_MAX, _int(request, "limit") or 20)),
     )
     items, total = await request.app.state.search.search(q, kind, f)
-    capped = total > COUNT_CAP
+    # The search counts up to the cap or the end of this page, and one past it.
+    counted = max(COUNT_CAP, f.offset + f.limit)
+    capped = total > counted
     return _json(
         {
             "kind": kind,
             "items": items,
-            "total": min(total, COUNT_CAP),
+            "total": min(total, counted),
             "total_is_lower_bound": capped,
             "offset": f.offset,
         }

@@ -1,0 +1,118 @@
+"""Web Push for agents: an offer (or an auto-accepted chat) reaches the agent's browsers
+through their push services while no console of theirs is in front of them (a background
+or closed tab, the browser in the tray), encrypted to each subscription (RFC 8291) and
+signed with the server's VAPID key (RFC 8292), which is made once and kept in the
+database so that every node signs alike and subscriptions survive a restart."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import aiohttp
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from py_vapid import Vapid
+from pywebpush import WebPushException, webpush_async
+from sqlalchemy.exc import IntegrityError
+
+from chatserver.backends import push_queries as pq
+from chatserver.backends.store import Store, now_ms
+from chatserver.core.settings import Settings
+from chatserver.runtime.tasks import TaskSet
+
+log = logging.getLogger("livedesk.push")
+
+# A push that waits longer than this is of no use: the offer will have lapsed.
+PUSH_TTL_S = 60
+SEND_TIMEOUT_S = 10
+GONE = (404, 410)
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def application_server_key(vapid: Vapid) -> str:
+    """The public key as the browser's ``pushManager.subscribe`` wants it."""
+    point = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    return _b64url(point)
+
+
+class WebPush:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.tasks = TaskSet("push")
+        self._vapid: Vapid | None = None
+
+    async def stop(self) -> None:
+        await self.tasks.stop()
+
+    async def vapid(self) -> Vapid:
+        """The key pair: the stored one, or a new one stored (the first node wins)."""
+        if self._vapid is not None:
+            return self._vapid
+        stored = await self.store.read(pq.key_pair)
+        if stored is None:
+            fresh = Vapid()
+            fresh.generate_keys()
+            pem = fresh.private_pem().decode("ascii")
+            try:
+                await self.store.write(
+                    lambda c: pq.save_key_pair(c, pem, application_server_key(fresh), now_ms())
+                )
+            except IntegrityError:
+                pass  # another node's pair is the one
+            stored = await self.store.read(pq.key_pair)
+            assert stored is not None
+        self._vapid = Vapid.from_pem(stored[0].encode("ascii"))
+        return self._vapid
+
+    async def public_key(self) -> str:
+        return application_server_key(await self.vapid())
+
+    def offered(self, agent_id: int, conversation_id: str) -> None:
+        """The dispatcher's hook: push in the background (a slow push service never holds
+        routing up)."""
+        self.tasks.spawn(self.push_offer(agent_id, conversation_id))
+
+    async def push_offer(self, agent_id: int, conversation_id: str) -> int:
+        """Push the offer to each of the agent's subscriptions unless a console of theirs is
+        in front of them; how many push services took it."""
+        if await self.store.read(lambda c: pq.focused(c, agent_id, now_ms())):
+            return 0
+        subs = await self.store.read(lambda c: pq.subscriptions(c, agent_id))
+        if not subs:
+            return 0
+        payload = json.dumps({"type": "offer", "conversation_id": conversation_id})
+        vapid = await self.vapid()
+        sent = 0
+        for sub in subs:
+            if await self._send(vapid, sub, payload):
+                sent += 1
+        return sent
+
+    async def _send(self, vapid: Vapid, sub: dict[str, Any], payload: str) -> bool:
+        info = {"endpoint": sub["endpoint"], "keys": {"p256dh": sub["p256dh"], "auth": sub["auth"]}}
+        try:
+            await webpush_async(
+                subscription_info=info,
+                data=payload,
+                vapid_private_key=vapid,
+                vapid_claims={"sub": self.settings.push_subject},
+                ttl=PUSH_TTL_S,
+                timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
+            )
+        except WebPushException as exc:
+            status = exc.status_code
+            if status in GONE:
+                # The browser unsubscribed or the push service expired it.
+                await self.store.write(lambda c: pq.forget_endpoint(c, sub["endpoint"]))
+            log.warning("push to %s refused: %s", sub["endpoint"][:60], status)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            log.warning("push to %s failed: %r", sub["endpoint"][:60], exc)
+            return False
+        return True
