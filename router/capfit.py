@@ -64,11 +64,16 @@ class CapRecommendation:
     reason: str
     levels: tuple[LevelStats, ...]
     csat_baseline: float | None
+    # The reason as a code and its numbers, so a page can say it in the reader's language.
+    reason_code: str = "no_evidence"
+    reason_args: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "recommended_cap": self.recommended_cap,
             "reason": self.reason,
+            "reason_code": self.reason_code,
+            "reason_args": self.reason_args,
             "csat_baseline": self.csat_baseline,
             "levels": [level.as_dict() for level in self.levels],
         }
@@ -139,14 +144,20 @@ def recommend_cap(
     )
     best: int | None = None
     reason = "not enough replies at one chat to judge yet"
+    code = "no_evidence"
+    args: dict[str, float] = {}
     for k in range(MIN_CAP, MAX_CAP + 1):
         level = by_level.get(k)
         if level is None or level.replies < min_replies:
-            reason = f"evidence ends at {k} chats ({level.replies if level else 0} replies)"
+            measured = level.replies if level else 0
+            reason = f"evidence ends at {k} chats ({measured} replies)"
+            code, args = "evidence_ends", {"chats": k, "replies": measured}
             break
         p90 = level.response_p90_s
         if p90 is not None and p90 > response_target_s:
             reason = f"at {k} chats the reply p90 is {p90:.0f}s, over the {response_target_s:.0f}s target"
+            code = "reply_over_target"
+            args = {"chats": k, "p90_s": round(p90), "target_s": round(response_target_s)}
             break
         if (
             baseline is not None
@@ -157,10 +168,13 @@ def recommend_cap(
             reason = (
                 f"at {k} chats CSAT is {level.csat_mean:.2f}, below the {baseline:.2f} baseline"
             )
+            code = "csat_below_baseline"
+            args = {"chats": k, "csat": round(level.csat_mean, 2), "baseline": round(baseline, 2)}
             break
         best = k
         reason = f"replies within target and CSAT held up to {k} chats"
-    return CapRecommendation(best, reason, levels, baseline)
+        code, args = "held_up_to", {"chats": k}
+    return CapRecommendation(best, reason, levels, baseline, code, args)
 
 
 @dataclass(slots=True)

@@ -74,7 +74,7 @@
   function pairs(list, obj) {
     list.replaceChildren();
     const entries = Object.entries(obj || {});
-    if (!entries.length) list.append(el("li", { class: "muted" }, "none"));
+    if (!entries.length) list.append(el("li", { class: "muted" }, _("none")));
     for (const [k, v] of entries) list.append(el("li", {}, k + ": " + v));
   }
 
@@ -160,12 +160,12 @@
     const y = { size: axisSize };
     const queue = new uPlot({
       width, height: 180, title: _("Queue and oldest wait"),
-      series: [{}, { label: _("queued"), stroke: "#c2410c" }, { label: _("oldest wait (s)"), stroke: "#7c3aed", scale: "s" }],
+      series: [{ label: _("Time") }, { label: _("queued"), stroke: "#c2410c" }, { label: _("oldest wait (s)"), stroke: "#7c3aed", scale: "s" }],
       axes: [{ size: axisSize }, y, { scale: "s", side: 1, grid: { show: false }, size: axisSize }],
     }, [series[0], series[1], series[4]], $("chart-queue"));
     const load = new uPlot({
       width, height: 180, title: _("Load and capacity"),
-      series: [{}, { label: _("chats held"), stroke: "#0369a1" }, { label: _("seats online"), stroke: "#16a34a" }],
+      series: [{ label: _("Time") }, { label: _("chats held"), stroke: "#0369a1" }, { label: _("seats online"), stroke: "#16a34a" }],
       axes: [{ size: axisSize }, y],
     }, [series[0], series[2], series[3]], $("chart-load"));
     // The panel's width changes with the window and with the monitor opening beside it.
@@ -195,7 +195,8 @@
   function visitorName(id) {
     if (!names.has(id)) {
       names.set(id, api("GET", "/api/desk/conversations/" + encodeURIComponent(id)).then(
-        (d) => (d.customer && d.customer.name) || _("Visitor %(id)s", { id: id.slice(0, 4) }),
+        // The name the console shows too: given, else the visitor's stable alias.
+        (d) => (d.customer && (d.customer.name || d.customer.alias)) || _("Visitor %(id)s", { id: id.slice(0, 4) }),
         () => _("Visitor %(id)s", { id: id.slice(0, 4) }),
       ));
     }

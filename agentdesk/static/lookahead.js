@@ -66,6 +66,20 @@
     box.replaceChildren(el("p", { class: "chart-empty", role: "note" }, text));
   }
 
+  // Why this cap, in the reader's language: the server sends the reason as a code and its
+  // numbers (its English sentence stays for the CLI and for a code this page does not know).
+  function capReason(rec) {
+    const a = rec.reason_args || {};
+    switch (rec.reason_code) {
+      case "no_evidence": return _("not enough replies at one chat to judge yet");
+      case "evidence_ends": return ngettext("evidence ends at %(chats)s chats (%(num)d reply)", "evidence ends at %(chats)s chats (%(num)d replies)", a.replies, { chats: a.chats });
+      case "reply_over_target": return _("at %(chats)s chats the reply p90 is %(measured)s s, over the %(target)s s target", { chats: a.chats, measured: a.p90_s, target: a.target_s });
+      case "csat_below_baseline": return _("at %(chats)s chats CSAT is %(csat)s, below the %(baseline)s baseline", { chats: a.chats, csat: a.csat, baseline: a.baseline });
+      case "held_up_to": return _("replies within target and CSAT held up to %(chats)s chats", { chats: a.chats });
+      default: return rec.reason;
+    }
+  }
+
   const hhmmFormat = window.Desk.formatter({ weekday: "short", hour: "2-digit", minute: "2-digit" });
   const hhmm = (t) => hhmmFormat.format(new Date(t));
   // The cap audit's moments: the agent's locale and zone, as the console's.
@@ -160,7 +174,7 @@
         ],
       });
       $("la-cap").textContent = rec.recommended_cap === null ? "–" : String(rec.recommended_cap);
-      $("la-cap-reason").textContent = rec.reason + " " + _("(reply target %(target)s s)", { target: r.response_target_s });
+      $("la-cap-reason").textContent = capReason(rec) + " " + _("(reply target %(target)s s)", { target: r.response_target_s });
       $("la-cap-accept").disabled = rec.recommended_cap === null;
       $("la-cap-accept").dataset.cap = rec.recommended_cap === null ? "" : String(rec.recommended_cap);
       $("la-adaptive").textContent = r.adaptive ? _("adaptive caps on") : "";

@@ -52,6 +52,10 @@ def test_the_cap_is_the_largest_concurrency_whose_replies_stay_within_target() -
     rec = recommend_cap(replies_growing_with_load(), [], response_target_s=50)
     assert rec.recommended_cap == 4
     assert "5 chats" in rec.reason
+    # The page says the same in the reader's language, from the code and its numbers.
+    assert rec.reason_code == "reply_over_target"
+    assert rec.reason_args["chats"] == 5 and rec.reason_args["target_s"] == 50
+    assert rec.reason_args["p90_s"] > 50
 
 
 def test_a_csat_drop_stops_the_climb_before_response_time_does() -> None:
@@ -60,6 +64,7 @@ def test_a_csat_drop_stops_the_climb_before_response_time_does() -> None:
     assert rec.recommended_cap == 3
     assert rec.csat_baseline == pytest.approx(4.6, abs=0.03)
     assert "CSAT" in rec.reason
+    assert rec.reason_code == "csat_below_baseline" and rec.reason_args["chats"] == 4
 
 
 def test_without_enough_replies_at_a_level_there_is_no_cap_above_it() -> None:
@@ -67,7 +72,9 @@ def test_without_enough_replies_at_a_level_there_is_no_cap_above_it() -> None:
     rec = recommend_cap(replies, [], response_target_s=500)
     assert rec.recommended_cap == 2
     assert "evidence ends at 3" in rec.reason
-    assert recommend_cap([], [], response_target_s=60).recommended_cap is None
+    assert (rec.reason_code, rec.reason_args) == ("evidence_ends", {"chats": 3, "replies": 0})
+    nothing = recommend_cap([], [], response_target_s=60)
+    assert nothing.recommended_cap is None and nothing.reason_code == "evidence_ends"
 
 
 def test_level_stats_show_the_curves_the_dashboard_draws() -> None:
