@@ -107,8 +107,8 @@ async def run(n: int) -> dict[str, Any]:
         mail_per_min_per_sender=0,
         smtp_ingest_port=0,
     )
-    await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(settings.database_url, mail=MailContinuity(0, DOMAIN))
+    await asyncio.to_thread(upgrade, settings.server.database_url)
+    store = Store(settings.server.database_url, mail=MailContinuity(0, DOMAIN))
     await store.start()
     try:
         convs = await seed(store, n)
@@ -142,7 +142,7 @@ async def run(n: int) -> dict[str, Any]:
         for i, c in enumerate(convs):
             msg = EmailMessage()
             msg["From"] = f"v{i}@example.com"
-            msg["To"] = reply_address(settings.secret_key, c, DOMAIN)
+            msg["To"] = reply_address(settings.security.secret_key, c, DOMAIN)
             msg["Message-ID"] = f"<in{i}@example.com>"
             msg.set_content(f"answer {i}\n\nOn Mon, someone wrote:\n> reply {i}")
             mails.append(msg)

@@ -64,7 +64,7 @@ from websockets.typing import Subprotocol
 
 from benchmarks._hub import HubProcess, now
 from benchmarks.hub_roundtrip import Sequencer
-from chatserver.core.settings import Settings
+from chatserver.core.settings import KNOBS
 from tests.live import raw_visitor_socket
 
 PROTO = "livedesk.v1.msgpack"
@@ -538,8 +538,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "flood_rate": args.flood_rate,
         "text_chars": args.text_chars,
         "frame_kb": round(len(args.flood_char.encode()) * args.text_chars / 1024, 1),
-        "send_queue_frames": args.queue or Settings.model_fields["send_queue_frames"].default,
-        "send_queue_bytes": args.queue_bytes or Settings.model_fields["send_queue_bytes"].default,
+        "send_queue_frames": args.queue or KNOBS["send_queue_frames"].default,
+        "send_queue_bytes": args.queue_bytes or KNOBS["send_queue_bytes"].default,
         "slow_per_wave": args.slow,
         "slow_rcvbuf": args.rcvbuf,
         "control": args.control,

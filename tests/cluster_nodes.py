@@ -21,6 +21,7 @@ from websockets.asyncio.client import connect
 
 from chatserver.backends.bus import conversation_channel
 from chatserver.backends.redis_keys import bus_channel
+from chatserver.core.settings import Settings
 from chatserver.testing.loadtest import EMAIL_PATTERN, PASSWORD, HubProcess
 from tests.live import OPEN_CLIENTS, Client, connect_agent, connect_visitor, login_cookie
 
@@ -62,7 +63,7 @@ async def running(*hubs: HubProcess) -> AsyncIterator[tuple[HubProcess, ...]]:
 def target(hub: HubProcess) -> Any:
     """What tests.live's helpers need of a server, for a hub in another process."""
     return SimpleNamespace(
-        url=hub.base, ws_url=hub.ws_base, settings=SimpleNamespace(session_cookie=COOKIE)
+        url=hub.base, ws_url=hub.ws_base, settings=Settings(session_cookie=COOKIE)
     )
 
 

@@ -63,7 +63,7 @@ def write_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
 
 async def store_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
     """``write_history`` on a running event loop."""
-    await asyncio.to_thread(upgrade, settings.database_url)
+    await asyncio.to_thread(upgrade, settings.server.database_url)
 
     batch = secrets.token_hex(4)  # several calls may write into one database
 
@@ -109,7 +109,7 @@ async def store_history(settings: Settings, chats: Sequence[Chat]) -> list[str]:
                 )
         return ids
 
-    store = Store(settings.database_url)
+    store = Store(settings.server.database_url)
     try:
         return await store.write(run)
     finally:

@@ -218,13 +218,13 @@ async def login_cookie(server: LiveServer, email: str, password: str) -> str:
     async with httpx.AsyncClient(base_url=server.url) as http:
         response = await http.post("/login", json={"email": email, "password": password})
         response.raise_for_status()
-        return response.cookies[server.settings.session_cookie]
+        return response.cookies[server.settings.security.session_cookie]
 
 
 async def desk_headers(server: LiveServer, email: str, password: str) -> dict[str, str]:
     """A logged-in agent's cookie and CSRF token, as the console's writes carry them."""
     cookie = await login_cookie(server, email, password)
-    headers = {"cookie": f"{server.settings.session_cookie}={cookie}"}
+    headers = {"cookie": f"{server.settings.security.session_cookie}={cookie}"}
     async with httpx.AsyncClient(base_url=server.url) as http:
         me = await http.get("/api/me", headers=headers)
         me.raise_for_status()
@@ -238,7 +238,7 @@ async def connect_agent(
         f"{server.ws_url}/ws/agent",
         subprotocols=_subprotocols(codec),  # type: ignore[arg-type]
         origin=origin or server.url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": f"{server.settings.session_cookie}={cookie}"},
+        additional_headers={"Cookie": f"{server.settings.security.session_cookie}={cookie}"},
         max_size=None,
     )
     return Client(ws, codec)

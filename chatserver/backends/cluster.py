@@ -49,17 +49,17 @@ FORWARDED_IN_FLIGHT = 32
 
 class Cluster:
     def __init__(self, settings: Settings, node_id: str) -> None:
-        assert settings.redis_url is not None
+        assert settings.cluster.redis_url is not None
         # Fails fast, no hidden retries (a retried push could queue an event twice); the
         # inbox blocks on BLPOP for a second, well inside the 5 s socket timeout.
-        self.redis = redis_client(settings.redis_url)
+        self.redis = redis_client(settings.cluster.redis_url)
         self.node_id = node_id
         self._dispatcher: ClusterRouting | None = None
         self.ledger = RedisCapacityLedger(
-            self.redis, node_id, lease_ttl_s=settings.capacity_lease_ttl_s
+            self.redis, node_id, lease_ttl_s=settings.cluster.capacity_lease_ttl_s
         )
-        self.presence = RedisPresence(self.redis, node_id, ttl_s=settings.presence_ttl_s)
-        self.lease = LeaderLease(self.redis, node_id, ttl_s=settings.leader_lease_ttl_s)
+        self.presence = RedisPresence(self.redis, node_id, ttl_s=settings.cluster.presence_ttl_s)
+        self.lease = LeaderLease(self.redis, node_id, ttl_s=settings.cluster.leader_lease_ttl_s)
         self.outbox = RouterOutbox(self.redis)
         self._inbox: RouterInbox | None = None
         self.tasks = TaskSet("cluster")

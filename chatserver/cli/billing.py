@@ -58,7 +58,7 @@ def _run(command: Callable[[AsyncEngine, argparse.Namespace], Awaitable[int]], a
     from chatserver.core.settings import get_settings
 
     async def main() -> int:
-        engine = make_engine(get_settings().database_url)
+        engine = make_engine(get_settings().server.database_url)
         try:
             return await command(engine, args)
         finally:

@@ -35,8 +35,8 @@ async def add_agent(
     teams: str = "",
     languages: str = "",
 ) -> Agent:
-    await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(settings.database_url)
+    await asyncio.to_thread(upgrade, settings.server.database_url)
+    store = Store(settings.server.database_url)
     try:
         return await store.add_agent(
             email,
@@ -53,8 +53,8 @@ async def add_agent(
 
 async def seed_demo(settings: Settings) -> list[tuple[str, str, str]]:
     """Create the demo agents and knowledge base if missing; returns the logins to print."""
-    await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(settings.database_url)
+    await asyncio.to_thread(upgrade, settings.server.database_url)
+    store = Store(settings.server.database_url)
     logins = []
     try:
         for email, name, password, role, languages in DEMO_AGENTS:

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from chatserver.core.settings import Settings, get_settings
+from chatserver.core.settings import KNOBS, Settings, get_settings
 
 log = logging.getLogger("livedesk")
 
@@ -24,17 +24,17 @@ def serve_app(settings: Settings, host: str, port: int, *, reuse_port: bool = Fa
     from chatserver.web.app import create_app
     from chatserver.web.serving import raise_fd_limit, uvicorn_options
 
-    if settings.raise_fd_limit:
+    if settings.edge.raise_fd_limit:
         soft, _hard = raise_fd_limit()
         log.info("open-file limit: %d", soft)
-    if settings.secret_key == Settings.model_fields["secret_key"].default:
+    if settings.security.secret_key == KNOBS["secret_key"].default:
         log.warning("LIVEDESK_SECRET_KEY is not set: using the insecure development key")
     if not reuse_port:
         uvicorn.run(
             create_app(settings),
             host=host,
             port=port,
-            log_level=settings.log_level,
+            log_level=settings.server.log_level,
             **uvicorn_options(settings),
         )
         return
@@ -45,7 +45,7 @@ def serve_app(settings: Settings, host: str, port: int, *, reuse_port: bool = Fa
         create_app(settings, migrate=False),
         host=host,
         port=port,
-        log_level=settings.log_level,
+        log_level=settings.server.log_level,
         **uvicorn_options(settings),
     )
     uvicorn.Server(config).run(sockets=[sock])
@@ -74,7 +74,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"http://{'localhost' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
     )
     print("livedesk demo")
-    print(f"  database:     {settings.database_url}")
+    print(f"  database:     {settings.server.database_url}")
     print(f"  demo page:    {base}/demo      (you are the visitor)")
     print(f"  agent login:  {base}/login")
     for email, password, role in logins:
@@ -88,7 +88,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     from chatserver.backends.db import upgrade
 
-    upgrade(get_settings().database_url, args.revision)
+    upgrade(get_settings().server.database_url, args.revision)
     print(f"database at {args.revision}")
     return 0
 
@@ -190,8 +190,8 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[int, int]:
         settings = get_settings()
-        await asyncio.to_thread(upgrade, settings.database_url)
-        store = Store(settings.database_url)
+        await asyncio.to_thread(upgrade, settings.server.database_url)
+        store = Store(settings.server.database_url)
         assist = Assistant(store)
         try:
             done = await import_kb(
@@ -202,8 +202,8 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
         finally:
             await assist.stop()
             await store.stop()
-        if settings.redis_url and done[0]:
-            await _announce_kb_change(settings.redis_url)
+        if settings.cluster.redis_url and done[0]:
+            await _announce_kb_change(settings.cluster.redis_url)
         return done
 
     articles, canned = asyncio.run(run())
@@ -231,7 +231,7 @@ def cmd_kb_export(args: argparse.Namespace) -> int:
     from kb.io import write_jsonl
 
     async def run() -> int:
-        store = Store(get_settings().database_url)
+        store = Store(get_settings().server.database_url)
         assist = Assistant(store)
         try:
             await assist.load()

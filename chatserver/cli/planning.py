@@ -55,7 +55,7 @@ def _check_days(days: int) -> None:
 async def _with_store(run: Any) -> Any:
     from chatserver.backends.store import Store
 
-    store = Store(get_settings().database_url)
+    store = Store(get_settings().server.database_url)
     try:
         return await run(store)
     finally:
@@ -105,9 +105,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise SystemExit("error: --confidence is for --goal week, a share within (0, 1)")
     settings = get_settings()
     if args.target_sl is not None:
-        settings = settings.model_copy(update={"sla_target_share": args.target_sl})
+        settings = settings.updated({"sla_target_share": args.target_sl})
     if args.target_s is not None:
-        settings = settings.model_copy(update={"sla_target_s": args.target_s})
+        settings = settings.updated({"sla_target_s": args.target_s})
 
     async def run(store: Any) -> tuple[Any, float, int, dict[int, int]]:
         now = time.time()
@@ -122,7 +122,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         )
         handle = args.aht or await planning.handle_time_s(store, settings, now)
         cap = args.cap or planning.team_cap(
-            await store.list_agents(), args.team, settings.default_agent_cap
+            await store.list_agents(), args.team, settings.routing.default_agent_cap
         )
         ahead = fc.ahead
         roster = (

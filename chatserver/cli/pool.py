@@ -56,11 +56,11 @@ def worker_argv(host: str, port: int) -> list[str]:
 
 
 def run_pool(settings: Settings, host: str, port: int, workers: int) -> int:
-    if not settings.redis_url:
+    if not settings.cluster.redis_url:
         raise PoolError("--workers needs LIVEDESK_REDIS_URL: the workers meet on the Redis bus")
     from chatserver.backends.db import upgrade
 
-    upgrade(settings.database_url)  # once, here, not raced by N workers
+    upgrade(settings.server.database_url)  # once, here, not raced by N workers
     # Port 0: pick one for all (a bound, never listening socket is given no connections).
     if port == 0:
         holder = reuse_port_socket(host, 0)

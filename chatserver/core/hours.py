@@ -67,7 +67,7 @@ class _TeamHours(Protocol):
 
 
 class _HasHours(Protocol):
-    """What of the settings the hours read (core/settings.py's ``Settings``)."""
+    """What of the settings the hours read (the routing section of core/settings.py)."""
 
     business_hours: str | None
     holidays: list[str]

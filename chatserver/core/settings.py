@@ -1,22 +1,34 @@
 """The one settings object, read from ``LIVEDESK_*`` environment variables.
 
 Every knob is declared here once, with its default, its section and its doc string (the
-``description``); the settings table in ``docs/operations.md`` is generated from these
-(``settings_table()``) and a test keeps the two equal. The routing knobs take their
-defaults from ``router.RouterConfig`` (router/ is pure and never imports chatserver, so its
-own defaults are the single source and this file reads them); ``router_config()`` builds
-the router's config from the settings.
+``description``), in its section's model, and read by section: ``settings.store.db_pool_size``.
+A knob's flat name is unique across sections and is how it is named outside Python: its
+environment variable (``LIVEDESK_DB_POOL_SIZE``), its stored value and row in the admin
+screens, ``LOCKED_SETTINGS``, and the keywords ``Settings(db_pool_size=5)`` and
+``settings.updated({...})`` take. The settings table in ``docs/operations.md`` is generated
+from these (``settings_table()``) and a test keeps the two equal. The routing knobs take
+their defaults from ``router.RouterConfig`` (router/ is pure and never imports chatserver,
+so its own defaults are the single source and this file reads them);
+``settings.routing.router_config()`` builds the router's config from them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.types import EnvNoneType
 
 from router.config import RouterConfig
 from router.model import Policy
@@ -106,19 +118,31 @@ def routed(name: str, doc: str, **constraints: Any) -> Any:
     return setting(getattr(_ROUTER, name), doc, "routing", **constraints)
 
 
-class Settings(BaseSettings):
-    # "none" sets an optional setting (a timeout that may be off) to None from the environment.
-    model_config = SettingsConfigDict(
-        env_prefix="LIVEDESK_", extra="ignore", env_parse_none_str="none"
-    )
+class Section(BaseModel):
+    """One section's knobs. An unknown name is refused: a typo is an error, not a no-op."""
 
-    # --- server ---
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class ServerSettings(Section):
+    """The server knobs."""
+
     database_url: str = setting(
         "sqlite:///./livedesk.db", "`postgresql://user:pass@host/db` in production", "server"
     )
     log_level: str = setting("info", "the hub's log level", "server")
+    push_subject: str = setting(
+        "mailto:admin@localhost",
+        "who runs this hub, for the push services (the VAPID `sub` claim: a `mailto:` or "
+        "`https:` URL they may contact about the hub's Web Push traffic)",
+        "server",
+        pattern=r"^(mailto:|https://)\S+$",
+    )
 
-    # --- store ---
+
+class StoreSettings(Section):
+    """The store knobs."""
+
     db_busy_timeout_s: float = setting(
         30.0,
         "SQLite: how long a write waits for a lock before the sender gets the retryable `unavailable`",
@@ -137,8 +161,18 @@ class Settings(BaseSettings):
     group_commit_max_delay_ms: float = setting(
         2.0, "the store's write batching: longest wait for more messages to batch", "store"
     )
+    search_index_interval_s: float = setting(
+        2.0,
+        "how often new messages and customers are added to the search index (a search "
+        "also indexes what is pending first)",
+        "store",
+        gt=0,
+    )
 
-    # --- cluster: many hub processes on one Redis ---
+
+class ClusterSettings(Section):
+    """The cluster knobs: many hub processes on one Redis."""
+
     redis_url: str | None = setting(
         None,
         "Redis for the bus, presence and the capacity ledger (several hub processes)",
@@ -157,7 +191,10 @@ class Settings(BaseSettings):
         30.0, "several processes: how soon a dead node's capacity leases lapse", "cluster", gt=0
     )
 
-    # --- security ---
+
+class SecuritySettings(Section):
+    """The security knobs."""
+
     secret_key: str = setting(
         "livedesk-insecure-development-key-change-me",
         "signs visitor tokens and agent cookies; rotate = everyone logs in again "
@@ -200,8 +237,18 @@ class Settings(BaseSettings):
         "security",
         ge=0,
     )
+    push_insecure_endpoints: bool = setting(
+        False,
+        "accept `http://` Web Push endpoints (a test push service on loopback); real push "
+        "services are `https://`, and a plain-HTTP endpoint lets an agent aim the hub's "
+        "requests anywhere",
+        "security",
+    )
 
-    # --- limits: per socket ---
+
+class LimitsSettings(Section):
+    """The limits knobs: per socket."""
+
     max_frame_bytes: int = setting(64 * 1024, "largest frame a socket may send", "limits")
     max_text_chars: int = setting(4000, "longest message text", "limits")
     rate_limit_per_s: float = setting(10.0, "frames per second per socket (sustained)", "limits")
@@ -232,7 +279,10 @@ class Settings(BaseSettings):
         2.0, "how long a closing socket's queued frames may take to go out", "limits", gt=0
     )
 
-    # --- edge: slow clients, per-address caps, anonymous writes, login ---
+
+class EdgeSettings(Section):
+    """The edge knobs: slow clients, per-address caps, anonymous writes, login."""
+
     header_timeout_s: float = setting(
         10.0,
         "from a connection's start (or its previous response) to a request's complete headers; "
@@ -289,27 +339,6 @@ class Settings(BaseSettings):
         "edge",
         gt=0,
     )
-    push_subject: str = setting(
-        "mailto:admin@localhost",
-        "who runs this hub, for the push services (the VAPID `sub` claim: a `mailto:` or "
-        "`https:` URL they may contact about the hub's Web Push traffic)",
-        "server",
-        pattern=r"^(mailto:|https://)\S+$",
-    )
-    push_insecure_endpoints: bool = setting(
-        False,
-        "accept `http://` Web Push endpoints (a test push service on loopback); real push "
-        "services are `https://`, and a plain-HTTP endpoint lets an agent aim the hub's "
-        "requests anywhere",
-        "security",
-    )
-    search_index_interval_s: float = setting(
-        2.0,
-        "how often new messages and customers are added to the search index (a search "
-        "also indexes what is pending first)",
-        "store",
-        gt=0,
-    )
     visitor_purge_interval_s: float = setting(
         3600.0, "how often idle visitors are looked for", "edge", gt=0
     )
@@ -325,7 +354,10 @@ class Settings(BaseSettings):
         8, "logins that may wait for a password thread; beyond that 503 at once", "edge", ge=0
     )
 
-    # --- routing (router.RouterConfig is built from these; its defaults are theirs) ---
+
+class RoutingSettings(Section):
+    """The routing knobs: router.RouterConfig is built from these; its defaults are theirs."""
+
     default_agent_cap: int = routed(
         "default_cap", "chats per agent unless set per agent (1–10; 4–6 recommended)", ge=1, le=10
     )
@@ -399,13 +431,6 @@ class Settings(BaseSettings):
     )
     timezone: str = setting("UTC", "the time zone of `BUSINESS_HOURS`", "routing")
     holidays: list[str] = listing("days with no business hours, as ISO dates", "routing")
-    widget_look: WidgetLook = Field(
-        default_factory=WidgetLook,
-        description='the widget\'s look where its tag says nothing: `{"color": "#0a7", '
-        '"position": "left", "title": "…", "prechat": true, "lang": "sl"}` (the admin '
-        "screen's widget settings; served at `GET /api/widget/config`)",
-        json_schema_extra={"section": "admin"},
-    )
     team_hours: dict[TeamKey, TeamHours] = Field(
         default_factory=dict,
         description='per team: `{"billing": {"hours": "mon-fri 09:00-15:00", "timezone": '
@@ -415,7 +440,19 @@ class Settings(BaseSettings):
         json_schema_extra={"section": "routing"},
     )
 
-    # --- kb: the knowledge base ---
+    def router_config(self) -> RouterConfig:
+        """The router's config: every ``RouterConfig`` field, read from its setting."""
+        return RouterConfig(
+            **{
+                f.name: getattr(self, ROUTER_NAMES.get(f.name, f.name))
+                for f in dataclasses.fields(RouterConfig)
+            }
+        )
+
+
+class KbSettings(Section):
+    """The kb knobs: the knowledge base."""
+
     kb_sync_interval_s: float = setting(
         2.0,
         "how often each node checks the knowledge-base tables for writes it was not told of "
@@ -431,7 +468,10 @@ class Settings(BaseSettings):
         ge=0,
     )
 
-    # --- dashboard ---
+
+class DashboardSettings(Section):
+    """The dashboard knobs."""
+
     sla_target_s: float = setting(
         30.0, "service level: answered within this many seconds …", "dashboard", gt=0
     )
@@ -487,7 +527,10 @@ class Settings(BaseSettings):
         gt=0,
     )
 
-    # --- billing (chatserver/billing): paid support credits and the WooCommerce webhook ---
+
+class BillingSettings(Section):
+    """The billing knobs: paid support credits and the WooCommerce webhook (chatserver/billing)."""
+
     woocommerce_secret: str | None = setting(
         None, "the webhook's secret; unset: the endpoint is off", "billing"
     )
@@ -531,9 +574,11 @@ class Settings(BaseSettings):
         "billing",
         gt=0,
     )
-    # --- end billing ---
 
-    # --- mail (chatserver/services/mail*.py): e-mail as a channel ---
+
+class MailSettings(Section):
+    """The mail knobs: e-mail as a channel (chatserver/services/mail*.py)."""
+
     smtp_url: str | None = setting(
         None,
         "outbound SMTP: `smtp://user:pass@host:587` (STARTTLS when offered), "
@@ -622,8 +667,18 @@ class Settings(BaseSettings):
     mail_per_min_per_sender: float = setting(
         10.0, "inbound mails a minute per sender address (0: no limit)", "mail", ge=0
     )
-    # --- end mail ---
-    # --- admin: settings changed in the browser ---
+
+
+class AdminSettings(Section):
+    """The admin knobs: settings changed in the browser."""
+
+    widget_look: WidgetLook = Field(
+        default_factory=WidgetLook,
+        description='the widget\'s look where its tag says nothing: `{"color": "#0a7", '
+        '"position": "left", "title": "…", "prechat": true, "lang": "sl"}` (the admin '
+        "screen's widget settings; served at `GET /api/widget/config`)",
+        json_schema_extra={"section": "admin"},
+    )
     locked_settings: list[str] = listing(
         'names of editable settings (e.g. `["auto_accept"]`) the admin screens may not '
         "change: the environment's value is final and a stored value for them is ignored; "
@@ -632,14 +687,129 @@ class Settings(BaseSettings):
         "admin",
     )
 
-    def router_config(self) -> RouterConfig:
-        """The router's config: every ``RouterConfig`` field, read from its setting."""
-        return RouterConfig(
-            **{
-                f.name: getattr(self, ROUTER_NAMES.get(f.name, f.name))
-                for f in dataclasses.fields(RouterConfig)
-            }
-        )
+
+class Settings(BaseSettings):
+    """Every knob, by section: ``settings.<section>.<knob>``. A knob's flat name (its
+    environment variable without ``LIVEDESK_``) is accepted wherever the settings are given
+    as keywords or a dict (``Settings(db_pool_size=5)``), as the environment gives them."""
+
+    # "none" sets an optional setting (a timeout that may be off) to None from the environment.
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEDESK_", extra="ignore", env_parse_none_str="none"
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    edge: EdgeSettings = Field(default_factory=EdgeSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    kb: KbSettings = Field(default_factory=KbSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_names(cls, data: Any) -> Any:
+        return _nested(data)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment is read by flat names (LIVEDESK_DB_POOL_SIZE), as documented.
+        return init_settings, FlatEnvSource(settings_cls), dotenv_settings, file_secret_settings
+
+    def knob(self, name: str) -> Any:
+        """A knob's value by its flat name (the admin screens and stored values use them)."""
+        return getattr(getattr(self, SECTION_OF[name]), name)
+
+    def updated(self, values: Mapping[str, Any]) -> Settings:
+        """A copy with ``values`` (flat names) applied, each checked as the environment's."""
+        unknown = sorted(set(values) - set(KNOBS))
+        if unknown:
+            raise KeyError(f"no such setting: {', '.join(unknown)}")
+        return Settings.model_validate({**self.model_dump(), **values})
+
+
+SECTION_MODELS: dict[str, type[Section]] = {
+    "server": ServerSettings,
+    "store": StoreSettings,
+    "cluster": ClusterSettings,
+    "security": SecuritySettings,
+    "limits": LimitsSettings,
+    "edge": EdgeSettings,
+    "routing": RoutingSettings,
+    "kb": KbSettings,
+    "dashboard": DashboardSettings,
+    "billing": BillingSettings,
+    "mail": MailSettings,
+    "admin": AdminSettings,
+}
+
+
+KNOBS: dict[str, FieldInfo] = {
+    name: info for model in SECTION_MODELS.values() for name, info in model.model_fields.items()
+}
+SECTION_OF: dict[str, str] = {
+    name: section for section, model in SECTION_MODELS.items() for name in model.model_fields
+}
+
+
+def _check_sections() -> None:
+    """Flat names are unique across sections, each knob sits in the section it names, and
+    every editable knob exists (a knob's flat name is how everything outside Python names it)."""
+    assert tuple(SECTION_MODELS) == SECTIONS
+    assert len(KNOBS) == sum(len(m.model_fields) for m in SECTION_MODELS.values())
+    for name, info in KNOBS.items():
+        extra = info.json_schema_extra
+        assert isinstance(extra, dict) and extra["section"] == SECTION_OF[name], name
+    assert set(EDITABLE) <= set(KNOBS), set(EDITABLE) - set(KNOBS)
+
+
+_check_sections()
+
+
+def _nested(data: Any) -> Any:
+    """Flat knob names (``{"db_pool_size": 5}``) moved into their sections; a flat name wins
+    over the same knob given in its section (init keywords win over the environment's)."""
+    if not isinstance(data, dict) or not any(name in SECTION_OF for name in data):
+        return data
+    out = {key: value for key, value in data.items() if key not in SECTION_OF}
+    for name, value in data.items():
+        section = SECTION_OF.get(name)
+        if section is None:
+            continue
+        given = out.get(section)
+        if isinstance(given, BaseModel):
+            given = given.model_dump()
+        out[section] = {**(given or {}), name: value}
+    return out
+
+
+class FlatEnvSource(EnvSettingsSource):
+    """``LIVEDESK_<KNOB>`` for every knob, handed to its section: the variables keep the
+    flat names they always had (``LIVEDESK_DB_POOL_SIZE``, not ``LIVEDESK_STORE__...``)."""
+
+    def __call__(self) -> dict[str, Any]:
+        data: dict[str, dict[str, Any]] = {}
+        for name, info in KNOBS.items():
+            value, _, is_complex = self.get_field_value(info, name)
+            value = self.prepare_field_value(name, info, value, is_complex)
+            if value is None:
+                continue
+            if isinstance(value, EnvNoneType):
+                value = None
+            data.setdefault(SECTION_OF[name], {})[name] = value
+        return data
 
 
 def _shown(value: Any) -> str:
@@ -656,23 +826,22 @@ def _shown(value: Any) -> str:
 
 def settings_table() -> str:
     """The settings table of docs/operations.md, by section (a test compares them)."""
-    rows = ["| section | variable | default | meaning |", "|---|---|---|---|"]
-    by_section = sorted(
-        Settings.model_fields.items(),
-        key=lambda item: SECTIONS.index(section_of(item[0])),
-    )
-    for name, field in by_section:
-        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
-        rows.append(
-            f"| {section_of(name)} | `{name.upper()}` | `{_shown(default)}` | {field.description} |"
-        )
+    rows = [
+        "| section | variable | setting | default | meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for section, model in SECTION_MODELS.items():
+        for name, info in model.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            rows.append(
+                f"| {section} | `{name.upper()}` | `{section}.{name}` | `{_shown(default)}` "
+                f"| {info.description} |"
+            )
     return "\n".join(rows) + "\n"
 
 
 def section_of(name: str) -> str:
-    extra = Settings.model_fields[name].json_schema_extra
-    assert isinstance(extra, dict), name
-    return str(extra["section"])
+    return SECTION_OF[name]
 
 
 @lru_cache(maxsize=1)

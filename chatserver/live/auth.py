@@ -83,8 +83,12 @@ class Tokens:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._visitor = URLSafeTimedSerializer(settings.secret_key, salt="livedesk.visitor")
-        self._session = URLSafeTimedSerializer(settings.secret_key, salt="livedesk.session")
+        self._visitor = URLSafeTimedSerializer(
+            settings.security.secret_key, salt="livedesk.visitor"
+        )
+        self._session = URLSafeTimedSerializer(
+            settings.security.secret_key, salt="livedesk.session"
+        )
 
     @staticmethod
     def new_visitor_id() -> str:
@@ -106,13 +110,15 @@ class Tokens:
         open conversation over; ``(None, "expired")`` when older still;
         ``(None, "invalid")`` for anything else."""
         try:
-            data = self._visitor.loads(token, max_age=self.settings.visitor_token_ttl_s)
+            data = self._visitor.loads(token, max_age=self.settings.security.visitor_token_ttl_s)
             status: TokenStatus = "valid"
         except SignatureExpired:
             # Renewable for one more TTL at most: an old token found in a dead browser
             # profile must not open a conversation for ever.
             try:
-                data = self._visitor.loads(token, max_age=2 * self.settings.visitor_token_ttl_s)
+                data = self._visitor.loads(
+                    token, max_age=2 * self.settings.security.visitor_token_ttl_s
+                )
             except SignatureExpired:
                 return None, "expired"
             except BadSignature:
@@ -141,14 +147,14 @@ class Tokens:
     def read_session(self, cookie: str) -> dict[str, Any] | None:
         try:
             data, signed = self._session.loads(
-                cookie, max_age=self.settings.session_ttl_s, return_timestamp=True
+                cookie, max_age=self.settings.security.session_ttl_s, return_timestamp=True
             )
         except (BadSignature, SignatureExpired):
             return None
         if not isinstance(data, dict) or type(data.get("a")) is not int:
             return None
         # Sockets opened with the cookie must not outlive it (sessions.AgentSockets).
-        data["expires_at"] = signed.timestamp() + self.settings.session_ttl_s
+        data["expires_at"] = signed.timestamp() + self.settings.security.session_ttl_s
         return data
 
 
@@ -167,13 +173,13 @@ def origin_allowed(conn: HTTPConnection, settings: Settings, *, for_visitor: boo
         return for_visitor
     origin = origin.rstrip("/")
     own = {request_origin(conn)}
-    if settings.public_url:
-        parts = urlsplit(settings.public_url)
+    if settings.security.public_url:
+        parts = urlsplit(settings.security.public_url)
         own.add(f"{parts.scheme}://{parts.netloc}")
     if origin in own:
         return True
     if for_visitor:
-        allowed = {o.rstrip("/") for o in settings.allowed_origins}
+        allowed = {o.rstrip("/") for o in settings.security.allowed_origins}
         return "*" in allowed or origin in allowed
     return False
 
@@ -187,9 +193,9 @@ def cookie_secure(settings: Settings, conn: HTTPConnection | None = None) -> boo
     """Whether the session cookie is ``Secure``: as configured, else whenever this server is
     reached over HTTPS (the request's scheme, which believes X-Forwarded-Proto only from a
     trusted proxy) or its public URL is https."""
-    if settings.cookie_secure is not None:
-        return settings.cookie_secure
-    if settings.public_url and settings.public_url.lower().startswith("https://"):
+    if settings.security.cookie_secure is not None:
+        return settings.security.cookie_secure
+    if settings.security.public_url and settings.security.public_url.lower().startswith("https://"):
         return True
     return conn is not None and conn.url.scheme in ("https", "wss")
 
@@ -198,7 +204,7 @@ def session_cookie_name(settings: Settings, conn: HTTPConnection | None = None) 
     """``__Host-<name>`` when cookies are Secure: the prefix pins the cookie to this host and
     path ``/`` so a sibling subdomain cannot plant one. Browsers only accept it with Secure,
     so plain-HTTP development keeps the bare name."""
-    name = settings.session_cookie
+    name = settings.security.session_cookie
     if cookie_secure(settings, conn) and not name.startswith(HOST_PREFIX):
         return HOST_PREFIX + name
     return name
@@ -206,7 +212,7 @@ def session_cookie_name(settings: Settings, conn: HTTPConnection | None = None) 
 
 def session_cookie_kwargs(settings: Settings, conn: HTTPConnection | None = None) -> dict[str, Any]:
     return {
-        "max_age": settings.session_ttl_s,
+        "max_age": settings.security.session_ttl_s,
         "httponly": True,
         # Lax, not Strict, so a link into the console from mail or chat still finds the
         # session; cross-site POSTs and sockets carry no cookie, and the CSRF token covers

@@ -66,9 +66,9 @@ class SocketTimeouts:
     @classmethod
     def of(cls, settings: Settings) -> SocketTimeouts:
         return cls(
-            stall_s=settings.socket_stall_timeout_s,
-            close_s=settings.socket_close_timeout_s,
-            drain_s=settings.socket_drain_timeout_s,
+            stall_s=settings.limits.socket_stall_timeout_s,
+            close_s=settings.limits.socket_close_timeout_s,
+            drain_s=settings.limits.socket_drain_timeout_s,
         )
 
 
@@ -252,7 +252,7 @@ class Connection:
         codec: Codec,
         role: Role,
         identity: Any,
-        settings: Any,
+        settings: Settings,
         on_close: Callable[[Connection], None] | None = None,
     ) -> Connection:
         return cls(
@@ -260,10 +260,10 @@ class Connection:
             codec,
             role,
             identity,
-            queue_frames=settings.send_queue_frames,
-            rate=settings.rate_limit_per_s,
-            burst=settings.rate_limit_burst,
-            queue_bytes=settings.send_queue_bytes,
+            queue_frames=settings.limits.send_queue_frames,
+            rate=settings.limits.rate_limit_per_s,
+            burst=settings.limits.rate_limit_burst,
+            queue_bytes=settings.limits.send_queue_bytes,
             timeouts=SocketTimeouts.of(settings),
             on_close=on_close,
         )

@@ -14,7 +14,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +23,7 @@ from chatserver.backends.store import now_ms
 from chatserver.billing import due
 from chatserver.billing.errors import BillingError
 from chatserver.billing.ledger import support_requests
+from chatserver.core.settings import Settings
 from chatserver.runtime.outbox_worker import OutboxWorker
 
 log = logging.getLogger("livedesk.billing")
@@ -38,9 +39,12 @@ class Settler(Protocol):
 
 
 class BillingWorker(OutboxWorker):
-    def __init__(self, settler: Settler, engine: AsyncEngine, settings: Any) -> None:
+    def __init__(self, settler: Settler, engine: AsyncEngine, settings: Settings) -> None:
         super().__init__(
-            "billing", log, poll_s=settings.billing_poll_s, retry_s=settings.billing_retry_s
+            "billing",
+            log,
+            poll_s=settings.billing.billing_poll_s,
+            retry_s=settings.billing.billing_retry_s,
         )
         self.settler = settler
         self.engine = engine

@@ -15,6 +15,7 @@ from chatserver.backends.store import Append, now_ms
 from chatserver.billing import due, ledger
 from chatserver.billing.due import DueDebit, DueSupport
 from chatserver.billing.ledger import DebitStatus
+from chatserver.core.settings import Settings
 from chatserver.services.billing_worker import BillingWorker
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def customer_visitor_id(secret_key: str, customer_email: str) -> str:
 
 
 class Credits:
-    def __init__(self, hub: Hub, engine: Any, settings: Any) -> None:
+    def __init__(self, hub: Hub, engine: Any, settings: Settings) -> None:
         self.hub = hub
         self.store = hub.store
         self.engine = engine
@@ -58,7 +59,7 @@ class Credits:
 
     async def _tell_agent(self, customer_email: str, balance: int) -> None:
         """The agent talking to the customer sees the same balance as the customer."""
-        visitor_id = customer_visitor_id(self.settings.secret_key, customer_email)
+        visitor_id = customer_visitor_id(self.settings.security.secret_key, customer_email)
         conv = await self.store.open_conversation_of(visitor_id)
         if conv is None or conv.agent_id is None:
             return
@@ -73,7 +74,7 @@ class Credits:
         if visitor is not None and visitor.customer_email:
             if await self.balance(visitor.customer_email) > 0:
                 return PAID_PRIORITY
-        if self.settings.no_credit_policy == "bot_only":
+        if self.settings.billing.no_credit_policy == "bot_only":
             return None
         return UNPAID_PRIORITY
 
@@ -90,10 +91,10 @@ class Credits:
     async def settle_debit(self, item: DueDebit) -> str:
         """Carry out one due debit; the outcome to record. Raises to be tried again."""
         if item.kind == due.REPLY:
-            if self.settings.billing_mode != "per_conversation":
+            if self.settings.billing.billing_mode != "per_conversation":
                 return NOT_BILLED
             return await self._debit_first_reply(item)
-        if self.settings.billing_mode != "per_minutes":
+        if self.settings.billing.billing_mode != "per_minutes":
             return NOT_BILLED
         return await self._debit_human_time(item)
 
@@ -107,7 +108,7 @@ class Credits:
             await self._system_event(
                 item.conversation_id,
                 "no_credits",
-                {"shop_url": self.settings.shop_url},
+                {"shop_url": self.settings.billing.shop_url},
                 f"billing:{item.id}",
             )
         return result.status.value
@@ -124,7 +125,7 @@ class Credits:
             conv.id,
             item.customer_email,
             conv.closed_ms - started,
-            self.settings.billing_block_minutes,
+            self.settings.billing.billing_block_minutes,
             now_ms(),
         )
         if result.charged:
@@ -160,20 +161,22 @@ class Credits:
     async def open_support(self, item: DueSupport) -> None:
         """A paid-support order: open (or reuse) the customer's conversation with a note
         for the agent, queued like any other. Safe to run again for the same order."""
-        visitor_id = customer_visitor_id(self.settings.secret_key, item.customer_email)
+        visitor_id = customer_visitor_id(self.settings.security.secret_key, item.customer_email)
         if await self.store.get_visitor(visitor_id) is None:
             ts = now_ms()
             await self.store.save_visitor(
                 Visitor(
                     id=visitor_id,
-                    site=self.settings.site_key,
+                    site=self.settings.security.site_key,
                     created_ms=ts,
                     last_seen_ms=ts,
                     email=item.customer_email,
                     customer_email=item.customer_email,
                 )
             )
-        conv, created = await self.store.open_conversation(visitor_id, self.settings.site_key, None)
+        conv, created = await self.store.open_conversation(
+            visitor_id, self.settings.security.site_key, None
+        )
         self.hub.remember(conv)
         await self._system_event(conv.id, "order", {"note": item.note}, f"order:{item.id}")
         # A retry may find the conversation an earlier attempt opened but never queued; the

@@ -79,9 +79,9 @@ class Board:
     def __init__(self, state: Any) -> None:
         self.state = state
         settings = state.settings
-        self.target_s: float = settings.sla_target_s
-        self.target_share: float = settings.sla_target_share
-        self.mail_target_s: float = settings.mail_sla_target_s
+        self.target_s: float = settings.dashboard.sla_target_s
+        self.target_share: float = settings.dashboard.sla_target_share
+        self.mail_target_s: float = settings.mail.mail_sla_target_s
         self.subscribers: set[Connection] = set()
         self.history: deque[Sample] = deque(maxlen=int(HISTORY_S / SAMPLE_EVERY_S))
         self._agents: dict[str, dict[str, Any]] = {}
@@ -97,7 +97,7 @@ class Board:
         self._forecast_at = -FORECAST_EVERY_S
         self.breach: dict[str, Any] | None = None
         self._breach_sent: tuple[int, float] | None = None  # (agents needed, when)
-        self.adaptive = planning.AdaptiveCaps(settings.reply_target_s, now_ms())
+        self.adaptive = planning.AdaptiveCaps(settings.dashboard.reply_target_s, now_ms())
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -250,7 +250,7 @@ class Board:
         await self._refresh_forecast()
         self.breach = self.early_warning(hour_rate, staffing)
         # One node steps the caps (the routing one), so two nodes never step an agent twice.
-        if self.state.settings.adaptive_cap and self.state.dispatch.is_leader:
+        if self.state.settings.dashboard.adaptive_cap and self.state.dispatch.is_leader:
             await self.adapt_caps(now)
         return {
             "sla": {"today": today.as_dict(), "hour": hour.as_dict()},
@@ -288,7 +288,9 @@ class Board:
         rate and the last hour's (a surge the forecast missed still warns); a breach is
         pushed to every node's supervisors, once per change or ``BREACH_REPEAT_S``."""
         settings = self.state.settings
-        hours = BusinessHours.parse(settings.business_hours, settings.holidays, settings.timezone)
+        hours = BusinessHours.parse(
+            settings.routing.business_hours, settings.routing.holidays, settings.routing.timezone
+        )
         if hours is not None and not hours.is_open(datetime.now(UTC)):
             self._breach_sent = None
             return None  # the bot holds everything: no wait to warn of
@@ -302,7 +304,7 @@ class Board:
             cap=int(staffing["cap"]),
             handle_s=float(staffing["handle_s"]),
             target_wait_s=self.target_s,
-            horizon_s=settings.breach_horizon_s,
+            horizon_s=settings.dashboard.breach_horizon_s,
             target_service_level=self.target_share,
         )
         if warning is None:
@@ -318,7 +320,9 @@ class Board:
         clock = time.monotonic()
         last = self._breach_sent
         repeat = last is None or last[0] != warning.agents_needed
-        repeat = repeat or (last is not None and clock - last[1] >= settings.breach_repeat_s)
+        repeat = repeat or (
+            last is not None and clock - last[1] >= settings.dashboard.breach_repeat_s
+        )
         if repeat and self.state.dispatch.is_leader:
             self._breach_sent = (warning.agents_needed, clock)
             self.state.hub.publish(SUPERVISORS_CHANNEL, {"type": BREACH_FRAME, **body})
@@ -341,10 +345,10 @@ class Board:
 
     def staffing(self, arrivals_per_s: float) -> dict[str, Any]:
         snap = self.state.dispatch.snapshot()
-        caps = sorted(a.cap for a in snap.agents) or [self.state.settings.default_agent_cap]
+        caps = sorted(a.cap for a in snap.agents) or [self.state.settings.routing.default_agent_cap]
         cap = max(1, min(10, caps[len(caps) // 2]))
         # The router's prior until it has measured some: one setting, shown and used alike.
-        handle_s = snap.mean_handle_s or self.state.settings.default_handle_s
+        handle_s = snap.mean_handle_s or self.state.settings.routing.default_handle_s
         online = sum(1 for a in snap.agents if a.status == "online")
         base = {
             "arrivals_per_hour": round(arrivals_per_s * 3600, 1),

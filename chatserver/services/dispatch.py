@@ -73,7 +73,7 @@ FORWARD_ATTEMPTS = 16
 
 
 def router_config(settings: Settings) -> RouterConfig:
-    return settings.router_config()
+    return settings.routing.router_config()
 
 
 def _split(text: str) -> frozenset[str]:
@@ -101,7 +101,7 @@ class Dispatcher:
         self,
         hub: Hub,
         store: Store,
-        settings: Any,
+        settings: Settings,
         clock: Callable[[], float] = time.monotonic,
         *,
         ledger: Any = None,
@@ -136,9 +136,9 @@ class Dispatcher:
         # routing preference (else the chat would sit out the whole fallback wait).
         self.desk_languages: set[str] = set()
         self.hours = BusinessHours.parse(
-            settings.business_hours, settings.holidays, settings.timezone
+            settings.routing.business_hours, settings.routing.holidays, settings.routing.timezone
         )
-        self.team_hours = desk_team_hours(settings)
+        self.team_hours = desk_team_hours(settings.routing)
         # Told of each chat offered to (or, with auto-accept, put before) an agent: Web Push
         # reaches an agent whose console is not in front of them.
         self.offer_listeners: list[Callable[[int, str], None]] = []
@@ -402,9 +402,9 @@ class Dispatcher:
         apply here at once; the routing node rebuilds its router's config."""
         self.settings = settings
         self.hours = BusinessHours.parse(
-            settings.business_hours, settings.holidays, settings.timezone
+            settings.routing.business_hours, settings.routing.holidays, settings.routing.timezone
         )
-        self.team_hours = desk_team_hours(settings)
+        self.team_hours = desk_team_hours(settings.routing)
         if self.is_leader:
             config = router_config(settings)
             await self._call(lambda now: self.router.reconfigure(config, now))
@@ -546,7 +546,7 @@ class Dispatcher:
     def weight_of(self, conv: Conversation) -> float:
         """What the conversation weighs against its agent's cap: an e-mail one the
         ``mail_weight`` setting, a chat a whole slot."""
-        return float(self.settings.mail_weight) if conv.channel == "email" else 1.0
+        return float(self.settings.mail.mail_weight) if conv.channel == "email" else 1.0
 
     def routing_language(self, language: str | None) -> str | None:
         """The visitor's language as the router should prefer it: ``sr-Cyrl`` and ``sr``
@@ -652,7 +652,7 @@ class Dispatcher:
                     {
                         "type": "offer",
                         "conversation_id": d.conv_id,
-                        "deadline_s": self.settings.accept_timeout_s,
+                        "deadline_s": self.settings.routing.accept_timeout_s,
                     },
                 )
         elif isinstance(d, Assigned):

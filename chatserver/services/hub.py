@@ -58,6 +58,7 @@ from chatserver.core.protocol import (
     for_audience,
     message_frame,
 )
+from chatserver.core.settings import Settings
 from chatserver.live.auth import Principal
 from chatserver.live.commits import Commits, ack_frame
 from chatserver.live.connection import Connection
@@ -190,7 +191,7 @@ class Hub:
     def __init__(
         self,
         store: Store,
-        settings: Any,
+        settings: Settings,
         *,
         make_bus: Callable[[Handler], Bus] = InMemoryBus,
         presence: Presence | None = None,
@@ -298,7 +299,7 @@ class Hub:
                     ),
                     "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
                     "credits": credits,
-                    "shop_url": self.settings.shop_url,
+                    "shop_url": self.settings.billing.shop_url,
                     "limits": self._limits(),
                 }
             )
@@ -355,8 +356,8 @@ class Hub:
 
     def _limits(self) -> dict[str, int]:
         return {
-            "max_text_chars": self.settings.max_text_chars,
-            "max_frame_bytes": self.settings.max_frame_bytes,
+            "max_text_chars": self.settings.limits.max_text_chars,
+            "max_frame_bytes": self.settings.limits.max_frame_bytes,
         }
 
     async def _agent_name(self, agent_id: int | None) -> str | None:

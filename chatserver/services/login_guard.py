@@ -34,12 +34,18 @@ def _account(email: str) -> str:
 class LoginGuard:
     def __init__(self, settings: Settings) -> None:
         self._by_address = Backoff(
-            settings.login_free_failures, settings.login_backoff_s, settings.login_backoff_max_s
+            settings.edge.login_free_failures,
+            settings.edge.login_backoff_s,
+            settings.edge.login_backoff_max_s,
         )
         self._by_account = Backoff(
-            settings.login_free_failures, settings.login_backoff_s, settings.login_backoff_max_s
+            settings.edge.login_free_failures,
+            settings.edge.login_backoff_s,
+            settings.edge.login_backoff_max_s,
         )
-        self.pool = BoundedPool("password", settings.password_workers, settings.password_queue)
+        self.pool = BoundedPool(
+            "password", settings.edge.password_workers, settings.edge.password_queue
+        )
 
     def blocked_for(self, address: str | None, email: str) -> float:
         """Seconds this address or account must still wait before it may try."""

@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
 
 from chatserver.backends import mail_outbox as outbox
 from chatserver.backends.models import OPEN_STATES, Conversation, Visitor
@@ -31,6 +30,7 @@ from chatserver.core.mail import (
     verify_token,
 )
 from chatserver.core.ratelimit import KeyedLimiter
+from chatserver.core.settings import Settings
 
 log = logging.getLogger("livedesk.mail")
 
@@ -39,16 +39,16 @@ class MailIngest:
     def __init__(
         self,
         store: Store,
-        settings: Any,
+        settings: Settings,
         on_opened: Callable[[Conversation], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         # A conversation a mail to the support address opened: the hub queues it.
         self.on_opened = on_opened
         self.settings = settings
-        self.max_bytes = int(settings.mail_max_bytes)
-        self.max_text = int(settings.max_text_chars)
-        self.per_sender = KeyedLimiter(settings.mail_per_min_per_sender)
+        self.max_bytes = int(settings.mail.mail_max_bytes)
+        self.max_text = int(settings.limits.max_text_chars)
+        self.per_sender = KeyedLimiter(settings.mail.mail_per_min_per_sender)
 
     async def ingest(
         self, raw: bytes, envelope_from: str | None = None, rcpts: list[str] | None = None
@@ -122,13 +122,13 @@ class MailIngest:
         verified customer's (no credits are read or spent on its word)."""
         if not sender or "@" not in sender:
             raise MailRefused("no sender address", 550, 422)
-        visitor_id = mail_visitor_id(self.settings.secret_key, sender)
+        visitor_id = mail_visitor_id(self.settings.security.secret_key, sender)
         if await self.store.get_visitor(visitor_id) is None:
             ts = now_ms()
             await self.store.save_visitor(
                 Visitor(
                     id=visitor_id,
-                    site=self.settings.site_key,
+                    site=self.settings.security.site_key,
                     created_ms=ts,
                     last_seen_ms=ts,
                     email=sender,
@@ -136,13 +136,13 @@ class MailIngest:
                 )
             )
         return await self.store.open_conversation(
-            visitor_id, self.settings.site_key, None, channel="email"
+            visitor_id, self.settings.security.site_key, None, channel="email"
         )
 
     async def _conversation_of(self, recipients: list[str], in_reply_to: list[str]) -> str | None:
-        tokens = reply_tokens(recipients, self.settings.mail_reply_domain)
+        tokens = reply_tokens(recipients, self.settings.mail.mail_reply_domain)
         for token in tokens:
-            conversation_id = verify_token(self.settings.secret_key, token)
+            conversation_id = verify_token(self.settings.security.secret_key, token)
             if conversation_id is not None:
                 return conversation_id
         if tokens:
@@ -151,7 +151,7 @@ class MailIngest:
         conversation_id = await outbox.conversation_of(self.store.engine, in_reply_to)
         if conversation_id is not None:
             return conversation_id
-        support = (self.settings.support_address or "").lower()
+        support = (self.settings.mail.support_address or "").lower()
         if support and support in (r.strip().strip("<>").lower() for r in recipients):
             return None  # new mail to the support address: a conversation of its own
         raise MailRefused("no conversation for this mail", 550, 404)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from chatserver.core.mail import MailRefused
+from chatserver.core.settings import Settings
 from chatserver.services.mail_ingest import MailIngest
 
 log = logging.getLogger("livedesk.mail")
@@ -38,11 +38,13 @@ class _Handler:
 
 
 class SmtpListener:
-    def __init__(self, ingest: MailIngest, settings: Any) -> None:
+    def __init__(self, ingest: MailIngest, settings: Settings) -> None:
         self.ingest = ingest
-        self.host = str(settings.smtp_ingest_host)
-        self.port = int(settings.smtp_ingest_port)
-        self.max_bytes = int(settings.mail_max_bytes)
+        self.host = str(settings.mail.smtp_ingest_host)
+        # Made only when SMTP_INGEST_PORT is set (the app's lifespan checks it).
+        assert settings.mail.smtp_ingest_port is not None, "the listener needs SMTP_INGEST_PORT"
+        self.port = settings.mail.smtp_ingest_port
+        self.max_bytes = int(settings.mail.mail_max_bytes)
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:

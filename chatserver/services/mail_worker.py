@@ -47,6 +47,7 @@ from chatserver.backends.models import Conversation, Message, Visitor
 from chatserver.backends.store import Store, now_ms
 from chatserver.core.mail import reply_address
 from chatserver.core.mail_phrases import language_of, phrases
+from chatserver.core.settings import Settings
 from chatserver.runtime.outbox_worker import OutboxWorker
 
 log = logging.getLogger("livedesk.mail")
@@ -201,21 +202,25 @@ class MailWorker(OutboxWorker):
     def __init__(
         self,
         store: Store,
-        settings: Any,
+        settings: Settings,
         *,
         visitor_online: Callable[[str], Awaitable[bool]] | None = None,
         resume_link: Callable[[str, str, str | None], str | None] = lambda v, s, lang: None,
     ) -> None:
-        super().__init__("mail", log, poll_s=settings.mail_poll_s, retry_s=settings.mail_retry_s)
+        super().__init__(
+            "mail", log, poll_s=settings.mail.mail_poll_s, retry_s=settings.mail.mail_retry_s
+        )
         self.store = store
         self.engine = store.engine
         self.settings = settings
-        self.target = parse_smtp_url(settings.smtp_url)
-        self.connections = int(settings.smtp_connections)
+        # Made only when SMTP_URL is set (the app's lifespan checks it).
+        assert settings.mail.smtp_url is not None, "the mail worker needs SMTP_URL"
+        self.target = parse_smtp_url(settings.mail.smtp_url)
+        self.connections = int(settings.mail.smtp_connections)
         self.visitor_online = visitor_online or _nobody_online
         self.resume_link = resume_link
-        name, address = parseaddr(settings.mail_from)
-        self.sender = address or settings.mail_from
+        name, address = parseaddr(settings.mail.mail_from)
+        self.sender = address or settings.mail.mail_from
         self.from_header = formataddr((name, self.sender))  # non-ASCII names RFC 2047-encoded
         self._marks = _Marks(store)
 
@@ -288,8 +293,8 @@ class MailWorker(OutboxWorker):
             password=self.target.password,
             use_tls=self.target.use_tls,
             start_tls=self.target.start_tls,
-            timeout=self.settings.smtp_timeout_s,
-            cert_bundle=self.settings.smtp_ca_file,
+            timeout=self.settings.mail.smtp_timeout_s,
+            cert_bundle=self.settings.mail.smtp_ca_file,
         )
         await client.connect()  # STARTTLS and login too, as the target says
         return client
@@ -325,7 +330,7 @@ class MailWorker(OutboxWorker):
                 return "seen", got.last_seq, client
             first_fresh = fresh[0]["seq"]
             earlier = [r for r in texts if r["seq"] < first_fresh]
-            earlier = earlier[-self.settings.mail_thread_messages :]
+            earlier = earlier[-self.settings.mail.mail_thread_messages :]
         else:
             fresh, earlier = texts, []
         upto = max((r["seq"] for r in got.rows), default=0)
@@ -369,7 +374,9 @@ class MailWorker(OutboxWorker):
         msg["From"] = self.from_header
         msg["To"] = formataddr((visitor_name or "", mail.to_addr))
         msg["Reply-To"] = reply_address(
-            self.settings.secret_key, mail.conversation_id, self.settings.mail_reply_domain
+            self.settings.security.secret_key,
+            mail.conversation_id,
+            self.settings.mail.mail_reply_domain,
         )
         msg["Message-ID"] = mail.message_id
         msg["Date"] = formatdate(localtime=False)

@@ -41,11 +41,11 @@ __all__ = ["NotEnoughHistory", "LoadForecast", "load_forecast", "plan_for", "cap
 
 
 def zone(settings: Settings) -> tzinfo:
-    return ZoneInfo(settings.timezone)
+    return ZoneInfo(settings.routing.timezone)
 
 
 def holiday_dates(settings: Settings) -> frozenset[date]:
-    return frozenset(date.fromisoformat(h) for h in settings.holidays)
+    return frozenset(date.fromisoformat(h) for h in settings.routing.holidays)
 
 
 def _midnight(day: date, tz: tzinfo) -> float:
@@ -102,7 +102,7 @@ async def load_forecast(
     holidays = holiday_dates(settings)
     today = datetime.fromtimestamp(now_s, tz).date()
     today0 = _midnight(today, tz)
-    since = today0 - settings.forecast_history_days * DAY_S
+    since = today0 - settings.dashboard.forecast_history_days * DAY_S
 
     def read(conn: Any) -> tuple[list[int], list[int]]:
         past = q.arrival_times(conn, int(since * 1000), int(today0 * 1000), team, language)
@@ -112,7 +112,7 @@ async def load_forecast(
     past_ms, today_ms = await store.read(read)
     if not past_ms:
         raise NotEnoughHistory(
-            f"no conversations stored in the last {settings.forecast_history_days} days"
+            f"no conversations stored in the last {settings.dashboard.forecast_history_days} days"
         )
     arrivals = [t / 1000.0 for t in past_ms]
     first_day = datetime.fromtimestamp(arrivals[0], tz).date()
@@ -160,14 +160,14 @@ def team_cap(agents: Iterable[Agent], team: str | None, default: int) -> int:
 
 async def handle_time_s(store: Store, settings: Settings, now_s: float) -> float:
     """Mean assignment-to-close time of the chats closed over the forecast's history."""
-    since = int((now_s - settings.forecast_history_days * DAY_S) * 1000)
+    since = int((now_s - settings.dashboard.forecast_history_days * DAY_S) * 1000)
     rows = await store.read(lambda c: q.conversations_closed(c, since, int(now_s * 1000) + 1))
     spans = [
         (r["closed_ms"] - r["assigned_ms"]) / 1000.0
         for r in rows
         if r["assigned_ms"] is not None and r["closed_ms"] > r["assigned_ms"]
     ]
-    return sum(spans) / len(spans) if spans else settings.default_handle_s
+    return sum(spans) / len(spans) if spans else settings.routing.default_handle_s
 
 
 def plan_for(
@@ -197,8 +197,8 @@ def plan_for(
             ahead,
             handle_s=handle_s,
             cap=cap,
-            target_service_level=settings.sla_target_share,
-            target_answer_s=settings.sla_target_s,
+            target_service_level=settings.dashboard.sla_target_share,
+            target_answer_s=settings.dashboard.sla_target_s,
             interval_s=INTERVAL_S,
             week_cv=error.week_cv if error else 0.0,
             day_cv=error.day_cv if error else 0.0,
@@ -209,11 +209,11 @@ def plan_for(
         ahead,
         handle_s=handle_s,
         cap=cap,
-        target_service_level=settings.sla_target_share,
-        target_answer_s=settings.sla_target_s,
+        target_service_level=settings.dashboard.sla_target_share,
+        target_answer_s=settings.dashboard.sla_target_s,
         interval_s=INTERVAL_S,
         scheduled=None if all(p is None for p in per) else per,
-        model=settings.staffing_model,
+        model=settings.dashboard.staffing_model,
         goal="week" if goal == "week" else "interval",
     )
 
@@ -235,7 +235,7 @@ async def cap_report(
 ) -> dict[str, Any]:
     """The cap curves (per team, per agent) and each team's recommended cap with its reason."""
     end = int(now_s * 1000) + 1
-    start = end - settings.cap_history_days * DAY_S * 1000
+    start = end - settings.dashboard.cap_history_days * DAY_S * 1000
 
     def read(conn: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[int, str]]:
         return (
@@ -249,7 +249,7 @@ async def cap_report(
     if team is not None:
         replies = [r for r in replies if r.team == team]
         chats = [c for c in chats if c.team == team]
-    target = settings.reply_target_s
+    target = settings.dashboard.reply_target_s
     teams = sorted({r.team or "" for r in replies} | {c.team or "" for c in chats})
     by_team = []
     for name in teams:
@@ -273,7 +273,7 @@ async def cap_report(
     overall = recommend_cap(replies, chats, response_target_s=target)
     return {
         "response_target_s": target,
-        "days": settings.cap_history_days,
+        "days": settings.dashboard.cap_history_days,
         "team": team,
         "overall": overall.as_dict(),
         "teams": by_team,

@@ -54,7 +54,7 @@ class Actor:
 
 def editable(base: Settings) -> tuple[str, ...]:
     """What the admin screens may change under this environment."""
-    return tuple(n for n in EDITABLE if n not in base.locked_settings)
+    return tuple(n for n in EDITABLE if n not in base.admin.locked_settings)
 
 
 def _validated(base: Settings, update: dict[str, Any]) -> Settings:
@@ -66,17 +66,17 @@ def _validated(base: Settings, update: dict[str, Any]) -> Settings:
     data.update(update)
     new = Settings.model_validate(data)
     try:
-        ZoneInfo(new.timezone)
+        ZoneInfo(new.routing.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {new.timezone!r}") from exc
-    for day in new.holidays:
+        raise ValueError(f"unknown time zone {new.routing.timezone!r}") from exc
+    for day in new.routing.holidays:
         date.fromisoformat(day)  # ValueError names the bad one
-    BusinessHours.parse(new.business_hours, new.holidays, new.timezone)
-    desk_team_hours(new)  # each team's, with what it leaves to the desk's
-    for origin in new.allowed_origins:
+    BusinessHours.parse(new.routing.business_hours, new.routing.holidays, new.routing.timezone)
+    desk_team_hours(new.routing)  # each team's, with what it leaves to the desk's
+    for origin in new.security.allowed_origins:
         if not ORIGIN.fullmatch(origin.rstrip("/")):
             raise ValueError(f"{origin!r} is not an origin like https://shop.example (or *)")
-    new.router_config()  # the router's own checks
+    new.routing.router_config()  # the router's own checks
     return new
 
 

@@ -46,8 +46,8 @@ def purge_idle_visitors(conn: Connection, seen_before_ms: int, limit: int = BATC
 class VisitorPurger:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
-        self.ttl_s = settings.idle_visitor_ttl_s
-        self.interval_s = settings.visitor_purge_interval_s
+        self.ttl_s = settings.edge.idle_visitor_ttl_s
+        self.interval_s = settings.edge.visitor_purge_interval_s
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:

@@ -101,7 +101,7 @@ class WebPush:
                 subscription_info=info,
                 data=payload,
                 vapid_private_key=vapid,
-                vapid_claims={"sub": self.settings.push_subject},
+                vapid_claims={"sub": self.settings.server.push_subject},
                 ttl=PUSH_TTL_S,
                 timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
             )

@@ -4,10 +4,10 @@ bound its size in bytes, rate-limit it, hand it on, and close the socket on a fl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from chatserver.core.errors import CloseCode
 from chatserver.core.protocol import ProtocolError
+from chatserver.core.settings import Settings
 from chatserver.live.connection import Connection
 from chatserver.runtime import metrics
 from chatserver.services.hub import refuse
@@ -15,7 +15,7 @@ from chatserver.services.hub import refuse
 FrameHandler = Callable[[bytes | str], Awaitable[None]]
 
 
-async def read_frames(conn: Connection, settings: Any, handle: FrameHandler) -> None:
+async def read_frames(conn: Connection, settings: Settings, handle: FrameHandler) -> None:
     """Until the peer leaves or the socket is closed. ``handle`` decodes and acts on one
     frame; a ``ProtocolError`` it raises becomes an ``error`` frame, and the
     ``flood_errors_before_close``-th refusal in a row (rate limit included) closes the
@@ -29,7 +29,7 @@ async def read_frames(conn: Connection, settings: Any, handle: FrameHandler) -> 
             data = message.get("text") or ""
         metrics.FRAMES_IN.inc()
         size = len(data) if isinstance(data, bytes) else len(data.encode())
-        if size > settings.max_frame_bytes:
+        if size > settings.limits.max_frame_bytes:
             close(conn, CloseCode.MESSAGE_TOO_BIG)
             return
         if not conn.bucket.allow():
@@ -41,7 +41,7 @@ async def read_frames(conn: Connection, settings: Any, handle: FrameHandler) -> 
                 continue
             except ProtocolError as exc:
                 refuse(conn, exc)
-        if conn.strikes >= settings.flood_errors_before_close:
+        if conn.strikes >= settings.limits.flood_errors_before_close:
             close(conn, CloseCode.POLICY_VIOLATION)
             return
 

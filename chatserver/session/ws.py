@@ -51,7 +51,7 @@ async def visitor_endpoint(ws: WebSocket) -> None:
         return
     visitor = await state.store.get_visitor(claims.visitor_id)
     unsaved = visitor is None
-    if visitor is None and claims.site == settings.site_key:
+    if visitor is None and claims.site == settings.security.site_key:
         # A page view is not a use: the row is written with the first message (below).
         visitor = new_visitor(claims.visitor_id, claims.site, claims.language)
     if visitor is None or visitor.site != claims.site:
@@ -112,7 +112,9 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
         await attach()
 
         async def handle(data: bytes | str) -> None:
-            frame = parse_client_frame(decode(data, conn.codec), conn.role, settings.max_text_chars)
+            frame = parse_client_frame(
+                decode(data, conn.codec), conn.role, settings.limits.max_text_chars
+            )
             if UNSAVED in conn.info and isinstance(frame, Send):
                 await _save_visitor(conn, state, frame)
             await hub.handle(conn, frame)

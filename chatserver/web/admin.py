@@ -244,8 +244,8 @@ def _settings_rows(
             "label": LABELS[name],
             "kind": KINDS[name],
             "choices": CHOICES.get(name, ()),
-            "value": _shown(KINDS[name], getattr(current, name)),
-            "env": _shown(KINDS[name], getattr(base, name)),
+            "value": _shown(KINDS[name], current.knob(name)),
+            "env": _shown(KINDS[name], base.knob(name)),
             "stored": name in live.stored,
             "locked": name not in allowed,
             "doc": HELP[name],
@@ -312,15 +312,15 @@ async def credits_page(request: Request) -> Response:
         "/admin/credits",
         rows=_settings_rows(request.app.state.live_settings, ("credit_pack_credits",)),
         webhook_url=_public_base(request) + "/integrations/woocommerce/webhook",
-        webhook_on=bool(settings.woocommerce_secret),
-        shop=settings.woocommerce_source,
-        packs_file=settings.credit_packs,
+        webhook_on=bool(settings.billing.woocommerce_secret),
+        shop=settings.billing.woocommerce_source,
+        packs_file=settings.billing.credit_packs,
     )
 
 
 def _public_base(request: Request) -> str:
     """Where the outside world reaches this hub: ``PUBLIC_URL``, else this request's origin."""
-    public = request.app.state.settings.public_url
+    public = request.app.state.settings.security.public_url
     return (public or str(request.base_url)).rstrip("/")
 
 
@@ -365,11 +365,11 @@ async def widget_page(request: Request) -> Response:
         viewer,
         "/admin/widget",
         hub=_public_base(request),
-        site_key=settings.site_key,
-        origins=settings.allowed_origins,
+        site_key=settings.security.site_key,
+        origins=settings.security.allowed_origins,
         languages=LANGUAGE_NAMES,
         teams=await _team_names(request),
-        look=request.app.state.live_settings.current.widget_look,
+        look=request.app.state.live_settings.current.admin.widget_look,
         origin_rows=_settings_rows(request.app.state.live_settings, ("allowed_origins",)),
     )
 
@@ -382,7 +382,7 @@ async def widget_preview(request: Request) -> Response:
     response = _render(
         "admin_widget_preview.html",
         language=viewer.language,
-        site_key=request.app.state.settings.site_key,
+        site_key=request.app.state.settings.security.site_key,
         look=widget_look(request.query_params),
     )
     # Framed by the admin page only (every other page: frame-ancestors 'none').
@@ -407,7 +407,7 @@ async def agents_page(request: Request) -> Response:
         "/admin/agents",
         agents=agents,
         roles=ROLES,
-        default_cap=request.app.state.settings.default_agent_cap,
+        default_cap=request.app.state.settings.routing.default_agent_cap,
         min_cap=MIN_CAP,
         max_cap=MAX_CAP,
     )
@@ -511,7 +511,7 @@ async def _team_names(request: Request) -> list[str]:
     """Every team: the ones agents carry and the ones with hours of their own."""
     agents = [a for a in await request.app.state.store.list_agents() if a.active]
     named = {t for a in agents for t in _team_set(a.teams)}
-    named |= set(request.app.state.live_settings.current.team_hours)
+    named |= set(request.app.state.live_settings.current.routing.team_hours)
     return sorted(named, key=str.casefold)
 
 
@@ -521,7 +521,7 @@ async def teams_page(request: Request) -> Response:
         return viewer
     agents = [a for a in await request.app.state.store.list_agents() if a.active]
     teams = sorted({t for a in agents for t in _team_set(a.teams)}, key=str.casefold)
-    hours = request.app.state.live_settings.current.team_hours
+    hours = request.app.state.live_settings.current.routing.team_hours
     # A team with hours of its own but nobody in it yet is still listed (its hours stay).
     teams = sorted(set(teams) | set(hours), key=str.casefold)
     members = {t: [a for a in agents if t in _team_set(a.teams)] for t in teams}
@@ -559,7 +559,7 @@ async def save_team_hours(request: Request) -> Response:
     days = _optional_text(body, "holidays", 4000)
     holidays = [d.strip() for d in days.splitlines() if d.strip()] if days else None
     live: LiveSettings = request.app.state.live_settings
-    teams = {t: h.model_dump() for t, h in live.current.team_hours.items()}
+    teams = {t: h.model_dump() for t, h in live.current.routing.team_hours.items()}
     if hours is None and zone is None and holidays is None:
         teams.pop(name.strip(), None)
     else:
@@ -664,7 +664,9 @@ INVITE_TTL_S = 7 * 24 * 3600
 
 
 def _invites(request: Request) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(request.app.state.settings.secret_key, salt="livedesk.invite")
+    return URLSafeTimedSerializer(
+        request.app.state.settings.security.secret_key, salt="livedesk.invite"
+    )
 
 
 async def invite(request: Request) -> Response:
@@ -673,7 +675,7 @@ async def invite(request: Request) -> Response:
     state = request.app.state
     body = await json_object(request)
     email, name = body.get("email"), body.get("name")
-    role, cap = body.get("role", "agent"), body.get("cap", state.settings.default_agent_cap)
+    role, cap = body.get("role", "agent"), body.get("cap", state.settings.routing.default_agent_cap)
     if not isinstance(email, str) or "@" not in email or len(email) > 320:
         raise HTTPException(400, "`email` must be an e-mail address")
     if not isinstance(name, str) or not name.strip() or len(name) > 200:

@@ -49,23 +49,23 @@ log = logging.getLogger("livedesk.app")
 
 def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> Starlette:
     settings = settings or get_settings()
-    should_migrate = is_sqlite(settings.database_url) if migrate is None else migrate
+    should_migrate = is_sqlite(settings.server.database_url) if migrate is None else migrate
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if should_migrate:
-            await asyncio.to_thread(upgrade, settings.database_url)
+            await asyncio.to_thread(upgrade, settings.server.database_url)
         store = Store(
-            settings.database_url,
-            settings.group_commit_max_batch,
-            settings.group_commit_max_delay_ms,
-            settings.db_busy_timeout_s,
-            settings.db_pool_size,
+            settings.server.database_url,
+            settings.store.group_commit_max_batch,
+            settings.store.group_commit_max_delay_ms,
+            settings.store.db_busy_timeout_s,
+            settings.store.db_pool_size,
             # With outbound mail, a reply to a mailed conversation queues its mail.
             mail=MailContinuity(
-                int(settings.mail_continuity_after_s * 1000), settings.mail_reply_domain
+                int(settings.mail.mail_continuity_after_s * 1000), settings.mail.mail_reply_domain
             )
-            if settings.smtp_url
+            if settings.mail.smtp_url
             else None,
         )
         engine = store.engine
@@ -74,13 +74,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         effective = await live.load()
         app.state.settings = effective
         app.state.live_settings = live
-        assist = Assistant(store, settings.kb_search_queue)
+        assist = Assistant(store, settings.kb.kb_search_queue)
         await assist.load()
         cluster: Any = None
         make_bus: Callable[[Handler], Bus]
         presence: Presence
         routing_parts: dict[str, Any] = {}
-        if settings.redis_url:
+        if settings.cluster.redis_url:
             # Many hub processes: Redis carries the fan-out, presence, capacity leases and
             # the routing leader's events.
             # Imported here: redis is an extra the embedded default does not need.
@@ -110,7 +110,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
 
             def make_bus(deliver: Handler) -> Bus:
                 bus = RedisBus(
-                    settings.redis_url or "",
+                    settings.cluster.redis_url or "",
                     deliver,
                     node_id,
                     on_reconnect=on_bus_reconnect,
@@ -178,7 +178,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.inbox = desk_inbox = Inbox(hub)
         hub.closed_listeners.append(desk_inbox.on_closed)
         app.state.visits = Visits(store)
-        app.state.search = search = SearchIndex(store, settings.search_index_interval_s)
+        app.state.search = search = SearchIndex(store, settings.store.search_index_interval_s)
         app.state.push = push = WebPush(store, settings)
         dispatcher.offer_listeners.append(push.offered)
         async with contextlib.AsyncExitStack() as started:
@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             started.push_async_callback(bus.stop)
             started.push_async_callback(assist.stop)
             started.push_async_callback(live.stop)
-            assist.start_sync(settings.kb_sync_interval_s)
+            assist.start_sync(settings.kb.kb_sync_interval_s)
             started.callback(app.state.login_guard.stop)
             started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
@@ -204,7 +204,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             await dashboard.start(app.state)
             started.push_async_callback(dashboard.stop, app.state)
             watcher = TaskSet("sessions")
-            watcher.spawn(app.state.sessions.watch(store, settings.session_check_interval_s))
+            watcher.spawn(
+                app.state.sessions.watch(store, settings.security.session_check_interval_s)
+            )
             started.push_async_callback(watcher.stop)
             purger.start()
             started.push_async_callback(purger.stop)
@@ -285,13 +287,15 @@ async def _start_mail(
             await hub.dispatch.conversation_waiting(conv)
 
     app.state.mail_ingest = ingest = MailIngest(store, settings, on_opened=opened)
-    if settings.smtp_url:
+    if settings.mail.smtp_url:
         from chatserver.services.mail_worker import MailWorker
 
         tokens: Tokens = app.state.tokens
 
-        page = settings.mail_resume_url or (
-            f"{settings.public_url.rstrip('/')}/demo" if settings.public_url else None
+        page = settings.mail.mail_resume_url or (
+            f"{settings.security.public_url.rstrip('/')}/demo"
+            if settings.security.public_url
+            else None
         )
 
         def resume_link(visitor_id: str, site: str, language: str | None) -> str | None:
@@ -312,7 +316,7 @@ async def _start_mail(
         app.state.mail_worker = worker
         worker.start()
         started.push_async_callback(worker.stop)
-    if settings.smtp_ingest_port is not None:
+    if settings.mail.smtp_ingest_port is not None:
         from chatserver.services.mail_smtpd import SmtpListener
 
         listener = SmtpListener(ingest, settings)

@@ -101,7 +101,7 @@ async def _credits_granted(request: Request, request_info: ledger.SupportRequest
 async def woocommerce_webhook(request: Request) -> Response:
     settings = request.app.state.settings
     engine = request.app.state.engine
-    if not settings.woocommerce_secret:
+    if not settings.billing.woocommerce_secret:
         return _error(404, "not_configured", "the WooCommerce integration is off")
     try:
         body = await read_body(request, MAX_WEBHOOK_BYTES, "delivery too large")
@@ -112,7 +112,7 @@ async def woocommerce_webhook(request: Request) -> Response:
     if woocommerce.is_ping(body, signature):
         # WooCommerce saves a webhook only if this unsigned ping gets a 2xx.
         return Response(status_code=200)
-    if not woocommerce.verify_signature(settings.woocommerce_secret, body, signature):
+    if not woocommerce.verify_signature(settings.billing.woocommerce_secret, body, signature):
         # Nothing is stored: strangers must not be able to fill the database.
         return _error(401, "bad_signature", "missing or wrong X-WC-Webhook-Signature")
 
@@ -141,13 +141,13 @@ async def _handle_delivery(request: Request, body: bytes) -> tuple[Response, str
     settings = request.app.state.settings
     engine = request.app.state.engine
     headers = request.headers
-    if not settings.woocommerce_source:
+    if not settings.billing.woocommerce_source:
         return (
             _error(403, "source_not_configured", "set LIVEDESK_WOOCOMMERCE_SOURCE"),
             "rejected_source",
             "no source configured",
         )
-    source = woocommerce.normalise_source(settings.woocommerce_source)
+    source = woocommerce.normalise_source(settings.billing.woocommerce_source)
     given_source = woocommerce.normalise_source(headers.get("x-wc-webhook-source", ""))
     if given_source != source:
         return (
@@ -171,12 +171,12 @@ async def _handle_delivery(request: Request, body: bytes) -> tuple[Response, str
         else:
             order = woocommerce.parse_order(body)
             packs = (
-                await asyncio.to_thread(load_packs, settings.credit_packs)
-                if settings.credit_packs
+                await asyncio.to_thread(load_packs, settings.billing.credit_packs)
+                if settings.billing.credit_packs
                 else {}
             )
             # The packs saved in the admin screen win over the file's.
-            packs = {**packs, **settings.credit_pack_credits}
+            packs = {**packs, **settings.billing.credit_pack_credits}
             result = await ledger.apply_order(engine, source, order, packs, _now_ms())
     except MalformedPayload as exc:
         return _error(400, "malformed", str(exc)), "malformed", str(exc)

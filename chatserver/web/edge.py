@@ -85,19 +85,19 @@ class Limits:
     """One app's per-address and per-visitor limits on anonymous writes."""
 
     def __init__(self, settings: Settings) -> None:
-        self.trusted = trusted_matcher(settings.trusted_proxies)
+        self.trusted = trusted_matcher(settings.edge.trusted_proxies)
         s = settings
         self.sessions = (
-            KeyedLimiter(s.visitor_sessions_per_min_per_address),
-            KeyedLimiter(s.visitor_sessions_per_min_per_visitor),
+            KeyedLimiter(s.edge.visitor_sessions_per_min_per_address),
+            KeyedLimiter(s.edge.visitor_sessions_per_min_per_visitor),
         )
         self.offline = (
-            KeyedLimiter(s.offline_messages_per_min_per_address),
-            KeyedLimiter(s.offline_messages_per_min_per_visitor),
+            KeyedLimiter(s.edge.offline_messages_per_min_per_address),
+            KeyedLimiter(s.edge.offline_messages_per_min_per_visitor),
         )
         self.sockets = (
-            KeyedLimiter(s.visitor_sockets_per_min_per_address),
-            KeyedLimiter(s.visitor_sockets_per_min_per_visitor),
+            KeyedLimiter(s.edge.visitor_sockets_per_min_per_address),
+            KeyedLimiter(s.edge.visitor_sockets_per_min_per_visitor),
         )
 
     def address(self, scope: Scope) -> str | None:
@@ -122,8 +122,8 @@ class EdgeMiddleware:
     def __init__(self, app: Any, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self.counter = AddressCounter(settings.max_connections_per_address)
-        self.trusted = trusted_matcher(settings.trusted_proxies)
+        self.counter = AddressCounter(settings.edge.max_connections_per_address)
+        self.trusted = trusted_matcher(settings.edge.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -148,10 +148,10 @@ class EdgeMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.body_timeout_s
+        deadline = loop.time() + self.settings.edge.body_timeout_s
         body_done = False
         timed_out = False
-        hsts = self.settings.hsts_max_age_s if scope.get("scheme") == "https" else 0
+        hsts = self.settings.security.hsts_max_age_s if scope.get("scheme") == "https" else 0
 
         async def timed_receive() -> Any:
             nonlocal body_done, timed_out
@@ -209,7 +209,7 @@ class LiveCORS(CORSMiddleware):
     async def __call__(self, scope: asgi.Scope, receive: asgi.Receive, send: asgi.Send) -> None:
         state = getattr(scope.get("app"), "state", None)
         settings = getattr(state, "settings", None) or self._initial
-        self._origins = {o.rstrip("/") for o in settings.allowed_origins}
+        self._origins = {o.rstrip("/") for o in settings.security.allowed_origins}
         await super().__call__(scope, receive, send)
 
     def is_allowed_origin(self, origin: str) -> bool:

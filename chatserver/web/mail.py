@@ -21,14 +21,14 @@ from chatserver.web.http_body import BadRequest, json_object, optional_str, read
 async def inbound(request: Request) -> JSONResponse:
     settings = request.app.state.settings
     ingest = getattr(request.app.state, "mail_ingest", None)
-    secret = settings.mail_inbound_secret
+    secret = settings.mail.mail_inbound_secret
     if ingest is None or not secret:
         return JSONResponse({"error": "not_found", "message": "mail is off"}, status_code=404)
     presented = request.headers.get("x-livedesk-mail-secret", "")
     if not hmac.compare_digest(presented.encode(), secret.encode()):
         return JSONResponse({"error": "forbidden", "message": "bad secret"}, status_code=403)
     try:
-        raw = await read_body(request, settings.mail_max_bytes, "message too large")
+        raw = await read_body(request, settings.mail.mail_max_bytes, "message too large")
     except BadRequest as exc:
         return exc.response
     envelope_from = request.headers.get("x-envelope-from")
@@ -71,7 +71,7 @@ async def transcript(request: Request) -> JSONResponse:
         visitor.email = email
         await state.store.save_visitor(visitor)
     queued = await outbox.record_transcript(
-        state.engine, conv.id, now_ms(), settings.mail_reply_domain
+        state.engine, conv.id, now_ms(), settings.mail.mail_reply_domain
     )
     earlier = [
         m for m in await outbox.mails(state.engine, conv.id) if m["kind"] == outbox.TRANSCRIPT

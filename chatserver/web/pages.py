@@ -54,7 +54,7 @@ async def login_page(request: Request) -> Response:
 
 async def demo_page(request: Request) -> Response:
     settings = request.app.state.settings
-    return _render("demo.html", site_key=settings.site_key)
+    return _render("demo.html", site_key=settings.security.site_key)
 
 
 async def desk_language(request: Request, principal: Principal) -> tuple[str, str | None]:

@@ -67,8 +67,8 @@ async def _forecast_and_plan(request: Request) -> tuple[planning.LoadForecast, d
         if a.status == "online" and a.connected and (team is None or team in a.teams)
     )
     agents = await state.store.list_agents()
-    cap = planning.team_cap(agents, team, settings.default_agent_cap)
-    handle = snap.mean_handle_s or settings.default_handle_s
+    cap = planning.team_cap(agents, team, settings.routing.default_agent_cap)
+    handle = snap.mean_handle_s or settings.routing.default_handle_s
     ahead = fc.ahead
     roster = (
         await planning.stored_roster(
@@ -86,9 +86,9 @@ async def _forecast_and_plan(request: Request) -> tuple[planning.LoadForecast, d
         "online": online,
         # Intervals ahead the stored roster covers; the others are compared with `online`.
         "rostered": len(roster),
-        "target_s": settings.sla_target_s,
-        "target_share": settings.sla_target_share,
-        "model": settings.staffing_model,
+        "target_s": settings.dashboard.sla_target_s,
+        "target_share": settings.dashboard.sla_target_share,
+        "model": settings.dashboard.staffing_model,
         "plan": [r.as_dict() for r in rows],
         "_rows": rows,
     }
@@ -132,7 +132,7 @@ async def caps(request: Request) -> Response:
         now_s=time.time(),
         team=request.query_params.get("team") or None,
     )
-    report["adaptive"] = state.settings.adaptive_cap
+    report["adaptive"] = state.settings.dashboard.adaptive_cap
     return _json(report)
 
 

@@ -128,10 +128,10 @@ def guarded_http(settings: Settings) -> type[GuardedHttp]:
         "LivedeskHttp",
         (GuardedHttp,),
         {
-            "header_timeout_s": settings.header_timeout_s,
-            "max_header_bytes": settings.max_header_bytes,
-            "counter": AddressCounter(settings.max_connections_per_address),
-            "trusted": staticmethod(trusted_matcher(settings.trusted_proxies)),
+            "header_timeout_s": settings.edge.header_timeout_s,
+            "max_header_bytes": settings.edge.max_header_bytes,
+            "counter": AddressCounter(settings.edge.max_connections_per_address),
+            "trusted": staticmethod(trusted_matcher(settings.edge.trusted_proxies)),
         },
     )
 
@@ -141,10 +141,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": guarded_http(settings),
         "ws": LivedeskWebSocket,
-        "ws_max_size": settings.max_frame_bytes * 2,
+        "ws_max_size": settings.limits.max_frame_bytes * 2,
         "ws_per_message_deflate": False,
         "proxy_headers": True,
-        "forwarded_allow_ips": settings.trusted_proxies,
+        "forwarded_allow_ips": settings.edge.trusted_proxies,
         "lifespan": "on",
     }
 

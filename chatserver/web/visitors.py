@@ -66,10 +66,10 @@ async def visitor_session(request: Request) -> Response:
     try:
         _check_origin(request)
         body = await json_object(request)
-        site = optional_str(body, "site", 64) or settings.site_key
+        site = optional_str(body, "site", 64) or settings.security.site_key
         if not ID_PATTERN.match(site):
             raise BadRequest("`site` must be a site key")
-        if site != settings.site_key:
+        if site != settings.security.site_key:
             raise BadRequest("unknown site", 403, "forbidden")
         token = optional_str(body, "token", 1000)
         name = optional_str(body, "name")
@@ -96,13 +96,13 @@ async def visitor_session(request: Request) -> Response:
     if wait:
         return _rate_limited(request, "visitor_sessions", wait)
     verified = bool(email and claimed) and identity_verified(
-        settings.identity_secret, email or "", claimed or ""
+        settings.security.identity_secret, email or "", claimed or ""
     )
     if verified:
         # The site vouched for this customer: the same visitor on every device, tied to
         # their credits. A typed e-mail alone never gets here.
         customer = normalise_email(email or "")
-        visitor_id: str | None = customer_visitor_id(settings.secret_key, customer)
+        visitor_id: str | None = customer_visitor_id(settings.security.secret_key, customer)
     else:
         customer = None
         visitor_id = claims.visitor_id if claims and claims.site == site else None
@@ -151,7 +151,7 @@ def _session_response(
         "token": state.tokens.issue_visitor_token(visitor_id, site, language),
         "visitor_id": visitor_id,
         "verified": verified,
-        "expires_in": state.settings.visitor_token_ttl_s,
+        "expires_in": state.settings.security.visitor_token_ttl_s,
     }
     if token_status is not None:
         # What became of the token presented (docs/protocol.md, "Visitor sessions"):
@@ -180,7 +180,7 @@ async def offline_message(request: Request) -> Response:
     except BadRequest as exc:
         return exc.response
     claims = state.tokens.read_visitor_token(token) if token else None
-    if claims is None or claims.site != state.settings.site_key:
+    if claims is None or claims.site != state.settings.security.site_key:
         return JSONResponse({"error": "forbidden", "message": "unknown visitor"}, status_code=403)
     limits = state.limits
     wait = limits.check(limits.offline, request.scope, claims.visitor_id)
@@ -203,7 +203,7 @@ async def offline_message(request: Request) -> Response:
 async def widget_config(request: Request) -> Response:
     """The widget's look as the admins saved it (``WIDGET_LOOK``): the widget asks once as
     it starts and uses what its embed tag does not set. Public, like the bundle."""
-    look = request.app.state.live_settings.current.widget_look
+    look = request.app.state.live_settings.current.admin.widget_look
     body = {k: v for k, v in look.model_dump(mode="json").items() if v is not None}
     return JSONResponse(body, headers={"cache-control": "public, max-age=30"})
 

@@ -299,14 +299,14 @@ def test_the_customer_panel_follows_a_spent_credit(
         ).raise_for_status()
     page = log_in(browser, hub, "ana@example.com", AGENT_PASSWORD)
     expect(page.locator("#link")).to_have_text("online")
-    assert hub.settings.identity_secret
+    assert hub.settings.security.identity_secret
     lee, _ = wire.run(
         connect_visitor(
             hub,
             codec="json",
             name="Lee",
             email=email,
-            identity_hash=identity_hash(hub.settings.identity_secret, email),
+            identity_hash=identity_hash(hub.settings.security.identity_secret, email),
         )
     )
     wire.clients.append(lee)

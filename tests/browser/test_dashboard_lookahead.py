@@ -32,7 +32,7 @@ def desk(tmp_path: Path, wire: Wire) -> Iterator[LiveServer]:
 
     async def seed() -> None:
         await seed_demo(settings)  # Ana (agent), Marius (supervisor)
-        store = Store(settings.database_url)
+        store = Store(settings.server.database_url)
         try:
             ana = await store.get_agent_by_email(ANA[0])
         finally:

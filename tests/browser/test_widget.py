@@ -59,7 +59,7 @@ def db_rows(hub: LiveServer, sql: str, **params: Any) -> list[Any]:
     """Read the hub's database directly: what was stored, not what a client was told."""
     import sqlalchemy as sa
 
-    engine = sa.create_engine(hub.settings.database_url)
+    engine = sa.create_engine(hub.settings.server.database_url)
     try:
         with engine.connect() as conn:
             return list(conn.execute(sa.text(sql), params).all())

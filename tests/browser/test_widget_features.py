@@ -102,8 +102,8 @@ def test_credits_of_a_verified_customer_in_russian(
     page: Any, hub: LiveServer, site: EmbedSite, artifacts: Path
 ) -> None:
     email = "kim@example.com"
-    assert hub.settings.identity_secret
-    signed = identity_hash(hub.settings.identity_secret, email)
+    assert hub.settings.security.identity_secret
+    signed = identity_hash(hub.settings.security.identity_secret, email)
     with staff_http(hub, "boss@example.com") as admin:
 
         def change(kind: str, amount: int, action: str) -> None:
@@ -203,8 +203,8 @@ def test_a_paid_reply_spends_a_credit_and_running_out_says_so(
     page: Any, hub: LiveServer, site: EmbedSite, wire_agent: Callable[..., WireAgent]
 ) -> None:
     email = "lee@example.com"
-    assert hub.settings.identity_secret
-    signed = identity_hash(hub.settings.identity_secret, email)
+    assert hub.settings.security.identity_secret
+    signed = identity_hash(hub.settings.security.identity_secret, email)
     with staff_http(hub, "boss@example.com") as admin:
         admin.post(
             f"/api/credits/{email}/grant",

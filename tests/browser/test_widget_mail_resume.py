@@ -65,7 +65,7 @@ def give_email(wire: Wire, hub: LiveServer, conv_id: str) -> None:
     """The visitor's address, as the pre-chat form would have stored it."""
 
     async def run() -> None:
-        store = Store(hub.settings.database_url)
+        store = Store(hub.settings.server.database_url)
         await store.start()
         try:
             conv = await store.get_conversation(conv_id)

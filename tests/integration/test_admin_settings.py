@@ -59,7 +59,7 @@ async def agent_id(server: LiveServer, email: str) -> int:
 
 
 async def audit(server: LiveServer) -> list[dict[str, Any]]:
-    store = Store(server.settings.database_url)
+    store = Store(server.settings.server.database_url)
     try:
         return await store.read(audit_trail)
     finally:
@@ -70,18 +70,18 @@ async def test_a_saved_setting_wins_over_the_environment_and_is_audited_with_bef
     desk: LiveServer,
 ) -> None:
     app_settings = lambda: desk.app.state.settings  # noqa: E731 (read it after each save)
-    assert app_settings().auto_accept is True  # the environment's default
+    assert app_settings().routing.auto_accept is True  # the environment's default
     saved = await post(desk, ADMIN, "/api/admin/settings", {"values": {"auto_accept": False}})
     assert saved.status_code == 200, saved.text
     assert saved.json() == {"changed": ["auto_accept"]}
-    assert app_settings().auto_accept is False
+    assert app_settings().routing.auto_accept is False
     assert desk.app.state.dispatch.router.config.auto_accept is False
     # Saving the same value again changes nothing and writes no audit row.
     again = await post(desk, ADMIN, "/api/admin/settings", {"values": {"auto_accept": False}})
     assert again.json() == {"changed": []}
     reset = await post(desk, ADMIN, "/api/admin/settings", {"reset": ["auto_accept"]})
     assert reset.json() == {"changed": ["auto_accept"]}
-    assert app_settings().auto_accept is True
+    assert app_settings().routing.auto_accept is True
 
     trail = await audit(desk)
     assert [(e["name"], e["before"], e["after"], e["actor"]) for e in trail] == [
@@ -96,7 +96,7 @@ async def test_stored_settings_survive_a_restart(desk: LiveServer) -> None:
     assert saved.status_code == 200, saved.text
     desk.stop()
     desk.start()
-    assert desk.app.state.settings.accept_timeout_s == 42
+    assert desk.app.state.settings.routing.accept_timeout_s == 42
     assert desk.app.state.dispatch.router.config.accept_timeout_s == 42
 
 
@@ -137,7 +137,7 @@ async def test_only_admins_may_open_the_admin_screens_or_change_settings(
             assert (await http.post("/api/admin/agents/3", json={"cap": 9})).status_code == 403
     # An admin without the CSRF token is refused too.
     cookie = await login_cookie(desk, ADMIN, AGENT_PASSWORD)
-    jar = {"cookie": f"{desk.settings.session_cookie}={cookie}"}
+    jar = {"cookie": f"{desk.settings.security.session_cookie}={cookie}"}
     async with httpx.AsyncClient(base_url=desk.url, headers=jar, timeout=10) as http:
         assert (await http.get("/admin/routing")).status_code == 200
         no_token = await http.post("/api/admin/settings", json={"values": {"auto_accept": False}})
@@ -146,7 +146,7 @@ async def test_only_admins_may_open_the_admin_screens_or_change_settings(
         anonymous = await http.post("/api/admin/settings", json={"values": {}})
         assert anonymous.status_code == 401
     assert await audit(desk) == []
-    assert desk.app.state.settings.auto_accept is True
+    assert desk.app.state.settings.routing.auto_accept is True
 
 
 async def test_closing_the_hours_tells_the_next_visitor_nobody_is_available(
@@ -232,7 +232,7 @@ async def promote_to_admin(database_url: str, email: str) -> None:
 
 async def test_the_settings_help_lines_speak_the_admins_language(desk: LiveServer) -> None:
     cookie = await login_cookie(desk, ADMIN, AGENT_PASSWORD)
-    jar = {"cookie": f"{desk.settings.session_cookie}={cookie}"}
+    jar = {"cookie": f"{desk.settings.security.session_cookie}={cookie}"}
     async with httpx.AsyncClient(base_url=desk.url, headers=jar, timeout=10) as http:
         slovenian = await http.get("/admin/routing", headers={"accept-language": "sl"})
         english = await http.get("/admin/routing", headers={"accept-language": "en"})

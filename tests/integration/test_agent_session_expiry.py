@@ -75,7 +75,7 @@ async def test_an_agent_socket_is_closed_when_its_session_is_revoked_elsewhere(
 ) -> None:
     agent, agent_id = await agent_socket(long_sessions)
     # What a logout or password change on another node leaves: a new session version.
-    store = Store(long_sessions.settings.database_url)
+    store = Store(long_sessions.settings.server.database_url)
     try:
         await store.end_agent_sessions(agent_id)
     finally:

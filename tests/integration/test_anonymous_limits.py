@@ -38,7 +38,7 @@ def live(request: pytest.FixtureRequest, backend: Backend) -> Iterator[LiveServe
 
 @pytest.fixture
 async def db(live: LiveServer) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(live.settings.database_url)
+    engine = make_engine(live.settings.server.database_url)
     try:
         yield engine
     finally:

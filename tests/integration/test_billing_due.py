@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from chatserver.backends.db import make_engine, upgrade
 from chatserver.backends.models import Visitor
 from chatserver.backends.store import Append, Store, now_ms
 from chatserver.billing import due, ledger, rules
+from chatserver.core.settings import Settings
 from chatserver.live.auth import identity_hash
 from chatserver.services.billing_worker import BillingWorker
 from chatserver.testing.loadtest import PASSWORD, HubProcess
@@ -334,7 +334,7 @@ async def test_two_workers_draining_at_once_charge_each_conversation_once(
             ],
         )
     other = make_engine(db_url)
-    settings = SimpleNamespace(**FAST_RETRIES)
+    settings = Settings(**FAST_RETRIES)
     settlers = [LedgerSettler(engine), LedgerSettler(other)]
     workers = [BillingWorker(s, s.engine, settings) for s in settlers]
     try:

@@ -48,7 +48,7 @@ def _app(settings: Settings, server: Server) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # The engine belongs to the server's own event loop, like in the real app.
-        app.state.engine = make_engine(settings.database_url)
+        app.state.engine = make_engine(settings.server.database_url)
         try:
             yield
         finally:
@@ -69,7 +69,7 @@ def _app(settings: Settings, server: Server) -> Starlette:
 
 @contextlib.contextmanager
 def serve(settings: Settings) -> Iterator[Server]:
-    server = Server(base_url="", database_url=settings.database_url)
+    server = Server(base_url="", database_url=settings.server.database_url)
     config = uvicorn.Config(
         _app(settings, server), host="127.0.0.1", port=0, log_level="warning", lifespan="on"
     )

@@ -25,8 +25,8 @@ CANNED = Path(__file__).parents[2] / "kb" / "data" / "demo_canned.jsonl"
 
 def seed_kb(settings: Settings) -> None:
     async def run() -> None:
-        await asyncio.to_thread(upgrade, settings.database_url)
-        store = Store(settings.database_url)
+        await asyncio.to_thread(upgrade, settings.server.database_url)
+        store = Store(settings.server.database_url)
         assist = Assistant(store)
         await import_kb(assist, DATA / "kb_articles.jsonl", CANNED)
         await assist.stop()
@@ -113,7 +113,7 @@ async def test_kb_search_is_public_but_editing_needs_a_supervisor(kb_server: Liv
         assert found["results"] and "id" in found["results"][0]
         assert (await http.post("/api/kb/articles", json=article)).status_code == 401
         agent_cookie = await login_cookie(kb_server, "ana@example.com", AGENT_PASSWORD)
-        as_agent = {"cookie": f"{kb_server.settings.session_cookie}={agent_cookie}"}
+        as_agent = {"cookie": f"{kb_server.settings.security.session_cookie}={agent_cookie}"}
         assert (
             await http.post("/api/kb/articles", json=article, headers=as_agent)
         ).status_code == 403
@@ -150,7 +150,7 @@ async def test_offline_message_is_kept_for_the_team(kb_server: LiveServer) -> No
             json={"token": token, "email": "me@example.com", "name": "Me", "text": "Call me back"},
         )
         assert ok.json() == {"ok": True}
-    store = Store(kb_server.settings.database_url)
+    store = Store(kb_server.settings.server.database_url)
     try:
         import sqlalchemy as sa
 
@@ -178,7 +178,7 @@ async def test_csat_is_stored_once_the_chat_is_closed(kb_server: LiveServer) -> 
         {"type": "rate", "conversation_id": conv_id, "score": 4, "comment": "quick, thanks"}
     )
     assert (await visitor.recv_type("rated"))["score"] == 4
-    store = Store(kb_server.settings.database_url)
+    store = Store(kb_server.settings.server.database_url)
     try:
         conv = await store.get_conversation(conv_id)
     finally:

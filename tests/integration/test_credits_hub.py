@@ -22,7 +22,7 @@ BUYER = "buyer@example.com"
 
 
 async def grant(server: LiveServer, email: str, amount: int) -> None:
-    engine = make_engine(server.settings.database_url)
+    engine = make_engine(server.settings.server.database_url)
     try:
         await ledger.grant(engine, email, amount, key=f"test-grant-{email}", now_ms=now_ms())
     finally:
@@ -30,7 +30,7 @@ async def grant(server: LiveServer, email: str, amount: int) -> None:
 
 
 async def balance(server: LiveServer, email: str) -> int:
-    engine = make_engine(server.settings.database_url)
+    engine = make_engine(server.settings.server.database_url)
     try:
         return (await ledger.get_balance(engine, email)).balance
     finally:

@@ -52,7 +52,7 @@ class Session:
 
     @property
     def headers(self) -> dict[str, str]:
-        return {"cookie": f"{self.server.settings.session_cookie}={self.cookie}"}
+        return {"cookie": f"{self.server.settings.security.session_cookie}={self.cookie}"}
 
     async def get(self, path: str) -> httpx.Response:
         async with httpx.AsyncClient(base_url=self.server.url) as http:
@@ -75,7 +75,7 @@ async def login(server: LiveServer, email: str) -> Session:
     async with httpx.AsyncClient(base_url=server.url) as http:
         me = (
             await http.get(
-                "/api/me", headers={"cookie": f"{server.settings.session_cookie}={cookie}"}
+                "/api/me", headers={"cookie": f"{server.settings.security.session_cookie}={cookie}"}
             )
         ).json()
     return Session(server, cookie, me["csrf"], me)
@@ -177,7 +177,7 @@ async def test_customer_panel_shows_verified_identity_credits_and_past_chats(
             desk,
             name="Ada Buyer",
             email=email,
-            identity_hash=identity_hash(desk.settings.identity_secret or "", email),
+            identity_hash=identity_hash(desk.settings.security.identity_secret or "", email),
         )
     )["token"]
     ana = await login(desk, "ana@example.com")

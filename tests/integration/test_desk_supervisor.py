@@ -33,7 +33,7 @@ async def board_socket(server: LiveServer, cookie: str, origin: str | None = Non
         f"{server.ws_url}/ws/supervisor",
         subprotocols=["livedesk.v1.json"],  # type: ignore[list-item]
         origin=origin or server.url,  # type: ignore[arg-type]
-        additional_headers={"Cookie": f"{server.settings.session_cookie}={cookie}"},
+        additional_headers={"Cookie": f"{server.settings.security.session_cookie}={cookie}"},
         max_size=None,
     )
     return Client(ws, "json")

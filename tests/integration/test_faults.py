@@ -272,7 +272,7 @@ async def test_kill_9_mid_load_loses_no_acknowledged_message_and_clients_resume(
 
 async def test_briefly_locked_database_delays_sends_and_loses_none(server: LiveServer) -> None:
     visitor, agent, conv_id, _ = await start_chat(server, "before the lock")
-    path = server.settings.database_url.removeprefix("sqlite:///")
+    path = server.settings.server.database_url.removeprefix("sqlite:///")
     lock = sqlite3.connect(path, isolation_level=None, timeout=5)
     count = "SELECT count(*) FROM messages WHERE conversation_id = ?"
     lock.execute("BEGIN EXCLUSIVE")
@@ -309,7 +309,7 @@ async def test_database_locked_past_the_busy_timeout_gives_retryable_unavailable
         visitor, _ = await connect_visitor(server)
         await visitor.recv_type("welcome")
         before = await visitor.send_text("before the lock")
-        path = settings.database_url.removeprefix("sqlite:///")
+        path = settings.server.database_url.removeprefix("sqlite:///")
         lock = sqlite3.connect(path, isolation_level=None, timeout=5)
         lock.execute("BEGIN EXCLUSIVE")
         frame = {"type": "send", "text": "during", "client_msg_id": "retry-me"}

@@ -153,7 +153,7 @@ def test_the_plan_takes_the_stored_roster_and_a_weekly_plan_can_hold_a_quantile(
     ten = local_ms(tomorrow, 10, TZ)
 
     async def store_roster() -> None:
-        store = Store(make_settings(tmp_path).database_url)
+        store = Store(make_settings(tmp_path).server.database_url)
         try:
             await store.write(lambda c: roster_store.put_roster(c, "sales", {ten: 4}, None, 0))
         finally:

@@ -91,7 +91,7 @@ async def test_text_over_the_limit_is_refused_and_nothing_is_stored(server: Live
 async def test_frame_over_the_size_cap_closes_with_1009(server: LiveServer) -> None:
     visitor, _ = await connect_visitor(server)
     await visitor.recv_type("welcome")
-    await visitor.ws.send(b"\x00" * (server.settings.max_frame_bytes + 1))
+    await visitor.ws.send(b"\x00" * (server.settings.limits.max_frame_bytes + 1))
     await asyncio.wait_for(visitor.ws.wait_closed(), 10)
     assert visitor.ws.close_code == 1009
 

@@ -212,7 +212,7 @@ async def test_logout_ends_the_agents_sockets_and_cookie(server: LiveServer) -> 
     cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
     agent = await connect_agent(server, cookie)
     await agent.recv_type("welcome")
-    old = {"cookie": f"{server.settings.session_cookie}={cookie}"}
+    old = {"cookie": f"{server.settings.security.session_cookie}={cookie}"}
     async with httpx.AsyncClient(base_url=server.url) as http:
         assert (await http.get("/api/me", headers=old)).status_code == 200
         await http.post("/logout", headers=old)

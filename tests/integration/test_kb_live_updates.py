@@ -94,7 +94,9 @@ async def test_cli_import_into_a_running_hubs_database_is_suggested_without_a_re
 ) -> None:
     assert NEW_ARTICLE["id"] not in await hit_ids(kb_hub.url)
     source = write_jsonl(tmp_path / "new.jsonl", NEW_ARTICLE)
-    await asyncio.to_thread(cli_import, kb_hub.settings.database_url, backend.redis_url, source)
+    await asyncio.to_thread(
+        cli_import, kb_hub.settings.server.database_url, backend.redis_url, source
+    )
     await until_found(kb_hub.url, NEW_ARTICLE["id"])
 
 

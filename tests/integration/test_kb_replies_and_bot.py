@@ -139,7 +139,9 @@ async def test_the_bot_answers_from_an_article_imported_into_the_running_hub(
 ) -> None:
     """One index for the bot and the agents, kept in step with the store while running."""
     source = write_jsonl(tmp_path / "wrap.jsonl", WRAPPING)
-    await asyncio.to_thread(cli_import, kb_server.settings.database_url, backend.redis_url, source)
+    await asyncio.to_thread(
+        cli_import, kb_server.settings.server.database_url, backend.redis_url, source
+    )
     question = "Can you gift wrap my order with a handwritten card?"
 
     async def bot_offers_it() -> bool:

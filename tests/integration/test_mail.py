@@ -286,7 +286,7 @@ async def test_a_reply_to_the_signed_address_threads_into_its_conversation_once(
 ) -> None:
     conv = await conversation(store)
     other = await conversation(store)
-    to = reply_address(mail_settings(tmp_path, catcher).secret_key, conv.id, DOMAIN)
+    to = reply_address(mail_settings(tmp_path, catcher).security.secret_key, conv.id, DOMAIN)
     text = "Thanks, got it!\n\nOn Mon, 1 Dec 2026, Mia wrote:\n> Yes, it left today.\n"
     msg = reply_mail(to, text, "<r1@example.com>")
     await asyncio.to_thread(deliver, listener.port, msg)
@@ -314,7 +314,7 @@ async def test_an_auto_reply_and_a_bounce_are_taken_but_never_stored(
     tmp_path: Path, store: Store, listener: SmtpListener, catcher: MailCatcher
 ) -> None:
     conv = await conversation(store)
-    to = reply_address(mail_settings(tmp_path, catcher).secret_key, conv.id, DOMAIN)
+    to = reply_address(mail_settings(tmp_path, catcher).security.secret_key, conv.id, DOMAIN)
     before = await texts_of(store, conv.id)
     vacation = reply_mail(to, "I am away", "<a1@example.com>", Auto_Submitted="auto-replied")
     await asyncio.to_thread(deliver, listener.port, vacation)
@@ -350,13 +350,13 @@ async def test_the_http_endpoint_takes_a_raw_message_with_the_shared_secret_only
     tmp_path: Path, catcher: MailCatcher
 ) -> None:
     settings = mail_settings(tmp_path, catcher, smtp_ingest_port=None)
-    await asyncio.to_thread(upgrade, settings.database_url)
+    await asyncio.to_thread(upgrade, settings.server.database_url)
     server = LiveServer(settings).start()
-    store = Store(settings.database_url)  # this loop's own view of the hub's database
+    store = Store(settings.server.database_url)  # this loop's own view of the hub's database
     await store.start()
     try:
         conv = await conversation(store)
-        to = reply_address(settings.secret_key, conv.id, DOMAIN)
+        to = reply_address(settings.security.secret_key, conv.id, DOMAIN)
         raw = reply_mail(to, "Via the webhook", "<w1@example.com>").as_bytes()
         url = f"{server.url}/api/mail/inbound"
         async with httpx.AsyncClient() as http:
@@ -411,7 +411,7 @@ async def test_new_mail_to_the_support_address_opens_a_routed_email_conversation
         await asyncio.to_thread(deliver, ingest_port, first, "bo@example.org")
         assigned = await agent.recv_type("assigned", timeout=20)
         conv_id = assigned["conversation"]["conversation_id"]
-        store = Store(settings.database_url)
+        store = Store(settings.server.database_url)
         await store.start()
         try:
             conv = await store.get_conversation(conv_id)
@@ -480,7 +480,7 @@ async def test_too_many_mails_from_one_sender_get_a_451_and_a_huge_one_a_552(
     await lst.start()
     try:
         conv = await conversation(store)
-        to = reply_address(settings.secret_key, conv.id, DOMAIN)
+        to = reply_address(settings.security.secret_key, conv.id, DOMAIN)
         for i in range(2):
             await asyncio.to_thread(deliver, lst.port, reply_mail(to, f"m{i}", f"<rl{i}@x>"))
         with pytest.raises(smtplib.SMTPDataError) as limited:
@@ -546,7 +546,7 @@ async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: Mail
         await visitor.recv_type("welcome")
         conv_id = (await visitor.send_text("Hi from the widget"))["conversation_id"]
         await agent.recv_type("assigned", timeout=20)
-        store = Store(settings.database_url)
+        store = Store(settings.server.database_url)
         await store.start()
         try:
             visitor_row = await store.get_visitor(
@@ -564,7 +564,7 @@ async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: Mail
         await asyncio.to_thread(deliver, ingest_port, reply)
         await agent.recv_until(lambda f: f.get("text") == "Mail answer", timeout=20)
         async with httpx.AsyncClient(
-            base_url=server.url, cookies={settings.session_cookie: cookie}
+            base_url=server.url, cookies={settings.security.session_cookie: cookie}
         ) as http:
 
             async def counted() -> Any:
@@ -576,7 +576,7 @@ async def test_the_agent_sees_messages_per_channel(tmp_path: Path, catcher: Mail
         assert counts == {"chat": 2, "email_in": 1, "email_out": 1}
         supervisor = await login_cookie(server, "sue@example.com", AGENT_PASSWORD)
         async with httpx.AsyncClient(
-            base_url=server.url, cookies={settings.session_cookie: supervisor}
+            base_url=server.url, cookies={settings.security.session_cookie: supervisor}
         ) as http:
             report = await http.get("/api/desk/reports/daily.csv")
         assert report.status_code == 200
@@ -712,7 +712,7 @@ async def test_a_reply_to_a_closed_conversation_opens_a_new_one_for_the_same_vis
 ) -> None:
     conv = await conversation(store)
     await store.transition(conv.id, "closed", "test", closed_ms=now_ms(), closed_by="agent")
-    to = reply_address(mail_settings(tmp_path, catcher).secret_key, conv.id, DOMAIN)
+    to = reply_address(mail_settings(tmp_path, catcher).security.secret_key, conv.id, DOMAIN)
     await asyncio.to_thread(deliver, listener.port, reply_mail(to, "One more thing", "<c1@x>"))
     reopened = await store.open_conversation_of(conv.visitor_id)
     assert reopened is not None and reopened.id != conv.id and reopened.channel == "email"
@@ -725,7 +725,7 @@ async def test_an_agents_reply_to_a_visitor_still_on_the_page_is_not_mailed(
     settings = mail_settings(tmp_path, catcher, smtp_ingest_port=None)
     await add_agents(settings, ("ana@example.com", "agent", 5))
     server = LiveServer(settings).start()
-    store = Store(settings.database_url)
+    store = Store(settings.server.database_url)
     await store.start()
     try:
         cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)

@@ -63,7 +63,7 @@ async def test_stored_xss_is_stored_and_echoed_as_plain_text(server: LiveServer)
         assert got["text"] == payload  # byte for byte: escaping is the renderer's job
         reply = await agent.send_text(payload, conversation_id=conv_id)
         assert (await visitor.recv_type("message", seq=reply["seq"]))["text"] == payload
-    store = Store(server.settings.database_url)
+    store = Store(server.settings.server.database_url)
     try:
         rows = await store.messages_after(conv_id, 0)
     finally:
@@ -85,7 +85,7 @@ async def test_a_hostile_agent_name_is_escaped_in_every_server_rendered_page(
     try:
         cookie = await login_cookie(server, "eve@example.com", AGENT_PASSWORD)
         async with httpx.AsyncClient(
-            base_url=server.url, cookies={server.settings.session_cookie: cookie}
+            base_url=server.url, cookies={server.settings.security.session_cookie: cookie}
         ) as http:
             for path in ("/agent", "/supervisor", "/", "/login", "/demo"):
                 r = await http.get(path)
@@ -108,7 +108,7 @@ async def test_sql_metacharacters_in_searches_and_filters_cause_no_error_and_no_
     try:
         cookie = await login_cookie(server, "root@example.com", AGENT_PASSWORD)
         async with httpx.AsyncClient(
-            base_url=server.url, cookies={server.settings.session_cookie: cookie}
+            base_url=server.url, cookies={server.settings.security.session_cookie: cookie}
         ) as http:
             me = (await http.get("/api/me")).json()
             csrf = me.get("csrf", "")
@@ -178,13 +178,13 @@ async def test_ended_sessions_survive_nothing(server: LiveServer) -> None:
     cookie = await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
     agent = await connect_agent(server, cookie)
     welcome = await agent.recv_type("welcome")
-    store = Store(server.settings.database_url)
+    store = Store(server.settings.server.database_url)
     try:
         await store.end_agent_sessions(int(welcome["agent"]["id"]))
     finally:
         await store.stop()
     async with httpx.AsyncClient(
-        base_url=server.url, cookies={server.settings.session_cookie: cookie}
+        base_url=server.url, cookies={server.settings.security.session_cookie: cookie}
     ) as http:
         assert (await http.get("/api/me")).status_code == 401
         assert (await http.get("/agent", follow_redirects=False)).status_code in (302, 303)

@@ -96,7 +96,9 @@ async def deaf_tab_is_reset(settings: Any, frames: int, caplog: pytest.LogCaptur
     deaf: DeafTab | None = None
     try:
         with caplog.at_level(logging.WARNING, logger="livedesk.connection"):
-            visitor, agent, conv_id, deaf = await flood(server, settings.max_text_chars, frames)
+            visitor, agent, conv_id, deaf = await flood(
+                server, settings.limits.max_text_chars, frames
+            )
             await deaf.wait_reset(timeout=20)
         # Everyone else carries on.
         ack = await agent.send_text("still here?", conversation_id=conv_id)
@@ -113,7 +115,7 @@ async def test_a_tab_that_never_reads_again_is_reset_after_its_queue_overflows(
 ) -> None:
     text_chars, queue = 60_000, 8
     settings = big_frames(tmp_path, text_chars, queue)
-    settings = settings.model_copy(update={"socket_close_timeout_s": 0.2})
+    settings = settings.updated({"socket_close_timeout_s": 0.2})
     logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, queue), caplog)
     assert "send queue full" in logged
 
@@ -125,7 +127,7 @@ async def test_a_tab_that_never_reads_again_is_reset_once_its_queue_passes_its_b
     drop the tab, long before a send could have stalled for the limit."""
     text_chars = 60_000
     settings = big_frames(tmp_path, text_chars, queue=100_000, queue_bytes=4 * text_chars)
-    settings = settings.model_copy(update={"socket_close_timeout_s": 0.2})
+    settings = settings.updated({"socket_close_timeout_s": 0.2})
     logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, 8), caplog)
     assert "send queue over its bytes" in logged
     assert "a send waited" not in logged
@@ -138,9 +140,7 @@ async def test_a_tab_that_stops_reading_in_a_quiet_moment_is_reset_after_a_stall
     nothing more is sent after the flood."""
     text_chars = 60_000
     settings = big_frames(tmp_path, text_chars, queue=100_000)
-    settings = settings.model_copy(
-        update={"socket_stall_timeout_s": 0.5, "socket_close_timeout_s": 0.2}
-    )
+    settings = settings.updated({"socket_stall_timeout_s": 0.5, "socket_close_timeout_s": 0.2})
     logged = await deaf_tab_is_reset(settings, frames_to_overflow(text_chars, 0), caplog)
     assert "a send waited" in logged
     assert "send queue full" not in logged

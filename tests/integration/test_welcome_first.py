@@ -67,8 +67,8 @@ async def test_an_assignment_arriving_while_the_welcome_is_built_is_sent_after_i
     tmp_path: Path,
 ) -> None:
     settings = make_settings(tmp_path)
-    await asyncio.to_thread(upgrade, settings.database_url)
-    store = Store(settings.database_url)
+    await asyncio.to_thread(upgrade, settings.server.database_url)
+    store = Store(settings.server.database_url)
     await store.start()
     hub = Hub(store, settings, make_routing=LeaderThatAnswersAtOnce)  # type: ignore[arg-type]
     ws = RecordingSocket()

@@ -198,9 +198,9 @@ def _old_token(server: LiveServer, visitor_id: str, age_s: int) -> str:
             return int(time.time()) - age_s
 
     serializer = URLSafeTimedSerializer(
-        server.settings.secret_key, salt="livedesk.visitor", signer=Then
+        server.settings.security.secret_key, salt="livedesk.visitor", signer=Then
     )
-    return serializer.dumps({"v": visitor_id, "s": server.settings.site_key})
+    return serializer.dumps({"v": visitor_id, "s": server.settings.security.site_key})
 
 
 async def test_an_expired_token_carries_an_open_conversation_over_and_says_so(
@@ -214,7 +214,9 @@ async def test_an_expired_token_carries_an_open_conversation_over_and_says_so(
     conv_id = (await visitor.send_text("Where is my parcel?"))["conversation_id"]
     await agent.recv_type("assigned")
     await visitor.close()
-    expired = _old_token(desk, first["visitor_id"], desk.settings.visitor_token_ttl_s + 3600)
+    expired = _old_token(
+        desk, first["visitor_id"], desk.settings.security.visitor_token_ttl_s + 3600
+    )
     renewed = await visitor_session(desk, token=expired)
     assert renewed["token_status"] == "carried_over"
     assert renewed["visitor_id"] == first["visitor_id"]
@@ -227,7 +229,9 @@ async def test_an_expired_token_with_nothing_open_or_a_garbage_one_is_a_new_visi
     desk: LiveServer,
 ) -> None:
     first = await visitor_session(desk)
-    expired = _old_token(desk, first["visitor_id"], desk.settings.visitor_token_ttl_s + 3600)
+    expired = _old_token(
+        desk, first["visitor_id"], desk.settings.security.visitor_token_ttl_s + 3600
+    )
     fresh = await visitor_session(desk, token=expired)
     assert fresh["token_status"] == "expired" and fresh["visitor_id"] != first["visitor_id"]
     garbage = await visitor_session(desk, token="not-a-token")
@@ -279,7 +283,9 @@ async def test_a_credit_grant_reaches_the_connected_customer_as_balance(
 ) -> None:
     email = "buyer@example.com"
     session = await visitor_session(
-        desk, email=email, identity_hash=identity_hash(desk.settings.identity_secret or "", email)
+        desk,
+        email=email,
+        identity_hash=identity_hash(desk.settings.security.identity_secret or "", email),
     )
     visitor, _ = await connect_visitor(desk, token=session["token"], codec="json")
     assert (await visitor.recv_type("welcome"))["credits"] == {"balance": 0}
@@ -427,6 +433,8 @@ async def test_a_token_expired_for_longer_than_a_second_ttl_is_not_carried_over(
     await visitor.recv_type("welcome")
     await visitor.send_text("Where is my parcel?")
     await agent.recv_type("assigned")
-    ancient = _old_token(desk, first["visitor_id"], 2 * desk.settings.visitor_token_ttl_s + 60)
+    ancient = _old_token(
+        desk, first["visitor_id"], 2 * desk.settings.security.visitor_token_ttl_s + 60
+    )
     fresh = await visitor_session(desk, token=ancient)
     assert fresh["token_status"] == "expired" and fresh["visitor_id"] != first["visitor_id"]

@@ -19,8 +19,8 @@ def test_staffing_before_any_measured_handle_time_uses_the_routers_prior() -> No
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     # A node that routes nothing yet shares a snapshot with no handle time measured.
     staffing = board(settings, Snapshot(agents=(), queued=0)).staffing(0.01)
-    fresh_router = Router(settings.router_config()).snapshot(0.0)
-    assert staffing["handle_s"] == settings.default_handle_s == fresh_router.mean_handle_s
+    fresh_router = Router(settings.routing.router_config()).snapshot(0.0)
+    assert staffing["handle_s"] == settings.routing.default_handle_s == fresh_router.mean_handle_s
 
 
 def test_the_sla_target_setting_reaches_the_board() -> None:

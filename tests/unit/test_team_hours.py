@@ -56,7 +56,7 @@ def test_the_settings_carry_team_hours_from_the_environment(
         "LIVEDESK_TEAM_HOURS", '{"billing": {"hours": "mon-fri 08:00-12:00", "timezone": "UTC"}}'
     )
     monkeypatch.setenv("LIVEDESK_BUSINESS_HOURS", "mon-sun 00:00-23:59")
-    teams = desk_team_hours(Settings())
+    teams = desk_team_hours(Settings().routing)
     billing = teams["billing"]
     assert billing is not None
     assert billing.is_open(WEDNESDAY_10_UTC)
