@@ -136,7 +136,7 @@ def test_the_dashboard_has_no_serious_accessibility_violations(
     wire.run(bob.recv_type("assigned"))
     page = log_in_page(browser, desk, *MARIUS)
     expect(page.locator("#agents tbody tr")).to_have_count(1)
-    expect(page.locator("#sla tbody tr")).to_have_count(7)
+    expect(page.locator("#sla tbody tr")).to_have_count(9)
     page.locator(".chip").first.click()
     expect(page.locator("#monitor-log")).to_contain_text("Hello")
     assert_clean(page, "the dashboard")
