@@ -68,7 +68,7 @@ def cli_import(database_url: str, redis_url: str | None, articles: Path) -> None
         env=env,
         check=True,
         capture_output=True,
-        timeout=60,
+        timeout=120,  # a whole CLI start on a loaded machine
     )
 
 
