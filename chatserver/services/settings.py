@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from chatserver.backends.settings_store import Change, apply_changes, audit_trail, stored_values
 from chatserver.backends.store import Store, now_ms
 from chatserver.core.hours import BusinessHours, desk_team_hours
-from chatserver.core.settings import EDITABLE, Settings
+from chatserver.core.settings import EDITABLE, SECTION_OF, Settings
 from chatserver.runtime.tasks import TaskSet
 
 # What a page's Origin header can be: a scheme, a host, maybe a port; nothing after.
@@ -152,9 +152,10 @@ class LiveSettings:
             _validated(self.base, update)
         except (ValueError, ValidationError) as exc:
             raise InvalidSetting(next(iter(values), "settings"), str(exc)) from exc
-        checked = Settings.model_validate({**self.base.model_dump(), **values})
-        # As JSON holds it (a team's hours are a model in the settings object).
-        shown = checked.model_dump(mode="json", include=set(values))
+        checked = self.base.updated(values)
+        # As JSON holds it (a team's hours are a model in the settings object), by flat name.
+        sections = checked.model_dump(mode="json", include={SECTION_OF[n] for n in values})
+        shown = {n: sections[SECTION_OF[n]][n] for n in values}
         changes = [Change(n, shown[n]) for n in values]
         changes += [Change(n, reset=True) for n in reset]
         at = now_ms()
