@@ -210,7 +210,7 @@ async def widget_config(request: Request) -> Response:
     """The widget's look as the admins saved it (``WIDGET_LOOK``): the widget asks once as
     it starts and uses what its embed tag does not set. Public, like the bundle."""
     look = request.app.state.live_settings.current.admin.widget_look
-    body = {k: v for k, v in look.model_dump(mode="json").items() if v is not None}
+    body = look.model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, headers={"cache-control": "public, max-age=30"})
 
 
