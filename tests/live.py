@@ -201,12 +201,14 @@ async def connect_visitor(
     token: str | None = None,
     codec: str = "msgpack",
     origin: str | None = None,
+    team: str | None = None,
     **body: Any,
 ) -> tuple[Client, str]:
     if token is None:
         token = (await visitor_session(server, **body))["token"]
+    query = f"?team={team}" if team else ""  # the embed tag's data-team
     ws = await connect(
-        f"{server.ws_url}/ws/visitor",
+        f"{server.ws_url}/ws/visitor{query}",
         subprotocols=[*_subprotocols(codec), f"livedesk.token.{token}"],  # type: ignore[list-item]
         origin=origin or server.url,  # type: ignore[arg-type]
         max_size=None,

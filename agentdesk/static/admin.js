@@ -80,13 +80,39 @@
     }
   }
 
+  // The widget form's pre-chat questions (the rows asked, in order) and offered languages.
+  function prechatFields(f) {
+    const out = [];
+    for (const row of document.querySelectorAll("#w-fields tr[data-field]")) {
+      const name = row.dataset.field;
+      const asked = f["ask_" + name].value;
+      if (!asked) continue;
+      const field = { name, required: asked === "required" };
+      if (name === "custom") {
+        const label = f.custom_label.value.trim();
+        if (!label) continue; // a question without words is not asked
+        field.label = label;
+      }
+      out.push(field);
+    }
+    return out;
+  }
+  function checkedLangs() {
+    return [...document.querySelectorAll('#w-langs input[name="langs"]:checked')].map((box) => box.value);
+  }
+
   // The widget page: the embed tag and the preview follow the form as it changes.
   const widgetForm = document.getElementById("widget-form");
   if (widgetForm) {
     let previewTimer = null;
     const look = () => {
       const f = widgetForm.elements;
-      const attrs = { color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(), lang: f.lang.value, prechat: f.prechat.checked ? "true" : "", team: f.team.value };
+      const fields = prechatFields(f).map((q) => q.name + ":" + (q.required ? "required" : "optional")).join(",");
+      const attrs = {
+        color: f.color.value, position: f.position.value === "left" ? "left" : "", title: f.title.value.trim(),
+        langs: checkedLangs().join(","), prechat: f.prechat.checked ? "true" : "", fields,
+        custom_label: f.custom_label.value.trim(), team: f.team.value,
+      };
       return Object.fromEntries(Object.entries(attrs).filter(([, v]) => v));
     };
     const quote = (v) => v.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
@@ -152,7 +178,8 @@
       const f = event.target.elements;
       const look = {
         color: f.color.value, position: f.position.value === "left" ? "left" : "right",
-        title: f.title.value.trim() || null, lang: f.lang.value || null, prechat: f.prechat.checked,
+        title: f.title.value.trim() || null, lang: null, prechat: f.prechat.checked,
+        langs: checkedLangs().length ? checkedLangs() : null, fields: prechatFields(f),
       };
       if (await send("/api/admin/settings", { values: { widget_look: look } }, words.saved)) reloadSaying("saved");
       return;

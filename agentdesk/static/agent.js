@@ -643,6 +643,11 @@
       said(_("Local time"), local + "(" + v.time_zone + ")");
     }
     said(_("Visits"), v.visits ? String(v.visits) : null);
+    // The pre-chat form's other answers; the site's own question by its label, as text.
+    const answers = v.answers || {};
+    if (answers.phone) said(_("Phone"), answers.phone);
+    if (answers.order) said(_("Order number"), answers.order);
+    if (answers.custom) said(answers.custom_label || _("Your own question"), answers.custom);
     const pages = (v.pages || []).map((p) => p.title || p.url);
     said(_("Pages this visit"), pages.length ? pages.join(" ← ") : null);
   }

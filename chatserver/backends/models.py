@@ -27,6 +27,9 @@ class Visitor(SQLModel, table=True):
     user_agent: str | None = Field(default=None, max_length=500)
     time_zone: str | None = Field(default=None, max_length=64)
     visits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # The pre-chat form's other answers (phone, order number, the site's own question) as
+    # JSON text (chatserver/core/prechat.py; migration 0013_admin3_visitor_answers).
+    answers: str | None = Field(default=None, max_length=2000)
 
 
 class VisitorPage(SQLModel, table=True):

@@ -87,6 +87,31 @@ class TeamHours(BaseModel):
     holidays: list[str] | None = None
 
 
+WidgetLang = Literal["en", "sl", "lt", "ro", "ru", "sr-Latn", "sr-Cyrl"]
+MAX_FIELD_LABEL = 80
+
+
+class PrechatField(BaseModel):
+    """One question of the widget's pre-chat form: a built-in one (the widget says its
+    label in the visitor's language) or the admin's own question (``label``, shown as text)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Literal["name", "email", "phone", "order", "custom"]
+    required: bool = False
+    label: (
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FIELD_LABEL)
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _custom_has_label(self) -> PrechatField:
+        if (self.name == "custom") != (self.label is not None):
+            raise ValueError("only the custom question has a label, and it needs one")
+        return self
+
+
 class WidgetLook(BaseModel):
     """How the widget looks and asks where its embed tag says nothing (a data-* attribute
     of the tag wins); None: the widget's own default."""
@@ -96,7 +121,19 @@ class WidgetLook(BaseModel):
     position: Literal["right", "left"] | None = None
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=80)] | None = None
     prechat: bool | None = None
-    lang: Literal["en", "sl", "lt", "ro", "ru", "sr-Latn", "sr-Cyrl"] | None = None
+    lang: WidgetLang | None = None
+    # The pre-chat form's questions, in order (each at most once); None: name and e-mail.
+    fields: Annotated[list[PrechatField], Field(max_length=5)] | None = None
+    # The languages the site offers: the visitor's browser language if offered, else the
+    # first (``lang`` is the older one-language form of the same).
+    langs: Annotated[list[WidgetLang], Field(min_length=1, max_length=7)] | None = None
+
+    @model_validator(mode="after")
+    def _each_once(self) -> WidgetLook:
+        names = [f.name for f in self.fields or []]
+        if len(names) != len(set(names)) or len(self.langs or []) != len(set(self.langs or [])):
+            raise ValueError("a pre-chat field or a language appears twice")
+        return self
 
 
 # Settings whose name differs from the router's field (the LIVEDESK_* names predate it).
@@ -675,8 +712,9 @@ class AdminSettings(Section):
     widget_look: WidgetLook = Field(
         default_factory=WidgetLook,
         description='the widget\'s look where its tag says nothing: `{"color": "#0a7", '
-        '"position": "left", "title": "…", "prechat": true, "lang": "sl"}` (the admin '
-        "screen's widget settings; served at `GET /api/widget/config`)",
+        '"position": "left", "title": "…", "prechat": true, "langs": ["sl", "en"], '
+        '"fields": [{"name": "phone", "required": true}, {"name": "custom", "label": "…"}]}` '
+        "(the admin screen's widget settings; served at `GET /api/widget/config`)",
         json_schema_extra={"section": "admin"},
     )
     locked_settings: list[str] = listing(

@@ -15,7 +15,6 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -23,7 +22,6 @@ from chatserver.backends import desk_queries as q
 from chatserver.backends.bus import SUPERVISORS_CHANNEL
 from chatserver.backends.store import now_ms
 from chatserver.core import reports
-from chatserver.core.hours import BusinessHours
 from chatserver.core.protocol import OutFrame
 from chatserver.live.connection import Connection
 from chatserver.services import planning
@@ -288,12 +286,11 @@ class Board:
         rate and the last hour's (a surge the forecast missed still warns); a breach is
         pushed to every node's supervisors, once per change or ``BREACH_REPEAT_S``."""
         settings = self.state.settings
-        hours = BusinessHours.parse(
-            settings.routing.business_hours, settings.routing.holidays, settings.routing.timezone
-        )
-        if hours is not None and not hours.is_open(datetime.now(UTC)):
+        # The hours as the admins set them (the desk's and every team's): while none is
+        # open the bot holds everything, so there is no wait to warn of.
+        if not self.state.dispatch.any_open():
             self._breach_sent = None
-            return None  # the bot holds everything: no wait to warn of
+            return None
         snap = self.state.dispatch.snapshot()
         forecast = self.forecast_rate(time.time())
         rate = max(hour_rate, forecast or 0.0)

@@ -560,8 +560,17 @@ class Dispatcher:
 
     def is_open(self, team: str | None = None) -> bool:
         """Inside business hours now: the team's own, if it has some, else the desk's."""
+        return self.open_at(datetime.now(UTC), team) is not False
+
+    def open_at(self, moment: datetime, team: str | None = None) -> bool | None:
+        """Inside business hours at ``moment``: the team's own, if it has some, else the
+        desk's; None when that team (or the desk) has no hours at all."""
         hours = self.team_hours[team] if team in self.team_hours else self.hours
-        return hours is None or hours.is_open(datetime.now(UTC))
+        return None if hours is None else hours.is_open(moment)
+
+    def any_open(self) -> bool:
+        """Some chat may reach a person now: the desk's hours or one team's are open."""
+        return self.is_open() or any(self.is_open(team) for team in self.team_hours)
 
     async def available(self, team: str | None = None) -> bool:
         """Can a visitor expect a human now: inside business hours (the team's, for a chat

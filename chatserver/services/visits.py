@@ -18,6 +18,7 @@ from ua_parser import parse
 
 from chatserver.backends import visit_queries as vq
 from chatserver.backends.store import now_ms
+from chatserver.core.prechat import read_answers
 
 PENDING_VISITORS = 10_000
 PENDING_PAGES = 20
@@ -108,4 +109,5 @@ class Visits:
             "time_zone": visitor.time_zone,
             "local_time": local_time(visitor.time_zone, now_ms()),
             "visits": visitor.visits,
+            "answers": read_answers(visitor.answers),
         }

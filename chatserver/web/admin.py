@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from chatserver.backends.admin_queries import article_list, canned_replies, update_agent
-from chatserver.core.settings import EDITABLE, TEAM_NAME_PATTERN
+from chatserver.core.settings import EDITABLE, TEAM_NAME_PATTERN, PrechatField, WidgetLook
 from chatserver.live.auth import (
     ROLES,
     Principal,
@@ -348,10 +349,62 @@ def widget_look(params: Any) -> dict[str, str]:
         look["lang"] = params["lang"]
     if params.get("prechat") == "true":
         look["prechat"] = "true"
+    langs = [code for code in params.get("langs", "").split(",") if code in LANGUAGES]
+    if langs:
+        look["langs"] = ",".join(dict.fromkeys(langs))
+    fields = _preview_fields(params.get("fields", ""), params.get("custom_label", ""))
+    if fields:
+        look["fields"] = json.dumps(fields, ensure_ascii=False)
     team = params.get("team", "").strip()
     if TEAM_NAME.fullmatch(team):
         look["team"] = team
     return look
+
+
+# The pre-chat questions the widget knows (chatserver/core/settings.py `PrechatField`).
+PRECHAT_TITLES = {
+    "name": N_("Name"),
+    "email": N_("E-mail"),
+    "phone": N_("Phone"),
+    "order": N_("Order number"),
+    "custom": N_("Your own question"),
+}
+# Without saved fields the widget asks for a name (optional) and an e-mail (required).
+DEFAULT_ASKED = {"name": "optional", "email": "required"}
+
+
+def _preview_fields(spec: str, custom_label: str) -> list[dict[str, Any]]:
+    """The preview's pre-chat questions from ``name:required,phone:optional,...``."""
+    fields: list[dict[str, Any]] = []
+    label = custom_label.strip()[:MAX_TITLE]
+    for item in spec.split(",")[: len(PRECHAT_TITLES)]:
+        name, _sep, asked = item.partition(":")
+        if name not in PRECHAT_TITLES or any(f["name"] == name for f in fields):
+            continue
+        if name == "custom" and not label:
+            continue
+        field: dict[str, Any] = {"name": name, "required": asked == "required"}
+        if name == "custom":
+            field["label"] = label
+        fields.append(field)
+    return fields
+
+
+def prechat_rows(look: WidgetLook) -> list[dict[str, Any]]:
+    """The widget screen's question rows: each question, whether and how it is asked."""
+    saved: dict[str, PrechatField] | None = (
+        {f.name: f for f in look.fields} if look.fields is not None else None
+    )
+    rows = []
+    for name, title in PRECHAT_TITLES.items():
+        if saved is None:
+            asked, label = DEFAULT_ASKED.get(name, ""), None
+        else:
+            field = saved.get(name)
+            asked = ("required" if field.required else "optional") if field else ""
+            label = field.label if field else None
+        rows.append({"name": name, "title": title, "asked": asked, "label": label})
+    return rows
 
 
 async def widget_page(request: Request) -> Response:
@@ -359,6 +412,7 @@ async def widget_page(request: Request) -> Response:
     if isinstance(viewer, Response):
         return viewer
     settings = request.app.state.settings
+    look = request.app.state.live_settings.current.admin.widget_look
     return _page(
         request,
         "admin_widget.html",
@@ -369,7 +423,8 @@ async def widget_page(request: Request) -> Response:
         origins=settings.security.allowed_origins,
         languages=LANGUAGE_NAMES,
         teams=await _team_names(request),
-        look=request.app.state.live_settings.current.admin.widget_look,
+        look=look,
+        prechat_fields=prechat_rows(look),
         origin_rows=_settings_rows(request.app.state.live_settings, ("allowed_origins",)),
     )
 

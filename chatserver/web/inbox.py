@@ -124,14 +124,12 @@ async def list_view(request: Request) -> Response:
         return rows, total, agent_names(conn)
 
     rows, total, names = await store.read(read)
-    hours = request.app.state.dispatch.hours
+    dispatch = request.app.state.dispatch
     for r in rows:
-        # When it came in, relative to business hours (None: no hours configured).
-        r["in_hours"] = (
-            hours.is_open(datetime.fromtimestamp(r["created_ms"] / 1000, tz=UTC))
-            if hours is not None
-            else None
-        )
+        # When it came in, relative to its team's business hours (a team without hours of
+        # its own: the desk's; None: no hours configured).
+        moment = datetime.fromtimestamp(r["created_ms"] / 1000, tz=UTC)
+        r["in_hours"] = dispatch.open_at(moment, r.get("team"))
         r["agent_name"] = names.get(r["agent_id"]) if r["agent_id"] is not None else None
         r["tags"] = reports.split_tags(r["tags"])
         r["paying"] = bool(r["paying"])

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from chatserver.backends.models import Visitor
 from chatserver.backends.store import now_ms
 from chatserver.backends.visitors import new_visitor, save_new_visitor
+from chatserver.core.prechat import AnswersError, merged, parse_answers
 from chatserver.core.protocol import ID_PATTERN
 from chatserver.live.auth import identity_verified, normalise_email, origin_allowed
 from chatserver.runtime import metrics
@@ -78,6 +79,9 @@ async def visitor_session(request: Request) -> Response:
         language = optional_str(body, "language", 16)
         page = _page(body)
         time_zone = valid_zone(optional_str(body, "time_zone", 64))
+        answers = parse_answers(body.get("answers"))
+    except AnswersError as exc:
+        return BadRequest(str(exc)).response
     except BadRequest as exc:
         return exc.response
     user_agent = (request.headers.get("user-agent") or "")[:MAX_USER_AGENT] or None
@@ -109,7 +113,7 @@ async def visitor_session(request: Request) -> Response:
     visitor = await state.store.get_visitor(visitor_id) if visitor_id else None
     ts = now_ms()
     if visitor is None or visitor.site != site:
-        if customer is None and not name and not email:
+        if customer is None and not name and not email and not answers:
             # Nothing to keep yet: no row (see the module's doc).
             language = language or (claims.language if claims else None)
             visitor_id = visitor_id or state.tokens.new_visitor_id()
@@ -121,6 +125,8 @@ async def visitor_session(request: Request) -> Response:
     visitor.language = language or visitor.language
     if email:
         visitor.email = email
+    if answers:
+        visitor.answers = merged(visitor.answers, answers)
     if customer is not None:
         visitor.customer_email = customer
     await state.store.save_visitor(visitor)
@@ -204,7 +210,7 @@ async def widget_config(request: Request) -> Response:
     """The widget's look as the admins saved it (``WIDGET_LOOK``): the widget asks once as
     it starts and uses what its embed tag does not set. Public, like the bundle."""
     look = request.app.state.live_settings.current.admin.widget_look
-    body = {k: v for k, v in look.model_dump(mode="json").items() if v is not None}
+    body = look.model_dump(mode="json", exclude_none=True)
     return JSONResponse(body, headers={"cache-control": "public, max-age=30"})
 
 

@@ -168,7 +168,8 @@ def test_the_widget_page_builds_the_embed_tag_and_previews_it(
     admin.get_by_label("Title (the greeting at the top of the chat; empty: the widget's own)").fill(
         'Ask "us" <anything>'
     )
-    admin.get_by_label("Language").select_option("sl")
+    admin.locator("#w-langs").get_by_label("Slovenščina").check()
+    admin.locator("#w-langs").get_by_label("English").check()
     # The look is saved on the server: the tag names the site (and a team) only.
     code = admin.get_by_label("Paste this into your website")
     expect(code).to_have_value(
@@ -177,7 +178,7 @@ def test_the_widget_page_builds_the_embed_tag_and_previews_it(
     admin.get_by_label("Team (its chats and business hours)").select_option(index=0)
     # The preview frame carries the unsaved look, and the widget runs in it.
     frame = admin.frame_locator("#widget-preview")
-    expect(frame.locator('script[data-position="left"][data-lang="sl"]')).to_have_count(1)
+    expect(frame.locator('script[data-position="left"][data-langs="en,sl"]')).to_have_count(1)
     expect(frame.locator("script[data-title='Ask \"us\" <anything>']")).to_have_count(1)
     expect(frame.locator(f"{W} .launcher")).to_be_visible()
     admin.screenshot(path=str(artifacts / "admin-widget.png"), full_page=True)
@@ -289,3 +290,44 @@ def test_the_widget_look_saved_by_an_admin_reaches_a_page_whose_tag_names_only_t
     other.goto(site.page("/tagged", tagged))
     other.locator(f"{W} .launcher").click()
     expect(other.locator(f"{W} #ld-title")).to_have_text("Shop help")
+
+
+def test_an_admin_requires_the_phone_and_the_widget_asks_for_it_and_the_agent_sees_it(
+    browser: Any, hub: LiveServer, artifacts: Path
+) -> None:
+    admin = log_in(browser, hub, ADMIN)
+    admin.goto(hub.url + "/admin/widget")
+    admin.get_by_label("Ask a few questions before the chat").check()
+    admin.locator("#w-fields").get_by_label("E-mail").select_option("optional")
+    admin.locator("#w-fields").get_by_label("Phone").select_option("required")
+    # The preview follows the unsaved form: its widget asks for the phone already.
+    preview = admin.frame_locator("#widget-preview")
+    expect(preview.locator('script[data-fields*="phone"]')).to_have_count(1)
+    admin.locator("#widget-form").get_by_role("button", name="Save").click()
+    expect(admin.locator("#status")).to_have_text("Saved.")
+    admin.screenshot(path=str(artifacts / "admin-widget-fields.png"), full_page=True)
+
+    agent = log_in(browser, hub, AGENT)
+    expect(agent.locator("#link")).to_have_text("online")
+
+    visitor = open_widget(browser, hub)
+    form = visitor.locator(f"{W} form.prechat")
+    expect(form.get_by_label("Phone")).to_be_visible()
+    form.get_by_label("Your name").fill("Ada")
+    form.get_by_label("Phone").fill("   ")  # only spaces: not an answer
+    form.get_by_role("button", name="Start chat").click()
+    expect(form.get_by_role("alert")).to_have_text("Please fill in the required fields.")
+    expect(visitor.locator(f"{W} .composer")).to_have_count(0)
+    form.get_by_label("Phone").fill("+386 40 123 456")
+    with visitor.expect_response(lambda r: r.url.endswith("/api/visitor/session")) as renewed:
+        form.get_by_role("button", name="Start chat").click()
+    assert renewed.value.request.post_data_json["answers"] == {"phone": "+386 40 123 456"}
+    box = visitor.locator(f"{W} .composer textarea")
+    box.fill("Where is my parcel?")
+    box.press("Enter")
+
+    panel = agent.locator(".chat .customer")
+    phone = panel.locator("dt", has_text=re.compile("^Phone$")).locator(
+        "xpath=following-sibling::dd[1]"
+    )
+    expect(phone).to_have_text("+386 40 123 456")

@@ -4,15 +4,18 @@ filters, a closed chat reopened and routed, and the live ``inbox_changed`` frame
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from chatserver.backends.admin_queries import update_agent
+from chatserver.backends.store import Store
 from chatserver.core.settings import Settings
 from tests.integration.conftest import seed_agents
 from tests.integration.test_desk_api import Session, chat_with, login, online
-from tests.live import LiveServer, visitor_session
+from tests.live import LiveServer, connect_visitor, visitor_session
 
 pytestmark = pytest.mark.conformance
 
@@ -191,3 +194,55 @@ async def test_an_offline_message_says_it_came_in_outside_business_hours(
     bob = await login(closed_desk, "bob@example.com")
     (item,) = (await view(bob, "offline"))["items"]
     assert item["in_hours"] is False
+
+
+@pytest.fixture
+def team_open_desk(backend) -> Iterator[LiveServer]:  # type: ignore[no-untyped-def]
+    # The desk is closed today, its billing team always open (its own hours).
+    from datetime import UTC, datetime
+
+    other_day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[
+        (datetime.now(UTC).weekday() + 3) % 7
+    ]
+    settings = backend.settings(
+        business_hours=f"{other_day} 03:00-03:01",
+        timezone="UTC",
+        team_hours={"billing": {"hours": "mon-sun 00:00-23:59"}},
+    )
+    seed_agents(settings, ("bob@example.com", "agent", 5))
+    asyncio.run(join_team(settings.server.database_url, "bob@example.com", "billing"))
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def join_team(database_url: str, email: str, team: str) -> None:
+    store = Store(database_url)
+    try:
+        agent = await store.get_agent_by_email(email)
+        assert agent is not None and agent.id is not None
+        agent_id = agent.id
+        await store.write(lambda conn: update_agent(conn, agent_id, {"teams": team}))
+    finally:
+        await store.stop()
+
+
+async def test_a_chat_to_a_team_in_its_own_hours_is_in_hours_while_the_desk_is_closed(
+    team_open_desk: LiveServer,
+) -> None:
+    bob = await login(team_open_desk, "bob@example.com")
+    agent = await online(team_open_desk, bob)
+    visitor, _ = await connect_visitor(team_open_desk, codec="json", team="billing")
+    await visitor.recv_type("welcome")
+    conv_id = (await visitor.send_text("Is my invoice paid?"))["conversation_id"]
+    await agent.recv_type("assigned")
+    items = (await view(bob, "mine"))["items"]
+    (item,) = [i for i in items if i["id"] == conv_id]
+    assert item["team"] == "billing"
+    assert item["in_hours"] is True
+    # An offline message (no team) still follows the desk's hours: outside them.
+    await leave_offline_message(team_open_desk, "mila@example.com", "Anyone there?")
+    (offline,) = (await view(bob, "offline"))["items"]
+    assert offline["in_hours"] is False

@@ -298,3 +298,41 @@ async def test_an_accepted_cap_is_recorded_with_who_when_and_before_and_after(
     assert first["actor"] == "sam@example.com" and first["actor_id"] == sam.me["id"]
     assert first["scope"] == "agents"
     assert t0 - 1 <= datetime.fromisoformat(first["at"]).timestamp() <= time.time() + 1
+
+
+def closed_day() -> str:
+    """A day that is never today (UTC): hours open only then are closed now."""
+    return ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[(datetime.now(UTC).weekday() + 3) % 7]
+
+
+@pytest.fixture(params=["desk_closed", "team_open"])
+def closed_desk(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[LiveServer, bool]]:
+    team_open = request.param == "team_open"
+    team_hours = {"billing": {"hours": "mon-sun 00:00-23:59"}} if team_open else {}
+    settings = make_settings(
+        tmp_path,
+        business_hours=f"{closed_day()} 03:00-03:01",
+        timezone="UTC",
+        team_hours=team_hours,
+    )
+    live = start_desk(settings)
+    try:
+        yield live, team_open
+    finally:
+        live.stop()
+
+
+async def test_the_early_warning_follows_the_teams_hours_not_only_the_desks(
+    closed_desk: tuple[LiveServer, bool],
+) -> None:
+    # The desk's own hours are closed; with a team open, its chats still wait for a person.
+    desk, team_open = closed_desk
+    sam = await login(desk, "sam@example.com")
+    board = await board_socket(desk, sam.cookie)
+    first = await board.recv_type("board", full=True)
+    if team_open:
+        assert first["breach"] is not None and first["breach"]["agents_now"] == 0
+    else:
+        assert first["breach"] is None  # the bot holds everything: no wait to warn of

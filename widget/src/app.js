@@ -10,6 +10,7 @@ import { openStorage } from "./storage.js";
 import { createComposer } from "./ui/composer.js";
 import { h } from "./ui/dom.js";
 import { offlineForm, prechatForm, ratingForm } from "./ui/forms.js";
+import { sessionAnswers } from "./prechat.js";
 import { createKb } from "./ui/kb.js";
 import { safeHref } from "./ui/linkify.js";
 import { createLog } from "./ui/log.js";
@@ -138,8 +139,9 @@ export function startWidget(config) {
       forms.offline ||= offlineForm(t, (values) => api.offline({ token: storage.get("token", null), ...values }), known);
       node = forms.offline.el;
     } else if (!open && config.prechat && !profile && !config.email && !outbox.length) {
-      forms.prechat ||= prechatForm(t, (values) => {
-        storage.set({ profile: values });
+      forms.prechat ||= prechatForm(t, config.fields, (values) => {
+        const { name, email } = values;
+        storage.set({ profile: { name, email, answers: sessionAnswers(config.fields, values) } });
         renderFooter();
         focusFirst();
         conn.reconnect();
@@ -467,6 +469,7 @@ export function startWidget(config) {
       const email = config.email || profile.email;
       if (name) body.name = name;
       if (email) body.email = email;
+      if (profile.answers && Object.keys(profile.answers).length) body.answers = profile.answers;
       if (config.identityHash && config.email) body.identity_hash = config.identityHash;
       // The page the visitor is on, for the agent's customer panel.
       if (/^https?:/.test(location.href)) {

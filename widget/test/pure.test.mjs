@@ -80,3 +80,47 @@ test("a mail's resume link hands its token over, forgets the old visitor and lea
   assert.equal(takeResumeLink(storage, plain, history), false);
   assert.equal(moved.length, 1);
 });
+
+test("pre-chat fields: saved questions kept in order, unknown and repeated ones dropped, name and e-mail by default", async () => {
+  const { prechatFields, missingRequired, sessionAnswers, DEFAULT_FIELDS } = await import("../src/prechat.js");
+  assert.deepEqual(prechatFields(null), DEFAULT_FIELDS);
+  assert.deepEqual(prechatFields([{ name: "bogus" }, { name: "custom" }]), DEFAULT_FIELDS);
+  const fields = prechatFields([
+    { name: "phone", required: true },
+    { name: "phone", required: false },
+    { name: "custom", label: " Which shop? ", required: "yes" },
+    { name: "email" },
+  ]);
+  assert.deepEqual(fields, [
+    { name: "phone", required: true },
+    { name: "custom", required: false, label: "Which shop?" },
+    { name: "email", required: false },
+  ]);
+  assert.deepEqual(missingRequired(fields, { phone: "  ", email: "" }), ["phone"]);
+  assert.deepEqual(missingRequired(fields, { phone: "+386 1 234" }), []);
+  assert.deepEqual(sessionAnswers(fields, { phone: "+386", custom: "Ljubljana", email: "a@b.si" }), {
+    phone: "+386", custom: "Ljubljana", custom_label: "Which shop?",
+  });
+});
+
+test("site languages: the browser's first offered language, else the site's first", async () => {
+  const { pickLang } = await import("../src/prechat.js");
+  assert.equal(pickLang(["sl", "en"], ["de-DE", "en-GB"]), "en");
+  assert.equal(pickLang(["sl", "lt"], ["de", "fr"]), "sl");
+  assert.equal(pickLang(["ru", "sr-Latn"], ["sr-Latn-RS"]), "sr-Latn");
+  assert.equal(pickLang(["sr-Cyrl"], ["sr-Latn"]), "sr-Cyrl");
+  assert.equal(pickLang([], ["en"]), null);
+  assert.equal(pickLang(undefined, ["en"]), null);
+});
+
+test("the saved look: languages and fields apply unless the tag set data-lang", async () => {
+  globalThis.navigator ??= { languages: ["en"] };
+  const { applyLook } = await import("../src/config.js");
+  const base = { lang: "en", fields: [], browserLangs: ["lt-LT", "en"], given: { lang: false } };
+  const look = { langs: ["sl", "lt"], fields: [{ name: "phone", required: true }] };
+  const out = applyLook(base, look);
+  assert.equal(out.lang, "lt");
+  assert.deepEqual(out.fields, [{ name: "phone", required: true }]);
+  assert.equal(applyLook({ ...base, lang: "ru", given: { lang: true } }, look).lang, "ru");
+  assert.equal(applyLook({ ...base, browserLangs: ["fr"] }, look).lang, "sl");
+});

@@ -1,5 +1,6 @@
 // The three small forms: who are you (pre-chat), leave a message (nobody online) and how did
 // we do (after the chat). Each hands its values to a callback and shows the outcome itself.
+import { MAX_LENGTH, missingRequired } from "../prechat.js";
 import { h } from "./dom.js";
 
 let uid = 0;
@@ -9,22 +10,46 @@ function field(label, attrs) {
   return { control, el: h("label", { for: id }, label, control) };
 }
 
-export function prechatForm(t, onSubmit) {
-  const name = field(t("name"), { name: "name", autocomplete: "name", maxlength: "200" });
-  const email = field(t("email"), { name: "email", type: "email", autocomplete: "email", required: true, maxlength: "320" });
+const FIELD_ATTRS = {
+  name: { autocomplete: "name" },
+  email: { type: "email", autocomplete: "email" },
+  phone: { type: "tel", autocomplete: "tel" },
+  order: {},
+  custom: {},
+};
+
+/** The questions the site asks before a chat (prechat.js `prechatFields`): the built-in ones
+ * labelled in the visitor's language, the site's own question by its label (as text). */
+export function prechatForm(t, fields, onSubmit) {
+  const controls = fields.map((f) => {
+    const label = f.name === "custom" ? f.label : t(f.name);
+    const attrs = { name: f.name, maxlength: String(MAX_LENGTH[f.name]), ...FIELD_ATTRS[f.name] };
+    if (f.required) attrs.required = true;
+    return { field: f, ...field(label, attrs) };
+  });
+  const problem = h("p", { role: "alert", className: "problem" });
   const form = h(
     "form",
     { className: "form prechat", "aria-label": t("prechat") },
     h("h3", {}, t("prechat")),
-    name.el,
-    email.el,
+    ...controls.map((c) => c.el),
+    problem,
     h("button", { type: "submit", className: "primary" }, t("start")),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
-    onSubmit({ name: name.control.value.trim(), email: email.control.value.trim() });
+    const values = Object.fromEntries(controls.map((c) => [c.field.name, c.control.value.trim()]));
+    const missing = missingRequired(fields, values);
+    if (missing.length) {
+      // Blank answers that only spaces filled get past the browser's own check: not past this.
+      problem.textContent = t("required");
+      controls.find((c) => c.field.name === missing[0])?.control.focus();
+      return;
+    }
+    problem.textContent = "";
+    onSubmit(values);
   });
-  return { el: form, focus: () => name.control.focus() };
+  return { el: form, focus: () => controls[0]?.control.focus() };
 }
 
 export function offlineForm(t, onSubmit, known = {}) {

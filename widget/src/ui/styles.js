@@ -63,6 +63,8 @@ header h2{flex:1;margin:0;font-size:16px;font-weight:650}
 .form{padding:16px;display:flex;flex-direction:column;gap:10px;overflow-y:auto}
 .form h3{margin:0;font-size:15px}
 .form p{margin:0;color:var(--ld-muted)}
+.form p.problem{color:#b0182b}
+.form p.problem:empty{display:none}
 .form label{display:flex;flex-direction:column;gap:4px;font-size:13px;font-weight:600}
 .form input,.form textarea{border:1px solid var(--ld-line);border-radius:8px;padding:8px 10px;font-weight:400;background:var(--ld-bg)}
 .primary{border:0;border-radius:10px;background:var(--ld-accent);color:var(--ld-on-accent);padding:10px 14px;font-weight:600}
