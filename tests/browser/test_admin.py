@@ -164,6 +164,8 @@ def test_the_widget_page_builds_the_embed_tag_and_previews_it(
 ) -> None:
     admin = log_in(browser, hub, ADMIN)
     admin.goto(hub.url + "/admin/widget")
+    # Where the tag goes is said as text: "</body>" shown, not taken for markup.
+    expect(admin.locator("p.hint").first).to_contain_text("just before </body>.")
     admin.get_by_label("Bottom left").check()
     admin.get_by_label("Title (the greeting at the top of the chat; empty: the widget's own)").fill(
         'Ask "us" <anything>'
