@@ -202,7 +202,7 @@ def _readable(kind: str, f: Filters) -> tuple[Any, sa.ColumnElement[bool]]:
     return docs_t, sa.true() if f.supervisor else readable
 
 
-def _hit_ids(
+def hit_ids(
     conn: Connection, variants: Sequence[Sequence[str]], kind: str, f: Filters
 ) -> list[int]:
     """Ids of the readable docs of ``kind`` that match, newest first: enough for the page
@@ -298,7 +298,7 @@ def search_messages(
     conn: Connection, variants: Sequence[Sequence[str]], f: Filters
 ) -> tuple[list[dict[str, Any]], int]:
     """Messages the reader may read that match, newest first: one page and the total."""
-    ids = _hit_ids(conn, variants, "message", f)
+    ids = hit_ids(conn, variants, "message", f)
     page = ids[f.offset : f.offset + f.limit]
     if not page:
         return [], len(ids)
@@ -329,7 +329,7 @@ def search_customers(
 ) -> tuple[list[dict[str, Any]], int]:
     """Customers (visitors with a name or an e-mail) that match and of whom the reader may
     read at least one conversation, most recently seen first."""
-    ids = _hit_ids(conn, variants, "customer", f)
+    ids = hit_ids(conn, variants, "customer", f)
     page = ids[f.offset : f.offset + f.limit]
     if not page:
         return [], len(ids)
