@@ -175,6 +175,15 @@ class ServerSettings(Section):
         "server",
         pattern=r"^(mailto:|https://)\S+$",
     )
+    push_message_batch_s: float = setting(
+        3.0,
+        "a visitor's messages in a chat whose agent has no console in front of them are "
+        "pushed to the agent's browsers as one notification per conversation this many "
+        "seconds after the first of them",
+        "server",
+        gt=0,
+        le=600,
+    )
 
 
 class StoreSettings(Section):

@@ -232,6 +232,9 @@ class Hub:
         # "Conversation closed" reaches the other services through these (registered by
         # the composition root), in registration order.
         self.closed_listeners: list[ClosedListener] = []
+        # A visitor wrote in a chat that an agent holds (by this node's cache; a listener
+        # reads the conversation again before acting): the conversation's id.
+        self.agent_chat_listeners: list[Callable[[str], None]] = []
         # A node announced new settings (this one too).
         self.on_settings_changed = on_settings_changed
         self.credits = make_credits(self) if make_credits is not None else None
@@ -601,8 +604,13 @@ class Hub:
                 await self.dispatch.first_human_reply(conv_id)
         if result.first_human_reply and self.credits is not None:
             self.credits.spawn_debit(conv_id)
-        if author == "visitor" and not result.duplicate and self.assist is not None:
-            await self._visitor_wrote(conv_id, result.row["seq"], frame.text)
+        if author == "visitor" and not result.duplicate:
+            ref = self.convs.get(conv_id)
+            if ref is not None and ref.state == "active" and ref.agent_id is not None:
+                for listener in self.agent_chat_listeners:
+                    listener(conv_id)
+            if self.assist is not None:
+                await self._visitor_wrote(conv_id, result.row["seq"], frame.text)
 
     async def _visitor_send(
         self, conn: Connection, frame: Send

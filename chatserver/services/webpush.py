@@ -1,11 +1,15 @@
-"""Web Push for agents: an offer (or an auto-accepted chat) reaches the agent's browsers
-through their push services while no console of theirs is in front of them (a background
-or closed tab, the browser in the tray), encrypted to each subscription (RFC 8291) and
+"""Web Push for agents: an offer (or an auto-accepted chat), and a visitor's new messages in
+a chat the agent holds, reach the agent's browsers through their push services while no
+console of theirs is in front of them (a background or closed tab, the browser in the
+tray). A burst of messages is one push per conversation: the first message opens a batch
+that is pushed, with its count, ``push_message_batch_s`` later. Each push is encrypted to
+each subscription (RFC 8291) and
 signed with the server's VAPID key (RFC 8292), which is made once and kept in the
 database so that every node signs alike and subscriptions survive a restart."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -25,7 +29,9 @@ from chatserver.runtime.tasks import TaskSet
 log = logging.getLogger("livedesk.push")
 
 # A push that waits longer than this is of no use: the offer will have lapsed.
-PUSH_TTL_S = 60
+OFFER_TTL_S = 60
+# New messages still want an answer after a while, but not after the visitor has left.
+MESSAGES_TTL_S = 15 * 60
 SEND_TIMEOUT_S = 10
 GONE = (404, 410)
 
@@ -46,6 +52,8 @@ class WebPush:
         self.settings = settings
         self.tasks = TaskSet("push")
         self._vapid: Vapid | None = None
+        # Conversations with a batch of visitor messages waiting to be pushed: how many.
+        self._batches: dict[str, int] = {}
 
     async def stop(self) -> None:
         await self.tasks.stop()
@@ -81,20 +89,47 @@ class WebPush:
     async def push_offer(self, agent_id: int, conversation_id: str) -> int:
         """Push the offer to each of the agent's subscriptions unless a console of theirs is
         in front of them; how many push services took it."""
+        body = {"type": "offer", "conversation_id": conversation_id}
+        return await self._push(agent_id, body, OFFER_TTL_S)
+
+    def visitor_wrote(self, conversation_id: str) -> None:
+        """The hub's hook for a visitor's message in a chat an agent holds: the first of a
+        burst opens the conversation's batch, the rest only count in it."""
+        if conversation_id in self._batches:
+            self._batches[conversation_id] += 1
+            return
+        self._batches[conversation_id] = 1
+        self.tasks.spawn(self._push_batch(conversation_id))
+
+    async def _push_batch(self, conversation_id: str) -> int:
+        try:
+            await asyncio.sleep(self.settings.server.push_message_batch_s)
+        finally:
+            count = self._batches.pop(conversation_id, 0)
+        # Read again: the chat may have been closed or handed to someone else meanwhile.
+        conv = await self.store.get_conversation(conversation_id)
+        if conv is None or conv.state != "active" or conv.agent_id is None:
+            return 0
+        payload = {"type": "messages", "conversation_id": conversation_id, "count": count}
+        return await self._push(conv.agent_id, payload, MESSAGES_TTL_S)
+
+    async def _push(self, agent_id: int, body: dict[str, Any], ttl_s: int) -> int:
+        """Push ``body`` to each of the agent's subscriptions unless a console of theirs is
+        in front of them (it rings there itself); how many push services took it."""
         if await self.store.read(lambda c: pq.focused(c, agent_id, now_ms())):
             return 0
         subs = await self.store.read(lambda c: pq.subscriptions(c, agent_id))
         if not subs:
             return 0
-        payload = json.dumps({"type": "offer", "conversation_id": conversation_id})
+        payload = json.dumps(body)
         vapid = await self.vapid()
         sent = 0
         for sub in subs:
-            if await self._send(vapid, sub, payload):
+            if await self._send(vapid, sub, payload, ttl_s):
                 sent += 1
         return sent
 
-    async def _send(self, vapid: Vapid, sub: dict[str, Any], payload: str) -> bool:
+    async def _send(self, vapid: Vapid, sub: dict[str, Any], payload: str, ttl_s: int) -> bool:
         info = {"endpoint": sub["endpoint"], "keys": {"p256dh": sub["p256dh"], "auth": sub["auth"]}}
         try:
             await webpush_async(
@@ -102,7 +137,7 @@ class WebPush:
                 data=payload,
                 vapid_private_key=vapid,
                 vapid_claims={"sub": self.settings.server.push_subject},
-                ttl=PUSH_TTL_S,
+                ttl=ttl_s,
                 timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
             )
         except WebPushException as exc:

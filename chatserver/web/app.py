@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.search = search = SearchIndex(store, settings.store.search_index_interval_s)
         app.state.push = push = WebPush(store, settings)
         dispatcher.offer_listeners.append(push.offered)
+        hub.agent_chat_listeners.append(push.visitor_wrote)
         async with contextlib.AsyncExitStack() as started:
             # What has started is stopped in reverse order, also when a later start fails
             # (the database or Redis refusing the dispatcher's first reads, say).

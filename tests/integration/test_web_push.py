@@ -2,7 +2,7 @@
 is not in front of them reaches their browser's subscription as an RFC 8291 encrypted
 request signed with the server's VAPID key, which the test decrypts with the
 subscription's own private key; while a console is focused the offer rings there and
-nothing is pushed."""
+nothing is pushed. A visitor's burst of messages in the agent's chat is one push."""
 
 from __future__ import annotations
 
@@ -166,6 +166,53 @@ async def test_a_focused_console_hears_the_offer_itself_and_nothing_is_pushed(
 
     # Unsubscribed: the browser's endpoint is forgotten.
     assert (await delete(ana, "/api/push/subscription", browser.subscription)).status_code == 204
+
+
+@pytest.fixture
+def batching_desk(backend: Backend) -> Iterator[LiveServer]:
+    # A batch long enough to hold a burst sent ack by ack on a busy machine.
+    settings = backend.settings(
+        auto_accept=False, push_insecure_endpoints=True, push_message_batch_s=2.0
+    )
+    seed_agents(settings, ("ana@example.com", "agent", 5))
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def test_a_burst_of_visitor_messages_in_an_unfocused_agents_chat_is_one_push(
+    batching_desk: LiveServer, push_service: PushService
+) -> None:
+    desk = batching_desk
+    ana = await login(desk, "ana@example.com")
+    browser = Browser(push_service.url + "/push/ana-3")
+    assert (await ana.post("/api/push/subscription", browser.subscription)).status_code == 204
+    agent = await online(desk, ana)
+    visitor, _ = await connect_visitor(desk, codec="json")
+    await visitor.recv_type("welcome")
+    conv_id = str((await visitor.send_text("hello?"))["conversation_id"])
+    await agent.recv_type("offer", conversation_id=conv_id)
+    await agent.send({"type": "accept", "conversation_id": conv_id})
+    await agent.recv_type("assigned")
+    assert browser.decrypt((await push_service.next()).body)["type"] == "offer"
+
+    for text in ("are you there?", "my parcel is late", "order 1234"):
+        await visitor.send_text(text, conversation_id=conv_id)
+    burst = await push_service.next()
+    assert burst.path == "/push/ana-3"
+    assert burst.headers["authorization"].startswith("vapid t=")
+    assert browser.decrypt(burst.body) == {
+        "type": "messages",
+        "conversation_id": conv_id,
+        "count": 3,
+    }
+
+    # The batch was pushed and closed: the next message opens a new one.
+    await visitor.send_text("hello again", conversation_id=conv_id)
+    again = browser.decrypt((await push_service.next()).body)
+    assert again == {"type": "messages", "conversation_id": conv_id, "count": 1}
 
 
 async def test_push_endpoints_must_be_https_unless_allowed_and_the_choice_follows_the_agent(
