@@ -96,8 +96,48 @@ class HubFrom(HubProcess):
         self.tree = tree
 
     def launch(self) -> None:
-        argv = [sys.executable, "-m", "chatserver.cli.main", "serve", "--port", str(self.port)]
+        # Before the layers, the CLI was one module (chatserver/cli.py), not a package.
+        layered = (Path(self.tree) / "chatserver" / "cli").is_dir()
+        cli = "chatserver.cli.main" if layered else "chatserver.cli"
+        argv = [sys.executable, "-m", cli, "serve", "--port", str(self.port)]
         self.proc = subprocess.Popen(argv, env=self.env, stderr=self.stderr, cwd=self.tree)
+
+    async def seed(self, supervisors: tuple[str, ...] = ()) -> list[str]:
+        """Migrate and seed with the other tree's own code: its schema is its migrations'
+        head, which this tree's store may not know (nor it this tree's)."""
+        from chatserver.testing.loadtest import PASSWORD
+
+        script = """
+import asyncio, sys
+layered, url, cap, password, *people = sys.argv[1:]
+if layered == "yes":
+    from chatserver.backends.db import upgrade
+    from chatserver.backends.store import Store
+    from chatserver.live.auth import hash_password
+else:  # before the layers
+    from chatserver.db import upgrade
+    from chatserver.store import Store
+    from chatserver.auth import hash_password
+upgrade(url)
+async def main():
+    store = Store(url)
+    hashed = hash_password(password)
+    try:
+        for email in people:
+            if await store.get_agent_by_email(email) is None:
+                await store.add_agent(email, email.split("@")[0], hashed, role="agent", cap=int(cap))
+    finally:
+        await store.stop()
+asyncio.run(main())
+"""
+        # Chosen by the tree's shape, not by trying: this tree's editable install would
+        # answer an import the other tree lacks.
+        layered = "yes" if (Path(self.tree) / "chatserver" / "cli").is_dir() else "no"
+        argv = [sys.executable, "-c", script, layered, self.url_db, str(self.cap), PASSWORD]
+        argv += self.emails()
+        env = {**os.environ, "PYTHONPATH": self.tree}
+        await asyncio.to_thread(subprocess.run, argv, env=env, cwd=self.tree, check=True)
+        return self.emails()
 
 
 class BareRelay:
