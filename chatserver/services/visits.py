@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import Connection
 from ua_parser import parse
 
 from chatserver.backends import visit_queries as vq
+from chatserver.backends.models import Visitor
 from chatserver.backends.store import now_ms
+from chatserver.backends.visitors import insert_new_visitor
 
 PENDING_VISITORS = 10_000
 PENDING_PAGES = 20
@@ -85,6 +89,24 @@ class Visits:
         self._pending[visitor_id] = ((held + pages)[-PENDING_PAGES:], user_agent, time_zone)
         while len(self._pending) > PENDING_VISITORS:
             self._pending.popitem(last=False)
+
+    def first_rows(self, visitor: Visitor) -> tuple[Callable[[Connection], None], object]:
+        """The visitor's first row and the page views that waited for it, as one step of a
+        transaction (the one that opens their first conversation), and a token for
+        ``written`` once it committed."""
+        held = self._pending.get(visitor.id)
+
+        def run(conn: Connection) -> None:
+            insert_new_visitor(conn, visitor)
+            if held is not None:
+                vq.record(conn, visitor.id, *held)
+
+        return run, held
+
+    def written(self, visitor_id: str, token: object) -> None:
+        """``first_rows`` committed: what waited is stored (unless more arrived since)."""
+        if token is not None and self._pending.get(visitor_id) is token:
+            del self._pending[visitor_id]
 
     async def saved(self, visitor_id: str) -> None:
         """The visitor's row now exists: what waited here is written."""
