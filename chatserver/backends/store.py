@@ -590,8 +590,8 @@ class Store:
     ) -> tuple[Conversation, bool]:
         """The visitor's open conversation, created if there is none. ``(conv, created)``.
 
-        ``first``: rows the conversation needs (a new visitor's own), written in the same
-        transaction, or alone when the visitor has a conversation open already."""
+        ``first``: rows the new conversation needs (a new visitor's own), written in its
+        transaction; not written when the visitor has a conversation open already."""
         ts = now_ms()
         values = {
             "id": new_id(),
@@ -626,8 +626,6 @@ class Store:
         except IntegrityError:
             # The unique partial index says the visitor already has one open (another tab
             # or another hub process won the race): use that one.
-            if first is not None:
-                await self.write(first)
             existing = await self.open_conversation_of(visitor_id)
             if existing is None:
                 raise

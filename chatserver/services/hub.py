@@ -142,6 +142,9 @@ class NewVisitor:
 
     language: str | None
     rows: Callable[[SaConnection], None]
+    # Rows beyond the visitor's own (page views): written alone if another tab of theirs
+    # opened the conversation (whose transaction wrote the visitor's row).
+    more: bool
 
 
 def _system_event(
@@ -653,8 +656,8 @@ class Hub:
                         team=conn.info.get("team"),
                         first=first.rows if first is not None else None,
                     )
-                    if first is not None:  # written, with the conversation or alone
-                        conn.info.pop(NEW_VISITOR, None)
+                    if first is not None and (is_new or not first.more):
+                        conn.info.pop(NEW_VISITOR, None)  # written (or nothing to write)
                         first = None
                     created = conv if is_new else None
                     for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
@@ -665,8 +668,9 @@ class Hub:
                 raise ProtocolError(
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
                 )
-            if first is not None:  # another tab opened the conversation: the rows alone
-                await self.store.write(first.rows)
+            if first is not None:  # another tab opened the conversation (and wrote the row)
+                if first.more:
+                    await self.store.write(first.rows)
                 conn.info.pop(NEW_VISITOR, None)
                 first = None
             self.commits.waiting(conn, conv_id, frame.client_msg_id)

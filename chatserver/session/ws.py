@@ -139,15 +139,16 @@ async def _send_first(conn: Connection, state: Any, frame: Send) -> None:
     written in the transaction that opens their conversation, before the message. Until
     that commits the visitor stays unsaved, and their next send tries again."""
     visitor = conn.info[UNSAVED]
-    rows, token = state.visits.first_rows(visitor)
-    conn.info[NEW_VISITOR] = NewVisitor(visitor.language, rows)
+    rows = state.visits.first_rows(visitor)
+    conn.info[NEW_VISITOR] = NewVisitor(visitor.language, rows.write, rows.held is not None)
     try:
         await state.hub.handle(conn, frame)
     finally:
-        if NEW_VISITOR not in conn.info:  # the hub wrote the rows
+        if NEW_VISITOR in conn.info:  # not written: the next send tries again
+            del conn.info[NEW_VISITOR]
+            state.visits.restore(rows)
+        else:
             conn.info.pop(UNSAVED, None)
-            state.visits.written(visitor.id, token)
-        conn.info.pop(NEW_VISITOR, None)
 
 
 async def _too_many(ws: WebSocket, wait: int) -> None:
