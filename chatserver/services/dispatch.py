@@ -571,13 +571,15 @@ class Dispatcher:
         hours = self.team_hours[team] if team in self.team_hours else self.hours
         return hours is None or hours.is_open(datetime.now(UTC))
 
-    async def available(self, team: str | None = None) -> bool:
+    async def available(self, team: str | None = None, snapshot: Snapshot | None = None) -> bool:
         """Can a visitor expect a human now: inside business hours (the team's, for a chat
-        the widget sends to a team), someone online."""
+        the widget sends to a team), someone online. ``snapshot``: the router's, if the
+        caller has just taken one."""
         if not self.is_open(team):
             return False
         if self.is_leader:
-            return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
+            snapshot = snapshot or self.router.snapshot()
+            return any(a.status == "online" and a.connected for a in snapshot.agents)
         try:
             return bool(await self.presence.online_agents())
         except LivedeskError:

@@ -303,6 +303,11 @@ class Hub:
         if visitor.customer_email and self.credits is not None:
             self.join(conn, customer_channel(visitor.customer_email))
             credits = {"balance": await self.credits.balance(visitor.customer_email)}
+        available, snapshot = True, None
+        if self.dispatch is not None:
+            # One snapshot of the router for both (each arrival builds one).
+            snapshot = self.dispatch.snapshot()
+            available = await self.dispatch.available(conn.info.get("team"), snapshot)
         conn.push_first(
             OutFrame(
                 {
@@ -311,12 +316,8 @@ class Hub:
                     "visitor_id": visitor_id,
                     "verified": verified,
                     "conversation": summary,
-                    "available": (
-                        await self.dispatch.available(conn.info.get("team"))
-                        if self.dispatch
-                        else True
-                    ),
-                    "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
+                    "available": available,
+                    "reply_eta_s": reply_eta_s(snapshot) if snapshot is not None else None,
                     "credits": credits,
                     "shop_url": self.settings.billing.shop_url,
                     "limits": self._limits(),
