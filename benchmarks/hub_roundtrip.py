@@ -384,7 +384,7 @@ async def run(
         "generator_cpu_shares": shares,
         "valid": generators_valid(shares),
         "mean_commit_batch": round(items / batches, 1) if batches else 0,
-        "offered_messages_per_s": pairs * rate * 2,
+        "offered_messages_per_s": None if burst else pairs * rate * 2,  # burst: one text each
         "unanswered_after_5s": sum(r["unanswered"] for r in got),
         "assigned": len(assign_waits),
         "assign_p50_ms": round(statistics.median(assign_waits), 1) if assign_waits else None,
