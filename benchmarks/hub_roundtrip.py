@@ -8,6 +8,11 @@ its own kernel counters over the measured window. Prints one JSON line per serve
 ``--bare``: the relay's, then the hub's, alternating ``--rounds`` times) and, last, the
 hub/relay ratio of CPU per message. A run whose load generator used near a whole core is
 ``"valid": false``: it measured the client.
+
+``--burst N``: an arrival burst alone. N visitors arrive over ``--ramp`` seconds, each
+writes once (no steady traffic), and the figure is how long each waited from that first
+text to the ``assigned`` event (``assign_p99_ms``; the aim is under 500 ms for 500 in 5 s).
+The server's CPU is counted over the whole burst.
 """
 
 from __future__ import annotations
@@ -179,6 +184,7 @@ async def generate(spec: dict[str, Any], barrier: Any) -> dict[str, Any]:
     agent_base, visitor_base = spec["agent_base"], spec["visitor_base"]
     bare: bool = spec["bare"]
     rate, ramp_s, n_total = spec["rate"], spec["ramp_s"], spec["pairs"]
+    burst: bool = spec.get("burst", False)
     errors = 0
     latencies: list[float] = []
     assign_waits: list[float] = []  # a visitor's first text → the assignment seen by them
@@ -274,6 +280,9 @@ async def generate(spec: dict[str, Any], barrier: Any) -> dict[str, Any]:
             n = 0
             opened_at[0] = now()  # the first text opens the conversation
             while not stop.is_set():
+                if burst and n:  # one text each: the burst is of arrivals, not of traffic
+                    await stop.wait()
+                    break
                 n += 1
                 text = f"v{i}-m{n}"
                 sent_at[text] = now()
@@ -290,10 +299,14 @@ async def generate(spec: dict[str, Any], barrier: Any) -> dict[str, Any]:
     await asyncio.to_thread(barrier.wait, 300)  # every generator's agents are in
     start = now()
     visitor_tasks = [asyncio.create_task(visitor(i, start)) for i in spec["visitors"]]
-    await asyncio.sleep(ramp_s + spec["warmup"])
     own = OwnCpu()
-    own.start()
-    measuring.set()
+    if burst:  # the burst is what is measured: from its first arrival
+        own.start()
+        measuring.set()
+    await asyncio.sleep(ramp_s + spec["warmup"])
+    if not burst:
+        own.start()
+        measuring.set()
     await asyncio.sleep(spec["duration"])
     stop.set()
     share = own.share()
@@ -325,6 +338,7 @@ async def run(
     rate: float,
     hub: Any = None,
     generators: int = 2,
+    burst: bool = False,
 ) -> dict[str, object]:
     """``hub``: anything with seed/start/stop, ``pids`` (or ``pid``) and the bases visitors
     and agents connect to (one hub process by default; ``multinode`` passes two nodes,
@@ -353,6 +367,7 @@ async def run(
             "ramp_s": ramp_s,
             "warmup": warmup,
             "duration": duration,
+            "burst": burst,
         }
         for g in range(n)
     ]
@@ -363,10 +378,11 @@ async def run(
     gens = Generators(generate, specs)
     try:
         await gens.sync()
-        await asyncio.sleep(ramp_s + warmup)
+        if not burst:
+            await asyncio.sleep(ramp_s + warmup)
         window = CpuWindow(pids)
         window.start()
-        await asyncio.sleep(duration)
+        await asyncio.sleep(duration + (ramp_s + warmup if burst else 0))
         window.stop()
         got = await gens.results()
         batches = items = 0.0
@@ -388,7 +404,7 @@ async def run(
     shares = [round(r["cpu_share"], 3) for r in got]
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [float("nan")] * 99
     return {
-        "benchmark": "hub_roundtrip",
+        "benchmark": "hub_roundtrip_burst" if burst else "hub_roundtrip",
         "server": "bare_relay" if bare else getattr(hub, "name", "hub"),
         "pairs": pairs,
         "agents": agents_needed,
@@ -408,7 +424,7 @@ async def run(
         "generator_cpu_shares": shares,
         "valid": generators_valid(shares),
         "mean_commit_batch": round(items / batches, 1) if batches else 0,
-        "offered_messages_per_s": pairs * rate * 2,
+        "offered_messages_per_s": None if burst else pairs * rate * 2,  # burst: one text each
         "unanswered_after_5s": sum(r["unanswered"] for r in got),
         "assigned": len(assign_waits),
         "assign_p50_ms": round(statistics.median(assign_waits), 1) if assign_waits else None,
@@ -470,6 +486,12 @@ def main() -> None:
     )
     parser.add_argument("--rate", type=float, default=2.0, help="messages per second per visitor")
     parser.add_argument("--generators", type=int, default=2, help="load-generator processes")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        help="an arrival burst of N visitors over --ramp s, one text each: assign_p99_ms",
+    )
     parser.add_argument("--bare", action="store_true", help="also run the bare relay; A/B")
     parser.add_argument("--rounds", type=int, default=1, help="with --bare: relay/hub pairs")
     parser.add_argument("--echo", action="store_true", help="the bare relay echoes to senders")
@@ -492,7 +514,10 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
+    if args.burst:
+        args.pairs = args.burst
     load = (args.pairs, args.duration, args.warmup, args.cap, args.ramp, args.rate)
+    mode = {"generators": args.generators, "burst": bool(args.burst)}
     if args.workers:
         compare_workers(load, args.workers, args.rounds, args.generators)
         return
@@ -500,11 +525,9 @@ def main() -> None:
     for _ in range(0 if args.against else args.rounds if args.bare else 1):
         bare_result = None
         if args.bare:
-            bare_result = asyncio.run(
-                run(*load, hub=BareRelay(args.echo), generators=args.generators)
-            )
+            bare_result = asyncio.run(run(*load, hub=BareRelay(args.echo), **mode))
             print(json.dumps(bare_result), flush=True)
-        result = asyncio.run(run(*load, generators=args.generators))
+        result = asyncio.run(run(*load, **mode))
         print(json.dumps(result), flush=True)
         if bare_result is not None:
             a, b = result["server_cpu_s_per_1000_msgs"], bare_result["server_cpu_s_per_1000_msgs"]
@@ -515,9 +538,9 @@ def main() -> None:
         versus = []
         for _ in range(args.rounds):
             old = HubFrom(args.against, agents=agents, cap=args.cap)
-            that = asyncio.run(run(*load, hub=old, generators=args.generators))
+            that = asyncio.run(run(*load, hub=old, **mode))
             print(json.dumps(that), flush=True)
-            this = asyncio.run(run(*load, generators=args.generators))
+            this = asyncio.run(run(*load, **mode))
             print(json.dumps(this), flush=True)
             a, b = this["server_cpu_s_per_1000_msgs"], that["server_cpu_s_per_1000_msgs"]
             if a and b:

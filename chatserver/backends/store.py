@@ -585,8 +585,13 @@ class Store:
         language: str | None,
         channel: str = "chat",
         team: str | None = None,
+        *,
+        first: Callable[[Connection], None] | None = None,
     ) -> tuple[Conversation, bool]:
-        """The visitor's open conversation, created if there is none. ``(conv, created)``."""
+        """The visitor's open conversation, created if there is none. ``(conv, created)``.
+
+        ``first``: rows the new conversation needs (a new visitor's own), written in its
+        transaction; not written when the visitor has a conversation open already."""
         ts = now_ms()
         values = {
             "id": new_id(),
@@ -603,6 +608,8 @@ class Store:
         }
 
         def run(conn: Connection) -> None:
+            if first is not None:
+                first(conn)
             conn.execute(sa.insert(conversations_t).values(**values))
             conn.execute(
                 sa.insert(events_t).values(

@@ -19,14 +19,14 @@ def new_visitor(visitor_id: str, site: str, language: str | None) -> Visitor:
     return Visitor(id=visitor_id, site=site, created_ms=ts, last_seen_ms=ts, language=language)
 
 
+def insert_new_visitor(conn: Connection, visitor: Visitor) -> None:
+    """A visitor's first row, unless one is there already: two tabs of one new visitor may
+    both be writing their first message at the same moment."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(visitors_t).values(**visitor.model_dump())
+    conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
+
+
 async def save_new_visitor(store: Any, visitor: Visitor) -> None:
-    """Write a visitor's first row, unless one is there already: two tabs of one new visitor
-    may both be writing their first message at the same moment."""
-    values = visitor.model_dump()
-
-    def run(conn: Connection) -> None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(visitors_t).values(**values)
-        conn.execute(insert.on_conflict_do_nothing(index_elements=["id"]))
-
-    await store.write(run)
+    """``insert_new_visitor`` in a transaction of its own."""
+    await store.write(lambda conn: insert_new_visitor(conn, visitor))

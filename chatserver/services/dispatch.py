@@ -121,6 +121,8 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._visitor_of: dict[str, str] = {}
+        # Conversations handed to ``conversation_waiting``, for its handler (no re-read).
+        self._fresh: dict[str, Conversation] = {}
         # Decisions still being carried out, in order per conversation (see ``_then``).
         self._pending = InOrderPerKey(hub.tasks)
         # Events handed to the leader, one after another per ``ordering_key``: one Redis
@@ -383,7 +385,13 @@ class Dispatcher:
         await self._event(AgentStatusChanged(agent_id, status))
 
     async def conversation_waiting(self, conv: Conversation) -> None:
-        await self._event(ConversationWaiting(conv.id))
+        # Routed here, the handler takes the conversation as it was just read or written
+        # rather than reading it again (forwarded, the leader reads it).
+        self._fresh[conv.id] = conv
+        try:
+            await self._event(ConversationWaiting(conv.id))
+        finally:
+            self._fresh.pop(conv.id, None)
 
     async def conversation_ended(self, conv: Conversation) -> None:
         await self._event(ConversationEnded(conv.id))
@@ -476,7 +484,7 @@ class Dispatcher:
     async def _on_conversation_waiting(self, conv_id: str) -> None:
         """A conversation wants a human: queued with its priority class (paying customers
         first), or, when no human will come, held by the bot alone."""
-        conv = await self.store.get_conversation(conv_id)
+        conv = self._fresh.pop(conv_id, None) or await self.store.get_conversation(conv_id)
         if conv is None or conv.state not in ("bot", "offered"):
             return
         if self.router.conversation_state(conv.id) is not None:
@@ -572,13 +580,15 @@ class Dispatcher:
         """Some chat may reach a person now: the desk's hours or one team's are open."""
         return self.is_open() or any(self.is_open(team) for team in self.team_hours)
 
-    async def available(self, team: str | None = None) -> bool:
+    async def available(self, team: str | None = None, snapshot: Snapshot | None = None) -> bool:
         """Can a visitor expect a human now: inside business hours (the team's, for a chat
-        the widget sends to a team), someone online."""
+        the widget sends to a team), someone online. ``snapshot``: the router's, if the
+        caller has just taken one."""
         if not self.is_open(team):
             return False
         if self.is_leader:
-            return any(a.status == "online" and a.connected for a in self.router.snapshot().agents)
+            snapshot = snapshot or self.router.snapshot()
+            return any(a.status == "online" and a.connected for a in snapshot.agents)
         try:
             return bool(await self.presence.online_agents())
         except LivedeskError:
@@ -665,13 +675,18 @@ class Dispatcher:
                     },
                 )
         elif isinstance(d, Assigned):
+            # The move and the event the visitor waits for in one transaction: one write
+            # less per assignment, and the visitor hears of it at the commit, not one group
+            # commit later.
+            agent_id = int(d.agent_id)
+            event = self.hub.assigned_event(agent_id, await self.hub.agent_name(agent_id))
             conv = await self._transition(
-                d.conv_id, "active", agent_id=int(d.agent_id), assigned_ms=now_ms()
+                d.conv_id, "active", agent_id=agent_id, assigned_ms=now_ms(), event=event
             )
             if conv is None:  # closed meanwhile: give the agent's slot back
                 await self._call(lambda now: self.router.release(d.conv_id, now))
                 return
-            await self.hub.assigned(conv, int(d.agent_id))
+            await self.hub.assigned(conv, agent_id)
         elif isinstance(d, (Queued, QueueUpdate)):
             visitor_id = self._visitor_of.get(d.conv_id)
             if visitor_id is not None:

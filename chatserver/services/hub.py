@@ -68,6 +68,8 @@ from chatserver.runtime.tasks import TaskSet
 from router import RouterError, Snapshot
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection as SaConnection
+
     from chatserver.backends.bus import Handler
     from chatserver.backends.presence import Presence
     from chatserver.services.assist import Assistant
@@ -126,6 +128,23 @@ def refuse(conn: Connection, exc: ProtocolError) -> None:
     conn.strikes += 1
     metrics.ERRORS.labels(code=exc.code).inc()
     conn.push(error_frame(exc.code, exc.message, exc.ref))
+
+
+# conn.info: a visitor whose row is not written yet (``NewVisitor``); the hub takes it out
+# once the rows are committed.
+NEW_VISITOR = "new_visitor"
+
+
+@dataclass(frozen=True, slots=True)
+class NewVisitor:
+    """A visitor writing for the first time: their language, and their rows as one step of
+    the transaction that opens their conversation (one write, not three)."""
+
+    language: str | None
+    rows: Callable[[SaConnection], None]
+    # Rows beyond the visitor's own (page views): written alone if another tab of theirs
+    # opened the conversation (whose transaction wrote the visitor's row).
+    more: bool
 
 
 def _system_event(
@@ -282,11 +301,16 @@ class Hub:
             self.remember(conv)
             self.join(conn, conversation_channel(conv.id))
             conn.sent_seq.setdefault(conv.id, conv.last_seq)  # the client resumes from it
-            summary = conversation_summary(conv, await self._agent_name(conv.agent_id))
+            summary = conversation_summary(conv, await self.agent_name(conv.agent_id))
         credits = None
         if visitor.customer_email and self.credits is not None:
             self.join(conn, customer_channel(visitor.customer_email))
             credits = {"balance": await self.credits.balance(visitor.customer_email)}
+        available, snapshot = True, None
+        if self.dispatch is not None:
+            # One snapshot of the router for both (each arrival builds one).
+            snapshot = self.dispatch.snapshot()
+            available = await self.dispatch.available(conn.info.get("team"), snapshot)
         conn.push_first(
             OutFrame(
                 {
@@ -295,12 +319,8 @@ class Hub:
                     "visitor_id": visitor_id,
                     "verified": verified,
                     "conversation": summary,
-                    "available": (
-                        await self.dispatch.available(conn.info.get("team"))
-                        if self.dispatch
-                        else True
-                    ),
-                    "reply_eta_s": reply_eta_s(self.dispatch.snapshot()) if self.dispatch else None,
+                    "available": available,
+                    "reply_eta_s": reply_eta_s(snapshot) if snapshot is not None else None,
                     "credits": credits,
                     "shop_url": self.settings.billing.shop_url,
                     "limits": self._limits(),
@@ -363,7 +383,7 @@ class Hub:
             "max_frame_bytes": self.settings.limits.max_frame_bytes,
         }
 
-    async def _agent_name(self, agent_id: int | None) -> str | None:
+    async def agent_name(self, agent_id: int | None) -> str | None:
         if agent_id is None:
             return None
         if agent_id not in self.agent_names:
@@ -625,18 +645,29 @@ class Hub:
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
                 )
         created: Conversation | None = None
+        first: NewVisitor | None = conn.info.get(NEW_VISITOR)
         for _attempt in range(2):
             conv_id = self.visitor_open.get(visitor_id)
             if conv_id is None:
-                conv = await self.store.open_conversation_of(visitor_id)
+                # A visitor without a row has no conversation to read (one another tab of
+                # theirs opens meanwhile is found by ``open_conversation``).
+                conv = None if first else await self.store.open_conversation_of(visitor_id)
                 if conv is None:
-                    visitor = await self.store.get_visitor(visitor_id)
+                    if first is not None:
+                        language = first.language
+                    else:
+                        visitor = await self.store.get_visitor(visitor_id)
+                        language = visitor.language if visitor else None
                     conv, is_new = await self.store.open_conversation(
                         visitor_id,
                         conn.info.get("site", "default"),
-                        visitor.language if visitor else None,
+                        language,
                         team=conn.info.get("team"),
+                        first=first.rows if first is not None else None,
                     )
+                    if first is not None and (is_new or not first.more):
+                        conn.info.pop(NEW_VISITOR, None)  # written (or nothing to write)
+                        first = None
                     created = conv if is_new else None
                     for sibling in tuple(self.listeners.get(visitor_channel(visitor_id), ())):
                         self.join(sibling, conversation_channel(conv.id))
@@ -646,6 +677,11 @@ class Hub:
                 raise ProtocolError(
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
                 )
+            if first is not None:  # another tab opened the conversation (and wrote the row)
+                if first.more:
+                    await self.store.write(first.rows)
+                conn.info.pop(NEW_VISITOR, None)
+                first = None
             self.commits.waiting(conn, conv_id, frame.client_msg_id)
             item = Append(
                 conversation_id=conv_id,
@@ -861,7 +897,7 @@ class Hub:
                 {
                     "type": "resumed",
                     "conversation": conversation_summary(
-                        fresh, await self._agent_name(fresh.agent_id)
+                        fresh, await self.agent_name(fresh.agent_id)
                     ),
                 }
             )
@@ -965,11 +1001,16 @@ class Hub:
         item = _system_event(conv_id, event, data, client_msg_id)
         self.store.writer.submit(item).add_done_callback(_log_failure)
 
+    @staticmethod
+    def assigned_event(agent_id: int, name: str | None) -> tuple[str, dict[str, Any]]:
+        """The ``assigned`` event, stored in the transaction that makes the chat active."""
+        return "assigned", {"agent": {"id": agent_id, "name": name}}
+
     async def assigned(self, conv: Conversation, agent_id: int) -> None:
-        """Carry out an assignment already made durable: tell the visitor and the agent."""
-        name = await self._agent_name(agent_id)
+        """Carry out an assignment already made durable, its ``assigned`` event stored with
+        it (``assigned_event``) and so already on its way to the visitor: tell the agent."""
+        name = await self.agent_name(agent_id)
         self.remember(conv)
-        self.post_event(conv.id, "assigned", {"agent": {"id": agent_id, "name": name}})
         channel = agent_channel(agent_id)
         visitor = self.visitors.get(conv.visitor_id)
         if visitor is None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy import Connection
 from ua_parser import parse
 
 from chatserver.backends import visit_queries as vq
+from chatserver.backends.models import Visitor
 from chatserver.backends.store import now_ms
+from chatserver.backends.visitors import insert_new_visitor
 from chatserver.core.prechat import read_answers
 
 PENDING_VISITORS = 10_000
@@ -62,13 +66,27 @@ def local_time(time_zone: str | None, at_ms: int) -> str | None:
     return moment.isoformat(timespec="minutes")
 
 
+Held = tuple[list[dict[str, Any]], str | None, str | None]  # pages, user agent, time zone
+
+
+@dataclass(frozen=True, slots=True)
+class FirstRows:
+    """A new visitor's row and the page views held for it, as one step of a transaction."""
+
+    visitor: Visitor
+    held: Held | None
+
+    def write(self, conn: Connection) -> None:
+        insert_new_visitor(conn, self.visitor)
+        if self.held is not None:
+            vq.record(conn, self.visitor.id, *self.held)
+
+
 class Visits:
     def __init__(self, store: Any) -> None:
         self.store = store
         # visitor id -> (pages, user agent, time zone), for visitors without a row yet.
-        self._pending: OrderedDict[str, tuple[list[dict[str, Any]], str | None, str | None]] = (
-            OrderedDict()
-        )
+        self._pending: OrderedDict[str, Held] = OrderedDict()
 
     async def page_view(
         self,
@@ -86,6 +104,17 @@ class Visits:
         self._pending[visitor_id] = ((held + pages)[-PENDING_PAGES:], user_agent, time_zone)
         while len(self._pending) > PENDING_VISITORS:
             self._pending.popitem(last=False)
+
+    def first_rows(self, visitor: Visitor) -> FirstRows:
+        """The visitor's first row and the page views that waited for it, for the
+        transaction that opens their first conversation. The page views are taken (another
+        tab of the visitor writes none of them); ``restore`` them if it did not commit."""
+        return FirstRows(visitor, self._pending.pop(visitor.id, None))
+
+    def restore(self, rows: FirstRows) -> None:
+        """``rows`` did not commit: their page views wait again."""
+        if rows.held is not None and rows.visitor.id not in self._pending:
+            self._pending[rows.visitor.id] = rows.held
 
     async def saved(self, visitor_id: str) -> None:
         """The visitor's row now exists: what waited here is written."""

@@ -116,9 +116,7 @@ class WebPush:
     async def _push(self, agent_id: int, body: dict[str, Any], ttl_s: int) -> int:
         """Push ``body`` to each of the agent's subscriptions unless a console of theirs is
         in front of them (it rings there itself); how many push services took it."""
-        if await self.store.read(lambda c: pq.focused(c, agent_id, now_ms())):
-            return 0
-        subs = await self.store.read(lambda c: pq.subscriptions(c, agent_id))
+        subs = await self.store.read(lambda c: self._to_push(c, agent_id))
         if not subs:
             return 0
         payload = json.dumps(body)
@@ -128,6 +126,16 @@ class WebPush:
             if await self._send(vapid, sub, payload, ttl_s):
                 sent += 1
         return sent
+
+    @staticmethod
+    def _to_push(conn: Any, agent_id: int) -> list[dict[str, Any]]:
+        """The agent's subscriptions, none while a console of theirs is in front of them:
+        one read, and for the many agents without a subscription one query (an offer is
+        made for every chat that arrives)."""
+        subs = pq.subscriptions(conn, agent_id)
+        if not subs or pq.focused(conn, agent_id, now_ms()):
+            return []
+        return list(subs)
 
     async def _send(self, vapid: Vapid, sub: dict[str, Any], payload: str, ttl_s: int) -> bool:
         info = {"endpoint": sub["endpoint"], "keys": {"p256dh": sub["p256dh"], "auth": sub["auth"]}}

@@ -11,10 +11,9 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chatserver.backends.store import now_ms
-from chatserver.backends.visitors import new_visitor, save_new_visitor
-from chatserver.core.errors import CloseCode, StoreUnavailable
+from chatserver.backends.visitors import new_visitor
+from chatserver.core.errors import CloseCode
 from chatserver.core.protocol import (
-    ProtocolError,
     Send,
     choose_subprotocol,
     decode,
@@ -25,6 +24,7 @@ from chatserver.core.settings import TEAM_NAME_PATTERN
 from chatserver.live.auth import current_principal, origin_allowed
 from chatserver.live.connection import Connection
 from chatserver.runtime import metrics
+from chatserver.services.hub import NEW_VISITOR, NewVisitor
 from chatserver.session.loop import close, read_frames
 
 TEAM_NAME = re.compile(TEAM_NAME_PATTERN)
@@ -116,7 +116,8 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
                 decode(data, conn.codec), conn.role, settings.limits.max_text_chars
             )
             if UNSAVED in conn.info and isinstance(frame, Send):
-                await _save_visitor(conn, state, frame)
+                await _send_first(conn, state, frame)
+                return
             await hub.handle(conn, frame)
 
         await read_frames(conn, settings, handle)
@@ -133,14 +134,21 @@ async def _serve(conn: Connection, state: Any, attach: Any) -> None:
         await conn.stop()
 
 
-async def _save_visitor(conn: Connection, state: Any, frame: Send) -> None:
-    """The visitor's first message: their row is written before it."""
+async def _send_first(conn: Connection, state: Any, frame: Send) -> None:
+    """The visitor's first message: their row (and the page views that waited for it) is
+    written in the transaction that opens their conversation, before the message. Until
+    that commits the visitor stays unsaved, and their next send tries again."""
+    visitor = conn.info[UNSAVED]
+    rows = state.visits.first_rows(visitor)
+    conn.info[NEW_VISITOR] = NewVisitor(visitor.language, rows.write, rows.held is not None)
     try:
-        await save_new_visitor(state.store, conn.info[UNSAVED])
-        await state.visits.saved(conn.info[UNSAVED].id)
-    except StoreUnavailable:
-        raise ProtocolError("unavailable", "not saved; retry", frame.client_msg_id) from None
-    del conn.info[UNSAVED]
+        await state.hub.handle(conn, frame)
+    finally:
+        if NEW_VISITOR in conn.info:  # not written: the next send tries again
+            del conn.info[NEW_VISITOR]
+            state.visits.restore(rows)
+        else:
+            conn.info.pop(UNSAVED, None)
 
 
 async def _too_many(ws: WebSocket, wait: int) -> None:

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from chatserver.backends.store import Store
 from tests.integration.conftest import AGENT_PASSWORD, Backend, add_agents
 from tests.live import LiveServer, connect_agent, connect_visitor, login_cookie
 
@@ -148,4 +149,31 @@ async def test_an_agent_coming_online_hears_welcome_before_the_chat_waiting_for_
         assigned = await ana.recv_type("assigned")
         assert assigned["conversation"]["conversation_id"] == conv_id
     finally:
+        server.stop()
+
+
+async def test_a_first_message_stores_the_visitor_and_an_assignment_its_event_once(
+    backend: Backend,
+) -> None:
+    """The new visitor's row comes with their conversation; the move to active comes with
+    the one ``assigned`` event the visitor waits for (not a second, later write of it)."""
+    settings = backend.settings()
+    await add_agents(settings, ("ana@example.com", "agent", 5))
+    server = LiveServer(settings).start()
+    store = Store(settings.server.database_url)
+    try:
+        ana = await agent(server, "ana@example.com")
+        visitor, conv_id = await visitor_writes(server)
+        seen = await visitor.recv_type("event", event="assigned")
+        assert (await ana.recv_type("assigned"))["conversation"]["conversation_id"] == conv_id
+        conv = await store.get_conversation(conv_id)
+        assert conv is not None and conv.state == "active"
+        assert await store.get_visitor(conv.visitor_id) is not None
+        rows = await store.messages_after(conv_id, 0)
+        events = [r for r in rows if r["kind"] == "event" and r["body"] == "assigned"]
+        assert [r["seq"] for r in events] == [seen["seq"]]
+        moves = [e.to_state for e in await store.events_of(conv_id)]
+        assert moves == ["bot", "active"]
+    finally:
+        await store.stop()
         server.stop()
