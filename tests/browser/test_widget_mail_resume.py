@@ -15,6 +15,7 @@ import pytest
 from chatserver.backends.store import Store
 from tests.browser.conftest import EmbedSite, Wire, WireAgent
 from tests.browser.test_widget import W, bubbles, expect, open_widget, write
+from tests.cluster_nodes import until
 from tests.live import LiveServer
 from tests.mail_catcher import MailCatcher
 
@@ -94,6 +95,14 @@ def test_the_link_in_the_mail_opens_the_widget_on_that_conversation_in_another_b
         agent.heard("Is my parcel on its way?")
         give_email(wire, mail_hub, conv_id)
         first.close()  # the visitor left: no socket, the reply goes by mail
+        # The mail goes only once the hub has seen the socket close (a reply while the
+        # visitor is still there is no mail); the close reaches the hub on its own time.
+        hub = mail_hub.app.state.hub
+
+        async def visitor_left() -> bool:
+            return not hub.visitors  # this test's only visitor
+
+        wire.run(until(visitor_left, "the hub saw the visitor's tab close"))
         agent.say(conv_id, "Yes, it ships today.")
         (mail,) = wire.run(catcher.wait_for(1))
         plain = mail.get_body(preferencelist=("plain",)).get_content()
