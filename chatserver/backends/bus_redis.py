@@ -46,6 +46,8 @@ from chatserver.core.protocol import OutFrame
 from chatserver.runtime.backoff import Backoff
 
 log = logging.getLogger("livedesk.redis_bus")
+# How long stopping may wait for the bus's tasks and connections to close.
+STOP_TIMEOUT_S = 2.0
 
 # Errors that mean "Redis is not there right now": redis-py wraps most socket errors, but
 # not every path does, so plain OSError counts too.
@@ -183,14 +185,19 @@ class RedisBus:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: a cancelled read on a connection can leave redis-py's close waiting
+            # on that connection for good (seen with the hiredis parser), and a stop that
+            # never returns hangs whoever stops the bus (a CLI run, a hub's shutdown).
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            for task in stuck:
+                log.warning("bus task %s did not stop within %ss", task.get_name(), STOP_TIMEOUT_S)
         self._tasks = []
         for client in (self._pub_client, self._sub_client):
             if client is not None:
-                with contextlib.suppress(*REDIS_DOWN):
-                    await client.aclose()
+                with contextlib.suppress(*REDIS_DOWN, TimeoutError):
+                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                        await client.aclose()
         self._pub_client = self._sub_client = None
         self._wanted.clear()
         self._set_state(sub_ok=False)
@@ -382,8 +389,9 @@ class RedisBus:
                 if self._sub_ok:
                     sessions += 1
                 self._set_state(sub_ok=False)
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                with contextlib.suppress(Exception):  # TimeoutError included
+                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                        await pubsub.aclose()
                 if not self._stopping:
                     for client in (self._pub_client, *self.linked_clients):
                         await drop_idle_connections(client)
