@@ -54,6 +54,11 @@ def subscriptions(conn: Connection, agent_id: int) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in rows]
 
 
+def subscribed_agents(conn: Connection) -> set[int]:
+    """Agents with at least one subscription."""
+    return {int(r[0]) for r in conn.execute(sa.select(subs_t.c.agent_id).distinct())}
+
+
 def key_pair(conn: Connection) -> tuple[str, str] | None:
     row = conn.execute(
         sa.select(keys_t.c.private_pem, keys_t.c.public_key).where(keys_t.c.id == KEY_ROW)

@@ -21,6 +21,7 @@ def serve_app(settings: Settings, host: str, port: int, *, reuse_port: bool = Fa
     other processes bind too, the database already migrated by the pool."""
     import uvicorn
 
+    from chatserver.runtime.heap import settle_after_start
     from chatserver.web.app import create_app
     from chatserver.web.serving import raise_fd_limit, uvicorn_options
 
@@ -31,7 +32,7 @@ def serve_app(settings: Settings, host: str, port: int, *, reuse_port: bool = Fa
         log.warning("LIVEDESK_SECRET_KEY is not set: using the insecure development key")
     if not reuse_port:
         uvicorn.run(
-            create_app(settings),
+            create_app(settings, on_started=settle_after_start),
             host=host,
             port=port,
             log_level=settings.server.log_level,
@@ -42,7 +43,7 @@ def serve_app(settings: Settings, host: str, port: int, *, reuse_port: bool = Fa
 
     sock = reuse_port_socket(host, port)
     config = uvicorn.Config(
-        create_app(settings, migrate=False),
+        create_app(settings, migrate=False, on_started=settle_after_start),
         host=host,
         port=port,
         log_level=settings.server.log_level,

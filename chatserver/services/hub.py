@@ -252,8 +252,8 @@ class Hub:
         # the composition root), in registration order.
         self.closed_listeners: list[ClosedListener] = []
         # A visitor wrote in a chat that an agent holds (by this node's cache; a listener
-        # reads the conversation again before acting): the conversation's id.
-        self.agent_chat_listeners: list[Callable[[str], None]] = []
+        # reads the conversation again before acting): the conversation's id and its agent's.
+        self.agent_chat_listeners: list[Callable[[str, int], None]] = []
         # A node announced new settings (this one too).
         self.on_settings_changed = on_settings_changed
         self.credits = make_credits(self) if make_credits is not None else None
@@ -628,7 +628,7 @@ class Hub:
             ref = self.convs.get(conv_id)
             if ref is not None and ref.state == "active" and ref.agent_id is not None:
                 for listener in self.agent_chat_listeners:
-                    listener(conv_id)
+                    listener(conv_id, ref.agent_id)
             if self.assist is not None:
                 await self._visitor_wrote(conv_id, result.row["seq"], frame.text)
 

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import logging
+import time
 from typing import Any
 
 import aiohttp
@@ -34,6 +35,11 @@ OFFER_TTL_S = 60
 MESSAGES_TTL_S = 15 * 60
 SEND_TIMEOUT_S = 10
 GONE = (404, 410)
+# Most agents never subscribe, and asking the store before every visitor message cost two
+# reads a message, so each node keeps which agents have a subscription and re-reads it this
+# often: a subscription made through another node is honoured within this many seconds
+# (this node's own changes at once).
+SUBSCRIBERS_TTL_S = 10.0
 
 
 def _b64url(raw: bytes) -> str:
@@ -54,6 +60,10 @@ class WebPush:
         self._vapid: Vapid | None = None
         # Conversations with a batch of visitor messages waiting to be pushed: how many.
         self._batches: dict[str, int] = {}
+        # Agents with at least one subscription (None: not read yet); a cache of the store.
+        self._subscribers: set[int] | None = None
+        self._subscribers_read_at = -SUBSCRIBERS_TTL_S
+        self._reading_subscribers: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
         await self.tasks.stop()
@@ -81,10 +91,38 @@ class WebPush:
     async def public_key(self) -> str:
         return application_server_key(await self.vapid())
 
+    def may_push_to(self, agent_id: int) -> bool:
+        """False when the agent is known to have no subscription: nothing to read or send.
+        Re-reads the set in the background when it is older than ``SUBSCRIBERS_TTL_S``."""
+        stale = time.monotonic() - self._subscribers_read_at >= SUBSCRIBERS_TTL_S
+        if stale and self._reading_subscribers is None:
+            self._reading_subscribers = self.tasks.spawn(self._read_subscribers())
+        return self._subscribers is None or agent_id in self._subscribers
+
+    async def subscribers_read(self) -> None:
+        """Wait for the read of the set that is under way, if one is."""
+        if self._reading_subscribers is not None:
+            await asyncio.shield(self._reading_subscribers)
+
+    async def _read_subscribers(self) -> None:
+        try:
+            self._subscribers = await self.store.read(pq.subscribed_agents)
+            self._subscribers_read_at = time.monotonic()
+        finally:
+            self._reading_subscribers = None
+
+    def subscriptions_changed(self, agent_id: int, subscribed: bool) -> None:
+        """This node stored or removed one of the agent's subscriptions."""
+        if subscribed and self._subscribers is not None:
+            self._subscribers.add(agent_id)
+        # Removing one may leave others: the next look reads the set again.
+        self._subscribers_read_at = -SUBSCRIBERS_TTL_S
+
     def offered(self, agent_id: int, conversation_id: str) -> None:
         """The dispatcher's hook: push in the background (a slow push service never holds
         routing up)."""
-        self.tasks.spawn(self.push_offer(agent_id, conversation_id))
+        if self.may_push_to(agent_id):
+            self.tasks.spawn(self.push_offer(agent_id, conversation_id))
 
     async def push_offer(self, agent_id: int, conversation_id: str) -> int:
         """Push the offer to each of the agent's subscriptions unless a console of theirs is
@@ -92,11 +130,13 @@ class WebPush:
         body = {"type": "offer", "conversation_id": conversation_id}
         return await self._push(agent_id, body, OFFER_TTL_S)
 
-    def visitor_wrote(self, conversation_id: str) -> None:
+    def visitor_wrote(self, conversation_id: str, agent_id: int) -> None:
         """The hub's hook for a visitor's message in a chat an agent holds: the first of a
         burst opens the conversation's batch, the rest only count in it."""
         if conversation_id in self._batches:
             self._batches[conversation_id] += 1
+            return
+        if not self.may_push_to(agent_id):
             return
         self._batches[conversation_id] = 1
         self.tasks.spawn(self._push_batch(conversation_id))
@@ -153,6 +193,7 @@ class WebPush:
             if status in GONE:
                 # The browser unsubscribed or the push service expired it.
                 await self.store.write(lambda c: pq.forget_endpoint(c, sub["endpoint"]))
+                self._subscribers_read_at = -SUBSCRIBERS_TTL_S
             log.warning("push to %s refused: %s", sub["endpoint"][:60], status)
             return False
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

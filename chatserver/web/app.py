@@ -47,7 +47,13 @@ from chatserver.web.http_body import ERROR_HANDLERS
 log = logging.getLogger("livedesk.app")
 
 
-def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    migrate: bool | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> Starlette:
+    """``on_started``: called once everything has started, before the first request."""
     settings = settings or get_settings()
     should_migrate = is_sqlite(settings.server.database_url) if migrate is None else migrate
 
@@ -215,6 +221,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             search.start()
             started.push_async_callback(search.stop)
             started.push_async_callback(push.stop)
+            if on_started is not None:
+                on_started()
             app.state.ready = True
             try:
                 yield

@@ -62,6 +62,7 @@ async def subscribe(request: Request) -> Response:
     await request.app.state.store.write(
         lambda c: pq.subscribe(c, agent, endpoint, p256dh, auth, now_ms())
     )
+    request.app.state.push.subscriptions_changed(agent, subscribed=True)
     return Response(status_code=204)
 
 
@@ -70,6 +71,7 @@ async def unsubscribe(request: Request) -> Response:
     require_json(request)
     endpoint = _endpoint(request, await json_object(request))
     await request.app.state.store.write(lambda c: pq.unsubscribe(c, principal.agent_id, endpoint))
+    request.app.state.push.subscriptions_changed(principal.agent_id, subscribed=False)
     return Response(status_code=204)
 
 

@@ -22,6 +22,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from chatserver.backends import push_queries as pq
+from chatserver.backends.store import Store
+from chatserver.services import webpush
+from chatserver.services.webpush import WebPush
 from tests.integration.conftest import Backend, add_agents, seed_agents
 from tests.integration.test_desk_api import Session, login, online
 from tests.live import LiveServer, connect_visitor
@@ -233,3 +237,34 @@ async def test_push_endpoints_must_be_https_unless_allowed_and_the_choice_follow
         assert (await again.get("/api/push/preference")).json() == {"desktop": True}
     finally:
         live.stop()
+
+
+async def test_which_agents_have_a_subscription_is_cached_and_read_again_after_its_time(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = backend.settings(push_insecure_endpoints=True)
+    await add_agents(settings, ("ana@example.com", "agent", 5), ("bo@example.com", "agent", 5))
+    store, other_node = Store(settings.server.database_url), Store(settings.server.database_url)
+    try:
+        ids = {a.email: a.id for a in await store.list_agents()}
+        ana, bo = ids["ana@example.com"], ids["bo@example.com"]
+        push = WebPush(store, settings)
+        assert push.may_push_to(ana)  # nothing read yet: ask the store
+        await push.subscribers_read()
+        assert not push.may_push_to(ana) and not push.may_push_to(bo)
+
+        await other_node.write(lambda c: pq.subscribe(c, ana, "http://p/ana", "k", "a", 1))
+        assert not push.may_push_to(ana)  # another node's change waits for the next read
+        monkeypatch.setattr(webpush, "SUBSCRIBERS_TTL_S", 0.0)
+        push.may_push_to(ana)
+        await push.subscribers_read()
+        assert push.may_push_to(ana) and not push.may_push_to(bo)
+
+        monkeypatch.setattr(webpush, "SUBSCRIBERS_TTL_S", 3600.0)
+        push.subscriptions_changed(bo, subscribed=True)  # this node's own: at once
+        assert push.may_push_to(bo)
+        await push.subscribers_read()
+        await push.stop()
+    finally:
+        await store.stop()
+        await other_node.stop()
