@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -214,9 +215,24 @@ _LOCK_CONVS = sa.text(
     "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
     "FROM conversations WHERE id IN :ids ORDER BY id FOR UPDATE"
 ).bindparams(sa.bindparam("ids", expanding=True))
-_SELECT_RETRIED = sa.text(
-    "SELECT * FROM messages WHERE conversation_id IN :convs AND client_msg_id IN :cids"
-).bindparams(sa.bindparam("convs", expanding=True), sa.bindparam("cids", expanding=True))
+_RETRY_KEYS_PER_QUERY = 64
+
+
+@functools.lru_cache(maxsize=256)
+def _select_retried(null_author: tuple[bool, ...]) -> sa.TextClause:
+    """The stored rows for these retry keys, one full probe of ``uq_messages_sender_msg``
+    each (by ``conversation_id`` alone the probe read every message of the conversation,
+    longer with each message). ``null_author``: whether each key's ``author_id`` is null,
+    which ``=`` never matches."""
+    keys = [
+        f"(conversation_id = :c{i} AND author = :a{i} AND "
+        + ("author_id IS NULL" if null else f"author_id = :u{i}")
+        + f" AND client_msg_id = :m{i})"
+        for i, null in enumerate(null_author)
+    ]
+    return sa.text("SELECT * FROM messages WHERE " + " OR ".join(keys))
+
+
 _BUMP = sa.text(
     "UPDATE conversations SET last_seq = :last_seq, "
     "first_human_reply_ms = COALESCE(first_human_reply_ms, :first_reply) WHERE id = :id"
@@ -335,17 +351,24 @@ def _drop_duplicates(
     conn: Connection, items: list[Append], results: list[Appended | Exception | None]
 ) -> list[int]:
     """Indexes of items to write; retried client message ids are answered from the store."""
-    keyed = [it for it in items if it.client_msg_id is not None]
-    stored: dict[_RetryKey, dict[str, Any]] = {}
-    if keyed:
-        found = conn.execute(
-            _SELECT_RETRIED,
-            {
-                "convs": sorted({it.conversation_id for it in keyed}),
-                "cids": sorted({it.client_msg_id for it in keyed}),  # type: ignore[type-var]
-            },
+    keys = list(
+        dict.fromkeys(
+            (it.conversation_id, it.author, it.author_id, it.client_msg_id)
+            for it in items
+            if it.client_msg_id is not None
         )
-        for r in found:
+    )
+    stored: dict[_RetryKey, dict[str, Any]] = {}
+    # In slices: SQLite parses a chain of ORs as a tree of that depth, and caps the depth.
+    for start in range(0, len(keys), _RETRY_KEYS_PER_QUERY):
+        chunk = keys[start : start + _RETRY_KEYS_PER_QUERY]
+        params: dict[str, Any] = {}
+        for i, (conv_id, author, author_id, client_msg_id) in enumerate(chunk):
+            params[f"c{i}"], params[f"a{i}"], params[f"m{i}"] = conv_id, author, client_msg_id
+            if author_id is not None:
+                params[f"u{i}"] = author_id
+        query = _select_retried(tuple(key[2] is None for key in chunk))
+        for r in conn.execute(query, params):
             stored[(r.conversation_id, r.author, r.author_id, r.client_msg_id)] = dict(r._mapping)
     fresh: list[int] = []
     first_in_batch: dict[_RetryKey, int] = {}

@@ -69,6 +69,35 @@ async def test_a_client_message_id_is_stored_once_even_when_retried_on_both_node
     assert len(await a.messages_after(conv.id, 0)) == 1
 
 
+async def test_retries_of_many_senders_and_of_authorless_steps_are_each_found_again(
+    stores,
+) -> None:
+    """A batch's retry keys are looked up in slices, one full key each, and a bot's or the
+    system's step (no author id) is matched on its null author id."""
+    a, _ = stores
+    await new_visitor(a, "v9")
+    conv, _ = await a.open_conversation("v9", "default", None)
+    texts = [
+        Append(conv.id, "visitor", f"m{i}", author_id="v9", client_msg_id=f"c{i}")
+        for i in range(150)
+    ]
+    bot_step = lambda: Append(conv.id, "bot", "hi", client_msg_id="bot-greet-1")  # noqa: E731
+    first = await asyncio.gather(*(a.append(t) for t in texts), a.append(bot_step()))
+    assert not any(r.duplicate for r in first)
+    again = await asyncio.gather(
+        a.append(bot_step()),
+        *(
+            a.append(Append(conv.id, "visitor", "?", author_id="v9", client_msg_id=f"c{i}"))
+            for i in range(150)
+        ),
+        a.append(bot_step()),
+    )
+    assert all(r.duplicate for r in again)
+    assert [r.row["seq"] for r in again[1:-1]] == [r.row["seq"] for r in first[:-1]]
+    assert again[0].row["seq"] == again[-1].row["seq"] == first[-1].row["seq"]
+    assert len(await a.messages_after(conv.id, 0, 1000)) == 151
+
+
 async def test_a_visitor_has_at_most_one_open_conversation_even_when_racing(stores) -> None:
     a, b = stores
     await new_visitor(a, "v3")
