@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -87,8 +88,20 @@ def pending(conn: Connection) -> bool:
     return conn.execute(seen).first() is not None
 
 
-def index_messages(conn: Connection, fold: Folder, limit: int) -> int:
-    """Index up to ``limit`` texts written since the last batch; how many were read."""
+@dataclass(frozen=True)
+class MessageDocs:
+    """A slice of messages read for the index: the mark it was read after, the last id
+    read, and the docs made of its texts (events have none)."""
+
+    after: int
+    last_id: int
+    read: int
+    docs: list[dict[str, Any]]
+
+
+def message_docs(conn: Connection, fold: Folder, limit: int) -> MessageDocs:
+    """Read and fold up to ``limit`` messages written since the mark: a read, so that the
+    folding never holds the writer (``store_message_docs`` writes what it made)."""
     after = _mark(conn, MESSAGES_MARK)
     rows = conn.execute(
         sa.select(
@@ -105,8 +118,6 @@ def index_messages(conn: Connection, fold: Folder, limit: int) -> int:
         .order_by(messages_t.c.id)
         .limit(limit)
     ).fetchall()
-    if not rows:
-        return 0
     docs = [
         {
             "kind": "message",
@@ -120,10 +131,28 @@ def index_messages(conn: Connection, fold: Folder, limit: int) -> int:
         for r in rows
         if r.kind == "text" and r.body
     ]
-    if docs:
-        conn.execute(sa.insert(docs_t), docs)
-    _set_mark(conn, MESSAGES_MARK, int(rows[-1].id))
-    return len(rows)
+    return MessageDocs(after, int(rows[-1].id) if rows else after, len(rows), docs)
+
+
+def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
+    """Store the docs and move the mark past them, unless the mark moved since they were
+    read (another hub process indexed them): then nothing is written."""
+    moved = conn.execute(
+        sa.update(marks_t)
+        .where(marks_t.c.name == MESSAGES_MARK, marks_t.c.value == made.after)
+        .values(value=made.last_id)
+    ).rowcount
+    if not moved:
+        if made.after != 0 or _mark_exists(conn, MESSAGES_MARK):
+            return False
+        conn.execute(sa.insert(marks_t).values(name=MESSAGES_MARK, value=made.last_id))
+    if made.docs:
+        conn.execute(sa.insert(docs_t), made.docs)
+    return True
+
+
+def _mark_exists(conn: Connection, name: str) -> bool:
+    return conn.execute(sa.select(marks_t.c.name).where(marks_t.c.name == name)).first() is not None
 
 
 def index_customers(conn: Connection, fold: Folder, limit: int) -> int:
