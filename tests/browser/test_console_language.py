@@ -103,6 +103,9 @@ def test_the_console_and_dashboard_speak_serbian_cyrillic(browser: Any, hub: Liv
     expect(page.locator("#empty")).to_have_text("Још нема разговора. Нови стижу овде сами.")
     page.locator("#help-toggle").click()
     expect(page.locator("#help")).to_contain_text("следећи / претходни разговор")
+    # The inbox's script speaks from the console's catalog too.
+    page.locator("#inbox-toggle").click()
+    expect(page.locator('#inbox-views button[data-view="mine"]')).to_contain_text("Моји")
 
     page.goto(hub.url + "/supervisor")
     expect(page.locator(".sla h2")).to_have_text("Нивои услуге")
