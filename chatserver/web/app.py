@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                     settings.cluster.redis_url or "",
                     deliver,
                     node_id,
+                    stop_timeout_s=settings.cluster.bus_stop_timeout_s,
                     on_reconnect=on_bus_reconnect,
                     # Another node dropped publishes: catch this node's sockets up too.
                     on_peer_gap=lambda: hub.request_catch_up(),
