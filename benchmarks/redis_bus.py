@@ -33,10 +33,12 @@ sys.path.insert(0, str(ROOT))
 from chatserver.backends.bus import InMemoryBus  # noqa: E402
 from chatserver.backends.bus_redis import RedisBus  # noqa: E402
 from chatserver.core.protocol import OutFrame  # noqa: E402
+from chatserver.core.settings import Settings  # noqa: E402
 from tests.servers import RedisServer  # noqa: E402
 
 CHANNEL = "conv:bench"
 TEXT = "Hello, I have a question about my order #12345"
+STOP_S = Settings().cluster.bus_stop_timeout_s
 
 
 def frame(seq: int) -> OutFrame:
@@ -93,8 +95,10 @@ def in_memory(frames: int) -> dict[str, Any]:
 
 async def two_nodes(url: str, sink: Sink) -> tuple[RedisBus, RedisBus]:
     prefix = f"bench{uuid.uuid4().hex[:6]}"
-    node_a = RedisBus(url, lambda c, f: None, "bench-a", prefix=prefix, queue_max=1_000_000)
-    node_b = RedisBus(url, sink, "bench-b", prefix=prefix)
+    node_a = RedisBus(
+        url, lambda c, f: None, "bench-a", stop_timeout_s=STOP_S, prefix=prefix, queue_max=1_000_000
+    )
+    node_b = RedisBus(url, sink, "bench-b", stop_timeout_s=STOP_S, prefix=prefix)
     for bus in (node_a, node_b):
         await bus.start()
         await bus.wait_healthy(10)

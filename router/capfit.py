@@ -58,15 +58,30 @@ class LevelStats:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+# Why a cap, said once: each reason code's English sentence, filled from its numbers. The
+# dashboard says the same codes in the reader's language (lookahead.js); the CLI and a page
+# that does not know a code show this.
+REASONS = {
+    "no_evidence": "not enough replies at one chat to judge yet",
+    "evidence_ends": "evidence ends at {chats} chats ({replies} replies)",
+    "reply_over_target": "at {chats} chats the reply p90 is {p90_s}s, over the {target_s}s target",
+    "csat_below_baseline": "at {chats} chats CSAT is {csat:.2f}, below the {baseline:.2f} baseline",
+    "held_up_to": "replies within target and CSAT held up to {chats} chats",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class CapRecommendation:
     recommended_cap: int | None  # None: not enough evidence at concurrency 1 or 2 yet
-    reason: str
     levels: tuple[LevelStats, ...]
     csat_baseline: float | None
-    # The reason as a code and its numbers, so a page can say it in the reader's language.
+    # Why, as a code (a key of REASONS) and its numbers: a page says it in its reader's language.
     reason_code: str = "no_evidence"
     reason_args: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def reason(self) -> str:
+        return REASONS[self.reason_code].format(**self.reason_args)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -143,19 +158,16 @@ def recommend_cap(
         sum((level.csat_mean or 0.0) * level.ratings for level in base) / rated if rated else None
     )
     best: int | None = None
-    reason = "not enough replies at one chat to judge yet"
     code = "no_evidence"
     args: dict[str, float] = {}
     for k in range(MIN_CAP, MAX_CAP + 1):
         level = by_level.get(k)
         if level is None or level.replies < min_replies:
             measured = level.replies if level else 0
-            reason = f"evidence ends at {k} chats ({measured} replies)"
             code, args = "evidence_ends", {"chats": k, "replies": measured}
             break
         p90 = level.response_p90_s
         if p90 is not None and p90 > response_target_s:
-            reason = f"at {k} chats the reply p90 is {p90:.0f}s, over the {response_target_s:.0f}s target"
             code = "reply_over_target"
             args = {"chats": k, "p90_s": round(p90), "target_s": round(response_target_s)}
             break
@@ -165,16 +177,12 @@ def recommend_cap(
             and level.ratings >= min_ratings
             and level.csat_mean < baseline - csat_tolerance
         ):
-            reason = (
-                f"at {k} chats CSAT is {level.csat_mean:.2f}, below the {baseline:.2f} baseline"
-            )
             code = "csat_below_baseline"
             args = {"chats": k, "csat": round(level.csat_mean, 2), "baseline": round(baseline, 2)}
             break
         best = k
-        reason = f"replies within target and CSAT held up to {k} chats"
         code, args = "held_up_to", {"chats": k}
-    return CapRecommendation(best, reason, levels, baseline, code, args)
+    return CapRecommendation(best, levels, baseline, code, args)
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@
 // the console as the usual `assigned` frame. User text is only ever set as text.
 (() => {
   "use strict";
-  const { el, api, duration, userText, describeEvent } = window.Desk;
+  const { el, api, duration, userText, describeEvent, _ } = window.Desk;
   const root = document.getElementById("inbox");
   const toggle = document.getElementById("inbox-toggle");
   const badge = document.getElementById("inbox-badge");
@@ -17,15 +17,12 @@
   const detail = document.getElementById("inbox-detail");
   const searchForm = document.getElementById("inbox-search");
   const supervisor = root.dataset.supervisor === "yes";
-  // The page's words in the agent's language (English keys; a missing one stays English).
-  const STRINGS = JSON.parse(document.getElementById("inbox-strings")?.textContent || "{}");
-  const T = (text, values) => (STRINGS[text] || text).replace(/%\((\w+)\)s/g, (_, k) => String(values?.[k] ?? ""));
   const VIEWS = [
-    ["mine", T("Mine")],
-    ["waiting", T("Waiting")],
-    ...(supervisor ? [["open", T("All open")]] : []),
-    ["offline", T("Offline messages")],
-    ["closed", T("Closed")],
+    ["mine", _("Mine")],
+    ["waiting", _("Waiting")],
+    ...(supervisor ? [["open", _("All open")]] : []),
+    ["offline", _("Offline messages")],
+    ["closed", _("Closed")],
   ];
   let view = "mine";
   let counts = {};
@@ -111,7 +108,7 @@
       data = await api("GET", "/api/inbox/search?" + params);
     } catch (error) { total.textContent = error.message; return; }
     items = append ? items.concat(data.items) : data.items;
-    total.textContent = T("Results for “%(q)s”: %(num)s", { q: searchQuery.q, num: data.total + (data.total_is_lower_bound ? "+" : "") });
+    total.textContent = _("Results for “%(q)s”: %(num)s", { q: searchQuery.q, num: data.total + (data.total_is_lower_bound ? "+" : "") });
     more.hidden = items.length >= data.total && !data.total_is_lower_bound;
     list.replaceChildren(...items.map((item) => {
       const li = el("li", { class: "search-hit", dataset: { id: item.conversation_id || item.visitor_id } });
@@ -141,29 +138,29 @@
     }
     const c = data.conversation;
     const facts = el("dl");
-    const fact = (k, v) => facts.append(el("dt", {}, T(k)), userText("dd", {}, v ?? "–"));
-    fact("State", c.state);
-    fact("Visitor", c.visitor_name || c.alias);
-    fact("E-mail", c.email);
-    fact("Handled by", c.handled_by.join(", ") || T("nobody yet"));
-    fact("Language", c.language);
-    fact("Team", c.team);
-    fact("Opened", fmtTime(c.created_ms));
-    fact("Closed", fmtTime(c.closed_ms));
-    fact("Tags", c.tags.join(", "));
-    fact("Outcome", c.outcome);
-    fact("CSAT", c.csat_score === null ? null : c.csat_score + (c.csat_comment ? " — " + c.csat_comment : ""));
-    fact("Credits used", String(c.credits_used));
+    const fact = (label, v) => facts.append(el("dt", {}, label), userText("dd", {}, v ?? "–"));
+    fact(_("State"), c.state);
+    fact(_("Visitor"), c.visitor_name || c.alias);
+    fact(_("E-mail"), c.email);
+    fact(_("Handled by"), c.handled_by.join(", ") || _("nobody yet"));
+    fact(_("Language"), c.language);
+    fact(_("Team"), c.team);
+    fact(_("Opened"), fmtTime(c.created_ms));
+    fact(_("Closed"), fmtTime(c.closed_ms));
+    fact(_("Tags"), c.tags.join(", "));
+    fact(_("Outcome"), c.outcome);
+    fact(_("CSAT"), c.csat_score === null ? null : c.csat_score + (c.csat_comment ? " — " + c.csat_comment : ""));
+    fact(_("Credits used"), String(c.credits_used));
     const v = data.visit;
     if (v) {
-      fact("Page", v.current_page ? (v.current_page.title ? v.current_page.title + " — " : "") + v.current_page.url : null);
-      fact("Referrer", v.referrer);
-      fact("Browser", [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
-      fact("Local time", v.time_zone ? (v.local_time ? new Date(v.local_time).toLocaleTimeString([], { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) : "") + " (" + v.time_zone + ")" : null);
-      fact("Visits", String(v.visits));
-      fact("Pages this visit", v.pages.map((p) => p.title || p.url).join(" ← ") || null);
+      fact(_("Page"), v.current_page ? (v.current_page.title ? v.current_page.title + " — " : "") + v.current_page.url : null);
+      fact(_("Referrer"), v.referrer);
+      fact(_("Browser"), [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
+      fact(_("Local time"), v.time_zone ? (v.local_time ? new Date(v.local_time).toLocaleTimeString([], { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) : "") + " (" + v.time_zone + ")" : null);
+      fact(_("Visits"), String(v.visits));
+      fact(_("Pages this visit"), v.pages.map((p) => p.title || p.url).join(" ← ") || null);
     }
-    const transcript = el("ol", { class: "transcript", "aria-label": T("Transcript") });
+    const transcript = el("ol", { class: "transcript", "aria-label": _("Transcript") });
     for (const item of data.items) {
       if (item.type === "message") {
         const li = el("li", { class: "message", dataset: { author: item.author } });
@@ -173,7 +170,7 @@
         transcript.append(el("li", { class: "event" }, describeEvent(item)));
       }
     }
-    const history = el("ol", { class: "transcript", "aria-label": T("State changes") });
+    const history = el("ol", { class: "transcript", "aria-label": _("State changes") });
     for (const e of data.events) {
       history.append(el("li", { class: "event" }, fmtTime(e.created_ms) + " " + (e.from_state || "–") + " → " + e.to_state + " by " + e.actor));
     }
@@ -181,9 +178,9 @@
       userText("h2", {}, c.visitor_name || c.email || c.alias),
       actions(c),
       facts,
-      el("h3", {}, T("Transcript")),
+      el("h3", {}, _("Transcript")),
       transcript,
-      el("h3", {}, T("History")),
+      el("h3", {}, _("History")),
       history,
     );
   }
@@ -202,19 +199,19 @@
           refreshSoon(0);
         },
       }, label);
-    if (["closed", "rated", "abandoned", "offline"].includes(c.state)) box.append(act(T(c.state === "offline" ? "Take as chat" : "Reopen and take"), "/take"));
-    if (c.state === "bot") box.append(act(T("Pick"), "/take"));
-    if (c.state === "offline") box.append(act(T("Close"), "/close"));
+    if (["closed", "rated", "abandoned", "offline"].includes(c.state)) box.append(act(c.state === "offline" ? _("Take as chat") : _("Reopen and take"), "/take"));
+    if (c.state === "bot") box.append(act(_("Pick"), "/take"));
+    if (c.state === "offline") box.append(act(_("Close"), "/close"));
     if (supervisor && (c.state === "offline" || c.state === "bot")) {
-      const select = el("select", { "aria-label": T("Assign to") });
+      const select = el("select", { "aria-label": _("Assign to") });
       for (const a of agents) select.append(el("option", { value: String(a.id) }, a.name + " (" + a.status + ", " + a.load + "/" + a.cap + ")"));
-      box.append(select, act(T("Assign"), "/assign", () => ({ agent_id: Number(select.value) })));
+      box.append(select, act(_("Assign"), "/assign", () => ({ agent_id: Number(select.value) })));
     }
     const wrap = el("div", {}, null);
     wrap.append(box, error);
     if (c.state === "offline") {
-      const text = el("textarea", { rows: "3", maxlength: "4000", "aria-label": T("Reply by e-mail") });
-      const send = act(T("Reply by e-mail"), "/reply", () => ({ text: text.value }));
+      const text = el("textarea", { rows: "3", maxlength: "4000", "aria-label": _("Reply by e-mail") });
+      const send = act(_("Reply by e-mail"), "/reply", () => ({ text: text.value }));
       const form = el("div", { class: "inbox-reply" });
       form.append(text, send);
       wrap.append(form);

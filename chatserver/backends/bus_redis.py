@@ -46,8 +46,6 @@ from chatserver.core.protocol import OutFrame
 from chatserver.runtime.backoff import Backoff
 
 log = logging.getLogger("livedesk.redis_bus")
-# How long stopping may wait for the bus's tasks and connections to close.
-STOP_TIMEOUT_S = 2.0
 
 # Errors that mean "Redis is not there right now": redis-py wraps most socket errors, but
 # not every path does, so plain OSError counts too.
@@ -112,6 +110,7 @@ class RedisBus:
         handler: Handler,
         node_id: str,
         *,
+        stop_timeout_s: float,
         prefix: str = KEY_PREFIX,
         on_reconnect: Callable[[], None] | None = None,
         on_peer_gap: Callable[[], None] | None = None,
@@ -131,6 +130,8 @@ class RedisBus:
         self.node_id = node_id
         self.on_reconnect = on_reconnect
         self.on_peer_gap = on_peer_gap
+        # How long stopping waits for the tasks and for each connection to close.
+        self.stop_timeout_s = stop_timeout_s
         self.stats = BusStats()
         self._header = bytes([len(node)]) + node
         self._prefix = prefix
@@ -189,14 +190,16 @@ class RedisBus:
             # Bounded: a cancelled read on a connection can leave redis-py's close waiting
             # on that connection for good (seen with the hiredis parser), and a stop that
             # never returns hangs whoever stops the bus (a CLI run, a hub's shutdown).
-            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT_S)
+            _, stuck = await asyncio.wait(self._tasks, timeout=self.stop_timeout_s)
             for task in stuck:
-                log.warning("bus task %s did not stop within %ss", task.get_name(), STOP_TIMEOUT_S)
+                log.warning(
+                    "bus task %s did not stop within %ss", task.get_name(), self.stop_timeout_s
+                )
         self._tasks = []
         for client in (self._pub_client, self._sub_client):
             if client is not None:
                 with contextlib.suppress(*REDIS_DOWN, TimeoutError):
-                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                    async with asyncio.timeout(self.stop_timeout_s):
                         await client.aclose()
         self._pub_client = self._sub_client = None
         self._wanted.clear()
@@ -390,7 +393,7 @@ class RedisBus:
                     sessions += 1
                 self._set_state(sub_ok=False)
                 with contextlib.suppress(Exception):  # TimeoutError included
-                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                    async with asyncio.timeout(self.stop_timeout_s):
                         await pubsub.aclose()
                 if not self._stopping:
                     for client in (self._pub_client, *self.linked_clients):

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 
 class ClusterRouting(Protocol):
-    """What the cluster drives: the routing host (``services.dispatch.Dispatcher``), given
-    to ``start``. Its Redis parts (ledger, presence, ``forward``) are made here first and
-    handed to the routing host's constructor by the composition root."""
+    """What the cluster drives: the routing host (``services.dispatch.Dispatcher``). It is
+    built with the cluster's parts (``ClusterParts``: ledger, presence, ``forward``) and
+    then handed to ``Cluster``'s constructor by the composition root."""
 
     is_leader: bool
     shared_snapshot: Snapshot | None
@@ -47,68 +47,75 @@ SNAPSHOT_EVERY_S = 1.0
 FORWARDED_IN_FLIGHT = 32
 
 
-class Cluster:
+class ClusterParts:
+    """A node's Redis parts, made before the routing host because they go into its
+    constructor (and it into ``Cluster``'s): the client, the capacity ledger, presence,
+    the leader lease and the outbox ``forward`` hands routing events to."""
+
     def __init__(self, settings: Settings, node_id: str) -> None:
         assert settings.cluster.redis_url is not None
         # Fails fast, no hidden retries (a retried push could queue an event twice); the
         # inbox blocks on BLPOP for a second, well inside the 5 s socket timeout.
         self.redis = redis_client(settings.cluster.redis_url)
         self.node_id = node_id
-        self._dispatcher: ClusterRouting | None = None
         self.ledger = RedisCapacityLedger(
             self.redis, node_id, lease_ttl_s=settings.cluster.capacity_lease_ttl_s
         )
         self.presence = RedisPresence(self.redis, node_id, ttl_s=settings.cluster.presence_ttl_s)
         self.lease = LeaderLease(self.redis, node_id, ttl_s=settings.cluster.leader_lease_ttl_s)
         self.outbox = RouterOutbox(self.redis)
+
+    async def forward(self, event: RoutingEvent) -> None:
+        """A node that does not route: hand ``event`` to whichever node leads."""
+        await self.outbox.send(to_wire(event))
+
+
+class Cluster:
+    """A node's part in the cluster: it renews its capacity leases, stands for leader, and
+    drives ``dispatcher`` (leading: it runs the events other nodes forward; following: it
+    reads the leader's snapshot for the dashboards)."""
+
+    def __init__(self, parts: ClusterParts, dispatcher: ClusterRouting) -> None:
+        self.parts = parts
+        self.dispatcher = dispatcher
         self._inbox: RouterInbox | None = None
         self.tasks = TaskSet("cluster")
 
-    @property
-    def dispatcher(self) -> ClusterRouting:
-        assert self._dispatcher is not None, "Cluster.start(dispatcher) first"
-        return self._dispatcher
-
-    async def start(self, dispatcher: ClusterRouting) -> None:
-        self._dispatcher = dispatcher
-        await self.presence.start()
+    async def start(self) -> None:
+        await self.parts.presence.start()
         self.tasks.spawn(self._renew_capacity_leases())
         self.tasks.spawn(self._share_snapshot())
-        self.tasks.spawn(self.lease.run(self._elected, self._lost))
+        self.tasks.spawn(self.parts.lease.run(self._elected, self._lost))
 
     async def stop(self) -> None:
         if self._inbox is not None:
             self._inbox.close()
         await self.tasks.stop()
-        await self.presence.stop()
-        await self.redis.aclose()
-
-    async def forward(self, event: RoutingEvent) -> None:
-        """A node that does not route: hand ``event`` to whichever node leads."""
-        await self.outbox.send(to_wire(event))
+        await self.parts.presence.stop()
+        await self.parts.redis.aclose()
 
     async def redis_back(self) -> None:
         """Redis returned (perhaps empty, perhaps with a new leader elected before this
         node's next heartbeat): say at once which agents are here, and tell whoever routes
         that they are connected, so none of them is taken for gone."""
         try:
-            await self.presence.heartbeat()
+            await self.parts.presence.heartbeat()
         except Exception as exc:  # the regular heartbeat retries
             log.warning("presence after Redis came back: %r", exc)
-        for agent_id in sorted(self.presence.local_agents()):
+        for agent_id in sorted(self.parts.presence.local_agents()):
             try:
                 await self.dispatcher.agent_connected(agent_id)
             except Exception as exc:
                 log.warning("agent %s not re-announced: %r", agent_id, exc)
 
     async def _elected(self) -> None:
-        log.info("node %s routes for the cluster", self.node_id)
-        await self.dispatcher.lead(await self.presence.online_agents())
-        self._inbox = RouterInbox(self.redis)
+        log.info("node %s routes for the cluster", self.parts.node_id)
+        await self.dispatcher.lead(await self.parts.presence.online_agents())
+        self._inbox = RouterInbox(self.parts.redis)
         self.tasks.spawn(self._consume(self._inbox))
 
     async def _lost(self) -> None:
-        log.warning("node %s no longer routes", self.node_id)
+        log.warning("node %s no longer routes", self.parts.node_id)
         if self._inbox is not None:
             self._inbox.close()
             self._inbox = None
@@ -146,9 +153,9 @@ class Cluster:
             try:
                 if self.dispatcher.is_leader:
                     data = msgpack.packb(snapshot_to_wire(self.dispatcher.snapshot()))
-                    await self.redis.set(key, data, px=int(SNAPSHOT_EVERY_S * 5000))
+                    await self.parts.redis.set(key, data, px=int(SNAPSHOT_EVERY_S * 5000))
                 else:
-                    raw = await self.redis.get(key)
+                    raw = await self.parts.redis.get(key)
                     self.dispatcher.shared_snapshot = (
                         snapshot_from_wire(msgpack.unpackb(cast(bytes, raw))) if raw else None
                     )
@@ -158,9 +165,9 @@ class Cluster:
     async def _renew_capacity_leases(self) -> None:
         """Keep this node's capacity leases alive; a node that dies lets them lapse."""
         while True:
-            await asyncio.sleep(self.ledger.heartbeat_interval_s)
+            await asyncio.sleep(self.parts.ledger.heartbeat_interval_s)
             try:
-                lost = await self.ledger.renew()
+                lost = await self.parts.ledger.renew()
             except Exception as exc:  # Redis down: the next round retries
                 log.warning("capacity lease renewal failed: %r", exc)
                 continue

@@ -204,7 +204,9 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
             await assist.stop()
             await store.stop()
         if settings.cluster.redis_url and done[0]:
-            await _announce_kb_change(settings.cluster.redis_url)
+            await _announce_kb_change(
+                settings.cluster.redis_url, settings.cluster.bus_stop_timeout_s
+            )
         return done
 
     articles, canned = asyncio.run(run())
@@ -212,7 +214,7 @@ def cmd_kb_import(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _announce_kb_change(redis_url: str) -> None:
+async def _announce_kb_change(redis_url: str, stop_timeout_s: float) -> None:
     """Running hubs re-read the knowledge base now rather than at their next table check."""
     from chatserver.backends.bus import KB_CHANNEL
     from chatserver.backends.bus_redis import RedisBus
@@ -220,7 +222,9 @@ async def _announce_kb_change(redis_url: str) -> None:
     from chatserver.core.protocol import OutFrame
     from chatserver.services.assist import kb_changed_frame
 
-    bus = RedisBus(redis_url, lambda channel, frame: None, new_node_id())
+    bus = RedisBus(
+        redis_url, lambda channel, frame: None, new_node_id(), stop_timeout_s=stop_timeout_s
+    )
     await bus.start()
     bus.publish(KB_CHANNEL, OutFrame(kb_changed_frame(None)))
     await bus.stop(drain_timeout_s=5.0)

@@ -45,6 +45,7 @@ SECTIONS = (
     "dashboard",
     "billing",
     "mail",
+    "push",
     "admin",
 )
 
@@ -168,22 +169,6 @@ class ServerSettings(Section):
         "sqlite:///./livedesk.db", "`postgresql://user:pass@host/db` in production", "server"
     )
     log_level: str = setting("info", "the hub's log level", "server")
-    push_subject: str = setting(
-        "mailto:admin@localhost",
-        "who runs this hub, for the push services (the VAPID `sub` claim: a `mailto:` or "
-        "`https:` URL they may contact about the hub's Web Push traffic)",
-        "server",
-        pattern=r"^(mailto:|https://)\S+$",
-    )
-    push_message_batch_s: float = setting(
-        3.0,
-        "a visitor's messages in a chat whose agent has no console in front of them are "
-        "pushed to the agent's browsers as one notification per conversation this many "
-        "seconds after the first of them",
-        "server",
-        gt=0,
-        le=600,
-    )
 
 
 class StoreSettings(Section):
@@ -236,6 +221,14 @@ class ClusterSettings(Section):
     capacity_lease_ttl_s: float = setting(
         30.0, "several processes: how soon a dead node's capacity leases lapse", "cluster", gt=0
     )
+    bus_stop_timeout_s: float = setting(
+        2.0,
+        "several processes: how long stopping the Redis bus waits for its tasks and for "
+        "each of its connections to close (a stop must end: the hub's shutdown and a CLI "
+        "run wait on it)",
+        "cluster",
+        gt=0,
+    )
 
 
 class SecuritySettings(Section):
@@ -282,13 +275,6 @@ class SecuritySettings(Section):
         "Strict-Transport-Security max-age sent on HTTPS responses; 0 sends none",
         "security",
         ge=0,
-    )
-    push_insecure_endpoints: bool = setting(
-        False,
-        "accept `http://` Web Push endpoints (a test push service on loopback); real push "
-        "services are `https://`, and a plain-HTTP endpoint lets an agent aim the hub's "
-        "requests anywhere",
-        "security",
     )
 
 
@@ -715,6 +701,34 @@ class MailSettings(Section):
     )
 
 
+class PushSettings(Section):
+    """The Web Push knobs: notifications to agents' browsers (chatserver/services/webpush.py)."""
+
+    push_subject: str = setting(
+        "mailto:admin@localhost",
+        "who runs this hub, for the push services (the VAPID `sub` claim: a `mailto:` or "
+        "`https:` URL they may contact about the hub's Web Push traffic)",
+        "push",
+        pattern=r"^(mailto:|https://)\S+$",
+    )
+    push_message_batch_s: float = setting(
+        3.0,
+        "a visitor's messages in a chat whose agent has no console in front of them are "
+        "pushed to the agent's browsers as one notification per conversation this many "
+        "seconds after the first of them",
+        "push",
+        gt=0,
+        le=600,
+    )
+    push_insecure_endpoints: bool = setting(
+        False,
+        "accept `http://` Web Push endpoints (a test push service on loopback); real push "
+        "services are `https://`, and a plain-HTTP endpoint lets an agent aim the hub's "
+        "requests anywhere",
+        "push",
+    )
+
+
 class AdminSettings(Section):
     """The admin knobs: settings changed in the browser."""
 
@@ -756,6 +770,7 @@ class Settings(BaseSettings):
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
     mail: MailSettings = Field(default_factory=MailSettings)
+    push: PushSettings = Field(default_factory=PushSettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
 
     @model_validator(mode="before")
@@ -799,6 +814,7 @@ SECTION_MODELS: dict[str, type[Section]] = {
     "dashboard": DashboardSettings,
     "billing": BillingSettings,
     "mail": MailSettings,
+    "push": PushSettings,
     "admin": AdminSettings,
 }
 

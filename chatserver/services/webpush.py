@@ -143,7 +143,7 @@ class WebPush:
 
     async def _push_batch(self, conversation_id: str) -> int:
         try:
-            await asyncio.sleep(self.settings.server.push_message_batch_s)
+            await asyncio.sleep(self.settings.push.push_message_batch_s)
         finally:
             count = self._batches.pop(conversation_id, 0)
         # Read again: the chat may have been closed or handed to someone else meanwhile.
@@ -184,7 +184,7 @@ class WebPush:
                 subscription_info=info,
                 data=payload,
                 vapid_private_key=vapid,
-                vapid_claims={"sub": self.settings.server.push_subject},
+                vapid_claims={"sub": self.settings.push.push_subject},
                 ttl=ttl_s,
                 timeout=aiohttp.ClientTimeout(total=SEND_TIMEOUT_S),
             )

@@ -82,6 +82,7 @@ def create_app(
         app.state.live_settings = live
         assist = Assistant(store, settings.kb.kb_search_queue)
         await assist.load()
+        cluster_parts: Any = None
         cluster: Any = None
         make_bus: Callable[[Handler], Bus]
         presence: Presence
@@ -91,16 +92,17 @@ def create_app(
             # the routing leader's events.
             # Imported here: redis is an extra the embedded default does not need.
             from chatserver.backends.bus_redis import RedisBus
-            from chatserver.backends.cluster import Cluster
+            from chatserver.backends.cluster import Cluster, ClusterParts
             from chatserver.backends.redis_keys import new_node_id
 
             node_id = new_node_id()
-            cluster = Cluster(settings, node_id)
-            presence = cluster.presence
+            # The parts first: the dispatcher is built with them, the Cluster with it.
+            cluster_parts = ClusterParts(settings, node_id)
+            presence = cluster_parts.presence
             routing_parts = {
-                "ledger": cluster.ledger,
-                "presence": cluster.presence,
-                "forward": cluster.forward,
+                "ledger": cluster_parts.ledger,
+                "presence": cluster_parts.presence,
+                "forward": cluster_parts.forward,
             }
 
             async def redis_back() -> None:
@@ -119,10 +121,11 @@ def create_app(
                     settings.cluster.redis_url or "",
                     deliver,
                     node_id,
+                    stop_timeout_s=settings.cluster.bus_stop_timeout_s,
                     on_reconnect=on_bus_reconnect,
                     # Another node dropped publishes: catch this node's sockets up too.
                     on_peer_gap=lambda: hub.request_catch_up(),
-                    linked_clients=[cluster.redis],
+                    linked_clients=[cluster_parts.redis],
                 )
                 return bus
         else:
@@ -144,6 +147,8 @@ def create_app(
         presence.watch_visitors(hub.visitors.keys)
         assert isinstance(credits, Credits) and isinstance(dispatcher, Dispatcher)
         assert bus is not None
+        if cluster_parts is not None:
+            cluster = Cluster(cluster_parts, dispatcher)
         # "Conversation closed", in this order: the bot forgets it, billing settles it, and
         # routing frees the agent's slot.
         hub.closed_listeners += [
@@ -201,7 +206,7 @@ def create_app(
             started.callback(app.state.login_guard.stop)
             started.push_async_callback(hub.tasks.stop)
             if cluster is not None:
-                await cluster.start(dispatcher)
+                await cluster.start()
                 started.push_async_callback(cluster.stop)
             await dispatcher.start()
             started.push_async_callback(dispatcher.stop)

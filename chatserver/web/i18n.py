@@ -36,8 +36,16 @@ LANGUAGES = {
 DEFAULT = "en"
 LOCALE_DIR = agentdesk.LOCALE_DIR
 # The scripts whose strings the page hands over (``_``/``ngettext`` calls, extracted by
-# Babel's JavaScript extractor as babel.cfg says). inbox.js is not among them yet.
-SCRIPTS = ("common.js", "agent.js", "notify.js", "dashboard.js", "lookahead.js", "waiting.js")
+# Babel's JavaScript extractor as babel.cfg says).
+SCRIPTS = (
+    "common.js",
+    "agent.js",
+    "notify.js",
+    "dashboard.js",
+    "lookahead.js",
+    "waiting.js",
+    "inbox.js",
+)
 
 
 def N_(message: str) -> str:  # noqa: N802 (gettext's own name for "mark, do not translate")

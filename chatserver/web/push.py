@@ -39,7 +39,7 @@ def _endpoint(request: Request, body: dict[str, object]) -> str:
     if endpoint is None:
         raise BadRequest("`endpoint` is required")
     parts = urlsplit(endpoint)
-    insecure_ok = request.app.state.settings.security.push_insecure_endpoints
+    insecure_ok = request.app.state.settings.push.push_insecure_endpoints
     if not parts.hostname or parts.scheme not in (("https", "http") if insecure_ok else ("https",)):
         raise BadRequest("`endpoint` must be an https URL of a push service")
     return endpoint

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.integration.conftest import AGENT_PASSWORD
 from tests.live import (
     OPEN_CLIENTS,
     Client,
@@ -73,6 +75,43 @@ def artifacts() -> Path:
     """Where screenshots go (kept by CI as test artefacts)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+def expect(target: Any) -> Any:
+    # Imported when used: without playwright the browser fixture skips, not the collection.
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
+# ---------------------------------------------------------------- a member of staff logged in
+
+
+def sign_in(page: Any, server: LiveServer, email: str, password: str = AGENT_PASSWORD) -> Any:
+    """``page`` logged in through the login form, back once it landed on the console or
+    the dashboard."""
+    page.set_default_timeout(15_000)
+    page.goto(server.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/(agent|supervisor)$"))
+    return page
+
+
+def desk_page(browser: Any, **context: Any) -> Any:
+    """A page of its own browser context, not logged in yet: the browser asks for English
+    (what the page speaks otherwise comes from the agent's setting) in a desk-sized window;
+    ``context`` adds to or overrides those options."""
+    options = {"viewport": {"width": 1400, "height": 860}, "locale": "en-US", **context}
+    return browser.new_context(**options).new_page()
+
+
+def log_in(
+    browser: Any, server: LiveServer, email: str, password: str = AGENT_PASSWORD, **context: Any
+) -> Any:
+    """A ``desk_page`` logged in as ``email``."""
+    return sign_in(desk_page(browser, **context), server, email, password)
 
 
 # ---------------------------------------------------------------- a hub and an agent on the wire
@@ -193,8 +232,6 @@ class WireAgent:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     async def _connect(self, email: str) -> Client:
-        from tests.integration.conftest import AGENT_PASSWORD
-
         cookie = await login_cookie(self.server, email, AGENT_PASSWORD)
         client = await connect_agent(self.server, cookie)
         OPEN_CLIENTS.remove(client)  # this class closes it, on its own loop
@@ -281,8 +318,6 @@ def wire_agent(hub: LiveServer) -> Iterator[Callable[..., WireAgent]]:
 @contextmanager
 def staff_http(hub: LiveServer, email: str) -> Iterator[httpx.Client]:
     """A logged-in HTTP client for a seeded staff member (supervisor: KB, admin: credits)."""
-    from tests.integration.conftest import AGENT_PASSWORD
-
     with httpx.Client(base_url=hub.url, timeout=10) as client:
         client.post("/login", json={"email": email, "password": AGENT_PASSWORD}).raise_for_status()
         # Writes carry the session's CSRF token, as the console's do.

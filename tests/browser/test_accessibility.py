@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import EmbedSite, Wire, WireAgent
+from tests.browser.conftest import EmbedSite, Wire, WireAgent, expect, sign_in
 from tests.browser.test_console import ANA, MARIUS
 from tests.browser.test_console import desk as desk  # the seeded hub with secure cookies
-from tests.browser.test_console_desk import BOB, expect, visitor, wire_agent_on
+from tests.browser.test_console_desk import BOB, visitor, wire_agent_on
 from tests.browser.test_widget import W, write
 from tests.live import LiveServer
 
@@ -28,6 +28,7 @@ AXE = Path(_AXE_WHEEL.origin if _AXE_WHEEL and _AXE_WHEEL.origin else "/nonexist
     "axe.min.js"
 )
 BLOCKING = ("serious", "critical")
+DESK_VIEWPORT = {"width": 1400, "height": 900}
 
 
 def axe_problems(page: Any) -> list[str]:
@@ -62,16 +63,6 @@ def new_page(browser: Any, **options: Any) -> Any:
     context = browser.new_context(bypass_csp=True, locale="en-US", **options)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    return page
-
-
-def log_in_page(browser: Any, server: LiveServer, email: str, password: str) -> Any:
-    page = new_page(browser, viewport={"width": 1400, "height": 900})
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    expect(page.locator("#link")).to_have_text("online")
     return page
 
 
@@ -118,7 +109,8 @@ def test_the_widget_closed_open_and_chatting_has_no_serious_accessibility_violat
 def test_the_console_with_a_chat_has_no_serious_accessibility_violations(
     browser: Any, desk: LiveServer, wire: Wire
 ) -> None:
-    page = log_in_page(browser, desk, *ANA)
+    page = sign_in(new_page(browser, viewport=DESK_VIEWPORT), desk, *ANA)
+    expect(page.locator("#link")).to_have_text("online")
     vera, conv = visitor(wire, desk, "Vera", "Where is my order? How can I track my parcel?")
     visitor(wire, desk, "Walt", "A second chat, unread")
     pane = page.locator(f'.chat[data-conversation-id="{conv}"]')
@@ -134,7 +126,8 @@ def test_the_dashboard_has_no_serious_accessibility_violations(
     bob = wire_agent_on(wire, desk, *BOB)
     visitor(wire, desk, "Vera", "Hello", language=None)
     wire.run(bob.recv_type("assigned"))
-    page = log_in_page(browser, desk, *MARIUS)
+    page = sign_in(new_page(browser, viewport=DESK_VIEWPORT), desk, *MARIUS)
+    expect(page.locator("#link")).to_have_text("online")
     expect(page.locator("#agents tbody tr")).to_have_count(1)
     expect(page.locator("#sla tbody tr")).to_have_count(9)
     page.locator(".chip").first.click()

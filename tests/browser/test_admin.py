@@ -11,31 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import EmbedSite, WireAgent
-from tests.integration.conftest import AGENT_PASSWORD
+from tests.browser.conftest import EmbedSite, WireAgent, expect, log_in
 from tests.live import LiveServer, connect_visitor
 
 pytestmark = pytest.mark.browser
 W = "#livedesk-widget"
 ADMIN, AGENT = "boss@example.com", "ana@example.com"
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(target)
-
-
-def log_in(browser: Any, server: LiveServer, email: str) -> Any:
-    context = browser.new_context(viewport={"width": 1300, "height": 860}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", AGENT_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/(agent|supervisor)$"))
-    return page
 
 
 def open_widget(browser: Any, server: LiveServer) -> Any:

@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from chatserver.cli.demo import seed_demo
 from chatserver.core.settings import Settings
 from chatserver.live.auth import session_cookie_name
-from tests.browser.conftest import Wire
+from tests.browser.conftest import Wire, log_in
 from tests.integration.conftest import AGENT_PASSWORD, add_agents, make_settings
 from tests.live import Client, LiveServer, connect_visitor
 
@@ -78,16 +78,6 @@ def desk(tmp_path: Path, wire: Wire) -> Iterator[LiveServer]:
         yield live
     finally:
         live.stop()
-
-
-def log_in(browser: Any, server: LiveServer, email: str, password: str) -> Any:
-    context = browser.new_context(viewport={"width": 1400, "height": 860})
-    page = context.new_page()
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    return page
 
 
 def test_agent_handles_a_chat_from_suggestion_to_transfer_and_close(

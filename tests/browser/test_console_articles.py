@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from chatserver.live.auth import session_cookie_name
-from tests.browser.conftest import Wire
-from tests.browser.test_console import ANA, MARIUS, desk, http_login, log_in, new_visitor
+from tests.browser.conftest import Wire, log_in
+from tests.browser.test_console import ANA, MARIUS, desk, http_login, new_visitor
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser

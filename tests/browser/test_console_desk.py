@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 
 from chatserver.live.auth import identity_hash
-from tests.browser.conftest import Wire, WireAgent, staff_http
+from tests.browser.conftest import Wire, WireAgent, expect, log_in, staff_http
 from tests.browser.test_console import (
     ANA,
     MARIUS,
     agent_socket,
     http_login,
-    log_in,
     new_visitor,
 )
 from tests.browser.test_console import desk as desk  # the seeded hub with secure cookies
@@ -28,12 +27,6 @@ from tests.live import Client, LiveServer, connect_visitor
 
 pytestmark = pytest.mark.browser
 BOB = ("bob@example.com", AGENT_PASSWORD)
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 def visitor(wire: Wire, server: LiveServer, name: str, text: str, **kw: Any) -> tuple[Client, str]:

@@ -12,32 +12,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from tests.browser.conftest import Wire
+from tests.browser.conftest import Wire, expect, log_in
 from tests.integration.conftest import AGENT_PASSWORD
 from tests.live import LiveServer, connect_visitor, desk_headers
 
 pytestmark = pytest.mark.browser
 AGENT, SUPERVISOR = "ana@example.com", "sam@example.com"
 TOKYO = "Asia/Tokyo"  # far from the machine's zone: a time shown in it cannot be the local one
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(target)
-
-
-def log_in(browser: Any, server: LiveServer, email: str) -> Any:
-    # The browser asks for English: what the page speaks comes from the agent's setting.
-    context = browser.new_context(viewport={"width": 1300, "height": 860}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.goto(server.url + "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", AGENT_PASSWORD)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/(agent|supervisor)$"))
-    return page
 
 
 def choose_language(page: Any, server: LiveServer, language: str, zone: str, saved: str) -> None:
@@ -103,6 +84,9 @@ def test_the_console_and_dashboard_speak_serbian_cyrillic(browser: Any, hub: Liv
     expect(page.locator("#empty")).to_have_text("Још нема разговора. Нови стижу овде сами.")
     page.locator("#help-toggle").click()
     expect(page.locator("#help")).to_contain_text("следећи / претходни разговор")
+    # The inbox's script speaks from the console's catalog too.
+    page.locator("#inbox-toggle").click()
+    expect(page.locator('#inbox-views button[data-view="mine"]')).to_contain_text("Моји")
 
     page.goto(hub.url + "/supervisor")
     expect(page.locator(".sla h2")).to_have_text("Нивои услуге")

@@ -12,13 +12,12 @@ from typing import Any
 import pytest
 
 from chatserver.cli.demo import seed_demo
-from tests.browser.conftest import Wire
-from tests.browser.test_console import ANA, MARIUS, log_in
+from tests.browser.conftest import Wire, desk_page, expect, log_in, sign_in
+from tests.browser.test_console import ANA, MARIUS
 from tests.browser.test_console_desk import (
     BOB,
     agent_id,
     csrf_post,
-    expect,
     visitor,
     wire_agent_on,
 )
@@ -80,8 +79,9 @@ def test_the_console_names_the_chat_before_it_moves_to_a_colleague(
 def test_a_draft_counts_as_work_and_the_chat_stays(
     browser: Any, desk: LiveServer, wire: Wire
 ) -> None:
-    page = log_in(browser, desk, *ANA)
-    received, sent = frames_of(page)
+    page = desk_page(browser)
+    received, sent = frames_of(page)  # before the console opens its socket
+    sign_in(page, desk, *ANA)
     expect(page.locator("#link")).to_have_text("online")
     _, conv = visitor(wire, desk, "Vera", "Hello", language=None)  # Bob lists no language
     composer = page.locator(f'.chat[data-conversation-id="{conv}"] textarea')

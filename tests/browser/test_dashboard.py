@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.browser import test_console as console
-from tests.browser.conftest import Wire
-from tests.browser.test_console import ANA, DOCS_IMG, MARIUS, log_in, new_visitor
+from tests.browser.conftest import Wire, log_in
+from tests.browser.test_console import ANA, DOCS_IMG, MARIUS, new_visitor
 from tests.live import LiveServer
 
 # The console's seeded hub with secure cookies (the wire's event loop is the conftest's).

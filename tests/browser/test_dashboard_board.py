@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Wire
+from tests.browser.conftest import Wire, expect
 from tests.browser.test_console import MARIUS
 from tests.browser.test_console import desk as desk  # the seeded hub with secure cookies
-from tests.browser.test_console_desk import BOB, expect, visitor, wire_agent_on
+from tests.browser.test_console_desk import BOB, visitor, wire_agent_on
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser

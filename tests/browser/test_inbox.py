@@ -10,18 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import Wire
-from tests.browser.test_console import ANA, MARIUS, agent_socket, http_login, log_in, new_visitor
+from tests.browser.conftest import Wire, expect, log_in
+from tests.browser.test_console import ANA, MARIUS, agent_socket, http_login, new_visitor
 from tests.browser.test_console import desk as desk  # the seeded hub
 from tests.live import LiveServer, visitor_session
 
 pytestmark = pytest.mark.browser
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
 async def offline_message(server: LiveServer, email: str, text: str) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import Wire
+from tests.browser.conftest import Wire, expect, sign_in
 from tests.browser.test_console import ANA, new_visitor
 from tests.browser.test_console import desk as desk  # the seeded hub
 from tests.live import LiveServer
@@ -39,24 +39,8 @@ RECORD = """
 """
 
 
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
 def notes(page: Any) -> list[dict[str, str]]:
     return list(page.evaluate("() => window.__notes"))
-
-
-def log_in(context: Any, desk: LiveServer) -> Any:
-    page = context.new_page()
-    page.goto(desk.url + "/login")
-    page.fill("input[name=email]", ANA[0])
-    page.fill("input[name=password]", ANA[1])
-    page.click("button[type=submit]")
-    expect(page.locator("#link")).to_have_text("online")
-    return page
 
 
 def test_new_chats_and_messages_out_of_focus_notify_once_turned_on(
@@ -80,7 +64,9 @@ def test_new_chats_and_messages_out_of_focus_notify_once_turned_on(
     # alone would turn them on, reads "off".
     other = browser.new_context()
     other.grant_permissions(["notifications"], origin=desk.url)
-    expect(log_in(other, desk).locator("#notify-toggle")).to_have_text("Notifications off")
+    elsewhere = sign_in(other.new_page(), desk, *ANA)
+    expect(elsewhere.locator("#link")).to_have_text("online")
+    expect(elsewhere.locator("#notify-toggle")).to_have_text("Notifications off")
     other.close()
     vera, first = wire.run(new_visitor(desk, "Vera", "first chat"))
     wire.clients.append(vera)
@@ -127,7 +113,8 @@ def test_sound_held_back_after_a_reload_rings_after_one_click_on_enable_sound(
 ) -> None:
     context = browser.new_context()
     context.add_init_script(HELD_BACK)
-    page = log_in(context, desk)
+    page = sign_in(context.new_page(), desk, *ANA)
+    expect(page.locator("#link")).to_have_text("online")
     enable = page.locator("#sound-enable")
     expect(enable).to_be_visible()
     page.evaluate(

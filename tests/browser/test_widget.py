@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import EmbedSite, WireAgent, staff_http
+from tests.browser.conftest import EmbedSite, WireAgent, expect, staff_http
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -31,12 +31,6 @@ TRACKING_ARTICLE = {
     "Follow it at https://courier.example/track. <img src=x onerror=alert(1)>",
     "tags": ["orders"],
 }
-
-
-def expect(target: Any) -> Any:
-    from playwright.sync_api import expect as pw_expect
-
-    return pw_expect(target)
 
 
 def open_widget(page: Any, url: str) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 import msgpack
 import pytest
 
-from tests.browser.conftest import EmbedSite, Wire, WireAgent, staff_http
-from tests.browser.test_widget import W, bubbles, db_rows, expect, open_widget, write
+from tests.browser.conftest import EmbedSite, Wire, WireAgent, expect, staff_http
+from tests.browser.test_widget import W, bubbles, db_rows, open_widget, write
 from tests.browser.test_widget_features import ARTICLES
 from tests.integration.conftest import add_agents, make_settings
 from tests.live import LiveServer

@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from chatserver.live.auth import identity_hash
-from tests.browser.conftest import EmbedSite, WireAgent, staff_http
+from tests.browser.conftest import EmbedSite, WireAgent, expect, staff_http
 from tests.browser.test_widget import (
     TIMEOUT,
     TRACKING_ARTICLE,
     W,
     bubbles,
-    expect,
     open_widget,
     stored_texts,
     write,

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from chatserver.backends.store import Store
-from tests.browser.conftest import EmbedSite, Wire, WireAgent
-from tests.browser.test_widget import W, bubbles, expect, open_widget, write
+from tests.browser.conftest import EmbedSite, Wire, WireAgent, expect
+from tests.browser.test_widget import W, bubbles, open_widget, write
 from tests.cluster_nodes import until
 from tests.live import LiveServer
 from tests.mail_catcher import MailCatcher

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import WireAgent
-from tests.browser.test_widget import TIMEOUT, W, bubbles, expect, start_chat
+from tests.browser.conftest import WireAgent, expect
+from tests.browser.test_widget import TIMEOUT, W, bubbles, start_chat
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.browser

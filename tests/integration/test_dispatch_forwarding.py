@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from chatserver.backends.cluster import Cluster
+from chatserver.backends.cluster import Cluster, ClusterParts
 from chatserver.backends.leader import RouterUnavailable
 from chatserver.core.events import AgentConnected, RoutingEvent, to_wire
 from chatserver.runtime.tasks import TaskSet
@@ -112,9 +112,9 @@ async def test_the_leader_drops_a_malformed_forwarded_event_and_runs_the_next(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No Redis is reached: the cluster's client connects only when used.
-    cluster = Cluster(make_settings(tmp_path, redis_url="redis://127.0.0.1:9/0"), "leader")
+    parts = ClusterParts(make_settings(tmp_path, redis_url="redis://127.0.0.1:9/0"), "leader")
     leader = Leader()
-    cluster._dispatcher = leader  # type: ignore[assignment]  # what start() does
+    cluster = Cluster(parts, leader)  # type: ignore[arg-type]  # runs forwarded events only
 
     async def inbox() -> AsyncIterator[object]:
         yield {"op": "reboot_leader"}
@@ -129,4 +129,4 @@ async def test_the_leader_drops_a_malformed_forwarded_event_and_runs_the_next(
         dropped = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
         assert len(dropped) == 2
     finally:
-        await cluster.redis.aclose()
+        await parts.redis.aclose()

@@ -13,11 +13,13 @@ import pytest
 
 from chatserver.backends.bus_redis import BusUnavailable, RedisBus
 from chatserver.core.protocol import OutFrame
+from chatserver.core.settings import Settings
 from tests.servers import RedisServer, free_port
 
 pytestmark = pytest.mark.redis
 
 WAIT_S = 10.0
+STOP_S = Settings().cluster.bus_stop_timeout_s
 
 
 class Recorder:
@@ -51,8 +53,12 @@ async def nodes(
 ) -> AsyncIterator[tuple[RedisBus, Recorder, RedisBus, Recorder]]:
     prefix = f"t{uuid.uuid4().hex[:8]}"  # the server is shared by the whole session
     rec_a, rec_b = Recorder(), Recorder()
-    bus_a = RedisBus(redis_srv.url, rec_a, "node-a", prefix=prefix, ping_interval_s=0.5)
-    bus_b = RedisBus(redis_srv.url, rec_b, "node-b", prefix=prefix, ping_interval_s=0.5)
+    bus_a = RedisBus(
+        redis_srv.url, rec_a, "node-a", stop_timeout_s=STOP_S, prefix=prefix, ping_interval_s=0.5
+    )
+    bus_b = RedisBus(
+        redis_srv.url, rec_b, "node-b", stop_timeout_s=STOP_S, prefix=prefix, ping_interval_s=0.5
+    )
     bus_a.on_reconnect = rec_a.on_reconnect
     bus_b.on_reconnect = rec_b.on_reconnect
     await bus_a.start()
@@ -221,7 +227,13 @@ async def test_restart_while_frames_stream_recovers_and_delivers_nothing_twice(
 
 async def test_unreachable_redis_never_raises_to_callers() -> None:
     rec = Recorder()
-    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0", rec, "lonely", backoff_cap_s=0.2)
+    bus = RedisBus(
+        f"redis://127.0.0.1:{free_port()}/0",
+        rec,
+        "lonely",
+        stop_timeout_s=STOP_S,
+        backoff_cap_s=0.2,
+    )
     bus.subscribe("conv:1")
     await bus.start()
     try:
@@ -237,7 +249,9 @@ async def test_unreachable_redis_never_raises_to_callers() -> None:
 
 async def test_full_publish_queue_drops_and_counts_but_delivers_locally() -> None:
     rec = Recorder()
-    bus = RedisBus("redis://127.0.0.1:1/0", rec, "n", queue_max=5)  # never started
+    bus = RedisBus(
+        "redis://127.0.0.1:1/0", rec, "n", stop_timeout_s=STOP_S, queue_max=5
+    )  # never started
     bus.subscribe("conv:1")
     for n in range(8):
         bus.publish("conv:1", frame(n))
@@ -276,8 +290,10 @@ async def test_a_node_that_dropped_its_frames_tells_the_other_nodes_to_catch_up(
     prefix = f"t{uuid.uuid4().hex[:8]}"
     rec_a, rec_b = Recorder(), Recorder()
     # Every frame is stale on node a: each publish drops it, as after a long outage.
-    bus_a = RedisBus(redis_srv.url, rec_a, "node-a", prefix=prefix, stale_after_s=-1.0)
-    bus_b = RedisBus(redis_srv.url, rec_b, "node-b", prefix=prefix)
+    bus_a = RedisBus(
+        redis_srv.url, rec_a, "node-a", stop_timeout_s=STOP_S, prefix=prefix, stale_after_s=-1.0
+    )
+    bus_b = RedisBus(redis_srv.url, rec_b, "node-b", stop_timeout_s=STOP_S, prefix=prefix)
     told_a, told_b = asyncio.Event(), asyncio.Event()
     bus_a.on_peer_gap, bus_b.on_peer_gap = told_a.set, told_b.set
     await bus_a.start()

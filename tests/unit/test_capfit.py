@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
 from router.capfit import (
+    REASONS,
     AdaptiveCap,
     ChatSample,
     ReplySample,
@@ -56,6 +58,8 @@ def test_the_cap_is_the_largest_concurrency_whose_replies_stay_within_target() -
     assert rec.reason_code == "reply_over_target"
     assert rec.reason_args["chats"] == 5 and rec.reason_args["target_s"] == 50
     assert rec.reason_args["p90_s"] > 50
+    p90 = rec.reason_args["p90_s"]
+    assert rec.reason == f"at 5 chats the reply p90 is {p90}s, over the 50s target"
 
 
 def test_a_csat_drop_stops_the_climb_before_response_time_does() -> None:
@@ -131,3 +135,10 @@ def test_a_desk_that_keeps_up_gets_no_warning_and_a_breached_one_gets_zero_minut
         queued=30, arrivals_per_s=0.01, agents=2, cap=3, handle_s=480, target_wait_s=60
     )
     assert late is not None and late.minutes_to_breach == 0.0
+
+
+def test_every_reason_code_is_said_by_the_dashboard_too() -> None:
+    """The sentence is the CLI's (and a fallback's); the dashboard says each code itself."""
+    script = (Path(__file__).parents[2] / "agentdesk/static/lookahead.js").read_text()
+    for code in REASONS:
+        assert f'case "{code}":' in script, code
