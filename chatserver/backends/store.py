@@ -51,6 +51,7 @@ from chatserver.backends.models import (
     Message,
     Visitor,
 )
+from chatserver.backends.plain_sql import PlainSql, in_list
 from chatserver.billing.due import record_close_due, record_reply_due
 from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
 from chatserver.runtime import metrics
@@ -203,23 +204,29 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 # ---------------------------------------------------------------------------- the batch
-# Plain SQL, compiled once: the group-commit path runs for every message.
+# Plain SQL (``plain_sql``): the group-commit path runs for every message.
 
-_SELECT_CONVS = sa.text(
+_CONVS = (
     "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
-    "FROM conversations WHERE id IN :ids ORDER BY id"
-).bindparams(sa.bindparam("ids", expanding=True))
+    "FROM conversations WHERE id IN {ids} ORDER BY id"
+)
 # Locks in a fixed order until commit: the checks hold, and two hub processes' batches
 # can never deadlock.
-_LOCK_CONVS = sa.text(
-    "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
-    "FROM conversations WHERE id IN :ids ORDER BY id FOR UPDATE"
-).bindparams(sa.bindparam("ids", expanding=True))
+_LOCK = " FOR UPDATE"
 _RETRY_KEYS_PER_QUERY = 64
+_BUMP = (
+    "UPDATE conversations SET last_seq = :last_seq, "
+    "first_human_reply_ms = COALESCE(first_human_reply_ms, :first_reply) WHERE id = :id"
+)
+_INSERT = (
+    "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
+    "data, client_msg_id, created_ms) VALUES (:conversation_id, :seq, :kind, :author, "
+    ":author_id, :author_name, :body, :data, :client_msg_id, :created_ms)"
+)
 
 
 @functools.lru_cache(maxsize=256)
-def _select_retried(null_author: tuple[bool, ...]) -> sa.TextClause:
+def _select_retried(null_author: tuple[bool, ...]) -> str:
     """The stored rows for these retry keys, one full probe of ``uq_messages_sender_msg``
     each (by ``conversation_id`` alone the probe read every message of the conversation,
     longer with each message). ``null_author``: whether each key's ``author_id`` is null,
@@ -230,18 +237,7 @@ def _select_retried(null_author: tuple[bool, ...]) -> sa.TextClause:
         + f" AND client_msg_id = :m{i})"
         for i, null in enumerate(null_author)
     ]
-    return sa.text("SELECT * FROM messages WHERE " + " OR ".join(keys))
-
-
-_BUMP = sa.text(
-    "UPDATE conversations SET last_seq = :last_seq, "
-    "first_human_reply_ms = COALESCE(first_human_reply_ms, :first_reply) WHERE id = :id"
-)
-_INSERT = sa.text(
-    "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
-    "data, client_msg_id, created_ms) VALUES (:conversation_id, :seq, :kind, :author, "
-    ":author_id, :author_name, :body, :data, :client_msg_id, :created_ms)"
-)
+    return "SELECT * FROM messages WHERE " + " OR ".join(keys)
 
 
 def write_batch(
@@ -249,13 +245,15 @@ def write_batch(
 ) -> list[Appended | Exception]:
     """Sequence and insert a batch in the caller's transaction; one outcome per item.
     With ``mail``, an agent's reply also makes a continuity mail due (``mail_outbox``)."""
+    sql = PlainSql(conn)
     ts = now_ms()
     results: list[Appended | Exception | None] = [None] * len(items)
-    conv_ids = sorted({it.conversation_id for it in items})
-    query = _LOCK_CONVS if conn.dialect.name == "postgresql" else _SELECT_CONVS
-    convs = {row.id: row for row in conn.execute(query, {"ids": conv_ids})}
-    fresh = _drop_duplicates(conn, items, results)
-    last_seq = {cid: row.last_seq for cid, row in convs.items()}
+    params: dict[str, Any] = {}
+    ids = in_list("i", sorted({it.conversation_id for it in items}), params)
+    query = _CONVS.format(ids=ids) + (_LOCK if conn.dialect.name == "postgresql" else "")
+    convs = {row["id"]: row for row in sql.rows(query, params)}
+    fresh = _drop_duplicates(sql, items, results)
+    last_seq = {cid: row["last_seq"] for cid, row in convs.items()}
     first_reply: dict[str, int] = {}
     rows: list[dict[str, Any]] = []
     for i in fresh:
@@ -265,6 +263,7 @@ def write_batch(
         if verdict is not None:
             results[i] = verdict
             continue
+        assert conv is not None
         seq = last_seq[item.conversation_id] + 1
         last_seq[item.conversation_id] = seq
         row = {
@@ -285,21 +284,21 @@ def write_batch(
         if (
             item.author == "agent"
             and item.kind == "text"
-            and conv.first_human_reply_ms is None  # type: ignore[union-attr]
+            and conv["first_human_reply_ms"] is None
             and item.conversation_id not in first_reply
         ):
             first_reply[item.conversation_id] = ts
             appended.first_human_reply = True
     if rows:
         bumped = {r["conversation_id"] for r in rows}
-        conn.execute(
+        sql.many(
             _BUMP,
             [
                 {"id": cid, "last_seq": last_seq[cid], "first_reply": first_reply.get(cid)}
                 for cid in sorted(bumped)
             ],
         )
-        conn.execute(_INSERT, rows)
+        sql.many(_INSERT, rows)
         # The debit falls due in the reply's own transaction: no crash can split them.
         record_reply_due(conn, first_reply, ts)
         if mail is not None:
@@ -318,21 +317,21 @@ def write_batch(
     return results  # type: ignore[return-value]
 
 
-def _verdict(item: Append, conv: Any) -> Exception | None:
+def _verdict(item: Append, conv: dict[str, Any] | None) -> Exception | None:
     """The store, not the hub's cache, decides who may write where: a visitor only into
     their own open conversation, an agent only into an active one assigned to them."""
     if conv is None:
         return Forbidden("no such conversation")
-    if item.author == "visitor" and conv.visitor_id != item.author_id:
+    if item.author == "visitor" and conv["visitor_id"] != item.author_id:
         return Forbidden("not the visitor's conversation")
-    if item.author == "agent" and str(conv.agent_id) != item.author_id:
+    if item.author == "agent" and str(conv["agent_id"]) != item.author_id:
         return Forbidden("not the agent's conversation")
     # An agent's reply to an offline message is stored like any message (the mail sender
     # carries it to the visitor's e-mail).
-    offline_reply = item.author == "agent" and conv.state == "offline"
-    if conv.state not in OPEN_STATES and not item.allow_closed and not offline_reply:
+    offline_reply = item.author == "agent" and conv["state"] == "offline"
+    if conv["state"] not in OPEN_STATES and not item.allow_closed and not offline_reply:
         return Conflict("conversation_closed")
-    if item.author == "agent" and conv.state != "active" and not offline_reply:
+    if item.author == "agent" and conv["state"] != "active" and not offline_reply:
         return NotActive("not_active")
     return None
 
@@ -348,7 +347,7 @@ class _SameAs(Exception):
 
 
 def _drop_duplicates(
-    conn: Connection, items: list[Append], results: list[Appended | Exception | None]
+    sql: PlainSql, items: list[Append], results: list[Appended | Exception | None]
 ) -> list[int]:
     """Indexes of items to write; retried client message ids are answered from the store."""
     keys = list(
@@ -368,8 +367,8 @@ def _drop_duplicates(
             if author_id is not None:
                 params[f"u{i}"] = author_id
         query = _select_retried(tuple(key[2] is None for key in chunk))
-        for r in conn.execute(query, params):
-            stored[(r.conversation_id, r.author, r.author_id, r.client_msg_id)] = dict(r._mapping)
+        for r in sql.rows(query, params):
+            stored[(r["conversation_id"], r["author"], r["author_id"], r["client_msg_id"])] = r
     fresh: list[int] = []
     first_in_batch: dict[_RetryKey, int] = {}
     for i, it in enumerate(items):
