@@ -37,9 +37,7 @@ class PlainSql:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.raw: sqlite3.Connection | None = (
-            conn.connection.driver_connection
-            if conn.dialect.name == "sqlite"
-            else None
+            conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
         )
 
     def rows(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:

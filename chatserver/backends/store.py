@@ -398,6 +398,7 @@ class Store:
         pool_size: int = DEFAULT_POOL_SIZE,
         *,
         mail: MailContinuity | None = None,
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         """``mail``: when outbound mail is configured, how a reply continues a mailed
         conversation (the group commit writes the mail outbox with it)."""
@@ -410,7 +411,7 @@ class Store:
         self._sqlite = is_sqlite(url)
         if self._sqlite:
             self._sync_engine = make_sqlite_sync_engine(
-                url, pool_size=READER_THREADS, busy_timeout_s=busy_timeout_s
+                url, pool_size=READER_THREADS + 1, busy_timeout_s=busy_timeout_s
             )
             self._write_engine = make_sqlite_sync_engine(
                 url, pool_size=1, immediate=True, busy_timeout_s=busy_timeout_s
@@ -418,18 +419,46 @@ class Store:
             self._readers = ThreadPoolExecutor(
                 READER_THREADS, thread_name_prefix="livedesk-db-read"
             )
+            self._checkpointer = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-checkpoint")
             # One writer thread: SQLite has one writer at a time, and queueing here beats its
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
         self.mail = mail
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._checkpoints: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        if self._sqlite:
+            # SQLite copies its log into the file from whichever commit crosses 1,000
+            # pages: a pause of several milliseconds for the messages in that batch. The
+            # writer leaves that to a thread of its own, which never holds a write lock.
+            await self.write(lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0"))
+            self._checkpoints = asyncio.create_task(
+                self._checkpoint_loop(), name="livedesk-sqlite-checkpoint"
+            )
         self.writer.start()
+
+    async def _checkpoint_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.checkpoint_interval_s)
+            try:
+                await loop.run_in_executor(self._checkpointer, self._checkpoint)
+            except Exception as exc:  # a busy file now is checkpointed next time
+                log.warning("SQLite checkpoint failed: %r", exc)
+
+    def _checkpoint(self) -> None:
+        with self._sync_engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def stop(self) -> None:
         await self.writer.stop()
+        if self._checkpoints is not None:
+            self._checkpoints.cancel()
+            await asyncio.gather(self._checkpoints, return_exceptions=True)
         if self._sqlite:
+            self._checkpointer.shutdown(wait=True)
             self._readers.shutdown(wait=True)
             self._writer_thread.shutdown(wait=True)
             self._sync_engine.dispose()

@@ -199,6 +199,13 @@ class StoreSettings(Section):
         "store",
         gt=0,
     )
+    sqlite_checkpoint_interval_s: float = setting(
+        1.0,
+        "SQLite: how often a background thread copies the write-ahead log into the database "
+        "file (the committing thread never does)",
+        "store",
+        gt=0,
+    )
 
 
 class ClusterSettings(Section):

@@ -73,6 +73,7 @@ def create_app(
             )
             if settings.mail.smtp_url
             else None,
+            checkpoint_interval_s=settings.store.sqlite_checkpoint_interval_s,
         )
         engine = store.engine
         # The environment's settings overlaid with what admins saved (services/settings.py).

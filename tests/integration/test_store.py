@@ -249,3 +249,39 @@ async def test_a_value_the_database_refuses_is_bad_data_never_unavailable(stores
                 Visitor(id="n1", site="default", name=poison, created_ms=1, last_seen_ms=1)
             )
     assert await a.get_visitor("n1") is None
+
+
+async def test_sqlite_commits_never_checkpoint_and_a_background_thread_does(tmp_path) -> None:
+    """The committing thread leaves the write-ahead log alone (a checkpoint in a commit is
+    a pause for that batch's messages); the store's own checkpoint thread copies it in."""
+    url = f"sqlite:///{tmp_path / 'ckpt.db'}"
+    await asyncio.to_thread(upgrade, url)
+    wal, db = tmp_path / "ckpt.db-wal", tmp_path / "ckpt.db"
+    body = "x" * 3000
+    idle = Store(url, checkpoint_interval_s=3600)
+    await idle.start()
+    checkpointing = Store(url, checkpoint_interval_s=0.01)
+    try:
+        await new_visitor(idle, "v-ckpt")
+        conv, _ = await idle.open_conversation("v-ckpt", "default", None)
+        # ~12 MB: three times what SQLite's own checkpoint (at 1,000 pages) lets the log reach.
+        for start in range(0, 4000, 200):
+            await asyncio.gather(
+                *(
+                    idle.append(Append(conv.id, "visitor", body, author_id="v-ckpt"))
+                    for _ in range(start, start + 200)
+                )
+            )
+        assert wal.stat().st_size > 3 * 1000 * 4096
+        assert db.stat().st_size < 4 * 1000 * 4096
+
+        # The idle store stays open (a last connection closing would checkpoint by itself).
+        await checkpointing.start()
+        deadline = asyncio.get_running_loop().time() + 20
+        while db.stat().st_size < 12 * 1000 * 1000:  # the checkpoint thread's work, in the file
+            assert asyncio.get_running_loop().time() < deadline, "no checkpoint came"
+            await asyncio.sleep(0.05)
+        assert len(await checkpointing.messages_after(conv.id, 0, 5000)) == 4000
+    finally:
+        await checkpointing.stop()
+        await idle.stop()
