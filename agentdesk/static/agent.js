@@ -6,7 +6,7 @@
 // countdown until the agent accepts or declines them, or the hub withdraws them.
 (() => {
   "use strict";
-  const { el, api, duration, socket, userText, describeEvent, _, ngettext, time, dateTime } = window.Desk;
+  const { el, api, duration, socket, userText, describeEvent, _, ngettext, time, dateTime, stateName, authorName } = window.Desk;
   const me = document.getElementById("me");
   const myId = Number(me.dataset.agentId);
   const tabs = document.getElementById("tabs");
@@ -108,15 +108,8 @@
     return chat.id === active && !document.hidden;
   }
 
-  // Conversation states, authors and the connection in the agent's words (the wire's
-  // names stay in data attributes).
-  const STATE_NAME = {
-    bot: _("with the bot"), offered: _("offered"), active: _("active"), offline: _("offline form"),
-    closed: _("closed"), rated: _("rated"), abandoned: _("abandoned"),
-  };
-  const stateName = (state) => STATE_NAME[state] || state;
-  const AUTHOR_NAME = { visitor: _("visitor"), agent: _("agent"), bot: _("bot"), system: _("system") };
-  const authorName = (author) => AUTHOR_NAME[author] || author;
+  // The connection in the agent's words (states and authors: common.js's stateName and
+  // authorName).
   const LINK_STATE = {
     connecting: _("connecting"), online: _("online"), offline: _("offline"),
     ended: _("session ended — log in again"),

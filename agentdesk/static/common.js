@@ -48,6 +48,16 @@
   const time = (moment) => timeFormat.format(new Date(moment));
   const dateTime = (moment) => dateTimeFormat.format(new Date(moment));
 
+  // Conversation states and authors in the agent's words, for the console and its inbox
+  // alike (the wire's names stay in data attributes).
+  const STATE_NAME = {
+    bot: _("with the bot"), offered: _("offered"), active: _("active"), offline: _("offline form"),
+    closed: _("closed"), rated: _("rated"), abandoned: _("abandoned"),
+  };
+  const stateName = (state) => STATE_NAME[state] || state;
+  const AUTHOR_NAME = { visitor: _("visitor"), agent: _("agent"), bot: _("bot"), system: _("system") };
+  const authorName = (author) => AUTHOR_NAME[author] || author;
+
   function el(tag, attrs, text) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs || {})) {
@@ -232,6 +242,6 @@
 
   window.Desk = {
     el, api, duration, socket, csrf, userText, describeEvent,
-    _, ngettext, lang: I18N.lang, timeZone: I18N.timeZone, time, dateTime, formatter,
+    _, ngettext, lang: I18N.lang, timeZone: I18N.timeZone, time, dateTime, formatter, stateName, authorName,
   };
 })();

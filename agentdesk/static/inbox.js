@@ -5,7 +5,7 @@
 // the console as the usual `assigned` frame. User text is only ever set as text.
 (() => {
   "use strict";
-  const { el, api, duration, userText, describeEvent, _ } = window.Desk;
+  const { el, api, duration, userText, describeEvent, _, ngettext, dateTime, stateName, authorName } = window.Desk;
   const root = document.getElementById("inbox");
   const toggle = document.getElementById("inbox-toggle");
   const badge = document.getElementById("inbox-badge");
@@ -24,6 +24,8 @@
     ["offline", _("Offline messages")],
     ["closed", _("Closed")],
   ];
+  // A colleague's presence in the assign list, in the words the console uses for it.
+  const AGENT_STATUS = { online: _("online"), away: _("away"), offline: _("offline") };
   let view = "mine";
   let counts = {};
   let items = [];
@@ -63,7 +65,7 @@
   async function load(append) {
     const data = await api("GET", query(append ? items.length : 0));
     items = append ? items.concat(data.items) : data.items;
-    total.textContent = data.total + (data.total === 1 ? " conversation" : " conversations");
+    total.textContent = ngettext("%(num)d conversation", "%(num)d conversations", data.total);
     more.hidden = items.length >= data.total;
     list.replaceChildren(...items.map(row));
   }
@@ -75,8 +77,8 @@
 
   function row(item) {
     const who = item.visitor_name || item.email || item.alias;
-    const hours = item.in_hours === false ? "outside hours" : null;
-    const bits = [item.state, waited(item), hours, item.language, item.team, item.paying ? "paying" : null, item.agent_name]
+    const hours = item.in_hours === false ? _("outside hours") : null;
+    const bits = [stateName(item.state), waited(item), hours, item.language, item.team, item.paying ? _("paying") : null, item.agent_name]
       .filter(Boolean).join(" · ");
     const li = el("li", { dataset: { id: item.id } });
     const b = el("button", { type: "button", "aria-current": String(item.id === openId), onclick: () => open(item.id) });
@@ -113,7 +115,7 @@
     list.replaceChildren(...items.map((item) => {
       const li = el("li", { class: "search-hit", dataset: { id: item.conversation_id || item.visitor_id } });
       const label = item.conversation_id
-        ? [item.author_name || item.author, item.state, new Date(item.created_ms).toLocaleString()].join(" · ")
+        ? [item.author_name || authorName(item.author), stateName(item.state), dateTime(item.created_ms)].join(" · ")
         : [item.name, item.email || item.customer_email].filter(Boolean).join(" · ");
       const b = el("button", { type: "button", onclick: item.conversation_id ? () => open(item.conversation_id) : undefined });
       b.append(userText("strong", {}, label), highlighted(item.snippet));
@@ -123,7 +125,16 @@
   }
 
   function fmtTime(ms) {
-    return ms ? new Date(ms).toLocaleString() : "–";
+    return ms ? dateTime(ms) : "–";
+  }
+
+  // Who changed a state, by name where the page knows it: the events say "agent:7",
+  // "supervisor:7" or "visitor:<id>" (a bare "bot" or "system" in the agent's words).
+  function actorName(actor, c) {
+    const [kind, id] = actor.split(":");
+    if (kind === "visitor") return c.visitor_name || c.alias;
+    const agent = (kind === "agent" || kind === "supervisor") ? agents.find((a) => String(a.id) === id) : null;
+    return agent ? agent.name : authorName(actor);
   }
 
   async function open(id) {
@@ -139,7 +150,7 @@
     const c = data.conversation;
     const facts = el("dl");
     const fact = (label, v) => facts.append(el("dt", {}, label), userText("dd", {}, v ?? "–"));
-    fact(_("State"), c.state);
+    fact(_("State"), stateName(c.state));
     fact(_("Visitor"), c.visitor_name || c.alias);
     fact(_("E-mail"), c.email);
     fact(_("Handled by"), c.handled_by.join(", ") || _("nobody yet"));
@@ -156,7 +167,7 @@
       fact(_("Page"), v.current_page ? (v.current_page.title ? v.current_page.title + " — " : "") + v.current_page.url : null);
       fact(_("Referrer"), v.referrer);
       fact(_("Browser"), [v.browser, v.os, v.device].filter(Boolean).join(" · ") || null);
-      fact(_("Local time"), v.time_zone ? (v.local_time ? new Date(v.local_time).toLocaleTimeString([], { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) : "") + " (" + v.time_zone + ")" : null);
+      fact(_("Local time"), v.time_zone ? (v.local_time ? new Date(v.local_time).toLocaleTimeString(window.Desk.lang, { timeZone: v.time_zone, hour: "2-digit", minute: "2-digit" }) : "") + " (" + v.time_zone + ")" : null);
       fact(_("Visits"), String(v.visits));
       fact(_("Pages this visit"), v.pages.map((p) => p.title || p.url).join(" ← ") || null);
     }
@@ -164,7 +175,7 @@
     for (const item of data.items) {
       if (item.type === "message") {
         const li = el("li", { class: "message", dataset: { author: item.author } });
-        li.append(el("strong", {}, (item.author_name || item.author) + ": "), userText("span", {}, item.text, { links: true }));
+        li.append(el("strong", {}, (item.author_name || authorName(item.author)) + ": "), userText("span", {}, item.text, { links: true }));
         transcript.append(li);
       } else {
         transcript.append(el("li", { class: "event" }, describeEvent(item)));
@@ -172,7 +183,8 @@
     }
     const history = el("ol", { class: "transcript", "aria-label": _("State changes") });
     for (const e of data.events) {
-      history.append(el("li", { class: "event" }, fmtTime(e.created_ms) + " " + (e.from_state || "–") + " → " + e.to_state + " by " + e.actor));
+      const change = _("%(from)s → %(to)s by %(actor)s", { from: e.from_state ? stateName(e.from_state) : "–", to: stateName(e.to_state), actor: actorName(e.actor, c) });
+      history.append(el("li", { class: "event" }, fmtTime(e.created_ms) + " " + change));
     }
     detail.replaceChildren(
       userText("h2", {}, c.visitor_name || c.email || c.alias),
@@ -204,7 +216,7 @@
     if (c.state === "offline") box.append(act(_("Close"), "/close"));
     if (supervisor && (c.state === "offline" || c.state === "bot")) {
       const select = el("select", { "aria-label": _("Assign to") });
-      for (const a of agents) select.append(el("option", { value: String(a.id) }, a.name + " (" + a.status + ", " + a.load + "/" + a.cap + ")"));
+      for (const a of agents) select.append(el("option", { value: String(a.id) }, a.name + " (" + (AGENT_STATUS[a.status] || a.status) + ", " + a.load + "/" + a.cap + ")"));
       box.append(select, act(_("Assign"), "/assign", () => ({ agent_id: Number(select.value) })));
     }
     const wrap = el("div", {}, null);

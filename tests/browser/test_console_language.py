@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import Wire, expect, log_in
+from tests.browser.test_inbox import offline_message
 from tests.integration.conftest import AGENT_PASSWORD
 from tests.live import LiveServer, connect_visitor, desk_headers
 
@@ -95,6 +96,26 @@ def test_the_console_and_dashboard_speak_serbian_cyrillic(browser: Any, hub: Liv
     # The board's first frame: the script's own words and the time in the agent's locale.
     expect(page.locator("#updated")).to_have_text(re.compile(r"^ажурирано у \d{1,2}:\d{2}:\d{2}$"))
     expect(page.locator("#load-hint")).to_have_text("разговори / места доступних агената")
+
+
+def test_the_inbox_counts_and_tells_its_history_in_slovenian(
+    browser: Any, hub: LiveServer, wire: Wire
+) -> None:
+    # Two: Slovenian's dual, which neither English's two forms nor a bare count gets right.
+    wire.run(offline_message(hub, "mila@example.com", "Ali pošiljate v Niš?"))
+    wire.run(offline_message(hub, "mila@example.com", "Še eno vprašanje."))
+    page = log_in(browser, hub, AGENT)
+    choose_language(page, hub, "sl", TOKYO, "Shranjeno.")
+    page.goto(hub.url + "/agent")
+    page.locator("#inbox-toggle").click()
+    page.click('#inbox-views button[data-view="offline"]')
+    expect(page.locator("#inbox-total")).to_have_text("2 pogovora")
+    item = page.locator("#inbox-list li button").first
+    expect(item.locator(".muted")).to_contain_text("obrazec brez povezave")
+    item.click()
+    # The state change as one phrase: the states in the agent's words, the visitor by name.
+    change = page.locator("#inbox-detail ol.transcript").last.locator("li").first
+    expect(change).to_have_text(re.compile(r" – → obrazec brez povezave, spremenil: Mila$"))
 
 
 ARTICLE_EN = {
