@@ -43,6 +43,7 @@ from chatserver.web import mail as mail_routes
 from chatserver.web.billing import routes as billing_routes
 from chatserver.web.edge import EdgeMiddleware, Limits, LiveCORS
 from chatserver.web.http_body import ERROR_HANDLERS
+from chatserver.web.socket_shortcut import SocketShortcut
 
 log = logging.getLogger("livedesk.app")
 
@@ -264,6 +265,11 @@ def create_app(
     middleware = [
         # First: a refused client costs nothing further down.
         Middleware(EdgeMiddleware, settings=settings),
+        # Its sockets' endpoints, past the layers below (each a frame an idle socket keeps).
+        Middleware(
+            SocketShortcut,
+            endpoints={"/ws/visitor": visitor_endpoint, "/ws/agent": agent_endpoint},
+        ),
         Middleware(
             LiveCORS,  # type: ignore[arg-type]  # CORSMiddleware's own signature, plus `initial`
             initial=settings,

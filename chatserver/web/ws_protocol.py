@@ -12,7 +12,8 @@
 
 * The handshake's parsed request and response (their headers, about 4 KB a socket) are let
   go once the handshake is answered: uvicorn keeps them for the socket's life, unused
-  (the app reads the headers from its scope).
+  (the app reads the headers from its scope), and so does websockets' parser (the request's
+  headers are emptied).
 * Its received-message queue and its ``writable`` event are ``runtime.slim``'s, which cost
   an idle socket next to nothing (asyncio's are 4 KB a socket, allocated up front).
 
@@ -56,6 +57,10 @@ class LivedeskWebSocket(WebSocketsSansIOProtocol):
     async def send(self, message: Any) -> None:
         await super().send(message)
         if self.handshake_complete and self.response is not None:
+            # websockets' parser keeps the parsed request (a local of its generator) for the
+            # socket's life: its headers, about 3 KB a socket, are read by nobody any more.
+            if self.request is not None:
+                self.request.headers.clear()
             self.request = self.response = None  # type: ignore[assignment]
 
     def can_write(self) -> bool:
