@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -52,6 +52,7 @@ from chatserver.backends.models import (
     Visitor,
 )
 from chatserver.backends.plain_sql import PlainSql, in_list
+from chatserver.backends.write_group import WriteGroup
 from chatserver.billing.due import record_close_due, record_reply_due
 from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
 from chatserver.runtime import metrics
@@ -222,6 +223,21 @@ _INSERT = (
     "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
     "data, client_msg_id, created_ms) VALUES (:conversation_id, :seq, :kind, :author, "
     ":author_id, :author_name, :body, :data, :client_msg_id, :created_ms)"
+)
+
+# The rows that open a conversation, prepared once (an arrival burst opens hundreds).
+_INSERT_CONVERSATION = sa.insert(conversations_t)
+_INSERT_EVENT = sa.insert(events_t)
+
+# The lookups every arrival makes, built once: building a statement costs more than
+# running it on SQLite.
+_VISITOR_BY_ID = sa.select(visitors_t).where(visitors_t.c.id == sa.bindparam("id"))
+_AGENT_BY_ID = sa.select(agents_t).where(agents_t.c.id == sa.bindparam("id"))
+_AGENT_BY_EMAIL = sa.select(agents_t).where(agents_t.c.email == sa.bindparam("email"))
+_CONVERSATION_BY_ID = sa.select(conversations_t).where(conversations_t.c.id == sa.bindparam("id"))
+_OPEN_CONVERSATION_OF = sa.select(conversations_t).where(
+    conversations_t.c.visitor_id == sa.bindparam("visitor_id"),
+    conversations_t.c.state.in_(OPEN_STATES),
 )
 
 
@@ -423,6 +439,7 @@ class Store:
             # One writer thread: SQLite has one writer at a time, and queueing here beats its
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
+            self._writes = WriteGroup(self._write_engine, self._writer_thread)
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
         self.mail = mail
         self.checkpoint_interval_s = checkpoint_interval_s
@@ -476,20 +493,17 @@ class Store:
                 return await conn.run_sync(fn)
 
     async def write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one transaction, committed when it returns."""
+        """Run ``fn`` in a transaction, committed when it returns. On SQLite the writes
+        queued for the writer thread meanwhile share it, each in its own savepoint
+        (``write_group.py``): a burst's writes cost one commit, not one each."""
         with _mapped_errors():
             if self._sqlite:
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._writer_thread, self._sync_write, fn)
+                return cast(T, await self._writes.run(fn))
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:
-            return fn(conn)
-
-    def _sync_write(self, fn: Callable[[Connection], T]) -> T:
-        with self._write_engine.begin() as conn:
             return fn(conn)
 
     async def ping(self) -> bool:
@@ -509,7 +523,7 @@ class Store:
     # ------------------------------------------------------------------ visitors
 
     async def get_visitor(self, visitor_id: str) -> Visitor | None:
-        return await self._one(Visitor, visitors_t.c.id == visitor_id)
+        return await self._one(Visitor, _VISITOR_BY_ID, {"id": visitor_id})
 
     async def save_visitor(self, visitor: Visitor) -> None:
         values = visitor.model_dump()
@@ -526,10 +540,10 @@ class Store:
     # ------------------------------------------------------------------ agents
 
     async def get_agent(self, agent_id: int) -> Agent | None:
-        return await self._one(Agent, agents_t.c.id == agent_id)
+        return await self._one(Agent, _AGENT_BY_ID, {"id": agent_id})
 
     async def get_agent_by_email(self, email: str) -> Agent | None:
-        return await self._one(Agent, agents_t.c.email == email.strip().casefold())
+        return await self._one(Agent, _AGENT_BY_EMAIL, {"email": email.strip().casefold()})
 
     async def list_agents(self) -> list[Agent]:
         return await self._all(Agent, sa.select(agents_t).order_by(agents_t.c.id))
@@ -591,13 +605,10 @@ class Store:
     # ------------------------------------------------------------------ conversations
 
     async def get_conversation(self, conv_id: str) -> Conversation | None:
-        return await self._one(Conversation, conversations_t.c.id == conv_id)
+        return await self._one(Conversation, _CONVERSATION_BY_ID, {"id": conv_id})
 
     async def open_conversation_of(self, visitor_id: str) -> Conversation | None:
-        return await self._one(
-            Conversation,
-            (conversations_t.c.visitor_id == visitor_id) & conversations_t.c.state.in_(OPEN_STATES),
-        )
+        return await self._one(Conversation, _OPEN_CONVERSATION_OF, {"visitor_id": visitor_id})
 
     async def open_conversations(self) -> list[Conversation]:
         return await self._all(
@@ -643,9 +654,42 @@ class Store:
 
         ``first``: rows the new conversation needs (a new visitor's own), written in its
         transaction; not written when the visitor has a conversation open already."""
+        conv, created, _ = await self._open(visitor_id, site, language, None, channel, team, first)
+        return conv, created
+
+    async def open_with_message(
+        self,
+        visitor_id: str,
+        site: str,
+        language: str | None,
+        message: Append | None,
+        channel: str = "chat",
+        team: str | None = None,
+        *,
+        first: Callable[[Connection], None] | None = None,
+    ) -> tuple[Conversation, bool, Appended | None]:
+        """``open_conversation``, and the conversation's first message (``message``, for
+        any conversation id) stored in the same transaction: an arrival costs one write,
+        not two. ``(conv, created, appended)``; ``appended`` is None when no message was
+        written (none given, or the visitor had a conversation open already: the caller
+        appends to that one). The row is not published: the caller does it
+        (``writer.published``) once whoever should hear it is listening."""
+        return await self._open(visitor_id, site, language, message, channel, team, first)
+
+    async def _open(
+        self,
+        visitor_id: str,
+        site: str,
+        language: str | None,
+        message: Append | None,
+        channel: str,
+        team: str | None,
+        first: Callable[[Connection], None] | None,
+    ) -> tuple[Conversation, bool, Appended | None]:
         ts = now_ms()
-        values = {
-            "id": new_id(),
+        conv_id = new_id()
+        values: dict[str, Any] = {
+            "id": conv_id,
             "visitor_id": visitor_id,
             "site": site,
             "state": "bot",
@@ -657,31 +701,39 @@ class Store:
             "visitor_seen_seq": 0,
             "agent_seen_seq": 0,
         }
+        opened = {
+            "conversation_id": conv_id,
+            "from_state": None,
+            "to_state": "bot",
+            "actor": f"visitor:{visitor_id}",
+            "detail": None,
+            "created_ms": ts,
+        }
 
-        def run(conn: Connection) -> None:
+        def run(conn: Connection) -> Appended | None:
             if first is not None:
                 first(conn)
-            conn.execute(sa.insert(conversations_t).values(**values))
-            conn.execute(
-                sa.insert(events_t).values(
-                    conversation_id=values["id"],
-                    from_state=None,
-                    to_state="bot",
-                    actor=f"visitor:{visitor_id}",
-                    created_ms=ts,
-                )
-            )
+            conn.execute(_INSERT_CONVERSATION, values)
+            conn.execute(_INSERT_EVENT, opened)
+            if message is None:
+                return None
+            message.conversation_id = conv_id
+            (outcome,) = write_batch(conn, [message])
+            if isinstance(outcome, Exception):
+                raise outcome
+            values["last_seq"] = outcome.row["seq"]
+            return outcome
 
         try:
-            await self.write(run)
+            appended = await self.write(run)
         except IntegrityError:
             # The unique partial index says the visitor already has one open (another tab
             # or another hub process won the race): use that one.
             existing = await self.open_conversation_of(visitor_id)
             if existing is None:
                 raise
-            return existing, False
-        return Conversation.model_validate(values), True
+            return existing, False, None
+        return Conversation.model_validate(values), True, appended
 
     async def transition(
         self,
@@ -797,11 +849,13 @@ class Store:
 
     # ------------------------------------------------------------------ helpers
 
-    async def _one(self, model: type[M], where: sa.ColumnElement[bool]) -> M | None:
-        table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    async def _one(
+        self, model: type[M], statement: sa.Select[Any], params: dict[str, Any]
+    ) -> M | None:
+        """The row ``statement`` (built once, at import) finds with ``params``, if any."""
 
         def run(conn: Connection) -> dict[str, Any] | None:
-            row = conn.execute(sa.select(table).where(where)).first()
+            row = conn.execute(statement, params).first()
             return None if row is None else dict(row._mapping)
 
         found = await self.read(run)

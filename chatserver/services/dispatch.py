@@ -123,6 +123,7 @@ class Dispatcher:
         self._visitor_of: dict[str, str] = {}
         # Conversations handed to ``conversation_waiting``, for its handler (no re-read).
         self._fresh: dict[str, Conversation] = {}
+        self._first_visits: set[str] = set()  # of those, whose visitor is new (no history)
         # Decisions still being carried out, in order per conversation (see ``_then``).
         self._pending = InOrderPerKey(hub.tasks)
         # Events handed to the leader, one after another per ``ordering_key``: one Redis
@@ -384,14 +385,19 @@ class Dispatcher:
     async def agent_status(self, agent_id: int, status: str) -> None:
         await self._event(AgentStatusChanged(agent_id, status))
 
-    async def conversation_waiting(self, conv: Conversation) -> None:
+    async def conversation_waiting(self, conv: Conversation, *, first_visit: bool = False) -> None:
+        """``first_visit``: the visitor's row was written with this conversation, so they
+        had no agent before (routed here, that read is skipped)."""
         # Routed here, the handler takes the conversation as it was just read or written
         # rather than reading it again (forwarded, the leader reads it).
         self._fresh[conv.id] = conv
+        if first_visit:
+            self._first_visits.add(conv.id)
         try:
             await self._event(ConversationWaiting(conv.id))
         finally:
             self._fresh.pop(conv.id, None)
+            self._first_visits.discard(conv.id)
 
     async def conversation_ended(self, conv: Conversation) -> None:
         await self._event(ConversationEnded(conv.id))
@@ -485,6 +491,8 @@ class Dispatcher:
         """A conversation wants a human: queued with its priority class (paying customers
         first), or, when no human will come, held by the bot alone."""
         conv = self._fresh.pop(conv_id, None) or await self.store.get_conversation(conv_id)
+        first_visit = conv_id in self._first_visits
+        self._first_visits.discard(conv_id)
         if conv is None or conv.state not in ("bot", "offered"):
             return
         if self.router.conversation_state(conv.id) is not None:
@@ -501,13 +509,13 @@ class Dispatcher:
             # Two independent reads: side by side, as routing waits on both.
             priority, previous = await asyncio.gather(
                 self.hub.credits.priority(conv.visitor_id),
-                self.store.previous_agent_of(conv.visitor_id, conv.id),
+                self._previous_agent(conv, first_visit),
             )
             if priority is None:
                 await self.hub.bot_greet(conv.id, None, None)
                 return
         else:
-            previous = await self.store.previous_agent_of(conv.visitor_id, conv.id)
+            previous = await self._previous_agent(conv, first_visit)
         assert priority is not None  # None returned above: the bot holds it alone
         queued = QueuedConversation(
             id=conv.id,
@@ -519,6 +527,11 @@ class Dispatcher:
             weight=self.weight_of(conv),
         )
         await self._call(lambda now: self.router.enqueue(queued, now))
+
+    async def _previous_agent(self, conv: Conversation, first_visit: bool) -> int | None:
+        if first_visit:
+            return None
+        return await self.store.previous_agent_of(conv.visitor_id, conv.id)
 
     async def visitor_wrote(self, conv_id: str, seq: int) -> None:
         """A visitor wrote where the bot may hold the chat: the bot's turn is the routing

@@ -565,9 +565,11 @@ class Hub:
         if conn.role != "visitor":
             self._agent_send(conn, frame)
             return
+        # A visitor with no row yet has had no conversation before this one.
+        first_visit = NEW_VISITOR in conn.info
         result, conv_id, created = await self._visitor_send(conn, frame)
         self._ack(conn, frame, result, conv_id, "visitor")
-        await self._after_send(frame, result, conv_id, created, "visitor")
+        await self._after_send(frame, result, conv_id, created, "visitor", first_visit)
 
     def _agent_send(self, conn: Connection, frame: Send) -> None:
         """An agent's text, without waiting for its commit: an agent writes into several
@@ -615,11 +617,12 @@ class Hub:
         conv_id: str,
         created: Conversation | None,
         author: str,
+        first_visit: bool = False,
     ) -> None:
         """What a stored send sets off: routing, billing, the bot or suggestions."""
         if self.dispatch is not None:
             if created is not None:
-                await self.dispatch.conversation_waiting(created)
+                await self.dispatch.conversation_waiting(created, first_visit=first_visit)
             if result.first_human_reply:
                 await self.dispatch.first_human_reply(conv_id)
         if result.first_human_reply and self.credits is not None:
@@ -627,6 +630,10 @@ class Hub:
         if author == "visitor" and not result.duplicate:
             ref = self.convs.get(conv_id)
             if ref is not None and ref.state == "active" and ref.agent_id is not None:
+                if created is not None:
+                    # Its routing just assigned the chat: the agent was told of it (the
+                    # offer's push) and given suggestions for these words on arrival.
+                    return
                 for listener in self.agent_chat_listeners:
                     listener(conv_id, ref.agent_id)
             if self.assist is not None:
@@ -652,16 +659,23 @@ class Hub:
                 # A visitor without a row has no conversation to read (one another tab of
                 # theirs opens meanwhile is found by ``open_conversation``).
                 conv = None if first else await self.store.open_conversation_of(visitor_id)
+                opened: Appended | None = None
                 if conv is None:
                     if first is not None:
                         language = first.language
                     else:
                         visitor = await self.store.get_visitor(visitor_id)
                         language = visitor.language if visitor else None
-                    conv, is_new = await self.store.open_conversation(
+                    # The message is stored in the transaction that opens the conversation
+                    # (its id is filled in there); not one meant for another conversation.
+                    message = None
+                    if frame.conversation_id is None:
+                        message = self._visitor_item(conn, "", frame)
+                    conv, is_new, opened = await self.store.open_with_message(
                         visitor_id,
                         conn.info.get("site", "default"),
                         language,
+                        message,
                         team=conn.info.get("team"),
                         first=first.rows if first is not None else None,
                     )
@@ -673,6 +687,12 @@ class Hub:
                         self.join(sibling, conversation_channel(conv.id))
                         sibling.sent_seq.setdefault(conv.id, 0)
                 conv_id = self.remember(conv).id
+                if opened is not None:
+                    # Published only now that every tab of the visitor's is in the room; the
+                    # sender is acked by that publish, as by a group commit.
+                    self.commits.waiting(conn, conv_id, frame.client_msg_id)
+                    self.store.writer.published(opened.row)
+                    return opened, conv_id, created
             if frame.conversation_id is not None and frame.conversation_id != conv_id:
                 raise ProtocolError(
                     "conversation_closed", "that conversation is closed", frame.client_msg_id
@@ -683,14 +703,7 @@ class Hub:
                 conn.info.pop(NEW_VISITOR, None)
                 first = None
             self.commits.waiting(conn, conv_id, frame.client_msg_id)
-            item = Append(
-                conversation_id=conv_id,
-                author="visitor",
-                author_id=visitor_id,
-                author_name=conn.info.get("name"),
-                body=frame.text,
-                client_msg_id=frame.client_msg_id,
-            )
+            item = self._visitor_item(conn, conv_id, frame)
             try:
                 return await self._append(item, frame.client_msg_id), conv_id, created
             except BaseException as exc:
@@ -701,6 +714,17 @@ class Hub:
                     raise
                 self.forget(conv_id)  # closed elsewhere: open a new one and try once more
         raise ProtocolError("conflict", "could not open a conversation", frame.client_msg_id)
+
+    @staticmethod
+    def _visitor_item(conn: Connection, conv_id: str, frame: Send) -> Append:
+        return Append(
+            conversation_id=conv_id,
+            author="visitor",
+            author_id=conn.identity,
+            author_name=conn.info.get("name"),
+            body=frame.text,
+            client_msg_id=frame.client_msg_id,
+        )
 
     async def _visitor_wrote(self, conv_id: str, seq: int, text: str) -> None:
         """After a visitor's message: an agent in the chat gets the knowledge base's best
@@ -815,8 +839,10 @@ class Hub:
         restart). Stored once, however many nodes or retries write it."""
         if self.assist is None:
             return
-        if conv.last_seq < 2:
-            return  # a question and the bot's reply are two items: none here to read
+        if conv.last_seq < 3:
+            # A question, the bot's reply and the ``assigned`` event stored with the move
+            # are three items: with fewer the bot never answered, and nothing needs reading.
+            return
         try:
             state = await self.assist.bot_state(conv.id)
         except StoreUnavailable as exc:

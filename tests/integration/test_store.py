@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy import Connection
 
 from chatserver.backends.db import upgrade
 from chatserver.backends.models import Visitor
@@ -285,3 +288,81 @@ async def test_sqlite_commits_never_checkpoint_and_a_background_thread_does(tmp_
     finally:
         await checkpointing.stop()
         await idle.stop()
+
+
+async def test_a_first_message_is_stored_with_the_conversation_it_opens(stores) -> None:
+    a, b = stores
+    await new_visitor(a, "o1")
+    published: list[dict] = []
+    a.writer.commit_listeners.append(published.append)
+    item = Append("", "visitor", "first words", author_id="o1", client_msg_id="m1")
+    conv, created, appended = await a.open_with_message("o1", "default", "en", item)
+    assert created and appended is not None and not appended.duplicate
+    assert appended.row["seq"] == 1 and conv.last_seq == 1
+    assert published == []  # the caller publishes, once its listeners are in
+    rows = await b.messages_after(conv.id, 0)
+    assert [(r["seq"], r["body"]) for r in rows] == [(1, "first words")]
+    assert (await b.get_conversation(conv.id)).last_seq == 1
+    # Open already (another tab, another node): nothing written, the caller appends.
+    again = Append("", "visitor", "second", author_id="o1", client_msg_id="m2")
+    same, created, appended = await b.open_with_message("o1", "default", "en", again)
+    assert same.id == conv.id and not created and appended is None
+    assert len(await a.messages_after(conv.id, 0)) == 1
+
+
+async def test_sqlite_writes_queued_together_share_a_commit_and_one_failing_fails_alone(
+    tmp_path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'group.db'}"
+    await asyncio.to_thread(upgrade, url)
+    store = Store(url)
+    await store.start()
+    try:
+        entered, release = threading.Event(), threading.Event()
+
+        def hold(conn: Connection) -> None:
+            entered.set()
+            release.wait(30)
+
+        # Hold the writer thread, so the next writes queue behind it and go in one group.
+        held = asyncio.create_task(store.write(hold))
+        assert await asyncio.to_thread(entered.wait, 30)
+        ts = now_ms()
+
+        def visitor(vid: str, fail: bool = False) -> Callable[[Connection], str]:
+            def run(conn: Connection) -> str:
+                conn.execute(
+                    sa.insert(Visitor.__table__).values(  # type: ignore[attr-defined]
+                        id=vid, site="default", created_ms=ts, last_seen_ms=ts
+                    )
+                )
+                if fail:
+                    raise Conflict("after its row was written")
+                return vid
+
+            return run
+
+        writes = [
+            asyncio.ensure_future(store.write(visitor(f"g{i}", fail=i == 2))) for i in range(5)
+        ]
+        queued: list[int] = []
+
+        def let_go() -> None:  # after each write's first step, which queues it
+            queued.append(len(store._writes._queued))
+            release.set()
+
+        asyncio.get_running_loop().call_soon(let_go)
+        await held
+        assert queued == [len(writes)]  # all five went to the writer thread together
+        outcomes = await asyncio.gather(*writes, return_exceptions=True)
+        assert [o if isinstance(o, str) else type(o) for o in outcomes] == [
+            "g0",
+            "g1",
+            Conflict,
+            "g3",
+            "g4",
+        ]
+        stored = {vid for vid in ("g0", "g1", "g2", "g3", "g4") if await store.get_visitor(vid)}
+        assert stored == {"g0", "g1", "g3", "g4"}  # g2's row went with its savepoint
+    finally:
+        await store.stop()

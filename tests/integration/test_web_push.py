@@ -268,3 +268,35 @@ async def test_which_agents_have_a_subscription_is_cached_and_read_again_after_i
     finally:
         await store.stop()
         await other_node.stop()
+
+
+@pytest.fixture
+def auto_desk(backend: Backend) -> Iterator[LiveServer]:
+    settings = backend.settings(
+        auto_accept=True, push_insecure_endpoints=True, push_message_batch_s=2.0
+    )
+    seed_agents(settings, ("ana@example.com", "agent", 5))
+    live = LiveServer(settings).start()
+    try:
+        yield live
+    finally:
+        live.stop()
+
+
+async def test_the_words_that_open_a_chat_assigned_at_once_are_pushed_as_its_offer_only(
+    auto_desk: LiveServer, push_service: PushService
+) -> None:
+    ana = await login(auto_desk, "ana@example.com")
+    browser = Browser(push_service.url + "/push/ana-4")
+    assert (await ana.post("/api/push/subscription", browser.subscription)).status_code == 204
+    agent = await online(auto_desk, ana)
+    visitor, _ = await connect_visitor(auto_desk, codec="json")
+    await visitor.recv_type("welcome")
+    conv_id = str((await visitor.send_text("hello?"))["conversation_id"])
+    await agent.recv_type("assigned")
+    assert browser.decrypt((await push_service.next()).body)["type"] == "offer"
+
+    # The next message opens the chat's first batch: the opening words were not in one.
+    await visitor.send_text("anyone?", conversation_id=conv_id)
+    pushed = browser.decrypt((await push_service.next()).body)
+    assert pushed == {"type": "messages", "conversation_id": conv_id, "count": 1}
