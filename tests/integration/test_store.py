@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import sqlalchemy as sa
 
-from chatserver.backends.db import upgrade
+from chatserver.backends.db import make_engine, upgrade
 from chatserver.backends.models import Visitor
 from chatserver.backends.store import Append, Appended, Store, now_ms
 from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
@@ -285,3 +286,37 @@ async def test_sqlite_commits_never_checkpoint_and_a_background_thread_does(tmp_
     finally:
         await checkpointing.stop()
         await idle.stop()
+
+
+async def test_postgres_dropping_the_connections_makes_one_batch_unavailable_then_writes_resume(
+    postgres_url: str,
+) -> None:
+    """The group commit runs on asyncpg without SQLAlchemy's execution path: a dropped
+    connection must still read as an outage (retryable) and must not poison the pool."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    store = Store(postgres_url, max_batch=64, max_delay_ms=1)
+    await store.start()
+    try:
+        await new_visitor(store, "v1")
+        conv, _ = await store.open_conversation("v1", "default", None)
+        await store.append(Append(conv.id, "visitor", "before", author_id="v1"))
+        killer = make_engine(postgres_url)  # not the store's pool: every one of its goes
+        try:
+            async with killer.connect() as conn:
+                await conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                await conn.commit()
+        finally:
+            await killer.dispose()
+        with pytest.raises(StoreUnavailable):
+            await store.append(Append(conv.id, "visitor", "lost", author_id="v1"))
+        after = await store.append(Append(conv.id, "visitor", "after", author_id="v1"))
+        assert after.row["seq"] == 2
+        bodies = [r["body"] for r in await store.messages_after(conv.id, 0)]
+        assert bodies == ["before", "after"]
+    finally:
+        await store.stop()
