@@ -41,7 +41,7 @@ _ADDRESS = (
     "(SELECT o.email FROM offline_messages o WHERE o.visitor_id = v.id "
     "ORDER BY o.id DESC LIMIT 1))"
 )
-_RECORD = sa.text(
+RECORD_CONTINUITY_SQL = (
     "INSERT INTO mail_outbox (key, kind, conversation_id, to_addr, language, message_id, "
     "created_ms, not_before_ms, attempts) "
     f"SELECT :key, :kind, c.id, {_ADDRESS}, COALESCE(c.language, v.language), :message_id, "
@@ -49,6 +49,7 @@ _RECORD = sa.text(
     f"WHERE c.id = :id AND {_ADDRESS} IS NOT NULL "
     "ON CONFLICT (key) DO NOTHING"
 )
+_RECORD = sa.text(RECORD_CONTINUITY_SQL)
 
 
 def new_message_id(domain: str) -> str:
@@ -64,7 +65,16 @@ def record_continuity(
 ) -> None:
     """In the caller's transaction: agents replied in these conversations; a mail is due
     ``after_ms`` from now unless one is pending already (then the reply joins it)."""
-    params = [
+    params = continuity_params(conversation_ids, now_ms, after_ms, domain)
+    if params:
+        conn.execute(_RECORD, params)
+
+
+def continuity_params(
+    conversation_ids: Iterable[str], now_ms: int, after_ms: int, domain: str
+) -> list[dict[str, Any]]:
+    """``RECORD_CONTINUITY_SQL``'s parameters: one set per conversation."""
+    return [
         {
             "key": continuity_key(cid),
             "kind": CONTINUITY,
@@ -75,8 +85,6 @@ def record_continuity(
         }
         for cid in sorted(set(conversation_ids))
     ]
-    if params:
-        conn.execute(_RECORD, params)
 
 
 async def record_transcript(

@@ -47,7 +47,8 @@ _RECORD = (
     "WHERE c.id = :id AND v.customer_email IS NOT NULL{extra} "
     "ON CONFLICT (key) DO NOTHING"
 )
-_RECORD_REPLY = sa.text(_RECORD.format(extra=""))
+RECORD_REPLY_SQL = _RECORD.format(extra="")
+_RECORD_REPLY = sa.text(RECORD_REPLY_SQL)
 # Per-block billing charges human time: none if no human ever had the chat.
 _RECORD_CLOSE = sa.text(
     _RECORD.format(extra=" AND (c.first_human_reply_ms IS NOT NULL OR c.assigned_ms IS NOT NULL)")
@@ -58,12 +59,17 @@ def due_key(kind: str, conversation_id: str) -> str:
     return f"{kind}:{conversation_id}"
 
 
-def record_reply_due(conn: Connection, conversation_ids: Iterable[str], now_ms: int) -> None:
-    """In the caller's transaction: the first human replies of these conversations are owed."""
-    params = [
+def reply_due_params(conversation_ids: Iterable[str], now_ms: int) -> list[dict[str, Any]]:
+    """``RECORD_REPLY_SQL``'s parameters: one set per conversation."""
+    return [
         {"key": due_key(REPLY, cid), "kind": REPLY, "id": cid, "now": now_ms}
         for cid in conversation_ids
     ]
+
+
+def record_reply_due(conn: Connection, conversation_ids: Iterable[str], now_ms: int) -> None:
+    """In the caller's transaction: the first human replies of these conversations are owed."""
+    params = reply_due_params(conversation_ids, now_ms)
     if params:
         conn.execute(_RECORD_REPLY, params)
 

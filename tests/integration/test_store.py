@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from chatserver.backends.db import upgrade
+from chatserver.backends.db import make_engine, upgrade
 from chatserver.backends.models import Visitor
 from chatserver.backends.store import Append, Appended, Store, now_ms
 from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
@@ -364,5 +364,39 @@ async def test_sqlite_writes_queued_together_share_a_commit_and_one_failing_fail
         ]
         stored = {vid for vid in ("g0", "g1", "g2", "g3", "g4") if await store.get_visitor(vid)}
         assert stored == {"g0", "g1", "g3", "g4"}  # g2's row went with its savepoint
+    finally:
+        await store.stop()
+
+
+async def test_postgres_dropping_the_connections_makes_one_batch_unavailable_then_writes_resume(
+    postgres_url: str,
+) -> None:
+    """The group commit runs on asyncpg without SQLAlchemy's execution path: a dropped
+    connection must still read as an outage (retryable) and must not poison the pool."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    store = Store(postgres_url, max_batch=64, max_delay_ms=1)
+    await store.start()
+    try:
+        await new_visitor(store, "v1")
+        conv, _ = await store.open_conversation("v1", "default", None)
+        await store.append(Append(conv.id, "visitor", "before", author_id="v1"))
+        killer = make_engine(postgres_url)  # not the store's pool: every one of its goes
+        try:
+            async with killer.connect() as conn:
+                await conn.execute(
+                    sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+                await conn.commit()
+        finally:
+            await killer.dispose()
+        with pytest.raises(StoreUnavailable):
+            await store.append(Append(conv.id, "visitor", "lost", author_id="v1"))
+        after = await store.append(Append(conv.id, "visitor", "after", author_id="v1"))
+        assert after.row["seq"] == 2
+        bodies = [r["body"] for r in await store.messages_after(conv.id, 0)]
+        assert bodies == ["before", "after"]
     finally:
         await store.stop()
