@@ -585,7 +585,7 @@ class Store:
     async def start(self) -> None:
         if self._sqlite:
             # SQLite copies its log into the file from whichever commit crosses 1,000
-            # pages: a pause of several milliseconds for the messages in that batch. The
+            # pages: a pause for the messages in that batch. The
             # writer leaves that to a thread of its own, which never holds a write lock.
             await self.write(lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0"))
             self._checkpoints = asyncio.create_task(

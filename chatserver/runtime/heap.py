@@ -2,7 +2,7 @@
 
 What start-up builds (the knowledge base's index, compiled templates and statements, the
 routes) lives as long as the process. Left as it is, every full collection walks all of it
-again, a pause of tens of milliseconds that lands on whichever message is in flight, and
+again, a pause that lands on whichever message is in flight, and
 the first generation, collected every 700 allocations, runs hundreds of times a second
 under load although a message's objects are freed by reference counting alone.
 """

@@ -83,15 +83,21 @@ def push_service() -> Iterator[PushService]:
         service.server.server_close()
 
 
-@pytest.fixture
-def desk(backend: Backend) -> Iterator[LiveServer]:
-    settings = backend.settings(auto_accept=False, push_insecure_endpoints=True)
+def ana_desk(backend: Backend, **overrides: object) -> Iterator[LiveServer]:
+    """A desk with Ana (cap 5) whose push endpoints may be plain http (the loopback push
+    service)."""
+    settings = backend.settings(push_insecure_endpoints=True, **overrides)
     seed_agents(settings, ("ana@example.com", "agent", 5))
     live = LiveServer(settings).start()
     try:
         yield live
     finally:
         live.stop()
+
+
+@pytest.fixture
+def desk(backend: Backend) -> Iterator[LiveServer]:
+    yield from ana_desk(backend, auto_accept=False)
 
 
 class Browser:
@@ -175,15 +181,7 @@ async def test_a_focused_console_hears_the_offer_itself_and_nothing_is_pushed(
 @pytest.fixture
 def batching_desk(backend: Backend) -> Iterator[LiveServer]:
     # A batch long enough to hold a burst sent ack by ack on a busy machine.
-    settings = backend.settings(
-        auto_accept=False, push_insecure_endpoints=True, push_message_batch_s=2.0
-    )
-    seed_agents(settings, ("ana@example.com", "agent", 5))
-    live = LiveServer(settings).start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from ana_desk(backend, auto_accept=False, push_message_batch_s=2.0)
 
 
 async def test_a_burst_of_visitor_messages_in_an_unfocused_agents_chat_is_one_push(
@@ -272,15 +270,7 @@ async def test_which_agents_have_a_subscription_is_cached_and_read_again_after_i
 
 @pytest.fixture
 def auto_desk(backend: Backend) -> Iterator[LiveServer]:
-    settings = backend.settings(
-        auto_accept=True, push_insecure_endpoints=True, push_message_batch_s=2.0
-    )
-    seed_agents(settings, ("ana@example.com", "agent", 5))
-    live = LiveServer(settings).start()
-    try:
-        yield live
-    finally:
-        live.stop()
+    yield from ana_desk(backend, auto_accept=True, push_message_batch_s=2.0)
 
 
 async def test_the_words_that_open_a_chat_assigned_at_once_are_pushed_as_its_offer_only(
