@@ -33,6 +33,27 @@ def in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     return "(" + ", ".join(names) + ")"
 
 
+def values_rows(
+    prefix: str,
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    params: dict[str, Any],
+) -> str:
+    """``(:prefix0_0, :prefix0_1, ...), (:prefix1_0, ...)``: the rows' ``columns`` as one
+    multi-row ``VALUES``, the values added to ``params``. One statement for all the rows:
+    the driver lets go of the GIL once for it instead of once for each row (executemany),
+    and each time the writer thread wants the GIL back it waits while the event loop holds
+    it."""
+    groups = []
+    for i, row in enumerate(rows):
+        names = []
+        for j, column in enumerate(columns):
+            params[f"{prefix}{i}_{j}"] = row[column]
+            names.append(f":{prefix}{i}_{j}")
+        groups.append("(" + ", ".join(names) + ")")
+    return ", ".join(groups)
+
+
 class PlainSql:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -47,6 +68,15 @@ class PlainSql:
             cursor = self.raw.execute(sql, params)
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, params, exc) from exc
+
+    def count(self, sql: str, params: Mapping[str, Any]) -> int:
+        """Run one statement; the rows it changed."""
+        if self.raw is None:
+            return int(self.conn.execute(_text(sql), params).rowcount)
+        try:
+            return int(self.raw.execute(sql, params).rowcount)
         except sqlite3.Error as exc:
             raise _wrapped(sql, params, exc) from exc
 

@@ -22,6 +22,7 @@ from chatserver.backends.models import (
     SearchMark,
     Visitor,
 )
+from chatserver.backends.plain_sql import PlainSql, values_rows
 
 docs_t: sa.Table = SearchDoc.__table__  # type: ignore[attr-defined]
 marks_t: sa.Table = SearchMark.__table__  # type: ignore[attr-defined]
@@ -99,55 +100,58 @@ class MessageDocs:
     docs: list[dict[str, Any]]
 
 
+_UNINDEXED_MESSAGES = (
+    "SELECT m.id, m.conversation_id, m.body, m.kind, m.created_ms, c.visitor_id, c.language "
+    "FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id "
+    "WHERE m.id > :after ORDER BY m.id LIMIT :limit"
+)
+_DOC_COLUMNS = (
+    "kind",
+    "ref",
+    "visitor_id",
+    "conversation_id",
+    "message_id",
+    "folded",
+    "created_ms",
+)
+_INSERT_DOCS = f"INSERT INTO search_docs ({', '.join(_DOC_COLUMNS)}) VALUES "
+_MOVE_MARK = "UPDATE search_marks SET value = :to WHERE name = :name AND value = :after"
+
+
 def message_docs(conn: Connection, fold: Folder, limit: int) -> MessageDocs:
     """Read and fold up to ``limit`` messages written since the mark: a read, so that the
     folding never holds the writer (``store_message_docs`` writes what it made)."""
     after = _mark(conn, MESSAGES_MARK)
-    rows = conn.execute(
-        sa.select(
-            messages_t.c.id,
-            messages_t.c.conversation_id,
-            messages_t.c.body,
-            messages_t.c.kind,
-            messages_t.c.created_ms,
-            conversations_t.c.visitor_id,
-            conversations_t.c.language,
-        )
-        .join(conversations_t, conversations_t.c.id == messages_t.c.conversation_id)
-        .where(messages_t.c.id > after)
-        .order_by(messages_t.c.id)
-        .limit(limit)
-    ).fetchall()
+    rows = PlainSql(conn).rows(_UNINDEXED_MESSAGES, {"after": after, "limit": limit})
     docs = [
         {
             "kind": "message",
-            "ref": str(r.id),
-            "visitor_id": r.visitor_id,
-            "conversation_id": r.conversation_id,
-            "message_id": r.id,
-            "folded": fold(r.body, r.language),
-            "created_ms": r.created_ms,
+            "ref": str(r["id"]),
+            "visitor_id": r["visitor_id"],
+            "conversation_id": r["conversation_id"],
+            "message_id": r["id"],
+            "folded": fold(r["body"], r["language"]),
+            "created_ms": r["created_ms"],
         }
         for r in rows
-        if r.kind == "text" and r.body
+        if r["kind"] == "text" and r["body"]
     ]
-    return MessageDocs(after, int(rows[-1].id) if rows else after, len(rows), docs)
+    return MessageDocs(after, int(rows[-1]["id"]) if rows else after, len(rows), docs)
 
 
 def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
     """Store the docs and move the mark past them, unless the mark moved since they were
-    read (another hub process indexed them): then nothing is written."""
-    moved = conn.execute(
-        sa.update(marks_t)
-        .where(marks_t.c.name == MESSAGES_MARK, marks_t.c.value == made.after)
-        .values(value=made.last_id)
-    ).rowcount
+    read (another hub process indexed them): then nothing is written. Plain SQL: on SQLite
+    this holds the one writer thread, every conversation's commits with it."""
+    sql = PlainSql(conn)
+    moved = sql.count(_MOVE_MARK, {"to": made.last_id, "name": MESSAGES_MARK, "after": made.after})
     if not moved:
         if made.after != 0 or _mark_exists(conn, MESSAGES_MARK):
             return False
         conn.execute(sa.insert(marks_t).values(name=MESSAGES_MARK, value=made.last_id))
     if made.docs:
-        conn.execute(sa.insert(docs_t), made.docs)
+        params: dict[str, Any] = {}
+        sql.count(_INSERT_DOCS + values_rows("d", _DOC_COLUMNS, made.docs, params), params)
     return True
 
 

@@ -614,6 +614,7 @@ class Store:
         if self._sqlite:
             self._checkpointer.shutdown(wait=True)
             self._readers.shutdown(wait=True)
+            self._writer_thread.submit(self._writes.close)
             self._writer_thread.shutdown(wait=True)
             self._sync_engine.dispose()
             self._write_engine.dispose()

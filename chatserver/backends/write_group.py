@@ -50,6 +50,9 @@ class WriteGroup:
         self._lock = threading.Lock()
         self._queued: list[_Op] = []
         self._scheduled = False
+        # The writer thread's one connection, kept between transactions: checking it out of
+        # the pool and back in for each cost more than an empty transaction on it.
+        self._conn: Connection | None = None
 
     async def run(self, fn: Callable[[Connection], Any]) -> Any:
         loop = asyncio.get_running_loop()
@@ -69,7 +72,8 @@ class WriteGroup:
             self._scheduled = False
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
-            with self._engine.begin() as conn:
+            conn = self._connection()
+            with conn.begin():
                 if len(ops) == 1:  # alone: its own transaction is its savepoint
                     outcomes.append((ops[0].fn(conn), None))
                 else:
@@ -86,3 +90,17 @@ class WriteGroup:
                 op.loop.call_soon_threadsafe(_settle, op.future, result, error)
             except RuntimeError:  # the loop closed: nobody waits any more
                 pass
+
+    def _connection(self) -> Connection:
+        if self._conn is not None and (self._conn.invalidated or self._conn.closed):
+            self._conn.close()
+            self._conn = None
+        if self._conn is None:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def close(self) -> None:
+        """On the writer thread, after the last write: give the connection back."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -128,11 +128,15 @@ class SearchIndex:
                     )
                     if made.read:
                         await self.store.write(functools.partial(sq.store_message_docs, made=made))
+                    done += made.read
+                    if made.read < BATCH:
+                        break
+                for _ in range(max_batches):
                     m = await self.store.write(
                         lambda c: sq.index_customers(c, fold_for_index, BATCH)
                     )
-                    done += made.read + m
-                    if made.read < BATCH and m < BATCH:
+                    done += m
+                    if m < BATCH:
                         break
             except IntegrityError:
                 # Another hub process indexed the same batch at the same moment: its

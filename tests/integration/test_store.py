@@ -400,3 +400,27 @@ async def test_postgres_dropping_the_connections_makes_one_batch_unavailable_the
         assert bodies == ["before", "after"]
     finally:
         await store.stop()
+
+
+async def test_a_dead_sqlite_writer_connection_costs_one_write_and_the_next_reconnects(
+    tmp_path,
+) -> None:
+    """The writer thread keeps its connection between transactions; when that connection
+    dies, the write that met it fails as unavailable and the next one runs on a new one."""
+    url = f"sqlite:///{tmp_path / 'writer.db'}"
+    await asyncio.to_thread(upgrade, url)
+    store = Store(url)
+    await store.start()
+    try:
+
+        def driver_connection(conn: Connection) -> object:
+            return conn.connection.driver_connection
+
+        first = await store.write(driver_connection)
+        with pytest.raises(StoreUnavailable):  # its commit meets the dead connection
+            await store.write(lambda conn: conn.connection.driver_connection.close())
+        await new_visitor(store, "w1")
+        assert await store.get_visitor("w1") is not None
+        assert await store.write(driver_connection) is not first
+    finally:
+        await store.stop()
