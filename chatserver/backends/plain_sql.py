@@ -33,6 +33,16 @@ def in_list(prefix: str, values: Sequence[Any], params: dict[str, Any]) -> str:
     return "(" + ", ".join(names) + ")"
 
 
+@functools.lru_cache(maxsize=64)
+def _values_shape(prefix: str, rows: int, columns: int) -> tuple[str, tuple[str, ...]]:
+    names = tuple(f"{prefix}{i}_{j}" for i in range(rows) for j in range(columns))
+    groups = (
+        "(" + ", ".join(f":{n}" for n in names[i * columns : (i + 1) * columns]) + ")"
+        for i in range(rows)
+    )
+    return ", ".join(groups), names
+
+
 def values_rows(
     prefix: str,
     columns: Sequence[str],
@@ -44,14 +54,9 @@ def values_rows(
     the driver lets go of the GIL once for it instead of once for each row (executemany),
     and each time the writer thread wants the GIL back it waits while the event loop holds
     it."""
-    groups = []
-    for i, row in enumerate(rows):
-        names = []
-        for j, column in enumerate(columns):
-            params[f"{prefix}{i}_{j}"] = row[column]
-            names.append(f":{prefix}{i}_{j}")
-        groups.append("(" + ", ".join(names) + ")")
-    return ", ".join(groups)
+    sql, names = _values_shape(prefix, len(rows), len(columns))
+    params.update(zip(names, (row[column] for row in rows for column in columns), strict=True))
+    return sql
 
 
 class PlainSql:
