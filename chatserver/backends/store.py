@@ -599,6 +599,7 @@ class Store:
             await asyncio.sleep(self.checkpoint_interval_s)
             try:
                 await loop.run_in_executor(self._checkpointer, self._checkpoint)
+                await self._writes.checkpoint_tail()
             except Exception as exc:  # a busy file now is checkpointed next time
                 log.warning("SQLite checkpoint failed: %r", exc)
 

@@ -91,6 +91,20 @@ class WriteGroup:
             except RuntimeError:  # the loop closed: nobody waits any more
                 pass
 
+    async def checkpoint_tail(self) -> None:
+        """Checkpoint, on the writer thread between its transactions, whatever the log got
+        since the checkpoint thread's pass: a few frames. A pass that runs beside the
+        writer never catches up with it under steady load, and SQLite starts the log
+        afresh only after a checkpoint that left nothing behind: without this last step
+        the log grew for as long as the load lasted."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._checkpoint_on_writer)
+
+    def _checkpoint_on_writer(self) -> None:
+        raw = self._connection().connection.driver_connection
+        assert raw is not None
+        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
     def _connection(self) -> Connection:
         if self._conn is not None and (self._conn.invalidated or self._conn.closed):
             self._conn.close()

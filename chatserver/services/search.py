@@ -95,6 +95,7 @@ class SearchIndex:
         self.interval_s = interval_s
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._searches_waiting = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="livedesk-search-index")
@@ -107,22 +108,29 @@ class SearchIndex:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.catch_up()
+                await self.catch_up(paced=True)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("search indexing failed; retrying")
             await asyncio.sleep(self.interval_s)
 
-    async def catch_up(self, max_batches: int = 2000) -> int:
+    async def catch_up(self, max_batches: int = 2000, *, paced: bool = False) -> int:
         """Index what was written since the last batch (one indexer at a time per process;
-        the marks make two processes' batches safe, the unique (kind, ref) refuses a double)."""
+        the marks make two processes' batches safe, the unique (kind, ref) refuses a double).
+
+        ``paced``: after each chunk, wait as long as the chunk took, unless a search waits.
+        Unpaced, a catch-up ran as one burst, its threads taking the GIL and the writer
+        from the event loop, and the slowest round trips of a loaded hub fell in those
+        bursts."""
         done = 0
         if not await self.store.read(sq.pending):
             return 0
+        loop = asyncio.get_running_loop()
         async with self._lock:
             try:
                 for _ in range(max_batches):
+                    started = loop.time()
                     made = await self.store.read(
                         lambda c: sq.message_docs(c, fold_for_index, BATCH)
                     )
@@ -131,6 +139,8 @@ class SearchIndex:
                     done += made.read
                     if made.read < BATCH:
                         break
+                    if paced and not self._searches_waiting:
+                        await asyncio.sleep(loop.time() - started)
                 for _ in range(max_batches):
                     m = await self.store.write(
                         lambda c: sq.index_customers(c, fold_for_index, BATCH)
@@ -148,7 +158,11 @@ class SearchIndex:
         variants = query_variants(q)
         if not variants:
             return [], 0
-        await self.catch_up()
+        self._searches_waiting += 1
+        try:
+            await self.catch_up()
+        finally:
+            self._searches_waiting -= 1
         if kind == "customers":
             rows, total = await self.store.read(lambda c: sq.search_customers(c, variants, f))
             for r in rows:
