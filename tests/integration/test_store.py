@@ -453,7 +453,8 @@ async def test_sqlite_log_starts_afresh_under_steady_writes(tmp_path) -> None:
         # Several senders: the writer thread always has the next batch waiting.
         await asyncio.gather(*(sender() for _ in range(8)))
         assert len(await store.messages_after(conv.id, 0, 2 * total)) >= total
-        # 4,000 messages of 3 KB (12 MB) went through the log; it never held a third.
-        assert largest < total // 3 * 4096
+        # 4,000 messages of 3 KB (12 MB) went through the log; it never held half (a slow
+        # host's checkpoint passes leave more behind: 5.7 MB seen; growing, it held 31.6 MB).
+        assert largest < total // 2 * 4096
     finally:
         await store.stop()
