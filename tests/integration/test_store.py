@@ -428,8 +428,9 @@ async def test_a_dead_sqlite_writer_connection_costs_one_write_and_the_next_reco
 
 async def test_sqlite_log_starts_afresh_under_steady_writes(tmp_path) -> None:
     """With writes never pausing, the checkpoint thread's pass always leaves the frames
-    committed meanwhile; the writer checkpoints those few itself, so SQLite can start the
-    log afresh and the file stays small however much is written."""
+    committed meanwhile; the writer checkpoints those few itself, so SQLite starts the log
+    afresh again and again however much is written (without that, never: it grew to
+    31.6 MB here)."""
     url = f"sqlite:///{tmp_path / 'steady.db'}"
     await asyncio.to_thread(upgrade, url)
     wal = tmp_path / "steady.db-wal"
@@ -438,23 +439,23 @@ async def test_sqlite_log_starts_afresh_under_steady_writes(tmp_path) -> None:
     body = "y" * 3000
     total = 4000
     written = 0
-    largest = 0
+    starts: set[bytes] = set()
     try:
         await new_visitor(store, "v-steady")
         conv, _ = await store.open_conversation("v-steady", "default", None)
 
         async def sender() -> None:
-            nonlocal written, largest
+            nonlocal written
             while written < total:
                 await store.append(Append(conv.id, "visitor", body, author_id="v-steady"))
                 written += 1
-                largest = max(largest, wal.stat().st_size)
+                with wal.open("rb") as log:
+                    # The log header's checkpoint sequence number: one more per fresh start.
+                    starts.add(log.read(16)[12:16])
 
-        # Several senders: the writer thread always has the next batch waiting.
+        # Several senders: the next batch is always waiting.
         await asyncio.gather(*(sender() for _ in range(8)))
         assert len(await store.messages_after(conv.id, 0, 2 * total)) >= total
-        # 4,000 messages of 3 KB (12 MB) went through the log; it never held half (a slow
-        # host's checkpoint passes leave more behind: 5.7 MB seen; growing, it held 31.6 MB).
-        assert largest < total // 2 * 4096
+        assert len(starts) >= 3
     finally:
         await store.stop()
