@@ -275,14 +275,20 @@ async def test_two_processes_claim_each_due_item_exactly_once(
         )
     other = make_engine(db_url)  # a second hub process's pool
 
-    async def claimer(eng: AsyncEngine) -> list[int]:
-        taken: list[int] = []
-        while batch := await due.claim_debits(eng, now_ms(), 60_000, limit=7):
-            taken += [item.id for item in batch]
-        return taken
+    async def claim(eng: AsyncEngine) -> list[int]:
+        return [item.id for item in await due.claim_debits(eng, now_ms(), 60_000, limit=7)]
 
+    # Round after round, both claim at once: each round races the two, and neither can
+    # empty the table before the other has started (as two free-running loops could).
+    first: list[int] = []
+    second: list[int] = []
     try:
-        first, second = await asyncio.gather(claimer(engine), claimer(other))
+        while True:
+            mine, theirs = await asyncio.gather(claim(engine), claim(other))
+            first += mine
+            second += theirs
+            if not mine and not theirs:
+                break
     finally:
         await other.dispose()
     assert sorted(first + second) == list(range(1, count + 1))  # all, and none twice
