@@ -274,8 +274,10 @@ class SearchDoc(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # "message" or "customer"
     ref: str = Field(max_length=64)  # the message id, or the visitor id
-    visitor_id: str = Field(max_length=32, index=True)
-    conversation_id: str | None = Field(default=None, max_length=32, index=True)
+    # Not indexed for the model: no search reads an index of either on SQLite, and only
+    # PostgreSQL's keeps one on conversation_id (migration 0014, SEARCH_INDEX_OBJECTS).
+    visitor_id: str = Field(max_length=32)
+    conversation_id: str | None = Field(default=None, max_length=32)
     # The message's own id, as a number the join to ``messages`` can use its key with.
     message_id: int | None = Field(default=None, sa_type=sa.BigInteger)
     folded: str = Field(sa_type=sa.Text)
@@ -292,15 +294,19 @@ class SearchMark(SQLModel, table=True):
     value: int = Field(default=0, sa_type=sa.BigInteger)
 
 
-# Database objects of the full-text index that no model describes (autogenerate skips them).
-SEARCH_INDEX_OBJECTS = frozenset({"search_fts", "tsv", "ix_search_docs_tsv"})
+# Database objects of the full-text search that no model describes (autogenerate skips
+# them): they exist on one database only.
+SEARCH_INDEX_OBJECTS = frozenset(
+    {"search_fts", "tsv", "ix_search_docs_tsv", "ix_search_docs_conversation_id"}
+)
 
 
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, other: object
 ) -> bool:
     """Alembic's filter: the full-text index's own objects (FTS5 and its shadow tables,
-    the tsvector column and its GIN index) are not drift."""
+    the tsvector column, its GIN index, PostgreSQL's index of docs by conversation) are
+    not drift."""
     return not (name and (name in SEARCH_INDEX_OBJECTS or name.startswith("search_fts_")))
 
 
