@@ -29,7 +29,7 @@ def ack_frame(client_msg_id: str, conv_id: str, seq: int, duplicate: bool = Fals
         "seq": seq,
         "duplicate": duplicate,
     }
-    return OutFrame(body)
+    return OutFrame.with_string_ids(body)
 
 
 class Commits:

@@ -7,7 +7,7 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from chatserver.core.protocol import OutFrame, for_audience
+from chatserver.core.protocol import OutFrame, for_audience, message_frame
 from chatserver.web.http_body import ERROR_HANDLERS
 
 
@@ -30,6 +30,27 @@ def test_integer_ids_become_strings_at_any_depth_and_nothing_else_changes() -> N
 def test_a_frame_with_string_ids_is_kept_as_it_is() -> None:
     body = {"type": "ack", "conversation_id": "c1", "client_msg_id": "m1", "seq": 1}
     assert OutFrame(body).body is body
+
+
+def test_a_stored_message_leaves_with_string_ids_though_its_frame_is_not_walked() -> None:
+    row = {
+        "kind": "text",
+        "conversation_id": "c1",
+        "seq": 3,
+        "author": "agent",
+        "author_id": 7,
+        "author_name": "Ana",
+        "body": "hello",
+        "client_msg_id": "m1",
+        "data": None,
+        "created_ms": 1,
+    }
+    body = message_frame(row).body
+    assert body["author_id"] == "7" and body["client_msg_id"] == "m1"
+    assert body["seq"] == 3 and body["ts"] == 1
+    # A bot message's data (the articles it offers) is walked: their ids are strings too.
+    bot = {**row, "author": "bot", "author_id": None, "data": json.dumps({"articles": [{"id": 4}]})}
+    assert message_frame(bot).body["articles"] == [{"id": "4"}]
 
 
 def test_typing_and_seen_never_go_back_to_the_side_that_sent_them() -> None:
