@@ -356,12 +356,10 @@ class OutFrame:
     @classmethod
     def from_msgpack(cls, body: dict[str, Any], packed: bytes) -> OutFrame:
         """A frame that arrived already encoded (from another node): never packed again
-        (its sender built it as an OutFrame, so its ids are strings already)."""
-        frame = cls.__new__(cls)
-        frame.body = body
-        frame.origin = None  # another node's copy: its sender is not here
+        (its sender built it as an OutFrame, so its ids are strings already). Another
+        node's copy: its sender is not here (no ``origin``)."""
+        frame = cls.with_string_ids(body)
         frame._msgpack = packed
-        frame._json = None
         return frame
 
     def encoded(self, codec: Codec) -> bytes | str:
