@@ -82,13 +82,13 @@ class PgDirect:
 
 
 @contextlib.asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[PgDirect]:
-    """A pool connection's asyncpg connection in one transaction, committed on exit."""
+async def connection(engine: AsyncEngine) -> AsyncIterator[PgDirect]:
+    """A pool connection's asyncpg connection, outside any transaction: each statement
+    commits as it ends unless the caller opens one (``direct.pg.transaction()``)."""
     async with engine.connect() as conn:
         direct = PgDirect(await conn.get_raw_connection(), conn.dialect, engine.sync_engine.pool)
         try:
-            async with direct.pg.transaction():
-                yield direct
+            yield direct
         except sa.exc.SQLAlchemyError:
             raise
         except Exception as exc:

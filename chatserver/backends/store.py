@@ -57,7 +57,7 @@ from chatserver.backends.models import (
     Visitor,
 )
 from chatserver.backends.pg_direct import PgDirect
-from chatserver.backends.pg_direct import transaction as pg_transaction
+from chatserver.backends.pg_direct import connection as pg_connection
 from chatserver.backends.plain_sql import PlainSql, in_list
 from chatserver.backends.write_group import WriteGroup
 from chatserver.billing.due import (
@@ -279,7 +279,7 @@ def write_batch(
     ids = in_list("i", sorted({it.conversation_id for it in items}), params)
     query = _CONVS.format(ids=ids) + (_LOCK if conn.dialect.name == "postgresql" else "")
     convs = {row["id"]: row for row in sql.rows(query, params)}
-    plan = _plan(items, convs, _stored_retries(sql, _retry_keys(items)), ts)
+    plan = plan_batch(items, convs, _stored_retries(sql, _retry_keys(items)), ts)
     if plan.rows:
         sql.many(_BUMP, plan.bumps())
         sql.many(_INSERT, plan.rows)
@@ -291,19 +291,29 @@ def write_batch(
 
 
 # PostgreSQL, straight on asyncpg (``pg_direct``): one statement text whatever the batch's
-# size (arrays, not lists of parameters), so each is prepared once per connection; the lock
-# and the retry probe in one statement, and the bump and the inserts in another.
+# size (arrays, not lists of parameters), so each is prepared once per connection.
 #
-# The probe reads the snapshot taken before the lock was granted: a row another process
-# committed under that lock with the same retry key is missed, and the insert then breaks
-# ``uq_messages_sender_msg``; the group commit redoes that batch item by item, which finds
-# it. Only a send retried on two nodes at once pays that.
+# A batch first reads its conversations and probes its retry keys without a lock and
+# without a transaction, plans, then writes in one statement that locks the conversations,
+# checks that each still holds every value the plan read (compare and set) and writes only
+# then; the statement is its own transaction. Two round trips, and the row locks last one
+# statement, not the four round trips of BEGIN, lock, write, COMMIT on a busy event loop.
+# If a conversation changed in between (another node wrote into it, it was transferred or
+# closed), nothing is written and the batch goes the locked way: BEGIN, the same read under
+# FOR UPDATE, the write, COMMIT. A batch that owes a debit or a continuity mail goes the
+# locked way too, so that those rows keep their one SQL text (``billing.due``,
+# ``mail_outbox``) in the reply's transaction.
+#
+# The probe reads a snapshot: a row another process committed meanwhile with the same retry
+# key is missed, and the insert then breaks ``uq_messages_sender_msg``; the group commit
+# redoes that batch item by item, which finds it. Only a send retried on two nodes at once
+# pays that.
 #
 # Each retry key is a full probe of ``uq_messages_sender_msg``; keys without an author id
 # apart, since ``=`` never matches null.
-_LOCK_AND_PROBE_PG = (
-    "WITH locked AS (SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
-    "FROM conversations WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE), "
+_READ_AND_PROBE_PG = (
+    "WITH convs AS (SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
+    "FROM conversations WHERE id = ANY($1::text[]) ORDER BY id{lock}), "
     "retried AS ("
     "SELECT m.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS k(c, a, u, i) "
     "JOIN messages m ON m.conversation_id = k.c AND m.author = k.a AND m.author_id = k.u "
@@ -311,18 +321,49 @@ _LOCK_AND_PROBE_PG = (
     "UNION ALL SELECT m.* FROM unnest($6::text[], $7::text[], $8::text[]) AS k(c, a, i) "
     "JOIN messages m ON m.conversation_id = k.c AND m.author = k.a AND m.author_id IS NULL "
     "AND m.client_msg_id = k.i) "
-    "SELECT (SELECT json_agg(locked)::text FROM locked) AS convs, "
+    "SELECT (SELECT json_agg(convs)::text FROM convs) AS convs, "
     "(SELECT json_agg(retried)::text FROM retried) AS retried"
+)
+_READ_PG = _READ_AND_PROBE_PG.format(lock="")
+# Locks in a fixed order until commit: the checks hold, and two hub processes' batches
+# can never deadlock.
+_LOCK_AND_READ_PG = _READ_AND_PROBE_PG.format(lock=" FOR UPDATE")
+_MESSAGE_ARRAYS = (
+    "unnest({0}::text[], {1}::integer[], {2}::text[], {3}::text[], {4}::text[], {5}::text[], "
+    "{6}::text[], {7}::text[], {8}::text[], {9}::bigint[])"
+)
+_INSERT_MESSAGES_PG = (
+    "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
+    "data, client_msg_id, created_ms) SELECT * FROM "
 )
 _WRITE_PG = (
     "WITH bump AS (UPDATE conversations c SET last_seq = b.last_seq, "
     "first_human_reply_ms = COALESCE(c.first_human_reply_ms, b.first_reply) "
     "FROM unnest($1::text[], $2::bigint[], $3::bigint[]) AS b(id, last_seq, first_reply) "
     "WHERE c.id = b.id) "
-    "INSERT INTO messages (conversation_id, seq, kind, author, author_id, author_name, body, "
-    "data, client_msg_id, created_ms) SELECT * FROM unnest($4::text[], $5::integer[], "
-    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
-    "$13::bigint[])"
+    + _INSERT_MESSAGES_PG
+    + _MESSAGE_ARRAYS.format(*(f"${n}" for n in range(4, 14)))
+)
+# FOR UPDATE re-reads a row another transaction changed before granting the lock, and
+# drops it if it no longer matches: the count says whether every conversation is as read.
+# The writes' condition is evaluated once, before they touch a row.
+_WRITE_IF_UNCHANGED_PG = (
+    "WITH read AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "
+    "$5::bigint[], $6::bigint[]) AS r(id, state, visitor_id, agent_id, last_seq, first_reply)), "
+    "held AS (SELECT c.id FROM conversations c JOIN read r ON c.id = r.id "
+    "WHERE c.state = r.state AND c.visitor_id = r.visitor_id "
+    "AND c.agent_id IS NOT DISTINCT FROM r.agent_id AND c.last_seq = r.last_seq "
+    "AND c.first_human_reply_ms IS NOT DISTINCT FROM r.first_reply "
+    "ORDER BY c.id FOR UPDATE OF c), "
+    "unchanged AS (SELECT count(*) = cardinality($1::text[]) AS yes FROM held), "
+    "bump AS (UPDATE conversations c SET last_seq = b.last_seq "
+    "FROM unnest($7::text[], $8::bigint[]) AS b(id, last_seq) "
+    "WHERE c.id = b.id AND (SELECT yes FROM unchanged)), "
+    "ins AS ("
+    + _INSERT_MESSAGES_PG
+    + _MESSAGE_ARRAYS.format(*(f"${n}" for n in range(9, 19)))
+    + " WHERE (SELECT yes FROM unchanged)) "
+    "SELECT yes FROM unchanged"
 )
 _MESSAGE_COLUMNS = (
     "conversation_id",
@@ -336,19 +377,36 @@ _MESSAGE_COLUMNS = (
     "client_msg_id",
     "created_ms",
 )
+_READ_COLUMNS = ("id", "state", "visitor_id", "agent_id", "last_seq", "first_human_reply_ms")
 
 
 async def write_batch_pg(
     db: PgDirect, items: list[Append], mail: MailContinuity | None = None
 ) -> list[Appended | Exception]:
-    """``write_batch`` on PostgreSQL in ``db``'s transaction: the same checks and outcomes,
-    four round trips with BEGIN and COMMIT instead of six, and no SQLAlchemy in between."""
-    ts = now_ms()
+    """``write_batch`` on PostgreSQL on ``db`` (not in a transaction): the same checks and
+    outcomes, in two round trips when nothing changed under the batch."""
+    owes_mail = mail is not None and any(it.author == "agent" and it.kind == "text" for it in items)
+    if not owes_mail:
+        ts = now_ms()
+        convs, stored = await read_batch_pg(db, items, lock=False)
+        plan = plan_batch(items, convs, stored, ts)
+        if not plan.first_reply and (not plan.rows or await write_if_unchanged_pg(db, convs, plan)):
+            return plan.outcomes()
+    metrics.COMMIT_LOCKED.inc()
+    async with db.pg.transaction():
+        return await _write_batch_locked_pg(db, items, mail)
+
+
+async def read_batch_pg(
+    db: PgDirect, items: list[Append], *, lock: bool
+) -> tuple[dict[str, dict[str, Any]], dict[_RetryKey, dict[str, Any]]]:
+    """The batch's conversations (``lock``: locked until the transaction ends) and the
+    stored rows of its retry keys, in one round trip."""
     keys = _retry_keys(items)
     named = [k for k in keys if k[2] is not None]
     null = [k for k in keys if k[2] is None]
     (found,) = await db.fetch(
-        _LOCK_AND_PROBE_PG,
+        _LOCK_AND_READ_PG if lock else _READ_PG,
         sorted({it.conversation_id for it in items}),
         *([k[j] for k in named] for j in range(4)),
         *([k[j] for k in null] for j in (0, 1, 3)),
@@ -358,7 +416,35 @@ async def write_batch_pg(
         (r["conversation_id"], r["author"], r["author_id"], r["client_msg_id"]): r
         for r in json.loads(found["retried"] or "[]")
     }
-    plan = _plan(items, convs, stored, ts)
+    return convs, stored
+
+
+async def write_if_unchanged_pg(
+    db: PgDirect, convs: dict[str, dict[str, Any]], plan: BatchPlan
+) -> bool:
+    """Write ``plan`` in one statement if every conversation in ``convs`` is still as read;
+    whether it was (if not, nothing was written)."""
+    read = list(convs.values())
+    bumps = plan.bumps()
+    return bool(
+        await db.pg.fetchval(
+            _WRITE_IF_UNCHANGED_PG,
+            *([c[k] for c in read] for k in _READ_COLUMNS),
+            [b["id"] for b in bumps],
+            [b["last_seq"] for b in bumps],
+            *([row[c] for row in plan.rows] for c in _MESSAGE_COLUMNS),
+        )
+    )
+
+
+async def _write_batch_locked_pg(
+    db: PgDirect, items: list[Append], mail: MailContinuity | None
+) -> list[Appended | Exception]:
+    """In ``db``'s transaction: the conversations locked and read, the write, and the debit
+    and the mail the batch owes."""
+    ts = now_ms()
+    convs, stored = await read_batch_pg(db, items, lock=True)
+    plan = plan_batch(items, convs, stored, ts)
     if plan.rows:
         bumps = plan.bumps()
         await db.execute(
@@ -377,8 +463,8 @@ async def write_batch_pg(
 
 
 @dataclass(slots=True)
-class _Plan:
-    """What a batch writes, decided from the locked conversations and the retried rows."""
+class BatchPlan:
+    """What a batch writes, decided from its conversations as read and the retried rows."""
 
     results: list[Appended | Exception | None]
     rows: list[dict[str, Any]] = field(default_factory=list)
@@ -412,13 +498,15 @@ class _Plan:
         return results  # type: ignore[return-value]
 
 
-def _plan(
+def plan_batch(
     items: list[Append],
     convs: dict[str, dict[str, Any]],
     stored: dict[_RetryKey, dict[str, Any]],
     ts: int,
-) -> _Plan:
-    plan = _Plan([None] * len(items))
+) -> BatchPlan:
+    """What a batch writes and each item's outcome, from its conversations as read
+    (``convs``, by id) and the stored rows of its retried keys (``stored``)."""
+    plan = BatchPlan([None] * len(items))
     results = plan.results
     fresh = _drop_duplicates(items, stored, results)
     last_seq = plan.last_seq
@@ -647,7 +735,7 @@ class Store:
         if self._sqlite:
             return await self.write(lambda conn: write_batch(conn, items, self.mail))
         with _mapped_errors():
-            async with pg_transaction(self.engine) as db:
+            async with pg_connection(self.engine) as db:
                 return await write_batch_pg(db, items, self.mail)
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:

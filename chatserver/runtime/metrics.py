@@ -13,6 +13,11 @@ CLOSES = Counter("livedesk_closes_total", "Sockets closed by the server", ["code
 CONVERSATIONS = Counter("livedesk_conversations_total", "Conversations ended", ["outcome"])
 COMMIT_BATCHES = Counter("livedesk_commit_batches_total", "Group-commit transactions")
 COMMIT_ITEMS = Counter("livedesk_commit_items_total", "Items written by group commit")
+COMMIT_LOCKED = Counter(
+    "livedesk_commit_locked_total",
+    "PostgreSQL group-commit batches written the locked way (a conversation changed under"
+    " them, or they owe a debit or a mail)",
+)
 QUEUED = Gauge("livedesk_queue_length", "Conversations waiting for an agent")
 
 # Children looked up once: ``labels()`` on the hot path costs more than the increment.

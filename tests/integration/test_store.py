@@ -12,7 +12,16 @@ from sqlalchemy import Connection
 
 from chatserver.backends.db import make_engine, upgrade
 from chatserver.backends.models import Visitor
-from chatserver.backends.store import Append, Appended, Store, now_ms
+from chatserver.backends.pg_direct import connection as pg_connection
+from chatserver.backends.store import (
+    Append,
+    Appended,
+    Store,
+    now_ms,
+    plan_batch,
+    read_batch_pg,
+    write_if_unchanged_pg,
+)
 from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
 
 
@@ -457,5 +466,51 @@ async def test_sqlite_log_starts_afresh_under_steady_writes(tmp_path) -> None:
         await asyncio.gather(*(sender() for _ in range(8)))
         assert len(await store.messages_after(conv.id, 0, 2 * total)) >= total
         assert len(starts) >= 3
+    finally:
+        await store.stop()
+
+
+@pytest.mark.parametrize("change", ["nothing", "another_message", "transfer", "close"])
+async def test_postgres_writes_a_planned_batch_only_while_its_conversations_are_as_read(
+    postgres_url: str, change: str
+) -> None:
+    """On PostgreSQL a batch reads its conversations without a lock, plans, and writes in one
+    statement that checks them again: a conversation that changed in between (a message
+    from another node, a transfer, a close) must leave nothing written, and the batch then
+    takes the locked way with the outcome the change decides."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    store = Store(postgres_url, max_batch=64, max_delay_ms=1)
+    await store.start()
+    try:
+        await new_visitor(store, "v1")
+        agent = await store.add_agent("cas@example.com", "Cas", "hash")
+        other = await store.add_agent("other@example.com", "Other", "hash")
+        conv, _ = await store.open_conversation("v1", "default", None)
+        await store.transition(conv.id, "active", "test", agent_id=agent.id)
+        await store.append(Append(conv.id, "agent", "hello", author_id=str(agent.id)))
+        item = Append(conv.id, "agent", "planned", author_id=str(agent.id), client_msg_id="p1")
+        async with pg_connection(store.engine) as db:
+            convs, stored = await read_batch_pg(db, [item], lock=False)
+            plan = plan_batch([item], convs, stored, now_ms())
+            assert [row["seq"] for row in plan.rows] == [2]
+            if change == "another_message":
+                await store.append(Append(conv.id, "visitor", "meanwhile", author_id="v1"))
+            elif change == "transfer":
+                await store.transition(conv.id, "active", "transfer", agent_id=other.id)
+            elif change == "close":
+                await store.transition(conv.id, "closed", "test", closed_by="visitor")
+            written = await write_if_unchanged_pg(db, convs, plan)
+        bodies = [row["body"] for row in await store.messages_after(conv.id, 0)]
+        current = await store.get_conversation(conv.id)
+        assert current is not None and current.last_seq == len(bodies)
+        if change == "nothing":
+            assert written and bodies == ["hello", "planned"]
+            return
+        assert not written and "planned" not in bodies
+        if change == "another_message":
+            assert (await store.append(item)).row["seq"] == 3
+        else:
+            with pytest.raises((Forbidden, Conflict)):
+                await store.append(item)
     finally:
         await store.stop()
