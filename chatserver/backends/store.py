@@ -300,9 +300,9 @@ def write_batch(
 # statement, not the four round trips of BEGIN, lock, write, COMMIT on a busy event loop.
 # If a conversation changed in between (another node wrote into it, it was transferred or
 # closed), nothing is written and the batch goes the locked way: BEGIN, the same read under
-# FOR UPDATE, the write, COMMIT. A batch that owes a debit or a continuity mail goes the
-# locked way too, so that those rows keep their one SQL text (``billing.due``,
-# ``mail_outbox``) in the reply's transaction.
+# FOR UPDATE, the write, COMMIT. A batch that may owe a debit (an agent's text where no first
+# reply is known) or a continuity mail goes the locked way at once, so that those rows keep
+# their one SQL text (``billing.due``, ``mail_outbox``) in the reply's transaction.
 #
 # The probe reads a snapshot: a row another process committed meanwhile with the same retry
 # key is missed, and the insert then breaks ``uq_messages_sender_msg``; the group commit
@@ -381,20 +381,41 @@ _READ_COLUMNS = ("id", "state", "visitor_id", "agent_id", "last_seq", "first_hum
 
 
 async def write_batch_pg(
-    db: PgDirect, items: list[Append], mail: MailContinuity | None = None
+    db: PgDirect,
+    items: list[Append],
+    mail: MailContinuity | None = None,
+    replied: set[str] | None = None,
 ) -> list[Appended | Exception]:
     """``write_batch`` on PostgreSQL on ``db`` (not in a transaction): the same checks and
-    outcomes, in two round trips when nothing changed under the batch."""
-    owes_mail = mail is not None and any(it.author == "agent" and it.kind == "text" for it in items)
-    if not owes_mail:
+    outcomes, in two round trips when nothing changed under the batch.
+
+    ``replied``: the caller's cache of conversations known to have had their first human
+    reply (filled here; it only ever holds what is true). An agent's text in any other may
+    owe a debit, so its batch goes the locked way at once instead of reading twice."""
+    known = replied if replied is not None else set()
+    agent_texts = {it.conversation_id for it in items if it.author == "agent" and it.kind == "text"}
+    may_owe = bool(agent_texts) and (mail is not None or not agent_texts <= known)
+    if not may_owe:
         ts = now_ms()
         convs, stored = await read_batch_pg(db, items, lock=False)
+        _remember_replied(known, convs)
         plan = plan_batch(items, convs, stored, ts)
         if not plan.first_reply and (not plan.rows or await write_if_unchanged_pg(db, convs, plan)):
             return plan.outcomes()
     metrics.COMMIT_LOCKED.inc()
     async with db.pg.transaction():
-        return await _write_batch_locked_pg(db, items, mail)
+        plan = await _write_batch_locked_pg(db, items, mail, known)
+    known.update(plan.first_reply)  # committed
+    return plan.outcomes()
+
+
+_REPLIED_CACHE_MAX = 100_000
+
+
+def _remember_replied(known: set[str], convs: dict[str, dict[str, Any]]) -> None:
+    if len(known) > _REPLIED_CACHE_MAX:
+        known.clear()  # a cache: what is dropped is read again
+    known.update(cid for cid, c in convs.items() if c["first_human_reply_ms"] is not None)
 
 
 async def read_batch_pg(
@@ -438,12 +459,13 @@ async def write_if_unchanged_pg(
 
 
 async def _write_batch_locked_pg(
-    db: PgDirect, items: list[Append], mail: MailContinuity | None
-) -> list[Appended | Exception]:
+    db: PgDirect, items: list[Append], mail: MailContinuity | None, known: set[str]
+) -> BatchPlan:
     """In ``db``'s transaction: the conversations locked and read, the write, and the debit
     and the mail the batch owes."""
     ts = now_ms()
     convs, stored = await read_batch_pg(db, items, lock=True)
+    _remember_replied(known, convs)
     plan = plan_batch(items, convs, stored, ts)
     if plan.rows:
         bumps = plan.bumps()
@@ -459,7 +481,7 @@ async def _write_batch_locked_pg(
         if mail is not None:
             params = continuity_params(plan.replied(), ts, mail.after_ms, mail.domain)
             await db.many(RECORD_CONTINUITY_SQL, params)
-    return plan.outcomes()
+    return plan
 
 
 @dataclass(slots=True)
@@ -667,6 +689,8 @@ class Store:
             self._writes = WriteGroup(self._write_engine, self._writer_thread)
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
         self.mail = mail
+        # PostgreSQL: conversations seen with a first human reply (``write_batch_pg``).
+        self._replied: set[str] = set()
         self.checkpoint_interval_s = checkpoint_interval_s
         self._checkpoints: asyncio.Task[None] | None = None
 
@@ -736,7 +760,7 @@ class Store:
             return await self.write(lambda conn: write_batch(conn, items, self.mail))
         with _mapped_errors():
             async with pg_connection(self.engine) as db:
-                return await write_batch_pg(db, items, self.mail)
+                return await write_batch_pg(db, items, self.mail, self._replied)
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:

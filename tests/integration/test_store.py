@@ -23,6 +23,7 @@ from chatserver.backends.store import (
     write_if_unchanged_pg,
 )
 from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
+from chatserver.runtime import metrics
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -514,3 +515,42 @@ async def test_postgres_writes_a_planned_batch_only_while_its_conversations_are_
                 await store.append(item)
     finally:
         await store.stop()
+
+
+async def test_postgres_batches_go_the_locked_way_only_where_a_first_reply_may_fall_due(
+    postgres_url: str,
+) -> None:
+    """An agent's text in a conversation this process has not seen answered may be its first
+    human reply, which owes a debit in the same transaction: that batch goes the locked way
+    at once. Once the process has seen the reply, the conversation's texts take the two
+    round trips; another process learns it from its own first read."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    a = Store(postgres_url, max_batch=64, max_delay_ms=1)
+    b = Store(postgres_url, max_batch=64, max_delay_ms=1)
+    await a.start()
+    await b.start()
+    locked = lambda: metrics.COMMIT_LOCKED._value.get()  # noqa: E731
+
+    async def locked_by(store: Store, item: Append) -> float:
+        before = locked()
+        await store.append(item)
+        return locked() - before
+
+    try:
+        await new_visitor(a, "v1")
+        agent = await a.add_agent("first@example.com", "First", "hash")
+        conv, _ = await a.open_conversation("v1", "default", None)
+        await a.transition(conv.id, "active", "test", agent_id=agent.id)
+        reply = lambda text: Append(conv.id, "agent", text, author_id=str(agent.id))  # noqa: E731
+        visitor = Append(conv.id, "visitor", "hi", author_id="v1")
+        assert await locked_by(a, visitor) == 0
+        first = await a.writer.submit(reply("first"))
+        assert first.first_human_reply
+        assert await locked_by(a, reply("second")) == 0
+        assert await locked_by(b, reply("third")) == 1  # b has not seen the reply yet
+        assert await locked_by(b, reply("fourth")) == 0
+        seqs = [r["seq"] for r in await a.messages_after(conv.id, 0)]
+        assert seqs == [1, 2, 3, 4, 5]
+    finally:
+        await a.stop()
+        await b.stop()
