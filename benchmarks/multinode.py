@@ -47,6 +47,10 @@ class TwoNodes:
 
     base = agent_base
 
+    @property
+    def url_db(self) -> str:
+        return self.nodes[0].url_db
+
     async def seed(self) -> list[str]:
         return await self.nodes[0].seed()
 
@@ -120,6 +124,8 @@ KEYS = (
     "assign_p99_ms",
     "assign_max_ms",
     "server_cpu_s_per_1000_msgs",
+    "mean_commit_batch",
+    "locked_commit_share",
     "generator_cpu_shares",
     "valid",
     "machine_busy_cores",
