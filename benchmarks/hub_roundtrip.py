@@ -427,7 +427,7 @@ async def run(
         "valid": generators_valid(shares),
         "mean_commit_batch": round(items / batches, 1) if batches else 0,
         # PostgreSQL: batches written the locked way (a conversation changed since they
-        # read it, or they owe a debit or a mail); with two nodes, the agents' node.
+        # read it, or they may owe a debit or a mail); with two nodes, the agents' node.
         "locked_commit_share": round(locked / batches, 3) if batches else 0,
         "offered_messages_per_s": None if burst else pairs * rate * 2,  # burst: one text each
         "unanswered_after_5s": sum(r["unanswered"] for r in got),

@@ -16,7 +16,7 @@ COMMIT_ITEMS = Counter("livedesk_commit_items_total", "Items written by group co
 COMMIT_LOCKED = Counter(
     "livedesk_commit_locked_total",
     "PostgreSQL group-commit batches written the locked way (a conversation changed under"
-    " them, or they owe a debit or a mail)",
+    " them, or they may owe a debit or a mail)",
 )
 QUEUED = Gauge("livedesk_queue_length", "Conversations waiting for an agent")
 
