@@ -219,10 +219,9 @@ def _is_outage(exc: BaseException) -> bool:
 # ---------------------------------------------------------------------------- the batch
 # Plain SQL (``plain_sql``): the group-commit path runs for every message.
 
-_CONVS = (
-    "SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
-    "FROM conversations WHERE id IN {ids} ORDER BY id"
-)
+# What a batch's plan reads of its conversations (``plan_batch``).
+_READ_COLUMNS = ("id", "state", "visitor_id", "agent_id", "last_seq", "first_human_reply_ms")
+_CONVS = f"SELECT {', '.join(_READ_COLUMNS)} FROM conversations WHERE id IN {{ids}} ORDER BY id"
 # Locks in a fixed order until commit: the checks hold, and two hub processes' batches
 # can never deadlock.
 _LOCK = " FOR UPDATE"
@@ -312,7 +311,7 @@ def write_batch(
 # Each retry key is a full probe of ``uq_messages_sender_msg``; keys without an author id
 # apart, since ``=`` never matches null.
 _READ_AND_PROBE_PG = (
-    "WITH convs AS (SELECT id, state, visitor_id, agent_id, last_seq, first_human_reply_ms "
+    f"WITH convs AS (SELECT {', '.join(_READ_COLUMNS)} "
     "FROM conversations WHERE id = ANY($1::text[]) ORDER BY id{lock}), "
     "retried AS ("
     "SELECT m.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS k(c, a, u, i) "
@@ -377,14 +376,13 @@ _MESSAGE_COLUMNS = (
     "client_msg_id",
     "created_ms",
 )
-_READ_COLUMNS = ("id", "state", "visitor_id", "agent_id", "last_seq", "first_human_reply_ms")
 
 
 async def write_batch_pg(
     db: PgDirect,
     items: list[Append],
-    mail: MailContinuity | None = None,
-    replied: set[str] | None = None,
+    mail: MailContinuity | None,
+    replied: set[str],
 ) -> list[Appended | Exception]:
     """``write_batch`` on PostgreSQL on ``db`` (not in a transaction): the same checks and
     outcomes, in two round trips when nothing changed under the batch.
@@ -392,20 +390,19 @@ async def write_batch_pg(
     ``replied``: the caller's cache of conversations known to have had their first human
     reply (filled here; it only ever holds what is true). An agent's text in any other may
     owe a debit, so its batch goes the locked way at once instead of reading twice."""
-    known = replied if replied is not None else set()
     agent_texts = {it.conversation_id for it in items if it.author == "agent" and it.kind == "text"}
-    may_owe = bool(agent_texts) and (mail is not None or not agent_texts <= known)
+    may_owe = bool(agent_texts) and (mail is not None or not agent_texts <= replied)
     if not may_owe:
         ts = now_ms()
         convs, stored = await read_batch_pg(db, items, lock=False)
-        _remember_replied(known, convs)
+        _remember_replied(replied, convs)
         plan = plan_batch(items, convs, stored, ts)
         if not plan.first_reply and (not plan.rows or await write_if_unchanged_pg(db, convs, plan)):
             return plan.outcomes()
     metrics.COMMIT_LOCKED.inc()
     async with db.pg.transaction():
-        plan = await _write_batch_locked_pg(db, items, mail, known)
-    known.update(plan.first_reply)  # committed
+        plan = await _write_batch_locked_pg(db, items, mail, replied)
+    replied.update(plan.first_reply)  # committed
     return plan.outcomes()
 
 

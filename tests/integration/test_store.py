@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import REGISTRY
 from sqlalchemy import Connection
 
 from chatserver.backends.db import make_engine, upgrade
@@ -23,7 +24,6 @@ from chatserver.backends.store import (
     write_if_unchanged_pg,
 )
 from chatserver.core.errors import BadData, Conflict, Forbidden, StoreUnavailable
-from chatserver.runtime import metrics
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -529,7 +529,7 @@ async def test_postgres_batches_go_the_locked_way_only_where_a_first_reply_may_f
     b = Store(postgres_url, max_batch=64, max_delay_ms=1)
     await a.start()
     await b.start()
-    locked = lambda: metrics.COMMIT_LOCKED._value.get()  # noqa: E731
+    locked = lambda: REGISTRY.get_sample_value("livedesk_commit_locked_total") or 0.0  # noqa: E731
 
     async def locked_by(store: Store, item: Append) -> float:
         before = locked()
