@@ -286,7 +286,8 @@ class SearchDoc(SQLModel, table=True):
 
 class SearchMark(SQLModel, table=True):
     """How far the search indexer has read (per source: highest message id, last visitor
-    change)."""
+    change), and the message ids it read past before their writes committed (``hole:<id>``,
+    valued when seen; ``search_queries.HOLE_PREFIX``)."""
 
     __tablename__ = "search_marks"
 

@@ -6,8 +6,8 @@ as sync functions of one connection. Texts arrive folded (the caller folds with
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,7 +22,7 @@ from chatserver.backends.models import (
     SearchMark,
     Visitor,
 )
-from chatserver.backends.plain_sql import PlainSql, values_rows
+from chatserver.backends.plain_sql import PlainSql, in_list, values_rows
 
 docs_t: sa.Table = SearchDoc.__table__  # type: ignore[attr-defined]
 marks_t: sa.Table = SearchMark.__table__  # type: ignore[attr-defined]
@@ -84,27 +84,53 @@ def pending(conn: Connection) -> bool:
     after = _mark(conn, MESSAGES_MARK)
     if conn.execute(sa.select(messages_t.c.id).where(messages_t.c.id > after).limit(1)).first():
         return True
+    if PlainSql(conn).rows(_ANY_HOLE, {}):
+        return True
     since = _mark(conn, VISITORS_MARK)
     seen = sa.select(visitors_t.c.id).where(visitors_t.c.last_seen_ms >= since).limit(1)
     return conn.execute(seen).first() is not None
 
 
+# Message ids the indexer read past without seeing their row. On PostgreSQL several writers
+# (hub processes) commit in any order: a message whose id was taken before a later one's
+# may commit after the indexer read that later one and moved its mark past both. Each gap
+# is kept as a search mark ``hole:<id>`` (its value: when it was seen) and looked for on
+# every pass until its message is there, or until HOLE_TTL_MS, after which the id is taken
+# to have been rolled back (a refused batch leaves such ids).
+HOLE_PREFIX = "hole:"
+HOLE_TTL_MS = 15 * 60 * 1000
+# A jump of more ids than this is a sequence moved on (a crash, a restore), not writes in
+# flight: a hub process has at most one batch of max_batch messages open at a time.
+MAX_HOLES_PER_GAP = 1024
+
+
 @dataclass(frozen=True)
 class MessageDocs:
     """A slice of messages read for the index: the mark it was read after, the last id
-    read, and the docs made of its texts (events have none)."""
+    read, how many new rows, and the docs made of their texts (events have none) and of
+    the texts of holes that have since arrived; the holes found and the holes closed
+    (arrived, or given up)."""
 
     after: int
     last_id: int
     read: int
     docs: list[dict[str, Any]]
+    new_holes: dict[int, int] = field(default_factory=dict)
+    closed_holes: list[int] = field(default_factory=list)
+
+    @property
+    def writes(self) -> bool:
+        return bool(self.read or self.docs or self.new_holes or self.closed_holes)
 
 
-_UNINDEXED_MESSAGES = (
+_MESSAGE_COLUMNS_READ = (
     "SELECT m.id, m.conversation_id, m.body, m.kind, m.created_ms, c.visitor_id, c.language "
     "FROM messages AS m JOIN conversations AS c ON c.id = m.conversation_id "
-    "WHERE m.id > :after ORDER BY m.id LIMIT :limit"
 )
+_UNINDEXED_MESSAGES = _MESSAGE_COLUMNS_READ + "WHERE m.id > :after ORDER BY m.id LIMIT :limit"
+_MESSAGES_BY_ID = _MESSAGE_COLUMNS_READ + "WHERE m.id IN {ids}"
+_HOLES = f"SELECT name, value FROM search_marks WHERE name LIKE '{HOLE_PREFIX}%'"
+_ANY_HOLE = _HOLES + " LIMIT 1"
 _DOC_COLUMNS = (
     "kind",
     "ref",
@@ -118,31 +144,61 @@ _INSERT_DOCS = f"INSERT INTO search_docs ({', '.join(_DOC_COLUMNS)}) VALUES "
 _MOVE_MARK = "UPDATE search_marks SET value = :to WHERE name = :name AND value = :after"
 
 
-def message_docs(conn: Connection, fold: Folder, limit: int) -> MessageDocs:
-    """Read and fold up to ``limit`` messages written since the mark: a read, so that the
-    folding never holds the writer (``store_message_docs`` writes what it made)."""
+def _message_doc(r: Mapping[str, Any], fold: Folder) -> dict[str, Any]:
+    return {
+        "kind": "message",
+        "ref": str(r["id"]),
+        "visitor_id": r["visitor_id"],
+        "conversation_id": r["conversation_id"],
+        "message_id": r["id"],
+        "folded": fold(r["body"], r["language"]),
+        "created_ms": r["created_ms"],
+    }
+
+
+def _gaps(after: int, rows: list[dict[str, Any]], recent_ms: int) -> list[int]:
+    """Ids between ``after`` and the rows' ids that no row holds, where the row after the
+    gap is recent (an old gap is a deleted message, not a write in flight)."""
+    missing: list[int] = []
+    previous = after
+    for r in rows:
+        if r["id"] > previous + 1 and r["created_ms"] >= recent_ms:
+            missing.extend(range(max(previous + 1, r["id"] - MAX_HOLES_PER_GAP), r["id"]))
+        previous = r["id"]
+    return missing
+
+
+def message_docs(conn: Connection, fold: Folder, limit: int, now: int) -> MessageDocs:
+    """Read and fold up to ``limit`` messages written since the mark, and the messages of
+    earlier holes that have arrived since: a read, so that the folding never holds the
+    writer (``store_message_docs`` writes what it made)."""
+    sql = PlainSql(conn)
     after = _mark(conn, MESSAGES_MARK)
-    rows = PlainSql(conn).rows(_UNINDEXED_MESSAGES, {"after": after, "limit": limit})
-    docs = [
-        {
-            "kind": "message",
-            "ref": str(r["id"]),
-            "visitor_id": r["visitor_id"],
-            "conversation_id": r["conversation_id"],
-            "message_id": r["id"],
-            "folded": fold(r["body"], r["language"]),
-            "created_ms": r["created_ms"],
-        }
-        for r in rows
-        if r["kind"] == "text" and r["body"]
-    ]
-    return MessageDocs(after, int(rows[-1]["id"]) if rows else after, len(rows), docs)
+    rows = sql.rows(_UNINDEXED_MESSAGES, {"after": after, "limit": limit})
+    holes = {int(h["name"][len(HOLE_PREFIX) :]): int(h["value"]) for h in sql.rows(_HOLES, {})}
+    arrived: list[dict[str, Any]] = []
+    if holes:
+        params: dict[str, Any] = {}
+        ids = in_list("h", sorted(holes), params)
+        arrived = sql.rows(_MESSAGES_BY_ID.format(ids=ids), params)
+    found = {r["id"] for r in arrived}
+    closed = [h for h, seen in holes.items() if h in found or seen < now - HOLE_TTL_MS]
+    docs = [_message_doc(r, fold) for r in (*arrived, *rows) if r["kind"] == "text" and r["body"]]
+    return MessageDocs(
+        after,
+        int(rows[-1]["id"]) if rows else after,
+        len(rows),
+        docs,
+        dict.fromkeys(_gaps(after, rows, now - HOLE_TTL_MS), now),
+        closed,
+    )
 
 
 def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
-    """Store the docs and move the mark past them, unless the mark moved since they were
-    read (another hub process indexed them): then nothing is written. Plain SQL: on SQLite
-    this holds the one writer thread, every conversation's commits with it."""
+    """Store the docs, note the new holes, forget the closed ones and move the mark past
+    the rows read, unless the mark moved since they were read (another hub process
+    indexed them): then nothing is written. Plain SQL: on SQLite this holds the one
+    writer thread, every conversation's commits with it."""
     sql = PlainSql(conn)
     moved = sql.count(_MOVE_MARK, {"to": made.last_id, "name": MESSAGES_MARK, "after": made.after})
     if not moved:
@@ -152,6 +208,18 @@ def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
     if made.docs:
         params: dict[str, Any] = {}
         sql.count(_INSERT_DOCS + values_rows("d", _DOC_COLUMNS, made.docs, params), params)
+    if made.closed_holes:
+        params = {}
+        names = in_list("n", [f"{HOLE_PREFIX}{h}" for h in made.closed_holes], params)
+        sql.count(f"DELETE FROM search_marks WHERE name IN {names}", params)
+    if made.new_holes:
+        params = {}
+        holes = [{"name": f"{HOLE_PREFIX}{h}", "value": seen} for h, seen in made.new_holes.items()]
+        sql.count(
+            "INSERT INTO search_marks (name, value) VALUES "
+            + values_rows("m", ("name", "value"), holes, params),
+            params,
+        )
     return True
 
 

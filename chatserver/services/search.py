@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from chatserver.backends import search_queries as sq
 from chatserver.backends.inbox_queries import Filters
+from chatserver.backends.store import now_ms
 from kb.normalize import fold_variants, words
 
 log = logging.getLogger("livedesk.search")
@@ -132,9 +133,9 @@ class SearchIndex:
                 for _ in range(max_batches):
                     started = loop.time()
                     made = await self.store.read(
-                        lambda c: sq.message_docs(c, fold_for_index, BATCH)
+                        lambda c: sq.message_docs(c, fold_for_index, BATCH, now_ms())
                     )
-                    if made.read:
+                    if made.writes:
                         await self.store.write(functools.partial(sq.store_message_docs, made=made))
                     done += made.read
                     if made.read < BATCH:
