@@ -100,7 +100,7 @@ def pending(conn: Connection) -> bool:
 HOLE_PREFIX = "hole:"
 HOLE_TTL_MS = 15 * 60 * 1000
 # A jump of more ids than this is a sequence moved on (a crash, a restore), not writes in
-# flight: a hub process has at most one batch of max_batch messages open at a time.
+# flight: those hold far fewer (a group commit's batch is at most max_batch, 256 by default).
 MAX_HOLES_PER_GAP = 1024
 
 
