@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -108,15 +108,16 @@ MAX_HOLES_PER_GAP = 1024
 class MessageDocs:
     """A slice of messages read for the index: the mark it was read after, the last id
     read, how many new rows, and the docs made of their texts (events have none) and of
-    the texts of holes that have since arrived; the holes found and the holes closed
-    (arrived, or given up)."""
+    the texts of holes that have since arrived; the holes found (seen at ``read_ms``) and
+    the holes closed (arrived, or given up)."""
 
     after: int
     last_id: int
     read: int
     docs: list[dict[str, Any]]
-    new_holes: dict[int, int] = field(default_factory=dict)
-    closed_holes: list[int] = field(default_factory=list)
+    new_holes: list[int]
+    closed_holes: list[int]
+    read_ms: int
 
     @property
     def writes(self) -> bool:
@@ -189,8 +190,9 @@ def message_docs(conn: Connection, fold: Folder, limit: int, now: int) -> Messag
         int(rows[-1]["id"]) if rows else after,
         len(rows),
         docs,
-        dict.fromkeys(_gaps(after, rows, now - HOLE_TTL_MS), now),
+        _gaps(after, rows, now - HOLE_TTL_MS),
         closed,
+        now,
     )
 
 
@@ -214,7 +216,7 @@ def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
         sql.count(f"DELETE FROM search_marks WHERE name IN {names}", params)
     if made.new_holes:
         params = {}
-        holes = [{"name": f"{HOLE_PREFIX}{h}", "value": seen} for h, seen in made.new_holes.items()]
+        holes = [{"name": f"{HOLE_PREFIX}{h}", "value": made.read_ms} for h in made.new_holes]
         sql.count(
             "INSERT INTO search_marks (name, value) VALUES "
             + values_rows("m", ("name", "value"), holes, params),
