@@ -386,13 +386,14 @@ async def run(
         await asyncio.sleep(duration + (ramp_s + warmup if burst else 0))
         window.stop()
         got = await gens.results()
-        batches = items = locked = 0.0
+        batches = items = locked = one_trip = 0.0
         if not bare:
             async with httpx.AsyncClient(base_url=agent_base, timeout=30) as http:
                 scraped = (await http.get("/metrics")).text
             batches = _metric(scraped, "livedesk_commit_batches_total")
             items = _metric(scraped, "livedesk_commit_items_total")
             locked = _metric(scraped, "livedesk_commit_locked_total")
+            one_trip = _metric(scraped, "livedesk_commit_one_trip_total")
     finally:
         gens.kill()
         hub.stop()
@@ -429,6 +430,8 @@ async def run(
         # PostgreSQL: batches written the locked way (a conversation changed since they
         # read it, or they may owe a debit or a mail); with two nodes, the agents' node.
         "locked_commit_share": round(locked / batches, 3) if batches else 0,
+        # PostgreSQL: batches written in one round trip, planned from what the node wrote last.
+        "one_trip_commit_share": round(one_trip / batches, 3) if batches else 0,
         "offered_messages_per_s": None if burst else pairs * rate * 2,  # burst: one text each
         "unanswered_after_5s": sum(r["unanswered"] for r in got),
         "assigned": len(assign_waits),

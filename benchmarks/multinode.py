@@ -126,6 +126,7 @@ KEYS = (
     "server_cpu_s_per_1000_msgs",
     "mean_commit_batch",
     "locked_commit_share",
+    "one_trip_commit_share",
     "generator_cpu_shares",
     "valid",
     "machine_busy_cores",

@@ -18,7 +18,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -310,17 +310,28 @@ def write_batch(
 #
 # Each retry key is a full probe of ``uq_messages_sender_msg``; keys without an author id
 # apart, since ``=`` never matches null.
+def _probe_pg(first: int) -> str:
+    """``retried``: the stored rows of the batch's retry keys, given as seven arrays from
+    parameter ``$first`` on (``_retry_key_arrays``)."""
+    c, a, u, i, c_null, a_null, i_null = (f"${first + n}" for n in range(7))
+    return (
+        "retried AS ("
+        f"SELECT m.* FROM unnest({c}::text[], {a}::text[], {u}::text[], {i}::text[]) "
+        "AS k(c, a, u, i) "
+        "JOIN messages m ON m.conversation_id = k.c AND m.author = k.a AND m.author_id = k.u "
+        "AND m.client_msg_id = k.i "
+        f"UNION ALL SELECT m.* FROM unnest({c_null}::text[], {a_null}::text[], {i_null}::text[]) "
+        "AS k(c, a, i) "
+        "JOIN messages m ON m.conversation_id = k.c AND m.author = k.a AND m.author_id IS NULL "
+        "AND m.client_msg_id = k.i)"
+    )
+
+
+_AS_READ_PG = f"SELECT {', '.join(_READ_COLUMNS)} FROM conversations WHERE id = ANY($1::text[])"
 _READ_AND_PROBE_PG = (
-    f"WITH convs AS (SELECT {', '.join(_READ_COLUMNS)} "
-    "FROM conversations WHERE id = ANY($1::text[]) ORDER BY id{lock}), "
-    "retried AS ("
-    "SELECT m.* FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS k(c, a, u, i) "
-    "JOIN messages m ON m.conversation_id = k.c AND m.author = k.a AND m.author_id = k.u "
-    "AND m.client_msg_id = k.i "
-    "UNION ALL SELECT m.* FROM unnest($6::text[], $7::text[], $8::text[]) AS k(c, a, i) "
-    "JOIN messages m ON m.conversation_id = k.c AND m.author = k.a AND m.author_id IS NULL "
-    "AND m.client_msg_id = k.i) "
-    "SELECT (SELECT json_agg(convs)::text FROM convs) AS convs, "
+    f"WITH convs AS ({_AS_READ_PG} ORDER BY id{{lock}}), "
+    + _probe_pg(2)
+    + " SELECT (SELECT json_agg(convs)::text FROM convs) AS convs, "
     "(SELECT json_agg(retried)::text FROM retried) AS retried"
 )
 _READ_PG = _READ_AND_PROBE_PG.format(lock="")
@@ -346,15 +357,16 @@ _WRITE_PG = (
 # FOR UPDATE re-reads a row another transaction changed before granting the lock, and
 # drops it if it no longer matches: the count says whether every conversation is as read.
 # The writes' condition is evaluated once, before they touch a row.
-_WRITE_IF_UNCHANGED_PG = (
-    "WITH read AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "
+_HELD_AS_READ_PG = (
+    "read AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], "
     "$5::bigint[], $6::bigint[]) AS r(id, state, visitor_id, agent_id, last_seq, first_reply)), "
     "held AS (SELECT c.id FROM conversations c JOIN read r ON c.id = r.id "
     "WHERE c.state = r.state AND c.visitor_id = r.visitor_id "
     "AND c.agent_id IS NOT DISTINCT FROM r.agent_id AND c.last_seq = r.last_seq "
     "AND c.first_human_reply_ms IS NOT DISTINCT FROM r.first_reply "
     "ORDER BY c.id FOR UPDATE OF c), "
-    "unchanged AS (SELECT count(*) = cardinality($1::text[]) AS yes FROM held), "
+)
+_WRITE_IF_STILL_PG = (
     "bump AS (UPDATE conversations c SET last_seq = b.last_seq "
     "FROM unnest($7::text[], $8::bigint[]) AS b(id, last_seq) "
     "WHERE c.id = b.id AND (SELECT yes FROM unchanged)), "
@@ -362,7 +374,29 @@ _WRITE_IF_UNCHANGED_PG = (
     + _INSERT_MESSAGES_PG
     + _MESSAGE_ARRAYS.format(*(f"${n}" for n in range(9, 19)))
     + " WHERE (SELECT yes FROM unchanged)) "
-    "SELECT yes FROM unchanged"
+)
+_WRITE_IF_UNCHANGED_PG = (
+    "WITH "
+    + _HELD_AS_READ_PG
+    + "unchanged AS (SELECT count(*) = cardinality($1::text[]) AS yes FROM held), "
+    + _WRITE_IF_STILL_PG
+    + "SELECT yes FROM unchanged"
+)
+# A batch planned from the conversations as this process last wrote them (``LastWritten``),
+# with no read first: the same check, and also that none of its retry keys is stored. One
+# round trip while nothing changed; when something did, nothing is written and the answer
+# carries what the read would have (the conversations and the retried rows), so a stale
+# cache costs no round trip more than having none.
+_WRITE_IF_AS_CACHED_PG = (
+    "WITH "
+    + _HELD_AS_READ_PG
+    + _probe_pg(19)
+    + ", unchanged AS (SELECT count(*) = cardinality($1::text[]) "
+    "AND NOT EXISTS (SELECT 1 FROM retried) AS yes FROM held), "
+    + _WRITE_IF_STILL_PG
+    + f", convs AS ({_AS_READ_PG} AND NOT (SELECT yes FROM unchanged)) "
+    "SELECT (SELECT yes FROM unchanged) AS yes, (SELECT json_agg(convs)::text FROM convs) AS convs, "
+    "(SELECT json_agg(retried)::text FROM retried) AS retried"
 )
 _MESSAGE_COLUMNS = (
     "conversation_id",
@@ -378,27 +412,88 @@ _MESSAGE_COLUMNS = (
 )
 
 
+class LastWritten:
+    """PostgreSQL: each conversation as this process last read or wrote it (the columns a
+    batch's plan reads). Never trusted: the write planned from it checks every value in
+    its own statement (``write_if_as_cached_pg``), so a stale entry costs a statement that
+    writes nothing, a little dearer than the read it replaces.
+
+    A conversation found changed is one another process writes into too (visitors on one
+    node, agents on another): the next write would find it changed again, so it is not
+    kept any more. The process's own moves (``Store.transition``) forget it instead."""
+
+    MAX = 10_000
+
+    def __init__(self) -> None:
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._shared: set[str] = set()
+
+    def rows(self, ids: Iterable[str]) -> dict[str, dict[str, Any]] | None:
+        """Every one of these conversations, or None if one is not known."""
+        try:
+            return {cid: self._rows[cid] for cid in ids}
+        except KeyError:
+            return None
+
+    def wrote(self, convs: dict[str, dict[str, Any]], plan: BatchPlan) -> None:
+        """``convs`` as read, now that ``plan`` (which did not change who holds them or
+        their first reply) was written into them."""
+        if len(self._rows) > self.MAX or len(self._shared) > self.MAX:
+            self._rows.clear()  # what is dropped is read again
+            self._shared.clear()
+        for cid, conv in convs.items():
+            if cid not in self._shared:
+                self._rows[cid] = {**conv, "last_seq": plan.last_seq[cid]}
+
+    def forget(self, ids: Iterable[str]) -> None:
+        for cid in ids:
+            self._rows.pop(cid, None)
+
+    def changed(self, ids: Iterable[str]) -> None:
+        """These were found changed by someone else: stop keeping them."""
+        for cid in ids:
+            self._rows.pop(cid, None)
+            self._shared.add(cid)
+
+
 async def write_batch_pg(
     db: PgDirect,
     items: list[Append],
     mail: MailContinuity | None,
     replied: set[str],
+    last: LastWritten,
 ) -> list[Appended | Exception]:
     """``write_batch`` on PostgreSQL on ``db`` (not in a transaction): the same checks and
-    outcomes, in two round trips when nothing changed under the batch.
+    outcomes, in one round trip when this process wrote the batch's conversations last and
+    nothing changed since (``last``, filled here), in two when nothing changed between a
+    read and the write.
 
     ``replied``: the caller's cache of conversations known to have had their first human
     reply (filled here; it only ever holds what is true). An agent's text in any other may
     owe a debit, so its batch goes the locked way at once instead of reading twice."""
+    ids = sorted({it.conversation_id for it in items})
     agent_texts = {it.conversation_id for it in items if it.author == "agent" and it.kind == "text"}
     may_owe = bool(agent_texts) and (mail is not None or not agent_texts <= replied)
     if not may_owe:
         ts = now_ms()
-        convs, stored = await read_batch_pg(db, items, lock=False)
+        read: tuple[dict[str, dict[str, Any]], dict[_RetryKey, dict[str, Any]]] | None = None
+        cached = last.rows(ids)
+        if cached is not None:
+            plan = plan_batch(items, cached, {}, ts)
+            if plan.rows and not plan.first_reply and not plan.refuses:
+                read = await write_if_as_cached_pg(db, items, cached, plan)
+                if read is None:
+                    metrics.COMMIT_ONE_TRIP.inc()
+                    last.wrote(cached, plan)
+                    return plan.outcomes()
+                last.changed(ids)
+        convs, stored = read or await read_batch_pg(db, items, lock=False)
         _remember_replied(replied, convs)
         plan = plan_batch(items, convs, stored, ts)
         if not plan.first_reply and (not plan.rows or await write_if_unchanged_pg(db, convs, plan)):
+            last.wrote(convs, plan)
             return plan.outcomes()
+    last.forget(ids)
     metrics.COMMIT_LOCKED.inc()
     async with db.pg.transaction():
         plan = await _write_batch_locked_pg(db, items, mail, replied)
@@ -420,15 +515,27 @@ async def read_batch_pg(
 ) -> tuple[dict[str, dict[str, Any]], dict[_RetryKey, dict[str, Any]]]:
     """The batch's conversations (``lock``: locked until the transaction ends) and the
     stored rows of its retry keys, in one round trip."""
-    keys = _retry_keys(items)
-    named = [k for k in keys if k[2] is not None]
-    null = [k for k in keys if k[2] is None]
     (found,) = await db.fetch(
         _LOCK_AND_READ_PG if lock else _READ_PG,
         sorted({it.conversation_id for it in items}),
-        *([k[j] for k in named] for j in range(4)),
-        *([k[j] for k in null] for j in (0, 1, 3)),
+        *_retry_key_arrays(items),
     )
+    return _as_read(found)
+
+
+def _retry_key_arrays(items: list[Append]) -> list[list[Any]]:
+    """The batch's retry keys as ``_probe_pg`` takes them: four arrays of the keys with an
+    author id, three of those without."""
+    keys = _retry_keys(items)
+    named = [k for k in keys if k[2] is not None]
+    null = [k for k in keys if k[2] is None]
+    return [[k[j] for k in named] for j in range(4)] + [[k[j] for k in null] for j in (0, 1, 3)]
+
+
+def _as_read(
+    found: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], dict[_RetryKey, dict[str, Any]]]:
+    """The conversations and the retried rows from a statement's ``convs`` and ``retried``."""
     convs = {row["id"]: row for row in json.loads(found["convs"] or "[]")}
     stored: dict[_RetryKey, dict[str, Any]] = {
         (r["conversation_id"], r["author"], r["author_id"], r["client_msg_id"]): r
@@ -442,17 +549,32 @@ async def write_if_unchanged_pg(
 ) -> bool:
     """Write ``plan`` in one statement if every conversation in ``convs`` is still as read;
     whether it was (if not, nothing was written)."""
+    return bool(await db.pg.fetchval(_WRITE_IF_UNCHANGED_PG, *_checked_write(convs, plan)))
+
+
+async def write_if_as_cached_pg(
+    db: PgDirect, items: list[Append], cached: dict[str, dict[str, Any]], plan: BatchPlan
+) -> tuple[dict[str, dict[str, Any]], dict[_RetryKey, dict[str, Any]]] | None:
+    """Write ``plan`` (made from ``cached``, with no retried rows) in one statement if every
+    conversation is as cached and none of the batch's retry keys is stored: None if it was
+    written; if not, nothing was, and this is what ``read_batch_pg`` would have read."""
+    found = await db.pg.fetchrow(
+        _WRITE_IF_AS_CACHED_PG, *_checked_write(cached, plan), *_retry_key_arrays(items)
+    )
+    return None if found["yes"] else _as_read(found)
+
+
+def _checked_write(convs: dict[str, dict[str, Any]], plan: BatchPlan) -> list[list[Any]]:
+    """The parameters ``_HELD_AS_READ_PG`` and ``_WRITE_IF_STILL_PG`` take: the
+    conversations as read, the bumps, the rows."""
     read = list(convs.values())
     bumps = plan.bumps()
-    return bool(
-        await db.pg.fetchval(
-            _WRITE_IF_UNCHANGED_PG,
-            *([c[k] for c in read] for k in _READ_COLUMNS),
-            [b["id"] for b in bumps],
-            [b["last_seq"] for b in bumps],
-            *([row[c] for row in plan.rows] for c in _MESSAGE_COLUMNS),
-        )
-    )
+    return [
+        *([c[k] for c in read] for k in _READ_COLUMNS),
+        [b["id"] for b in bumps],
+        [b["last_seq"] for b in bumps],
+        *([row[c] for row in plan.rows] for c in _MESSAGE_COLUMNS),
+    ]
 
 
 async def _write_batch_locked_pg(
@@ -496,6 +618,11 @@ class BatchPlan:
             {"id": cid, "last_seq": self.last_seq[cid], "first_reply": self.first_reply.get(cid)}
             for cid in bumped
         ]
+
+    @property
+    def refuses(self) -> bool:
+        """Whether an item is refused (not written, and not a copy of another)."""
+        return any(isinstance(r, Exception) and not isinstance(r, _SameAs) for r in self.results)
 
     def replied(self) -> list[str]:
         return [
@@ -688,6 +815,7 @@ class Store:
         self.mail = mail
         # PostgreSQL: conversations seen with a first human reply (``write_batch_pg``).
         self._replied: set[str] = set()
+        self._last_written = LastWritten()
         self.checkpoint_interval_s = checkpoint_interval_s
         self._checkpoints: asyncio.Task[None] | None = None
 
@@ -757,7 +885,7 @@ class Store:
             return await self.write(lambda conn: write_batch(conn, items, self.mail))
         with _mapped_errors():
             async with pg_connection(self.engine) as db:
-                return await write_batch_pg(db, items, self.mail, self._replied)
+                return await write_batch_pg(db, items, self.mail, self._replied, self._last_written)
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:
         with self._sync_engine.connect() as conn:
@@ -1053,6 +1181,7 @@ class Store:
             return conv, outcome.row
 
         conv, event_row = await self.write(run)
+        self._last_written.forget((conv_id,))
         if event_row is not None:
             self.writer.published(event_row)
         return Conversation.model_validate(conv)

@@ -18,6 +18,11 @@ COMMIT_LOCKED = Counter(
     "PostgreSQL group-commit batches written the locked way (a conversation changed under"
     " them, or they may owe a debit or a mail)",
 )
+COMMIT_ONE_TRIP = Counter(
+    "livedesk_commit_one_trip_total",
+    "PostgreSQL group-commit batches written in one round trip, planned from their"
+    " conversations as this process last wrote them",
+)
 QUEUED = Gauge("livedesk_queue_length", "Conversations waiting for an agent")
 
 # Children looked up once: ``labels()`` on the hot path costs more than the increment.

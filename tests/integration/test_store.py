@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 
@@ -33,12 +34,12 @@ def database_url(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
+@contextlib.asynccontextmanager
+async def two_stores(url: str) -> AsyncIterator[tuple[Store, Store]]:
     """Two stores on one database: two hub processes as far as the database can tell."""
-    await asyncio.to_thread(upgrade, database_url)
-    a = Store(database_url, max_batch=64, max_delay_ms=1)
-    b = Store(database_url, max_batch=64, max_delay_ms=1)
+    await asyncio.to_thread(upgrade, url)
+    a = Store(url, max_batch=64, max_delay_ms=1)
+    b = Store(url, max_batch=64, max_delay_ms=1)
     await a.start()
     await b.start()
     try:
@@ -46,6 +47,18 @@ async def stores(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
     finally:
         await a.stop()
         await b.stop()
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[tuple[Store, Store]]:
+    async with two_stores(database_url) as pair:
+        yield pair
+
+
+@pytest.fixture
+async def pg_stores(postgres_url: str) -> AsyncIterator[tuple[Store, Store]]:
+    async with two_stores(postgres_url) as pair:
+        yield pair
 
 
 async def new_visitor(store: Store, vid: str) -> None:
@@ -518,17 +531,13 @@ async def test_postgres_writes_a_planned_batch_only_while_its_conversations_are_
 
 
 async def test_postgres_batches_go_the_locked_way_only_where_a_first_reply_may_fall_due(
-    postgres_url: str,
+    pg_stores: tuple[Store, Store],
 ) -> None:
     """An agent's text in a conversation this process has not seen answered may be its first
     human reply, which owes a debit in the same transaction: that batch goes the locked way
-    at once. Once the process has seen the reply, the conversation's texts take the two
-    round trips; another process learns it from its own first read."""
-    await asyncio.to_thread(upgrade, postgres_url)
-    a = Store(postgres_url, max_batch=64, max_delay_ms=1)
-    b = Store(postgres_url, max_batch=64, max_delay_ms=1)
-    await a.start()
-    await b.start()
+    at once. Once the process has seen the reply, the conversation's texts go unlocked;
+    another process learns it from its own first read."""
+    a, b = pg_stores
     locked = lambda: REGISTRY.get_sample_value("livedesk_commit_locked_total") or 0.0  # noqa: E731
 
     async def locked_by(store: Store, item: Append) -> float:
@@ -536,21 +545,83 @@ async def test_postgres_batches_go_the_locked_way_only_where_a_first_reply_may_f
         await store.append(item)
         return locked() - before
 
-    try:
-        await new_visitor(a, "v1")
-        agent = await a.add_agent("first@example.com", "First", "hash")
-        conv, _ = await a.open_conversation("v1", "default", None)
-        await a.transition(conv.id, "active", "test", agent_id=agent.id)
-        reply = lambda text: Append(conv.id, "agent", text, author_id=str(agent.id))  # noqa: E731
-        visitor = Append(conv.id, "visitor", "hi", author_id="v1")
-        assert await locked_by(a, visitor) == 0
-        first = await a.writer.submit(reply("first"))
-        assert first.first_human_reply
-        assert await locked_by(a, reply("second")) == 0
-        assert await locked_by(b, reply("third")) == 1  # b has not seen the reply yet
-        assert await locked_by(b, reply("fourth")) == 0
-        seqs = [r["seq"] for r in await a.messages_after(conv.id, 0)]
-        assert seqs == [1, 2, 3, 4, 5]
-    finally:
-        await a.stop()
-        await b.stop()
+    await new_visitor(a, "v1")
+    agent = await a.add_agent("first@example.com", "First", "hash")
+    conv, _ = await a.open_conversation("v1", "default", None)
+    await a.transition(conv.id, "active", "test", agent_id=agent.id)
+    reply = lambda text: Append(conv.id, "agent", text, author_id=str(agent.id))  # noqa: E731
+    visitor = Append(conv.id, "visitor", "hi", author_id="v1")
+    assert await locked_by(a, visitor) == 0
+    first = await a.writer.submit(reply("first"))
+    assert first.first_human_reply
+    assert await locked_by(a, reply("second")) == 0
+    assert await locked_by(b, reply("third")) == 1  # b has not seen the reply yet
+    assert await locked_by(b, reply("fourth")) == 0
+    seqs = [r["seq"] for r in await a.messages_after(conv.id, 0)]
+    assert seqs == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize(
+    "change", ["nothing", "another_process_wrote", "own_move", "retried", "transfer", "close"]
+)
+async def test_postgres_writes_into_what_it_wrote_last_in_one_round_trip_only_while_nothing_changed(
+    pg_stores: tuple[Store, Store], change: str
+) -> None:
+    """A process plans a batch from its conversations as it last wrote them and writes it
+    without reading first, in one statement that checks them. When another process wrote
+    into one since, it was transferred or closed, or the batch repeats a stored message,
+    that statement writes nothing, and the batch gets the outcome the change decides."""
+    a, b = pg_stores
+    one_trip = lambda: REGISTRY.get_sample_value("livedesk_commit_one_trip_total") or 0.0  # noqa: E731
+    await new_visitor(a, "v1")
+    agent = await a.add_agent("trip@example.com", "Trip", "hash")
+    other = await a.add_agent("other-trip@example.com", "Other", "hash")
+    conv, _ = await a.open_conversation("v1", "default", None)
+    await a.transition(conv.id, "active", "test", agent_id=agent.id)
+    reply = lambda text, mid: Append(  # noqa: E731
+        conv.id, "agent", text, author_id=str(agent.id), client_msg_id=mid
+    )
+    await a.append(reply("first", "r1"))  # the locked way: the first reply
+    second = await a.append(reply("second", "r2"))  # read, then write: now known
+    before = one_trip()
+    if change == "nothing":
+        assert (await a.append(reply("third", "r3"))).row["seq"] == second.row["seq"] + 1
+        assert one_trip() - before == 1
+    elif change == "another_process_wrote":
+        await b.append(Append(conv.id, "visitor", "via b", author_id="v1"))
+        assert (await a.append(reply("third", "r3"))).row["seq"] == second.row["seq"] + 2
+        assert one_trip() == before
+        # Written into by another process too: read first from now on, which is what a
+        # write planned from a copy that is always stale would cost anyway.
+        assert (await a.append(reply("fourth", "r4"))).row["seq"] == second.row["seq"] + 3
+        assert one_trip() == before
+    elif change == "own_move":
+        # Its own move (here one that logs an event, a message) forgets the conversation
+        # rather than finding it changed by the next write and giving up on it.
+        await a.transition(conv.id, "active", "test", agent_id=agent.id, event=("note", {}))
+        await a.append(reply("third", "r3"))
+        assert one_trip() == before
+        await a.append(reply("fourth", "r4"))
+        assert one_trip() - before == 1
+    elif change == "retried":
+        again = await a.append(reply("second", "r2"))
+        assert again.duplicate and again.row["seq"] == second.row["seq"]
+        assert one_trip() == before
+    else:
+        if change == "transfer":
+            await b.transition(conv.id, "active", "transfer", agent_id=other.id)
+        else:
+            await b.transition(conv.id, "closed", "test", closed_by="visitor")
+        with pytest.raises((Forbidden, Conflict)):
+            await a.append(reply("third", "r3"))
+        assert one_trip() == before
+    bodies = [row["body"] for row in await a.messages_after(conv.id, 0) if row["kind"] == "text"]
+    current = await a.get_conversation(conv.id)
+    assert current is not None
+    assert current.last_seq == len(await a.messages_after(conv.id, 0))
+    expected = {
+        "nothing": ["first", "second", "third"],
+        "another_process_wrote": ["first", "second", "via b", "third", "fourth"],
+        "own_move": ["first", "second", "third", "fourth"],
+    }
+    assert bodies == expected.get(change, ["first", "second"])
