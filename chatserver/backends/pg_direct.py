@@ -10,6 +10,7 @@ invalidated first), which is what the store's error mapping reads.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import re
@@ -96,3 +97,39 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[PgDirect]:
             if mapped is exc:
                 raise
             raise mapped from exc
+
+
+class KeptConnection:
+    """One pool connection kept between the uses of a single user, one use at a time (the
+    group commit, whose batches run one after another): a checkout and its return cost the
+    event loop about as much as a statement's own round trip. After any error the
+    connection goes back to the pool (invalidated if the server dropped it, see
+    ``connection``) and the next use checks out another."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+        self._held: contextlib.AbstractAsyncContextManager[PgDirect] | None = None
+        self._direct: PgDirect | None = None
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[PgDirect]:
+        async with self._lock:
+            if self._held is None or self._direct is None:
+                opened = connection(self._engine)
+                self._direct = await opened.__aenter__()
+                self._held = opened
+            held, direct = self._held, self._direct
+            try:
+                yield direct
+            except BaseException as exc:
+                self._held = self._direct = None
+                # Raises the exception as ``connection`` maps it.
+                await held.__aexit__(type(exc), exc, exc.__traceback__)
+                raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            held, self._held, self._direct = self._held, None, None
+            if held is not None:
+                await held.__aexit__(None, None, None)

@@ -56,8 +56,7 @@ from chatserver.backends.models import (
     Message,
     Visitor,
 )
-from chatserver.backends.pg_direct import PgDirect
-from chatserver.backends.pg_direct import connection as pg_connection
+from chatserver.backends.pg_direct import KeptConnection, PgDirect
 from chatserver.backends.plain_sql import PlainSql, in_list
 from chatserver.backends.write_group import WriteGroup
 from chatserver.billing.due import (
@@ -816,6 +815,7 @@ class Store:
         # PostgreSQL: conversations seen with a first human reply (``write_batch_pg``).
         self._replied: set[str] = set()
         self._last_written = LastWritten()
+        self._batch_connection = KeptConnection(self.engine)
         self.checkpoint_interval_s = checkpoint_interval_s
         self._checkpoints: asyncio.Task[None] | None = None
 
@@ -856,6 +856,7 @@ class Store:
             self._writer_thread.shutdown(wait=True)
             self._sync_engine.dispose()
             self._write_engine.dispose()
+        await self._batch_connection.close()
         await self.engine.dispose()
 
     # ------------------------------------------------------------------ one hop per operation
@@ -884,7 +885,7 @@ class Store:
         if self._sqlite:
             return await self.write(lambda conn: write_batch(conn, items, self.mail))
         with _mapped_errors():
-            async with pg_connection(self.engine) as db:
+            async with self._batch_connection.use() as db:
                 return await write_batch_pg(db, items, self.mail, self._replied, self._last_written)
 
     def _sync_read(self, fn: Callable[[Connection], T]) -> T:

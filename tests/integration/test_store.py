@@ -425,6 +425,26 @@ async def test_postgres_dropping_the_connections_makes_one_batch_unavailable_the
         await store.stop()
 
 
+async def test_postgres_group_commit_keeps_its_connection_between_batches(
+    postgres_url: str,
+) -> None:
+    """A batch does not check a connection out of the pool and back in: the group commit
+    keeps one from batch to batch (returned when the store stops)."""
+    await asyncio.to_thread(upgrade, postgres_url)
+    store = Store(postgres_url, max_batch=64, max_delay_ms=1)
+    await store.start()
+    pool = store.engine.sync_engine.pool
+    try:
+        await new_visitor(store, "v1")
+        conv, _ = await store.open_conversation("v1", "default", None)
+        for text in ("one", "two", "three"):
+            await store.append(Append(conv.id, "visitor", text, author_id="v1"))
+            assert pool.checkedout() == 1
+    finally:
+        await store.stop()
+    assert pool.checkedout() == 0
+
+
 async def test_a_dead_sqlite_writer_connection_costs_one_write_and_the_next_reconnects(
     tmp_path,
 ) -> None:
