@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import functools
 import re
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -104,17 +105,27 @@ class KeptConnection:
     group commit, whose batches run one after another): a checkout and its return cost the
     event loop about as much as a statement's own round trip. After any error the
     connection goes back to the pool (invalidated if the server dropped it, see
-    ``connection``) and the next use checks out another."""
+    ``connection``) and the next use checks out another.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    Kept idle longer than ``idle_s``, it goes back to the pool before its next use, so that
+    the pool's own rules (``pool_recycle``) apply to a quiet desk's connection as they did
+    when every batch checked one out."""
+
+    def __init__(self, engine: AsyncEngine, idle_s: float = 60.0) -> None:
         self._engine = engine
+        self._idle_s = idle_s
         self._lock = asyncio.Lock()
         self._held: contextlib.AbstractAsyncContextManager[PgDirect] | None = None
         self._direct: PgDirect | None = None
+        self._used_at = 0.0
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[PgDirect]:
         async with self._lock:
+            now = time.monotonic()
+            if self._held is not None and now - self._used_at > self._idle_s:
+                await self._give_back()
+            self._used_at = now
             if self._held is None or self._direct is None:
                 opened = connection(self._engine)
                 self._direct = await opened.__aenter__()
@@ -130,6 +141,9 @@ class KeptConnection:
 
     async def close(self) -> None:
         async with self._lock:
-            held, self._held, self._direct = self._held, None, None
-            if held is not None:
-                await held.__aexit__(None, None, None)
+            await self._give_back()
+
+    async def _give_back(self) -> None:
+        held, self._held, self._direct = self._held, None, None
+        if held is not None:
+            await held.__aexit__(None, None, None)

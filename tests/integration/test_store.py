@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from chatserver.backends.db import make_engine, upgrade
 from chatserver.backends.models import Visitor
+from chatserver.backends.pg_direct import KeptConnection
 from chatserver.backends.pg_direct import connection as pg_connection
 from chatserver.backends.store import (
     Append,
@@ -443,6 +444,27 @@ async def test_postgres_group_commit_keeps_its_connection_between_batches(
     finally:
         await store.stop()
     assert pool.checkedout() == 0
+
+
+async def test_a_kept_connection_idle_too_long_goes_back_to_the_pool_before_its_next_use(
+    postgres_url: str,
+) -> None:
+    """Kept idle past its limit, the connection is returned and checked out again, so the
+    pool's recycling applies to it; used within the limit, it is not."""
+    engine = make_engine(postgres_url)
+    checkouts: list[object] = []
+    sa.event.listen(engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+    try:
+        for idle_s, expected in ((3600.0, 1), (0.0, 3)):
+            checkouts.clear()
+            kept = KeptConnection(engine, idle_s=idle_s)
+            for _ in range(3):
+                async with kept.use() as db:
+                    assert await db.pg.fetchval("SELECT 1") == 1
+            await kept.close()
+            assert len(checkouts) == expected
+    finally:
+        await engine.dispose()
 
 
 async def test_a_dead_sqlite_writer_connection_costs_one_write_and_the_next_reconnects(
