@@ -115,26 +115,25 @@ class KeptConnection:
         self._engine = engine
         self._idle_s = idle_s
         self._lock = asyncio.Lock()
-        self._held: contextlib.AbstractAsyncContextManager[PgDirect] | None = None
-        self._direct: PgDirect | None = None
+        # The open ``connection`` context and what it gave.
+        self._kept: tuple[contextlib.AbstractAsyncContextManager[PgDirect], PgDirect] | None = None
         self._used_at = 0.0
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[PgDirect]:
         async with self._lock:
             now = time.monotonic()
-            if self._held is not None and now - self._used_at > self._idle_s:
+            if now - self._used_at > self._idle_s:
                 await self._give_back()
             self._used_at = now
-            if self._held is None or self._direct is None:
+            if self._kept is None:
                 opened = connection(self._engine)
-                self._direct = await opened.__aenter__()
-                self._held = opened
-            held, direct = self._held, self._direct
+                self._kept = (opened, await opened.__aenter__())
+            held, direct = self._kept
             try:
                 yield direct
             except BaseException as exc:
-                self._held = self._direct = None
+                self._kept = None
                 # Raises the exception as ``connection`` maps it.
                 await held.__aexit__(type(exc), exc, exc.__traceback__)
                 raise
@@ -144,6 +143,6 @@ class KeptConnection:
             await self._give_back()
 
     async def _give_back(self) -> None:
-        held, self._held, self._direct = self._held, None, None
-        if held is not None:
-            await held.__aexit__(None, None, None)
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            await kept[0].__aexit__(None, None, None)
