@@ -809,7 +809,7 @@ class Store:
             # One writer thread: SQLite has one writer at a time, and queueing here beats its
             # busy handler, which sleeps up to 100 ms between retries.
             self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="livedesk-db-write")
-            self._writes = WriteGroup(self._write_engine, self._writer_thread)
+            self._writes = WriteGroup(self._write_engine, self._writer_thread, busy_timeout_s)
         self.writer = GroupCommitter(self, max_batch, max_delay_ms / 1000)
         self.mail = mail
         # PostgreSQL: conversations seen with a first human reply (``write_batch_pg``).
@@ -880,11 +880,13 @@ class Store:
                 return await conn.run_sync(fn)
 
     async def write_batch(self, items: list[Append]) -> list[Appended | Exception]:
-        """The group commit's transaction: ``write_batch``, on PostgreSQL straight on
-        asyncpg (``write_batch_pg``)."""
-        if self._sqlite:
-            return await self.write(lambda conn: write_batch(conn, items, self.mail))
+        """The group commit's transaction: ``write_batch``, on SQLite on the event loop
+        itself while the writer thread is idle (``WriteGroup.run_here``), on PostgreSQL
+        straight on asyncpg (``write_batch_pg``)."""
         with _mapped_errors():
+            if self._sqlite:
+                batch = functools.partial(write_batch, items=items, mail=self.mail)
+                return cast(list[Appended | Exception], await self._writes.run_here(batch))
             async with self._batch_connection.use() as db:
                 return await write_batch_pg(db, items, self.mail, self._replied, self._last_written)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable
 
@@ -388,6 +389,94 @@ async def test_sqlite_writes_queued_together_share_a_commit_and_one_failing_fail
         ]
         stored = {vid for vid in ("g0", "g1", "g2", "g3", "g4") if await store.get_visitor(vid)}
         assert stored == {"g0", "g1", "g3", "g4"}  # g2's row went with its savepoint
+    finally:
+        await store.stop()
+
+
+async def test_a_sqlite_batch_is_written_on_the_event_loop_only_while_the_writer_thread_is_idle(
+    tmp_path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'here.db'}"
+    await asyncio.to_thread(upgrade, url)
+    store = Store(url, checkpoint_interval_s=3600)  # no checkpoint takes the writer meanwhile
+    await store.start()
+    try:
+        loop_thread = threading.get_ident()
+
+        def where(conn: Connection) -> int:
+            return threading.get_ident()
+
+        assert await store._writes.run_here(where) == loop_thread
+        writer_thread = await store.write(where)
+        assert writer_thread != loop_thread
+
+        entered, release = threading.Event(), threading.Event()
+
+        def hold(conn: Connection) -> None:
+            entered.set()
+            release.wait(30)
+
+        held = asyncio.create_task(store.write(hold))
+        assert await asyncio.to_thread(entered.wait, 30)
+        # Busy writer: the batch queues behind it rather than sharing its connection.
+        behind = asyncio.ensure_future(store._writes.run_here(where))
+        asyncio.get_running_loop().call_soon(release.set)
+        await held
+        assert await behind == writer_thread
+
+        await new_visitor(store, "h1")
+        conv, _ = await store.open_conversation("h1", "default", None)
+        stored = await store.append(Append(conv.id, "visitor", "hi", author_id="h1"))
+        assert stored.row["seq"] == 1
+    finally:
+        await store.stop()
+
+
+async def test_a_sqlite_batch_never_waits_on_the_loop_for_another_connections_write_lock(
+    tmp_path,
+) -> None:
+    """A ``livedesk`` command holding the file's write lock: the batch goes to the writer
+    thread, which waits for the lock, and the event loop runs on meanwhile."""
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    await asyncio.to_thread(upgrade, url)
+    store = Store(url, busy_timeout_s=30, checkpoint_interval_s=3600)
+    await store.start()
+    locked, loop_ran = threading.Event(), threading.Event()
+    loop_was_free: list[bool] = []
+
+    def command() -> None:
+        other = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        # A loop stuck in SQLite's busy wait never says it ran: the lock goes after 10 s
+        # instead, and the test fails, well inside the 30 s busy timeout.
+        loop_was_free.append(loop_ran.wait(10))
+        other.execute("COMMIT")
+        other.close()
+
+    try:
+        await new_visitor(store, "l1")
+        conv, _ = await store.open_conversation("l1", "default", None)
+        writer_thread = await store.write(lambda conn: threading.get_ident())
+        holder = threading.Thread(target=command)
+        holder.start()
+        assert await asyncio.to_thread(locked.wait, 30)
+
+        def where(conn: Connection) -> int:
+            return threading.get_ident()
+
+        sent = asyncio.ensure_future(store._writes.run_here(where))
+        assert (await store.get_conversation(conv.id)) is not None  # after sent's first step
+        loop_ran.set()
+        assert await sent == writer_thread
+        await asyncio.to_thread(holder.join)
+        assert loop_was_free == [True]
+        stored = await store.append(Append(conv.id, "visitor", "after", author_id="l1"))
+        assert stored.row["seq"] == 1
+        timeout_ms = await store._writes.run_here(
+            lambda conn: conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        )
+        assert timeout_ms == 30_000  # restored after the attempt without waiting
     finally:
         await store.stop()
 
