@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import msgpack
-from websockets import broadcast
+from websockets import ConnectionClosed, broadcast
 from websockets.asyncio.server import ServerConnection, serve
 
 PROTO = "livedesk.v1.msgpack"
@@ -93,6 +93,12 @@ class Relay:
             broadcast((ws,), data)
 
     async def handler(self, ws: ServerConnection) -> None:
+        try:
+            await self._serve(ws)
+        except ConnectionClosed:  # a generator's socket closing at the end of its run
+            pass
+
+    async def _serve(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request is not None else ""
         if path.startswith("/ws/agent"):
             self.load[ws] = 0

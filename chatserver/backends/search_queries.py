@@ -143,6 +143,8 @@ _DOC_COLUMNS = (
 )
 _INSERT_DOCS = f"INSERT INTO search_docs ({', '.join(_DOC_COLUMNS)}) VALUES "
 _MOVE_MARK = "UPDATE search_marks SET value = :to WHERE name = :name AND value = :after"
+_MARK_EXISTS = "SELECT name FROM search_marks WHERE name = :name"
+_INSERT_MARK = "INSERT INTO search_marks (name, value) VALUES (:name, :value)"
 
 
 def _message_doc(r: Mapping[str, Any], fold: Folder) -> dict[str, Any]:
@@ -199,14 +201,14 @@ def message_docs(conn: Connection, fold: Folder, limit: int, now: int) -> Messag
 def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
     """Store the docs, note the new holes, forget the closed ones and move the mark past
     the rows read, unless the mark moved since they were read (another hub process
-    indexed them): then nothing is written. Plain SQL: on SQLite this holds the one
-    writer thread, every conversation's commits with it."""
+    indexed them): then nothing is written. Plain SQL only (``Store.write_plain``): on
+    SQLite this holds the one writer, every conversation's commits with it."""
     sql = PlainSql(conn)
     moved = sql.count(_MOVE_MARK, {"to": made.last_id, "name": MESSAGES_MARK, "after": made.after})
     if not moved:
-        if made.after != 0 or _mark_exists(conn, MESSAGES_MARK):
+        if made.after != 0 or sql.rows(_MARK_EXISTS, {"name": MESSAGES_MARK}):
             return False
-        conn.execute(sa.insert(marks_t).values(name=MESSAGES_MARK, value=made.last_id))
+        sql.count(_INSERT_MARK, {"name": MESSAGES_MARK, "value": made.last_id})
     if made.docs:
         params: dict[str, Any] = {}
         sql.count(_INSERT_DOCS + values_rows("d", _DOC_COLUMNS, made.docs, params), params)
@@ -223,10 +225,6 @@ def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
             params,
         )
     return True
-
-
-def _mark_exists(conn: Connection, name: str) -> bool:
-    return conn.execute(sa.select(marks_t.c.name).where(marks_t.c.name == name)).first() is not None
 
 
 def index_customers(conn: Connection, fold: Folder, limit: int) -> int:

@@ -46,7 +46,6 @@ from chatserver.backends.db import (
 from chatserver.backends.mail_outbox import (
     RECORD_CONTINUITY_SQL,
     continuity_params,
-    record_continuity,
 )
 from chatserver.backends.models import (
     OPEN_STATES,
@@ -62,7 +61,6 @@ from chatserver.backends.write_group import WriteGroup
 from chatserver.billing.due import (
     RECORD_REPLY_SQL,
     record_close_due,
-    record_reply_due,
     reply_due_params,
 )
 from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
@@ -270,7 +268,9 @@ def write_batch(
     conn: Connection, items: list[Append], mail: MailContinuity | None = None
 ) -> list[Appended | Exception]:
     """Sequence and insert a batch in the caller's transaction; one outcome per item.
-    With ``mail``, an agent's reply also makes a continuity mail due (``mail_outbox``)."""
+    With ``mail``, an agent's reply also makes a continuity mail due (``mail_outbox``).
+    Plain SQL only (``PlainSql``): on SQLite the transaction is the driver's own
+    (``WriteGroup.run_here``)."""
     sql = PlainSql(conn)
     ts = now_ms()
     params: dict[str, Any] = {}
@@ -282,9 +282,13 @@ def write_batch(
         sql.many(_BUMP, plan.bumps())
         sql.many(_INSERT, plan.rows)
         # The debit falls due in the reply's own transaction: no crash can split them.
-        record_reply_due(conn, plan.first_reply, ts)
-        if mail is not None:
-            record_continuity(conn, plan.replied(), ts, mail.after_ms, mail.domain)
+        if plan.first_reply:
+            sql.many(RECORD_REPLY_SQL, reply_due_params(plan.first_reply, ts))
+        if mail is not None and (replied := plan.replied()):
+            sql.many(
+                RECORD_CONTINUITY_SQL,
+                continuity_params(replied, ts, mail.after_ms, mail.domain),
+            )
     return plan.outcomes()
 
 
@@ -879,14 +883,23 @@ class Store:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(fn)
 
+    async def write_plain(self, fn: Callable[[Connection], T]) -> T:
+        """``write`` for a function of plain SQL alone (``PlainSql``): on SQLite written on
+        the event loop itself while the writer thread is idle (``WriteGroup.run_here``)."""
+        with _mapped_errors():
+            if self._sqlite:
+                return cast(T, await self._writes.run_here(fn))
+        return await self.write(fn)
+
     async def write_batch(self, items: list[Append]) -> list[Appended | Exception]:
         """The group commit's transaction: ``write_batch``, on SQLite on the event loop
         itself while the writer thread is idle (``WriteGroup.run_here``), on PostgreSQL
         straight on asyncpg (``write_batch_pg``)."""
+        if self._sqlite:
+            return await self.write_plain(
+                functools.partial(write_batch, items=items, mail=self.mail)
+            )
         with _mapped_errors():
-            if self._sqlite:
-                batch = functools.partial(write_batch, items=items, mail=self.mail)
-                return cast(list[Appended | Exception], await self._writes.run_here(batch))
             async with self._batch_connection.use() as db:
                 return await write_batch_pg(db, items, self.mail, self._replied, self._last_written)
 

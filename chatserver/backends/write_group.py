@@ -10,9 +10,11 @@ nobody hears of their outcome before that commit.
 
 The group commit's batches (``run_here``) skip the hop when they can: a batch finding the
 writer thread idle, with nothing queued for it, is written on the calling thread, the
-event loop's. Handing every batch to the thread and its outcome back cost the hub about
-6% of its CPU under steady load (the submit, a wake-up on each side, the two threads
-taking the GIL from each other), more than the write holds the loop. A batch never waits
+event loop's, in a transaction begun and committed on the driver's connection. Handing
+every batch to the thread and its outcome back cost the hub about 6% of its CPU under
+steady load (the submit, a wake-up on each side, the two threads taking the GIL from each
+other), more than the write holds the loop, and SQLAlchemy's begin and commit cost more
+than SQLite's own. A batch never waits
 on the loop for the lock, though: SQLite's busy wait would stop every socket while another
 process (a ``livedesk`` command) held the file's write lock, so it asks for the lock
 without waiting and, refused, queues for the thread like any write.
@@ -24,14 +26,18 @@ row locks of many unrelated operations in no fixed order could deadlock with ano
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RootTransaction
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from chatserver.backends.plain_sql import PlainSql
 
 
 @dataclass
@@ -81,7 +87,9 @@ class WriteGroup:
     async def run_here(self, fn: Callable[[Connection], Any]) -> Any:
         """``run(fn)``, written on the calling thread when the writer thread is idle and
         nothing is queued for it; queued as ``run`` does when it is busy, or when another
-        connection holds the database's write lock."""
+        connection holds the database's write lock. ``fn`` runs plain SQL only
+        (``PlainSql``): here its transaction is the driver's, unknown to SQLAlchemy, whose
+        ``conn.execute`` would try to begin another (and fail)."""
         with self._lock:
             here = not self._scheduled and self._using.acquire(blocking=False)
         if here:
@@ -94,27 +102,50 @@ class WriteGroup:
         return await self.run(fn)
 
     def _write_here(self, fn: Callable[[Connection], Any]) -> tuple[bool, Any]:
+        """``fn(conn)`` in a transaction of the driver's own, so plain SQL only
+        (``PlainSql``); SQLAlchemy's begin and commit cost more than SQLite's. ``(False,
+        None)``, nothing written, when the transaction could not begin here."""
         conn = self._connection()
-        transaction = self._begin_without_waiting(conn)
-        if transaction is None:
-            return False, None
-        with transaction:
-            return True, fn(conn)
-
-    def _begin_without_waiting(self, conn: Connection) -> RootTransaction | None:
-        """BEGIN IMMEDIATE, or None at once (no transaction) when another connection holds
-        the write lock: SQLite's busy wait is set to nothing for this one statement."""
         raw = conn.connection.driver_connection
-        assert raw is not None
-        raw.execute("PRAGMA busy_timeout=0")
+        assert isinstance(raw, sqlite3.Connection)
+        if not self._begin_without_waiting(conn, raw):
+            return False, None
         try:
-            return conn.begin()
-        except OperationalError as exc:
-            if "locked" not in str(exc.orig):
-                raise
-            return None
-        finally:
-            raw.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            result = fn(conn)
+        except BaseException:
+            with contextlib.suppress(DBAPIError):  # fn's own error says more
+                self._end(conn, raw, "ROLLBACK")
+            raise
+        self._end(conn, raw, "COMMIT")
+        return True, result
+
+    def _begin_without_waiting(self, conn: Connection, raw: sqlite3.Connection) -> bool:
+        """BEGIN IMMEDIATE, with SQLite's busy wait set to nothing for that one statement.
+        False when another connection holds the write lock, and when the connection
+        failed: then it is let go, and the writer thread's turn opens a new one (and meets
+        the error, if it lasts, where the store maps it)."""
+        try:
+            raw.execute("PRAGMA busy_timeout=0")
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+            finally:
+                raw.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+        except sqlite3.Error as exc:
+            locked = isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+            if not locked or raw.in_transaction:
+                conn.invalidate()
+            return False
+        return True
+
+    @staticmethod
+    def _end(conn: Connection, raw: sqlite3.Connection, statement: str) -> None:
+        """COMMIT or ROLLBACK; when that fails the connection is let go (a transaction it
+        might still hold goes with it) and the error leaves as SQLAlchemy's."""
+        try:
+            PlainSql(conn).count(statement, {})
+        except DBAPIError:
+            conn.invalidate()
+            raise
 
     def _drain(self) -> None:
         """On the writer thread: every write queued so far, in one transaction."""

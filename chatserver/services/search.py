@@ -136,7 +136,9 @@ class SearchIndex:
                         lambda c: sq.message_docs(c, fold_for_index, BATCH, now_ms())
                     )
                     if made.writes:
-                        await self.store.write(functools.partial(sq.store_message_docs, made=made))
+                        await self.store.write_plain(
+                            functools.partial(sq.store_message_docs, made=made)
+                        )
                     done += made.read
                     if made.read < BATCH:
                         break

@@ -17,6 +17,7 @@ from chatserver.backends.db import make_engine, upgrade
 from chatserver.backends.models import Visitor
 from chatserver.backends.pg_direct import KeptConnection
 from chatserver.backends.pg_direct import connection as pg_connection
+from chatserver.backends.plain_sql import PlainSql
 from chatserver.backends.store import (
     Append,
     Appended,
@@ -474,7 +475,7 @@ async def test_a_sqlite_batch_never_waits_on_the_loop_for_another_connections_wr
         stored = await store.append(Append(conv.id, "visitor", "after", author_id="l1"))
         assert stored.row["seq"] == 1
         timeout_ms = await store._writes.run_here(
-            lambda conn: conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            lambda conn: PlainSql(conn).rows("PRAGMA busy_timeout", {})[0]["timeout"]
         )
         assert timeout_ms == 30_000  # restored after the attempt without waiting
     finally:
@@ -576,6 +577,36 @@ async def test_a_dead_sqlite_writer_connection_costs_one_write_and_the_next_reco
         await new_visitor(store, "w1")
         assert await store.get_visitor("w1") is not None
         assert await store.write(driver_connection) is not first
+    finally:
+        await store.stop()
+
+
+async def test_a_dead_sqlite_connection_under_the_loops_batches_is_replaced_and_nothing_is_lost(
+    tmp_path,
+) -> None:
+    """A batch written on the loop meets a dead connection: before it begins (the batch
+    goes to the writer thread, which opens a new one) or at its commit (that batch fails,
+    the next one reconnects)."""
+    url = f"sqlite:///{tmp_path / 'dead.db'}"
+    await asyncio.to_thread(upgrade, url)
+    store = Store(url, checkpoint_interval_s=3600)
+    await store.start()
+    try:
+        await new_visitor(store, "d1")
+        conv, _ = await store.open_conversation("d1", "default", None)
+        first = await store.append(Append(conv.id, "visitor", "one", author_id="d1"))
+
+        def kill(conn: Connection) -> None:
+            conn.connection.driver_connection.close()
+
+        store._writes._connection().connection.driver_connection.close()  # between batches
+        second = await store.append(Append(conv.id, "visitor", "two", author_id="d1"))
+        with pytest.raises(sa.exc.DBAPIError):  # its commit meets the dead connection
+            await store._writes.run_here(kill)
+        third = await store.append(Append(conv.id, "visitor", "three", author_id="d1"))
+        assert [first.row["seq"], second.row["seq"], third.row["seq"]] == [1, 2, 3]
+        loop_thread = threading.get_ident()
+        assert await store._writes.run_here(lambda conn: threading.get_ident()) == loop_thread
     finally:
         await store.stop()
 
