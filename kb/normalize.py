@@ -90,6 +90,14 @@ def cyrillic_policies(text: str, lang: str | None) -> tuple[CyrillicPolicy, ...]
 
 def fold(text: str, lang: str | None = None, policy: CyrillicPolicy | None = None) -> str:
     """The match form of ``text``: one script per language, no case, no diacritics."""
+    if text.isascii():
+        # Every message is folded for the index: in ASCII the normal forms, case folding
+        # and the letter tables change nothing but the case, and the two patterns below
+        # have nothing to do without their characters.
+        s = text.lower()
+        if "'" in s or "`" in s:
+            s = _APOSTROPHES.sub("", s)
+        return _LETTER_HYPHEN.sub(r"\1", s) if "-" in s else s
     if policy is None:
         policy = cyrillic_policies(text, lang)[0]
     s = unicodedata.normalize("NFKC", text).casefold()

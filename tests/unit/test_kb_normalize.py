@@ -75,3 +75,19 @@ def test_fold_drops_combining_marks_on_the_fast_table_and_past_it() -> None:
     assert fold("ša\ufe20 日本", None) == "sa 日本"  # U+FE20 is a combining mark past it
     assert fold("ša\u20d7 日本", None) == "sa 日本"
     assert fold("x\U0001d165y", None) == "xy"  # a combining mark outside the BMP
+
+
+def test_ascii_text_folds_as_the_full_rules_would() -> None:
+    # ASCII takes a short way; a non-ASCII letter appended sends the same text the full
+    # way (NFKC, case folding, the letter tables, NFKD): both must agree on the ASCII part.
+    texts = [
+        "Hello there, my ORDER #12345 did not arrive",
+        "E-mail don't `quoted` it's A-B-C x-",
+        "tabs\tand\nnewlines -- 'single' - hyphen-at-end-",
+        "",
+        "1-2 a-1 _-_ ~!@#$%^&*()",
+    ]
+    for text in texts:
+        for lang in (None, "en", "sr", "ru"):
+            assert text.isascii()
+            assert fold(text, lang) + " e" == fold(text + " \u00e9", lang), (text, lang)
