@@ -149,10 +149,12 @@ class WriteGroup:
 
     def _drain(self) -> None:
         """On the writer thread: every write queued so far, in one transaction."""
-        with self._lock:
-            ops, self._queued = self._queued, []
-            self._scheduled = False
+        # The connection first: a batch on the loop finds the writer busy from the moment
+        # these writes leave the queue, and never commits ahead of them.
         with self._using:
+            with self._lock:
+                ops, self._queued = self._queued, []
+                self._scheduled = False
             outcomes = self._write(ops)
         # Told only once the connection is free: a caller that writes again at once then
         # finds the writer idle instead of queueing behind the end of this drain.
