@@ -8,16 +8,16 @@ them in one transaction, each in its own savepoint: one failing (a conflict, a d
 is rolled back alone and its caller gets its exception; the others commit together, and
 nobody hears of their outcome before that commit.
 
-The group commit's batches (``run_here``) skip the hop when they can: a batch finding the
-writer thread idle, with nothing queued for it, is written on the calling thread, the
-event loop's, in a transaction begun and committed on the driver's connection. Handing
-every batch to the thread and its outcome back cost the hub about 6% of its CPU under
-steady load (the submit, a wake-up on each side, the two threads taking the GIL from each
-other), more than the write holds the loop, and SQLAlchemy's begin and commit cost more
-than SQLite's own. A batch never waits
-on the loop for the lock, though: SQLite's busy wait would stop every socket while another
-process (a ``livedesk`` command) held the file's write lock, so it asks for the lock
-without waiting and, refused, queues for the thread like any write.
+Functions of plain SQL alone (``run_here``: the group commit's batches, the search
+indexer's chunks) skip the hop when they can: finding the writer thread idle, with nothing
+queued for it, they are written on the calling thread, the event loop's, in a transaction
+begun and committed on the driver's connection. Handing every batch to the thread and its
+outcome back cost the hub about 6% of its CPU under steady load (the submit, a wake-up on
+each side, the two threads taking the GIL from each other), more than the write holds the
+loop, and SQLAlchemy's begin and commit cost more than SQLite's own. The loop never waits
+for the lock, though: SQLite's busy wait would stop every socket while another process (a
+``livedesk`` command) held the file's write lock, so it asks for the lock without waiting
+and, refused, queues for the thread like any write.
 
 Only for SQLite: on PostgreSQL writers run side by side, and one transaction holding the
 row locks of many unrelated operations in no fixed order could deadlock with another.

@@ -69,6 +69,20 @@ async def new_visitor(store: Store, vid: str) -> None:
     await store.save_visitor(Visitor(id=vid, site="default", created_ms=ts, last_seen_ms=ts))
 
 
+async def hold_writer(store: Store) -> tuple[asyncio.Task[None], threading.Event]:
+    """A write that holds SQLite's writer thread until the event is set; returned once it
+    holds it."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(conn: Connection) -> None:
+        entered.set()
+        release.wait(30)
+
+    held = asyncio.create_task(store.write(hold))
+    assert await asyncio.to_thread(entered.wait, 30)
+    return held, release
+
+
 async def test_seq_is_gapless_under_concurrent_appends_from_two_nodes(stores) -> None:
     a, b = stores
     await new_visitor(a, "v1")
@@ -344,15 +358,8 @@ async def test_sqlite_writes_queued_together_share_a_commit_and_one_failing_fail
     store = Store(url)
     await store.start()
     try:
-        entered, release = threading.Event(), threading.Event()
-
-        def hold(conn: Connection) -> None:
-            entered.set()
-            release.wait(30)
-
         # Hold the writer thread, so the next writes queue behind it and go in one group.
-        held = asyncio.create_task(store.write(hold))
-        assert await asyncio.to_thread(entered.wait, 30)
+        held, release = await hold_writer(store)
         ts = now_ms()
 
         def visitor(vid: str, fail: bool = False) -> Callable[[Connection], str]:
@@ -411,14 +418,7 @@ async def test_a_sqlite_batch_is_written_on_the_event_loop_only_while_the_writer
         writer_thread = await store.write(where)
         assert writer_thread != loop_thread
 
-        entered, release = threading.Event(), threading.Event()
-
-        def hold(conn: Connection) -> None:
-            entered.set()
-            release.wait(30)
-
-        held = asyncio.create_task(store.write(hold))
-        assert await asyncio.to_thread(entered.wait, 30)
+        held, release = await hold_writer(store)
         # Busy writer: the batch queues behind it rather than sharing its connection.
         behind = asyncio.ensure_future(store._writes.run_here(where))
         asyncio.get_running_loop().call_soon(release.set)
