@@ -123,6 +123,14 @@ class MailContinuity:
     domain: str
 
 
+@dataclass(frozen=True, slots=True)
+class AgentSession:
+    """What a standing agent session is checked against (``Store.agent_sessions``)."""
+
+    active: bool
+    session_version: int
+
+
 @dataclass(slots=True)
 class Appended:
     row: dict[str, Any]
@@ -942,6 +950,16 @@ class Store:
 
     async def get_agent(self, agent_id: int) -> Agent | None:
         return await self._one(Agent, _AGENT_BY_ID, {"id": agent_id})
+
+    async def agent_sessions(self, agent_ids: Iterable[int]) -> dict[int, AgentSession]:
+        """Whether each of these agents is active, and their session version: what decides
+        if their sessions still stand, for all of them in one read (an agent not in the
+        answer is gone)."""
+        query = sa.select(agents_t.c.id, agents_t.c.active, agents_t.c.session_version).where(
+            agents_t.c.id.in_(sorted(set(agent_ids)))
+        )
+        rows = await self.read(lambda conn: conn.execute(query).all())
+        return {int(r.id): AgentSession(bool(r.active), int(r.session_version)) for r in rows}
 
     async def get_agent_by_email(self, email: str) -> Agent | None:
         return await self._one(Agent, _AGENT_BY_EMAIL, {"email": email.strip().casefold()})

@@ -139,6 +139,11 @@ class Board:
     async def tick(self, *, fresh_figures: bool = False) -> None:
         self.ticks += 1
         clock = time.monotonic()
+        sample_due = clock - self._sample_at >= SAMPLE_EVERY_S
+        if not (self.subscribers or fresh_figures or sample_due):
+            # Nobody watches: only the chart's samples are kept. A new dashboard's first
+            # tick (``full_frame``) builds the rows afresh.
+            return
         # The service levels read the day's texts: only worth it while someone watches (a
         # new dashboard asks for fresh ones), not on every tick of a busy, unwatched hub.
         stale = clock - self._slow_at >= SLA_EVERY_S or not self._slow
@@ -155,7 +160,7 @@ class Board:
         self._agents = rows
         self._last_queue = self._queue(snap)
         point = None
-        if clock - self._sample_at >= SAMPLE_EVERY_S:
+        if sample_due:
             self._sample_at = clock
             sample = self._sample(snap, rows)
             self.history.append(sample)

@@ -9,8 +9,9 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
-from chatserver.backends.store import Store
+from chatserver.backends.store import Store, agents_t
 from chatserver.core.errors import CloseCode
 from chatserver.core.settings import Settings
 from tests.integration.conftest import AGENT_PASSWORD, Backend, seed_agents
@@ -25,7 +26,7 @@ SLACK_S = 3.0
 
 
 def serve(settings: Settings) -> Iterator[LiveServer]:
-    seed_agents(settings, ("ana@example.com", "agent", 5))
+    seed_agents(settings, ("ana@example.com", "agent", 5), ("bo@example.com", "agent", 5))
     live = LiveServer(settings).start()
     try:
         yield live
@@ -45,10 +46,8 @@ def long_sessions(backend: Backend) -> Iterator[LiveServer]:
     yield from serve(backend.settings(session_check_interval_s=CHECK_INTERVAL_S))
 
 
-async def agent_socket(server: LiveServer) -> tuple[Client, int]:
-    agent = await connect_agent(
-        server, await login_cookie(server, "ana@example.com", AGENT_PASSWORD)
-    )
+async def agent_socket(server: LiveServer, email: str = "ana@example.com") -> tuple[Client, int]:
+    agent = await connect_agent(server, await login_cookie(server, email, AGENT_PASSWORD))
     welcome = await agent.recv_type("welcome")
     return agent, int(welcome["agent"]["id"])  # a string on the wire
 
@@ -81,3 +80,24 @@ async def test_an_agent_socket_is_closed_when_its_session_is_revoked_elsewhere(
     finally:
         await store.stop()
     assert await closed_with(agent, 2.0) == CloseCode.UNAUTHORIZED
+
+
+async def test_the_check_closes_a_deactivated_agents_sockets_and_no_one_elses(
+    long_sessions: LiveServer,
+) -> None:
+    ana, ana_id = await agent_socket(long_sessions)
+    bo, _ = await agent_socket(long_sessions, "bo@example.com")
+    # Deactivated by a write to the shared database: only the check can see it.
+    store = Store(long_sessions.settings.server.database_url)
+    try:
+        await store.write(
+            lambda conn: conn.execute(
+                sa.update(agents_t).where(agents_t.c.id == ana_id).values(active=False)
+            )
+        )
+    finally:
+        await store.stop()
+    assert await closed_with(ana, 2.0) == CloseCode.UNAUTHORIZED
+    # The pass that closed Ana's socket checked Bo's too, and left it open.
+    await bo.send({"type": "ping"})
+    await bo.recv_type("pong")
