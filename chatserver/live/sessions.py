@@ -58,17 +58,20 @@ class AgentSockets:
 
     async def check(self, store: Store, now: float) -> None:
         # One read for every agent with a socket here: one each was a read per agent every
-        # few seconds, the largest part of an idle hub's work at a hundred agents.
-        if not self._by_agent:
+        # few seconds, the largest part of an idle hub's work at a hundred agents. Only the
+        # sockets open before the read are judged by it: one opened meanwhile logged in
+        # against the database as it is now, which the read may not have seen.
+        watched = {agent_id: tuple(conns) for agent_id, conns in self._by_agent.items()}
+        if not watched:
             return
         try:
-            sessions = await store.agent_sessions(self._by_agent)
+            sessions = await store.agent_sessions(watched)
         except LivedeskError as exc:  # store down: expiry is still enforced
             log.warning("agent sessions not checked: %s", exc)
             sessions = None
-        for agent_id, conns in tuple(self._by_agent.items()):
+        for agent_id, conns in watched.items():
             current = sessions.get(agent_id) if sessions is not None else None
-            for conn in tuple(conns):
+            for conn in conns:
                 principal: Principal = conn.identity
                 expired = principal.expires_at is not None and principal.expires_at <= now
                 revoked = sessions is not None and (
