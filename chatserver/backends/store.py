@@ -273,19 +273,29 @@ def _select_retried(null_author: tuple[bool, ...]) -> str:
 
 
 def write_batch(
-    conn: Connection, items: list[Append], mail: MailContinuity | None = None
+    conn: Connection,
+    items: list[Append],
+    mail: MailContinuity | None = None,
+    *,
+    probe: bool = True,
 ) -> list[Appended | Exception]:
     """Sequence and insert a batch in the caller's transaction; one outcome per item.
     With ``mail``, an agent's reply also makes a continuity mail due (``mail_outbox``).
     Plain SQL only (``PlainSql``): on SQLite the transaction is the driver's own
-    (``WriteGroup.run_here``)."""
+    (``WriteGroup.run_here``).
+
+    ``probe=False``: the items are taken for new sends without looking for their client
+    message ids among the stored rows. A retried one then breaks ``uq_messages_sender_msg``
+    and the whole batch raises ``IntegrityError`` (nothing written); the group commit
+    redoes it item by item with the probe, which answers the retry from the store."""
     sql = PlainSql(conn)
     ts = now_ms()
     params: dict[str, Any] = {}
     ids = in_list("i", sorted({it.conversation_id for it in items}), params)
     query = _CONVS.format(ids=ids) + (_LOCK if conn.dialect.name == "postgresql" else "")
     convs = {row["id"]: row for row in sql.rows(query, params)}
-    plan = plan_batch(items, convs, _stored_retries(sql, _retry_keys(items)), ts)
+    stored = _stored_retries(sql, _retry_keys(items)) if probe else {}
+    plan = plan_batch(items, convs, stored, ts)
     if plan.rows:
         sql.many(_BUMP, plan.bumps())
         sql.many(_INSERT, plan.rows)
@@ -899,13 +909,16 @@ class Store:
                 return cast(T, await self._writes.run_here(fn))
         return await self.write(fn)
 
-    async def write_batch(self, items: list[Append]) -> list[Appended | Exception]:
+    async def write_batch(
+        self, items: list[Append], *, probe: bool = True
+    ) -> list[Appended | Exception]:
         """The group commit's transaction: ``write_batch``, on SQLite on the event loop
         itself while the writer thread is idle (``WriteGroup.run_here``), on PostgreSQL
-        straight on asyncpg (``write_batch_pg``)."""
+        straight on asyncpg (``write_batch_pg``, which decides for itself when to probe).
+        ``probe=False``: see ``write_batch``."""
         if self._sqlite:
             return await self.write_plain(
-                functools.partial(write_batch, items=items, mail=self.mail)
+                functools.partial(write_batch, items=items, mail=self.mail, probe=probe)
             )
         with _mapped_errors():
             async with self._batch_connection.use() as db:
@@ -1352,14 +1365,20 @@ class GroupCommitter:
         items = [p.item for p in batch]
         outcomes: list[Appended | Exception]
         try:
-            outcomes = await self.store.write_batch(items)
+            # Without looking for retried client message ids first: a retry is rare (a
+            # client resending what it sent before a reconnect), and the look was a
+            # statement in every batch. The unique index finds a retry all the same.
+            outcomes = await self.store.write_batch(items, probe=False)
         except StoreUnavailable as exc:
             outcomes = [exc] * len(batch)
         except Exception as exc:
-            # Not an outage: one item the database refused, or another hub process that
-            # stored the same client message id between our check and our insert. Redo
-            # one by one, so that item fails alone and everyone else's commits.
-            log.warning(  # the name only: the message may quote what a client sent
+            # Not an outage: a retried send (its client message id is stored already),
+            # one item the database refused, or another hub process that stored the same
+            # client message id between our check and our insert. Redo one by one, with
+            # the look for stored ids, so that each is answered alone and everyone else's
+            # commits.
+            log.log(  # the name only: the message may quote what a client sent
+                logging.INFO if isinstance(exc, IntegrityError) else logging.WARNING,
                 "batch of %d refused (%s); writing its items one by one",
                 len(items),
                 type(exc).__name__,

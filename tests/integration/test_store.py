@@ -112,6 +112,28 @@ async def test_a_client_message_id_is_stored_once_even_when_retried_on_both_node
     assert len(await a.messages_after(conv.id, 0)) == 1
 
 
+async def test_a_sqlite_batch_is_first_written_without_looking_for_retries_and_loses_none(
+    tmp_path,
+) -> None:
+    """The group commit's first try skips the look for stored client message ids: a batch
+    holding a retry is refused whole by the unique index (nothing of it written), and the
+    redo item by item answers the retry from the store and stores the others."""
+    async with two_stores(f"sqlite:///{tmp_path / 'optimistic.db'}") as (a, _):
+        await new_visitor(a, "v8")
+        conv, _ = await a.open_conversation("v8", "default", None)
+        send = lambda text, cid: Append(conv.id, "visitor", text, author_id="v8", client_msg_id=cid)  # noqa: E731
+        sent = await a.append(send("first", "c1"))
+        with pytest.raises(sa.exc.IntegrityError):
+            await a.write_batch([send("first", "c1"), send("second", "c2")], probe=False)
+        assert [r["body"] for r in await a.messages_after(conv.id, 0)] == ["first"]
+        retried, fresh = await asyncio.gather(
+            a.append(send("first", "c1")), a.append(send("second", "c2"))
+        )
+        assert retried.duplicate and retried.row["seq"] == sent.row["seq"]
+        assert not fresh.duplicate and fresh.row["seq"] == sent.row["seq"] + 1
+        assert [r["body"] for r in await a.messages_after(conv.id, 0)] == ["first", "second"]
+
+
 async def test_retries_of_many_senders_and_of_authorless_steps_are_each_found_again(
     stores,
 ) -> None:
