@@ -20,7 +20,7 @@ from chatserver.runtime.backoff import exponential_s
 FIRST_RETRY_S = 0.5
 # The least time between two passes. The billing worker is woken by every first human
 # reply, and a pass costs its reads however little is due (for an anonymous visitor,
-# nothing): at a hundred new chats a second, a pass per chat was a fifth of the hub's CPU.
+# nothing): a pass per new chat was about a fifth of all the hub's CPU for that chat.
 # The wakes within this gap share the next pass; a lone wake still passes at once.
 MIN_GAP_S = 0.25
 
