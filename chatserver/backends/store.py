@@ -284,18 +284,23 @@ def write_batch(
     Plain SQL only (``PlainSql``): on SQLite the transaction is the driver's own
     (``WriteGroup.run_here``).
 
-    ``probe=False``: the items are taken for new sends without looking for their client
-    message ids among the stored rows. A retried one then breaks ``uq_messages_sender_msg``
-    and the whole batch raises ``IntegrityError`` (nothing written); the group commit
-    redoes it item by item with the probe, which answers the retry from the store."""
+    ``probe=False``: the items with an author id are taken for new sends without looking
+    for their client message ids among the stored rows. A retried one then breaks
+    ``uq_messages_sender_msg`` and the whole batch raises ``IntegrityError`` (nothing
+    written); the group commit redoes it item by item with the probe, which answers the
+    retry from the store. The bot's and the system's steps (no author id) are looked for
+    all the same: the unique index holds nulls apart, so it would never refuse their
+    retries."""
     sql = PlainSql(conn)
     ts = now_ms()
     params: dict[str, Any] = {}
     ids = in_list("i", sorted({it.conversation_id for it in items}), params)
     query = _CONVS.format(ids=ids) + (_LOCK if conn.dialect.name == "postgresql" else "")
     convs = {row["id"]: row for row in sql.rows(query, params)}
-    stored = _stored_retries(sql, _retry_keys(items)) if probe else {}
-    plan = plan_batch(items, convs, stored, ts)
+    keys = _retry_keys(items)
+    if not probe:
+        keys = [key for key in keys if key[2] is None]
+    plan = plan_batch(items, convs, _stored_retries(sql, keys) if keys else {}, ts)
     if plan.rows:
         sql.many(_BUMP, plan.bumps())
         sql.many(_INSERT, plan.rows)
@@ -1365,8 +1370,8 @@ class GroupCommitter:
         items = [p.item for p in batch]
         outcomes: list[Appended | Exception]
         try:
-            # Without looking for retried client message ids first: a retry is rare (a
-            # client resending what it sent before a reconnect), and the look was a
+            # Without looking for senders' retried client message ids first: a retry is
+            # rare (a client resending what it sent before a reconnect), and the look was a
             # statement in every batch. The unique index finds a retry all the same.
             outcomes = await self.store.write_batch(items, probe=False)
         except StoreUnavailable as exc:

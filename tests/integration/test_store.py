@@ -134,6 +134,23 @@ async def test_a_sqlite_batch_is_first_written_without_looking_for_retries_and_l
         assert [r["body"] for r in await a.messages_after(conv.id, 0)] == ["first", "second"]
 
 
+async def test_a_retried_authorless_step_alone_is_found_again_on_the_first_try(tmp_path) -> None:
+    """The bot's and the system's steps have no author id, which the unique index holds
+    apart from every other: their retries are looked for even on the first try."""
+    async with two_stores(f"sqlite:///{tmp_path / 'authorless.db'}") as (a, _):
+        await new_visitor(a, "v7")
+        conv, _ = await a.open_conversation("v7", "default", None)
+
+        def step() -> Append:
+            return Append(conv.id, "system", "no_credits", kind="event", client_msg_id="bill:1")
+
+        first = await a.append(step())
+        (again,) = await a.write_batch([step()], probe=False)
+        assert isinstance(again, Appended) and again.duplicate
+        assert again.row["seq"] == first.row["seq"]
+        assert len(await a.messages_after(conv.id, 0)) == 1
+
+
 async def test_retries_of_many_senders_and_of_authorless_steps_are_each_found_again(
     stores,
 ) -> None:
