@@ -61,7 +61,11 @@ def start_desk(settings: Settings) -> LiveServer:
     # What arrived today so far, beside the forecast.
     history += [Chat(created_ms=now - 2000 - i) for i in range(3)]
     write_history(settings, history + cap_history(1, now))
-    return LiveServer(settings).start()
+    live = LiveServer(settings).start()
+    # When today's three arrived: the interval to find them in, even when the clock has
+    # crossed into the next half hour since.
+    live.arrived_s = (now - 2000) / 1000  # type: ignore[attr-defined]
+    return live
 
 
 @pytest.fixture
@@ -85,15 +89,15 @@ async def test_forecast_shows_what_arrived_and_plans_against_agents_online(
     assert got.status_code == 200, got.text
     body = got.json()
     intervals = body["intervals"]
-    now = time.time()
-    current = [
+    arrived = desk.arrived_s  # type: ignore[attr-defined]
+    theirs = [
         iv
         for iv in intervals
         if datetime.fromisoformat(iv["start"]).timestamp()
-        <= now
+        <= arrived
         < datetime.fromisoformat(iv["start"]).timestamp() + 1800
     ]
-    assert len(current) == 1 and current[0]["actual"] == 3
+    assert len(theirs) == 1 and theirs[0]["actual"] == 3
     # Past intervals of today carry a count, future ones none.
     assert intervals[0]["actual"] is not None and intervals[-1]["actual"] is None
     assert body["online"] == 1 and body["cap"] == 5
