@@ -19,13 +19,11 @@ from chatserver.backends.models import (
     Message,
     OfflineMessage,
     SearchDoc,
-    SearchMark,
     Visitor,
 )
 from chatserver.backends.plain_sql import PlainSql, in_list, values_rows
 
 docs_t: sa.Table = SearchDoc.__table__  # type: ignore[attr-defined]
-marks_t: sa.Table = SearchMark.__table__  # type: ignore[attr-defined]
 messages_t: sa.Table = Message.__table__  # type: ignore[attr-defined]
 conversations_t: sa.Table = Conversation.__table__  # type: ignore[attr-defined]
 visitors_t: sa.Table = Visitor.__table__  # type: ignore[attr-defined]
@@ -37,21 +35,29 @@ COUNT_CAP = 100
 MESSAGES_MARK = "messages"
 VISITORS_MARK = "visitors"
 
+# The indexer's marks, in plain SQL: the message chunks' writes run on SQLite's driver
+# connection (``Store.write_plain``).
+_MARK = "SELECT value FROM search_marks WHERE name = :name"
+_SET_MARK = "UPDATE search_marks SET value = :value WHERE name = :name"
+_INSERT_MARK = "INSERT INTO search_marks (name, value) VALUES (:name, :value)"
+
 # (text, language) -> the folded form to index.
 Folder = Callable[[str, str | None], str]
 
 
+def _stored_mark(sql: PlainSql, name: str) -> int | None:
+    rows = sql.rows(_MARK, {"name": name})
+    return int(rows[0]["value"]) if rows else None
+
+
 def _mark(conn: Connection, name: str) -> int:
-    value = conn.execute(sa.select(marks_t.c.value).where(marks_t.c.name == name)).scalar()
-    return int(value or 0)
+    return _stored_mark(PlainSql(conn), name) or 0
 
 
 def _set_mark(conn: Connection, name: str, value: int) -> None:
-    updated = conn.execute(
-        sa.update(marks_t).where(marks_t.c.name == name).values(value=value)
-    ).rowcount
-    if not updated:
-        conn.execute(sa.insert(marks_t).values(name=name, value=value))
+    sql = PlainSql(conn)
+    if not sql.count(_SET_MARK, {"name": name, "value": value}):
+        sql.count(_INSERT_MARK, {"name": name, "value": value})
 
 
 def _customers_since(since: int) -> sa.Select[Any]:
@@ -143,8 +149,6 @@ _DOC_COLUMNS = (
 )
 _INSERT_DOCS = f"INSERT INTO search_docs ({', '.join(_DOC_COLUMNS)}) VALUES "
 _MOVE_MARK = "UPDATE search_marks SET value = :to WHERE name = :name AND value = :after"
-_MARK_EXISTS = "SELECT name FROM search_marks WHERE name = :name"
-_INSERT_MARK = "INSERT INTO search_marks (name, value) VALUES (:name, :value)"
 
 
 def _message_doc(r: Mapping[str, Any], fold: Folder) -> dict[str, Any]:
@@ -206,7 +210,7 @@ def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
     sql = PlainSql(conn)
     moved = sql.count(_MOVE_MARK, {"to": made.last_id, "name": MESSAGES_MARK, "after": made.after})
     if not moved:
-        if made.after != 0 or sql.rows(_MARK_EXISTS, {"name": MESSAGES_MARK}):
+        if made.after != 0 or _stored_mark(sql, MESSAGES_MARK) is not None:
             return False
         sql.count(_INSERT_MARK, {"name": MESSAGES_MARK, "value": made.last_id})
     if made.docs:
