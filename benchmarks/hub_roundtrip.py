@@ -4,10 +4,12 @@ same load against a bare ``websockets`` relay (``benchmarks/bare_relay.py``) in 
 Each visitor writes at a fixed rate (open loop, ``--rate`` per second) and every agent
 answers every visitor message at once, so the server carries ``pairs × rate × 2`` messages
 a second. The clients run in ``--generators`` processes; the server's CPU seconds come from
-its own kernel counters over the measured window. Prints one JSON line per server (with
-``--bare``: the relay's, then the hub's, alternating ``--rounds`` times) and, last, the
-hub/relay ratio of CPU per message. A run whose load generator used near a whole core is
-``"valid": false``: it measured the client.
+its own kernel counters over the measured window. Prints one JSON line per server and,
+with ``--bare``, last, the hub/relay ratio of CPU per message for each of ``--rounds``
+rounds. In a round the relay and the hub carry the same load at the same time, each from
+its own generators, over one measured window (``--apart``: the relay's run, then the
+hub's). A run whose load generator used near a whole core is ``"valid": false``: it
+measured the client.
 
 ``--burst N``: an arrival burst alone. N visitors arrive over ``--ramp`` seconds, each
 writes once (no steady traffic), and the figure is how long each waited from that first
@@ -319,6 +321,7 @@ async def generate(spec: dict[str, Any], barrier: Any) -> dict[str, Any]:
     await http.aclose()
     await visitor_http.aclose()
     return {
+        "server": spec.get("server", 0),
         "latencies": latencies,
         "assign_waits": assign_waits,
         "messages": counted["messages"],
@@ -343,60 +346,101 @@ async def run(
     """``hub``: anything with seed/start/stop, ``pids`` (or ``pid``) and the bases visitors
     and agents connect to (one hub process by default; ``multinode`` passes two nodes,
     ``--bare`` the relay)."""
-    agents_needed = -(-pairs // cap)
-    hub = hub or HubProcess(agents=agents_needed, cap=cap)
-    bare = getattr(hub, "bare", False)
-    agent_base = getattr(hub, "agent_base", hub.base)
-    visitor_base = getattr(hub, "visitor_base", hub.base)
-    emails = await hub.seed()
-    hub.start()
-    pids = list(getattr(hub, "pids", None) or [hub.pid])
-    if bare:
-        emails = [f"bare{i}" for i in range(agents_needed)]
-    n = max(1, generators)
-    specs = [
-        {
-            "agent_base": agent_base,
-            "visitor_base": visitor_base,
-            "bare": bare,
-            "password": "loadtest",
-            "emails": emails[g::n],
-            "visitors": list(range(pairs))[g::n],
-            "pairs": pairs,
-            "rate": rate,
-            "ramp_s": ramp_s,
-            "warmup": warmup,
-            "duration": duration,
-            "burst": burst,
-        }
-        for g in range(n)
-    ]
+    load = (pairs, duration, warmup, cap, ramp_s, rate)
+    return (await run_side_by_side(load, [hub], generators, burst))[0]
+
+
+async def run_side_by_side(
+    load: tuple[Any, ...], servers: list[Any], generators: int = 2, burst: bool = False
+) -> list[dict[str, object]]:
+    """The same load on each of ``servers`` at the same time, each server with its own
+    ``generators`` processes, every generator starting the timed part on one barrier and
+    every server's CPU counted over one window: one result per server. Servers measured
+    one after the other meet different moments of a shared host (their CPU per message
+    moved by a third between rounds of the same code); side by side, the host's load falls
+    on both alike and their ratio holds still."""
     from chatserver.testing.loadtest import PASSWORD
 
-    for spec in specs:
-        spec["password"] = PASSWORD
-    gens = Generators(generate, specs)
+    pairs, duration, warmup, cap, ramp_s, rate = load
+    agents_needed = -(-pairs // cap)
+    servers = [hub or HubProcess(agents=agents_needed, cap=cap) for hub in servers]
+    n = max(1, generators)
+    specs: list[dict[str, Any]] = []
+    started: list[Any] = []
     try:
-        await gens.sync()
-        if not burst:
-            await asyncio.sleep(ramp_s + warmup)
-            await analyze_postgres(getattr(hub, "url_db", None))
-        window = CpuWindow(pids)
-        window.start()
-        await asyncio.sleep(duration + (ramp_s + warmup if burst else 0))
-        window.stop()
-        got = await gens.results()
-        batches = items = locked = one_trip = 0.0
-        if not bare:
-            async with httpx.AsyncClient(base_url=agent_base, timeout=30) as http:
-                scraped = (await http.get("/metrics")).text
-            batches = _metric(scraped, "livedesk_commit_batches_total")
-            items = _metric(scraped, "livedesk_commit_items_total")
-            locked = _metric(scraped, "livedesk_commit_locked_total")
-            one_trip = _metric(scraped, "livedesk_commit_one_trip_total")
+        for index, hub in enumerate(servers):
+            bare = getattr(hub, "bare", False)
+            emails = await hub.seed()
+            started.append(hub)
+            hub.start()
+            if bare:
+                emails = [f"bare{i}" for i in range(agents_needed)]
+            specs += [
+                {
+                    "server": index,
+                    "agent_base": getattr(hub, "agent_base", hub.base),
+                    "visitor_base": getattr(hub, "visitor_base", hub.base),
+                    "bare": bare,
+                    "password": PASSWORD,
+                    "emails": emails[g::n],
+                    "visitors": list(range(pairs))[g::n],
+                    "pairs": pairs,
+                    "rate": rate,
+                    "ramp_s": ramp_s,
+                    "warmup": warmup,
+                    "duration": duration,
+                    "burst": burst,
+                }
+                for g in range(n)
+            ]
+        gens = Generators(generate, specs)
+        try:
+            await gens.sync()
+            if not burst:
+                await asyncio.sleep(ramp_s + warmup)
+                for hub in servers:
+                    await analyze_postgres(getattr(hub, "url_db", None))
+            windows = [CpuWindow(list(getattr(hub, "pids", None) or [hub.pid])) for hub in servers]
+            for window in windows:
+                window.start()
+            await asyncio.sleep(duration + (ramp_s + warmup if burst else 0))
+            for window in windows:
+                window.stop()
+            got = await gens.results()
+            commits = [await _commit_metrics(hub) for hub in servers]
+        finally:
+            gens.kill()
     finally:
-        gens.kill()
-        hub.stop()
+        for hub in started:
+            hub.stop()
+    return [
+        _result(load, hub, window, [r for r in got if r["server"] == index], commit, burst)
+        for index, (hub, window, commit) in enumerate(zip(servers, windows, commits, strict=True))
+    ]
+
+
+async def _commit_metrics(hub: Any) -> dict[str, float]:
+    """The group commit's counters from the hub's /metrics (none from the relay)."""
+    if getattr(hub, "bare", False):
+        return {}
+    async with httpx.AsyncClient(base_url=getattr(hub, "agent_base", hub.base), timeout=30) as http:
+        scraped = (await http.get("/metrics")).text
+    names = ("batches", "items", "locked", "one_trip")
+    return {name: _metric(scraped, f"livedesk_commit_{name}_total") for name in names}
+
+
+def _result(
+    load: tuple[Any, ...],
+    hub: Any,
+    window: CpuWindow,
+    got: list[dict[str, Any]],
+    commit: dict[str, float],
+    burst: bool,
+) -> dict[str, object]:
+    pairs, _duration, _warmup, cap, _ramp_s, rate = load
+    bare = getattr(hub, "bare", False)
+    batches, items = commit.get("batches", 0.0), commit.get("items", 0.0)
+    locked, one_trip = commit.get("locked", 0.0), commit.get("one_trip", 0.0)
     latencies = sorted(x for r in got for x in r["latencies"])
     assign_waits = [x for r in got for x in r["assign_waits"]]
     messages = sum(r["messages"] for r in got)
@@ -410,7 +454,7 @@ async def run(
         "benchmark": "hub_roundtrip_burst" if burst else "hub_roundtrip",
         "server": "bare_relay" if bare else getattr(hub, "name", "hub"),
         "pairs": pairs,
-        "agents": agents_needed,
+        "agents": -(-pairs // cap),
         "cap": cap,
         "duration_s": round(window.wall_s, 2),
         "messages": messages,
@@ -521,6 +565,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="with --bare: relay/hub pairs")
     parser.add_argument("--echo", action="store_true", help="the bare relay echoes to senders")
     parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="with --bare: the relay's run, then the hub's, instead of both at once",
+    )
+    parser.add_argument(
         "--against",
         help="a source tree (e.g. `git archive` of an older commit): its hub runs too, "
         "alternating with this one, and the CPU-per-message ratio this/that is printed",
@@ -549,10 +598,15 @@ def main() -> None:
     ratios = []
     for _ in range(0 if args.against else args.rounds if args.bare else 1):
         bare_result = None
-        if args.bare:
-            bare_result = asyncio.run(run(*load, hub=BareRelay(args.echo), **mode))
+        if args.bare and not args.apart:
+            relay = BareRelay(args.echo)
+            bare_result, result = asyncio.run(run_side_by_side(load, [relay, None], **mode))
             print(json.dumps(bare_result), flush=True)
-        result = asyncio.run(run(*load, **mode))
+        else:
+            if args.bare:
+                bare_result = asyncio.run(run(*load, hub=BareRelay(args.echo), **mode))
+                print(json.dumps(bare_result), flush=True)
+            result = asyncio.run(run(*load, **mode))
         print(json.dumps(result), flush=True)
         if bare_result is not None:
             a, b = result["server_cpu_s_per_1000_msgs"], bare_result["server_cpu_s_per_1000_msgs"]
@@ -580,6 +634,7 @@ def main() -> None:
                     "pairs": args.pairs,
                     "rate": args.rate,
                     "cpu_per_msg_ratio": ratios,
+                    "measured": "one after the other" if args.apart else "side by side",
                     "aim": "<= 3",
                 }
             )
