@@ -357,8 +357,9 @@ async def run_side_by_side(
     ``generators`` processes, every generator starting the timed part on one barrier and
     every server's CPU counted over one window: one result per server. Servers measured
     one after the other meet different moments of a shared host (their CPU per message
-    moved by a third between rounds of the same code); side by side, the host's load falls
-    on both alike and their ratio holds still."""
+    moved by a third between rounds of the same code); side by side, the host's moments
+    fall on both alike and their ratio moves far less. It still moves with how busy the
+    host is: a busier host slows the hub more than the relay."""
     from chatserver.testing.loadtest import PASSWORD
 
     pairs, duration, warmup, cap, ramp_s, rate = load
