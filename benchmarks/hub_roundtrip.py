@@ -606,13 +606,13 @@ def main() -> None:
         if args.bare and args.side_by_side:
             relay = BareRelay(args.echo)
             bare_result, result = asyncio.run(run_side_by_side(load, [relay, None], **mode))
-            print(json.dumps(bare_result), flush=True)
         else:
             if args.bare:
                 bare_result = asyncio.run(run(*load, hub=BareRelay(args.echo), **mode))
-                print(json.dumps(bare_result), flush=True)
             result = asyncio.run(run(*load, **mode))
-        print(json.dumps(result), flush=True)
+        for printed in (bare_result, result):
+            if printed is not None:
+                print(json.dumps(printed), flush=True)
         if bare_result is not None:
             a, b = result["server_cpu_s_per_1000_msgs"], bare_result["server_cpu_s_per_1000_msgs"]
             if a and b:
