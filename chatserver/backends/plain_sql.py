@@ -43,6 +43,11 @@ def _values_shape(prefix: str, rows: int, columns: int) -> tuple[str, tuple[str,
     return ", ".join(groups), names
 
 
+@functools.lru_cache(maxsize=64)
+def _positional_shape(rows: int, columns: int) -> str:
+    return ", ".join(["(" + ", ".join("?" * columns) + ")"] * rows)
+
+
 def values_rows(
     prefix: str,
     columns: Sequence[str],
@@ -93,6 +98,25 @@ class PlainSql:
             self.raw.executemany(sql, params)
         except sqlite3.Error as exc:
             raise _wrapped(sql, params, exc) from exc
+
+    def insert_rows(
+        self, insert: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """``insert`` (``INSERT INTO t (columns) VALUES ``) with ``rows`` as one multi-row
+        ``VALUES``. On SQLite the values are bound by position: binding a named
+        parameter looks its name up among all of the statement's names, so a chunk of
+        50 rows of 7 columns made 350 lookups through 350 names, and the
+        ``sqlite3VListNumToName`` of that was 1% of a loaded hub's CPU in perf."""
+        if self.raw is None:
+            params: dict[str, Any] = {}
+            self.count(insert + values_rows("v", columns, rows, params), params)
+            return
+        sql = insert + _positional_shape(len(rows), len(columns))
+        values = tuple(row[column] for row in rows for column in columns)
+        try:
+            self.raw.execute(sql, values)
+        except sqlite3.Error as exc:
+            raise _wrapped(sql, values, exc) from exc
 
 
 def _wrapped(sql: str, params: Any, exc: sqlite3.Error) -> sa.exc.DBAPIError:

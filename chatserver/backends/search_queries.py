@@ -21,7 +21,7 @@ from chatserver.backends.models import (
     SearchDoc,
     Visitor,
 )
-from chatserver.backends.plain_sql import PlainSql, in_list, values_rows
+from chatserver.backends.plain_sql import PlainSql, in_list
 
 docs_t: sa.Table = SearchDoc.__table__  # type: ignore[attr-defined]
 messages_t: sa.Table = Message.__table__  # type: ignore[attr-defined]
@@ -148,6 +148,7 @@ _DOC_COLUMNS = (
     "created_ms",
 )
 _INSERT_DOCS = f"INSERT INTO search_docs ({', '.join(_DOC_COLUMNS)}) VALUES "
+_INSERT_MARKS = "INSERT INTO search_marks (name, value) VALUES "
 _MOVE_MARK = "UPDATE search_marks SET value = :to WHERE name = :name AND value = :after"
 
 
@@ -214,20 +215,14 @@ def store_message_docs(conn: Connection, made: MessageDocs) -> bool:
             return False
         sql.count(_INSERT_MARK, {"name": MESSAGES_MARK, "value": made.last_id})
     if made.docs:
-        params: dict[str, Any] = {}
-        sql.count(_INSERT_DOCS + values_rows("d", _DOC_COLUMNS, made.docs, params), params)
+        sql.insert_rows(_INSERT_DOCS, _DOC_COLUMNS, made.docs)
     if made.closed_holes:
-        params = {}
+        params: dict[str, Any] = {}
         names = in_list("n", [f"{HOLE_PREFIX}{h}" for h in made.closed_holes], params)
         sql.count(f"DELETE FROM search_marks WHERE name IN {names}", params)
     if made.new_holes:
-        params = {}
         holes = [{"name": f"{HOLE_PREFIX}{h}", "value": made.read_ms} for h in made.new_holes]
-        sql.count(
-            "INSERT INTO search_marks (name, value) VALUES "
-            + values_rows("m", ("name", "value"), holes, params),
-            params,
-        )
+        sql.insert_rows(_INSERT_MARKS, ("name", "value"), holes)
     return True
 
 
