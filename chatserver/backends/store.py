@@ -811,7 +811,7 @@ class Store:
         pool_size: int = DEFAULT_POOL_SIZE,
         *,
         mail: MailContinuity | None = None,
-        checkpoint_interval_s: float = 4.0,
+        checkpoint_interval_s: float = 1.0,
     ) -> None:
         """``mail``: when outbound mail is configured, how a reply continues a mailed
         conversation (the group commit writes the mail outbox with it)."""

@@ -199,12 +199,8 @@ class StoreSettings(Section):
         "store",
         gt=0,
     )
-    # A page written many times between two checkpoints is copied once: at 1,000
-    # messages/s, 4 s instead of 1 s took 2.5% off the hub's CPU per message (the
-    # conversations' and the indexes' leaves are rewritten by nearly every batch), and the
-    # log then peaks at about 60 MB at that rate.
     sqlite_checkpoint_interval_s: float = setting(
-        4.0,
+        1.0,
         "SQLite: how often a background thread copies the write-ahead log into the database "
         "file (the committing thread never does)",
         "store",
