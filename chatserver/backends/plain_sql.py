@@ -1,4 +1,5 @@
-"""Plain SQL with ``:named`` parameters on a connection inside its transaction.
+"""Plain SQL with ``:named`` parameters on a connection inside its transaction (a
+multi-row insert, ``insert_rows``, takes its rows as mappings).
 
 On SQLite the statements run straight on the driver's connection (same connection, same
 transaction): the group commit runs them for every message, and in py-spy profiles of
@@ -48,17 +49,14 @@ def _positional_shape(rows: int, columns: int) -> str:
     return ", ".join(["(" + ", ".join("?" * columns) + ")"] * rows)
 
 
-def values_rows(
+def _values_rows(
     prefix: str,
     columns: Sequence[str],
     rows: Sequence[Mapping[str, Any]],
     params: dict[str, Any],
 ) -> str:
     """``(:prefix0_0, :prefix0_1, ...), (:prefix1_0, ...)``: the rows' ``columns`` as one
-    multi-row ``VALUES``, the values added to ``params``. One statement for all the rows:
-    the driver lets go of the GIL once for it instead of once for each row (executemany),
-    and each time the writer thread wants the GIL back it waits while the event loop holds
-    it."""
+    multi-row ``VALUES``, the values added to ``params``."""
     sql, names = _values_shape(prefix, len(rows), len(columns))
     params.update(zip(names, (row[column] for row in rows for column in columns), strict=True))
     return sql
@@ -103,13 +101,17 @@ class PlainSql:
         self, insert: str, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """``insert`` (``INSERT INTO t (columns) VALUES ``) with ``rows`` as one multi-row
-        ``VALUES``. On SQLite the values are bound by position: binding a named
+        ``VALUES``. One statement for all the rows: the driver lets go of the GIL once for
+        it instead of once for each row (executemany), and each time the writer thread
+        wants the GIL back it waits while the event loop holds it.
+
+        On SQLite the values are bound by position: binding a named
         parameter looks its name up among all of the statement's names, so a chunk of
         50 rows of 7 columns made 350 lookups through 350 names, and the
         ``sqlite3VListNumToName`` of that was 1% of a loaded hub's CPU in perf."""
         if self.raw is None:
             params: dict[str, Any] = {}
-            self.count(insert + values_rows("v", columns, rows, params), params)
+            self.count(insert + _values_rows("v", columns, rows, params), params)
             return
         sql = insert + _positional_shape(len(rows), len(columns))
         values = tuple(row[column] for row in rows for column in columns)
