@@ -178,8 +178,7 @@ def _gaps(after: int, rows: list[dict[str, Any]], recent_ms: int) -> list[int]:
 
 def message_docs(conn: Connection, fold: Folder, limit: int, now: int) -> MessageDocs:
     """Read and fold up to ``limit`` messages written since the mark, and the messages of
-    earlier holes that have arrived since: a read, so that the folding never holds the
-    writer (``store_message_docs`` writes what it made)."""
+    earlier holes that have arrived since (``store_message_docs`` writes what it made)."""
     sql = PlainSql(conn)
     after = _mark(conn, MESSAGES_MARK)
     rows = sql.rows(_UNINDEXED_MESSAGES, {"after": after, "limit": limit})
@@ -201,6 +200,15 @@ def message_docs(conn: Connection, fold: Folder, limit: int, now: int) -> Messag
         closed,
         now,
     )
+
+
+def index_messages(conn: Connection, fold: Folder, limit: int, now: int) -> MessageDocs:
+    """``message_docs`` and ``store_message_docs`` in one transaction: what was read.
+    Plain SQL only (``Store.write_plain``)."""
+    made = message_docs(conn, fold, limit, now)
+    if made.writes:
+        store_message_docs(conn, made)
+    return made
 
 
 def store_message_docs(conn: Connection, made: MessageDocs) -> bool:

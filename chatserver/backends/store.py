@@ -63,6 +63,7 @@ from chatserver.billing.due import (
     record_close_due,
     reply_due_params,
 )
+from chatserver.core.commit_window import CommitWindow
 from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
 from chatserver.runtime import metrics
 
@@ -806,7 +807,7 @@ class Store:
         self,
         url: str,
         max_batch: int = 256,
-        max_delay_ms: float = 2.0,
+        max_delay_ms: float = 4.0,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         pool_size: int = DEFAULT_POOL_SIZE,
         *,
@@ -1311,6 +1312,7 @@ class GroupCommitter:
         self.store = store
         self.max_batch = max_batch
         self.max_delay_s = max_delay_s
+        self._window = CommitWindow(max_delay_s)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         # Each is called with each newly stored row, in commit order, before any sender is
@@ -1340,16 +1342,18 @@ class GroupCommitter:
         """Queue an append without waiting for it; items commit in the order submitted."""
         if self._task is None:
             raise StoreUnavailable("store not started")
-        future: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._window.arrived(loop.time())
+        future: asyncio.Future[Appended] = loop.create_future()
         self._queue.put_nowait(_Pending(item, future))
         return future
 
     async def _run(self) -> None:
         while True:
             first = await self._queue.get()
-            if self.max_delay_s > 0 and self._queue.empty():
-                # A short wait lets concurrent senders share the commit.
-                await asyncio.sleep(self.max_delay_s)
+            if self._queue.empty() and (wait_s := self._window.wait_s()) > 0:
+                # A short wait lets concurrent senders share the commit (``CommitWindow``).
+                await asyncio.sleep(wait_s)
             batch = [first]
             while len(batch) < self.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())

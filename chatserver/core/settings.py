@@ -190,7 +190,10 @@ class StoreSettings(Section):
         256, "the store's write batching: most messages in one transaction", "store"
     )
     group_commit_max_delay_ms: float = setting(
-        2.0, "the store's write batching: longest wait for more messages to batch", "store"
+        4.0,
+        "the store's write batching: longest wait for more messages to batch, taken only "
+        "while messages arrive closer together than that (a quiet desk commits at once)",
+        "store",
     )
     search_index_interval_s: float = setting(
         2.0,

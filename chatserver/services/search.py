@@ -132,13 +132,18 @@ class SearchIndex:
             try:
                 for _ in range(max_batches):
                     started = loop.time()
-                    made = await self.store.read(
-                        lambda c: sq.message_docs(c, fold_for_index, BATCH, now_ms())
-                    )
-                    if made.writes:
-                        await self.store.write_plain(
-                            functools.partial(sq.store_message_docs, made=made)
+                    # Read, folded and written in one go: on SQLite on the event loop
+                    # while the writer thread is idle. The read used to go to a reader
+                    # thread first: a hop there and back for each chunk, and that thread's
+                    # Python taking the GIL from the loop's, so the loop waited about as
+                    # long as it now folds itself. Indexing then cost 15 µs of CPU a
+                    # message alone, now 9, and a loaded hub 5% more CPU in all
+                    # (benchmarks/hub_roundtrip.py, side by side).
+                    made = await self.store.write_plain(
+                        functools.partial(
+                            sq.index_messages, fold=fold_for_index, limit=BATCH, now=now_ms()
                         )
+                    )
                     done += made.read
                     if made.read < BATCH:
                         break
