@@ -1311,7 +1311,6 @@ class GroupCommitter:
     def __init__(self, store: Store, max_batch: int, max_delay_s: float) -> None:
         self.store = store
         self.max_batch = max_batch
-        self.max_delay_s = max_delay_s
         self._window = CommitWindow(max_delay_s)
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
