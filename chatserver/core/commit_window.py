@@ -4,7 +4,7 @@ Waiting lets messages that arrive meanwhile share the transaction, and under loa
 most of what a message costs the hub: every batch pays the same statements, the same
 pages written to SQLite's log and the same round of Python around them, whatever it
 holds. Measured with benchmarks/hub_roundtrip.py at 1,000 messages a second, each
-millisecond of window took about 3% off the hub's CPU per message (batches of 2.8 at 2 ms,
+millisecond of window took about 5% off the hub's CPU per message (batches of 2.8 at 2 ms,
 3.6 at 4 ms) and added about a millisecond to a round trip's p50.
 
 A message that has nobody to wait for only loses the window, though: at a few messages a
@@ -15,8 +15,8 @@ them, and a quiet desk commits each message at once.
 
 from __future__ import annotations
 
-# Each new gap moves the mean an eighth of the way: a few dozen arrivals decide, so one
-# lull or one burst does not flip the choice.
+# Each new gap moves the mean an eighth of the way: the last dozen or so arrivals decide,
+# so one long gap or one pair sent together does not flip the choice.
 GAP_WEIGHT = 1 / 8
 
 
