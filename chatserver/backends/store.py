@@ -65,6 +65,7 @@ from chatserver.billing.due import (
 )
 from chatserver.core.commit_window import CommitWindow
 from chatserver.core.errors import BadData, Conflict, Forbidden, NotActive, StoreUnavailable
+from chatserver.core.settings import KNOBS
 from chatserver.runtime import metrics
 
 log = logging.getLogger("livedesk.store")
@@ -807,7 +808,7 @@ class Store:
         self,
         url: str,
         max_batch: int = 256,
-        max_delay_ms: float = 4.0,
+        max_delay_ms: float = KNOBS["group_commit_max_delay_ms"].default,
         busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
         pool_size: int = DEFAULT_POOL_SIZE,
         *,

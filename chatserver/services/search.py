@@ -136,9 +136,9 @@ class SearchIndex:
                     # while the writer thread is idle. The read used to go to a reader
                     # thread first: a hop there and back for each chunk, and that thread's
                     # Python taking the GIL from the loop's, so the loop waited about as
-                    # long as it now folds itself. Indexing then cost 15 µs of CPU a
-                    # message alone, now 9, and a loaded hub 5% more CPU in all
-                    # (benchmarks/hub_roundtrip.py, side by side).
+                    # long as it now folds itself. Indexing 100,000 messages took 6.4 s,
+                    # now 5.5 (benchmarks/search.py), and a loaded hub spent 5% more CPU
+                    # in all (benchmarks/hub_roundtrip.py, side by side).
                     made = await self.store.write_plain(
                         functools.partial(
                             sq.index_messages, fold=fold_for_index, limit=BATCH, now=now_ms()
